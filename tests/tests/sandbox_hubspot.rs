@@ -2,6 +2,9 @@
 //! and 207s, associations, properties, pipelines, search, rate limits and
 //! 429 bodies, faults, OAuth, and deterministic seeding.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use serde_json::{Value, json};

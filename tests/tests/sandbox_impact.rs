@@ -2,6 +2,9 @@
 //! errors naming the field, QUEUED, API submissions and CONV_DUPLICATE,
 //! Actions, recording and queries, faults.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use serde_json::Value;

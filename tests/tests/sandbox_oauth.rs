@@ -1,6 +1,9 @@
 //! The fake HubSpot's OAuth: authorize page → code → token → introspect →
 //! refresh → expiry → uninstall → `invalid_grant` / `BAD_REFRESH_TOKEN`.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use serde_json::Value;
 use tests::sandbox::{PortalSeed, Sandbox, SandboxConfig};
 

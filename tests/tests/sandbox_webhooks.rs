@@ -2,6 +2,9 @@
 //! (checked here with an independent computation), batches of at most 100,
 //! at most 10 in flight per portal, retries, duplicates and disorder.
 
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

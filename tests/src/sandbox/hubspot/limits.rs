@@ -210,10 +210,10 @@ pub(crate) async fn gate(State(hub): State<FakeHubSpot>, mut req: Request, next:
         Verdict::Limited { policy, .. } => errors::rate_limited(policy),
         _ => {
             let required = required_scopes(req.uri().path());
-            if let Some(granted) = &scopes {
-                if required.iter().any(|r| !granted.contains(r)) {
-                    return errors::missing_scopes(&required);
-                }
+            if let Some(granted) = &scopes
+                && required.iter().any(|r| !granted.contains(r))
+            {
+                return errors::missing_scopes(&required);
             }
             req.extensions_mut().insert(Caller { portal });
             next.run(req).await
@@ -229,7 +229,10 @@ pub(crate) async fn gate(State(hub): State<FakeHubSpot>, mut req: Request, next:
                 WINDOW.as_millis(),
             );
         }
-        Verdict::Limited { max, policy } if policy == "TEN_SECONDLY_ROLLING" => {
+        Verdict::Limited {
+            max,
+            policy: "TEN_SECONDLY_ROLLING",
+        } => {
             set_header(&mut resp, "X-HubSpot-RateLimit-Max", max);
             set_header(&mut resp, "X-HubSpot-RateLimit-Remaining", 0);
             set_header(

@@ -246,12 +246,13 @@ impl Portal {
         object
             .properties
             .insert(object_type.last_modified_property().into(), iso(at));
-        if object_type == ObjectType::Deals && name == "dealstage" {
-            if let Some(p) = schema::stage_probability(value) {
-                object
-                    .properties
-                    .insert("hs_deal_stage_probability".into(), format!("{p:?}"));
-            }
+        if object_type == ObjectType::Deals
+            && name == "dealstage"
+            && let Some(p) = schema::stage_probability(value)
+        {
+            object
+                .properties
+                .insert("hs_deal_stage_probability".into(), format!("{p:?}"));
         }
         true
     }
