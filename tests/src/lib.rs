@@ -1,1 +1,3 @@
-pub fn placeholder() {}
+//! End-to-end tests, the sandbox and benchmarks of the connector.
+
+pub mod harness;
