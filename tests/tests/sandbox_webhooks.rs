@@ -127,6 +127,35 @@ async fn property_change_is_delivered_signed_v1_and_v3() {
     let v3 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     assert_eq!(h("x-hubspot-signature-v3"), v3);
 
+    // The ingest code path accepts it too: v3 preferred, v1 when alone.
+    let mut verifier = shared::signature::Verifier::new(SECRET, 300);
+    verifier.accept_v1 = true;
+    let (v1h, v3h, version) = (
+        h("x-hubspot-signature"),
+        h("x-hubspot-signature-v3"),
+        h("x-hubspot-signature-version"),
+    );
+    let mut req = shared::signature::SignedRequest {
+        method: "POST",
+        uri: &url,
+        body,
+        signature: Some(&v1h),
+        signature_version: Some(&version),
+        signature_v3: Some(&v3h),
+        timestamp: Some(&ts),
+    };
+    let now = chrono::Utc::now().timestamp_millis() as u64;
+    assert_eq!(
+        verifier.verify(&req, now).unwrap(),
+        shared::signature::SignatureVersion::V3
+    );
+    req.signature_v3 = None;
+    req.timestamp = None;
+    assert_eq!(
+        verifier.verify(&req, now).unwrap(),
+        shared::signature::SignatureVersion::V1
+    );
+
     let events: Vec<Value> = serde_json::from_slice(body).unwrap();
     assert_eq!(events.len(), 1);
     let e = &events[0];

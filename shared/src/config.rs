@@ -1,0 +1,336 @@
+//! Layered configuration: built-in defaults, then an optional TOML file, then
+//! `CONNECTOR_*` environment variables (the last one wins).
+//!
+//! One flat [`Settings`] struct serves both processes so the README's
+//! configuration reference is a single table; each process checks the parts
+//! it needs with [`Settings::validate_ingest`] / [`Settings::validate_worker`].
+
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable naming an optional TOML configuration file.
+pub const CONFIG_FILE_ENV: &str = "CONNECTOR_CONFIG";
+
+/// Output format of the logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Coloured, one line per event, for people.
+    #[default]
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Every setting of the connector. Field names are the environment variable
+/// names without the `CONNECTOR_` prefix, lower-cased.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// RabbitMQ URL.
+    pub amqp_url: String,
+    /// Prefix for every exchange and queue name (tests isolate themselves with it).
+    pub queue_prefix: String,
+    /// HubSpot app client secret: the key of webhook signatures and of OAuth.
+    pub hubspot_client_secret: Option<SecretString>,
+    /// HubSpot app client id (OAuth).
+    pub hubspot_client_id: Option<String>,
+    /// Address the ingest HTTP server listens on.
+    pub ingest_addr: SocketAddr,
+    /// Public base URL HubSpot calls (scheme, host, optional port), used to
+    /// rebuild the URI covered by v3 signatures. Unset: taken from the
+    /// request's `Host` header with `http://`.
+    pub public_url: Option<String>,
+    /// Accept v1 signatures (`X-HubSpot-Signature`, no timestamp) when no v3
+    /// headers are present.
+    #[serde(deserialize_with = "lenient")]
+    pub accept_signature_v1: bool,
+    /// Accept v2 signatures (workflow webhook actions) when no v3 headers are present.
+    #[serde(deserialize_with = "lenient")]
+    pub accept_signature_v2: bool,
+    /// Largest accepted webhook body, in bytes.
+    #[serde(deserialize_with = "lenient")]
+    pub max_body_bytes: usize,
+    /// Largest number of events in one webhook request (HubSpot sends at most 100).
+    #[serde(deserialize_with = "lenient")]
+    pub max_batch_events: usize,
+    /// How old (or how far in the future) a v3 timestamp may be, in seconds.
+    #[serde(deserialize_with = "lenient")]
+    pub signature_max_age_secs: u64,
+    /// How long ingest waits for RabbitMQ to confirm a request's messages
+    /// before answering 503, in milliseconds.
+    #[serde(deserialize_with = "lenient")]
+    pub publish_timeout_ms: u64,
+    /// Number of AMQP channels ingest publishes on.
+    #[serde(deserialize_with = "lenient")]
+    pub publisher_channels: usize,
+    /// Quorum-queue delivery limit of the work queue: a message redelivered
+    /// this many times (crashes, panics) is dead-lettered.
+    #[serde(deserialize_with = "lenient")]
+    pub delivery_limit: u32,
+    /// Delays of the retry ladder, comma-separated (`10s,1m,10m,1h,6h,24h`).
+    pub retry_schedule: String,
+    /// PostgreSQL URL (worker, website).
+    pub database_url: String,
+    /// Base64 of the 32-byte AES-256-GCM key that encrypts stored secrets.
+    pub encryption_key: Option<SecretString>,
+    /// HubSpot API base URL.
+    pub hubspot_api_url: String,
+    /// impact.com API base URL.
+    pub impact_api_url: String,
+    /// Log format: `human` or `json`.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax.
+    pub log: String,
+    /// Grace period for in-flight work at shutdown, in seconds.
+    #[serde(deserialize_with = "lenient")]
+    pub shutdown_grace_secs: u64,
+}
+
+/// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.
+#[derive(Serialize)]
+struct Defaults {
+    amqp_url: &'static str,
+    queue_prefix: &'static str,
+    ingest_addr: &'static str,
+    accept_signature_v1: bool,
+    accept_signature_v2: bool,
+    max_body_bytes: usize,
+    max_batch_events: usize,
+    signature_max_age_secs: u64,
+    publish_timeout_ms: u64,
+    publisher_channels: usize,
+    delivery_limit: u32,
+    retry_schedule: &'static str,
+    database_url: &'static str,
+    hubspot_api_url: &'static str,
+    impact_api_url: &'static str,
+    log_format: LogFormat,
+    log: &'static str,
+    shutdown_grace_secs: u64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
+    queue_prefix: "",
+    ingest_addr: "127.0.0.1:8080",
+    accept_signature_v1: false,
+    accept_signature_v2: false,
+    max_body_bytes: 1024 * 1024,
+    max_batch_events: 100,
+    signature_max_age_secs: 300,
+    publish_timeout_ms: 2000,
+    publisher_channels: 4,
+    delivery_limit: 5,
+    retry_schedule: "10s,1m,10m,1h,6h,24h",
+    database_url: "postgres://postgres@127.0.0.1:5432/test",
+    hubspot_api_url: "https://api.hubapi.com",
+    impact_api_url: "https://api.impact.com",
+    log_format: LogFormat::Human,
+    log: "info",
+    shutdown_grace_secs: 25,
+};
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The layers could not be read or do not fit the types.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value has the right type but is not acceptable.
+    #[error("configuration: {name}: {problem}")]
+    Invalid {
+        /// The environment variable concerned.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl Settings {
+    /// Loads defaults, then the file named by `CONNECTOR_CONFIG` (if set),
+    /// then the `CONNECTOR_*` environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var_os(CONFIG_FILE_ENV);
+        Self::figment(file.as_deref().map(Path::new), std::env::vars())
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Defaults only (tests start from these and override fields).
+    pub fn defaults() -> Self {
+        Figment::from(Serialized::defaults(DEFAULTS))
+            .extract()
+            .expect("built-in defaults are valid")
+    }
+
+    fn figment(file: Option<&Path>, env: impl Iterator<Item = (String, String)>) -> Figment {
+        let mut fig = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(path) = file {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        // Environment values are kept as strings (figment's own `Env` would
+        // turn a secret like "0042" into the number 42); typed fields such as
+        // booleans and sizes still parse from their string form.
+        let vars: BTreeMap<String, String> = env
+            .filter_map(|(k, v)| Some((k.strip_prefix("CONNECTOR_")?.to_lowercase(), v)))
+            .filter(|(k, _)| k != "config")
+            .collect();
+        fig.merge(Serialized::defaults(vars))
+    }
+
+    /// The retry ladder's delays, in order.
+    pub fn retry_delays(&self) -> Result<Vec<Duration>, ConfigError> {
+        parse_schedule(&self.retry_schedule).map_err(|problem| ConfigError::Invalid {
+            name: "CONNECTOR_RETRY_SCHEDULE",
+            problem,
+        })
+    }
+
+    /// How long ingest waits for broker confirms.
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+
+    /// Checks what the ingest process needs.
+    pub fn validate_ingest(&self) -> Result<(), ConfigError> {
+        if self.hubspot_client_secret.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
+                problem: "required: the HubSpot app's client secret signs every webhook".into(),
+            });
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
+                name: "CONNECTOR_PUBLIC_URL",
+                problem: format!("not a URL ({e}); expected e.g. https://connector.example.com"),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::Invalid {
+                    name: "CONNECTOR_PUBLIC_URL",
+                    problem: "must start with http:// or https://".into(),
+                });
+            }
+        }
+        if self.max_batch_events == 0 || self.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_MAX_BODY_BYTES",
+                problem: "limits must be positive".into(),
+            });
+        }
+        if self.publisher_channels == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_PUBLISHER_CHANNELS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        self.retry_delays().map(|_| ())
+    }
+
+    /// Checks what the worker process needs.
+    pub fn validate_worker(&self) -> Result<(), ConfigError> {
+        self.retry_delays().map(|_| ())
+    }
+}
+
+/// Accepts a value either in its native form (TOML, defaults) or as text
+/// (environment variables are always text).
+fn lenient<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either<T> {
+        Native(T),
+        Text(String),
+    }
+    match Either::<T>::deserialize(de)? {
+        Either::Native(v) => Ok(v),
+        Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses `10s,1m,10m` into durations; each must be at least one second.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let d = humantime::parse_duration(part).map_err(|e| format!("{part:?}: {e}"))?;
+        if d < Duration::from_secs(1) {
+            return Err(format!("{part:?}: each delay must be at least 1s"));
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        return Err("at least one delay is needed, e.g. 10s,1m,10m".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn defaults_match_the_documented_interface() {
+        let s = Settings::defaults();
+        assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.ingest_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.queue_prefix, "");
+        assert_eq!(s.max_body_bytes, 1 << 20);
+        assert!(!s.accept_signature_v1);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", "queue_prefix = \"file-\"\nmax_body_bytes = 10\n")?;
+            jail.set_env("CONNECTOR_QUEUE_PREFIX", "123");
+            jail.set_env("CONNECTOR_HUBSPOT_CLIENT_SECRET", "0042");
+            jail.set_env("CONNECTOR_ACCEPT_SIGNATURE_V1", "true");
+            let s: Settings =
+                Settings::figment(Some(Path::new("c.toml")), std::env::vars()).extract()?;
+            assert_eq!(s.queue_prefix, "123");
+            assert_eq!(s.max_body_bytes, 10);
+            assert!(s.accept_signature_v1);
+            let secret = s
+                .hubspot_client_secret
+                .as_ref()
+                .map(|x| x.expose_secret().to_owned());
+            assert_eq!(secret.as_deref(), Some("0042"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn schedule_parses_and_rejects_nonsense() {
+        let d = parse_schedule("10s, 1m,1h").expect("valid");
+        assert_eq!(
+            d,
+            vec![
+                Duration::from_secs(10),
+                Duration::from_secs(60),
+                Duration::from_secs(3600)
+            ]
+        );
+        assert!(parse_schedule("").is_err());
+        assert!(parse_schedule("soon").is_err());
+        assert!(parse_schedule("10ms").is_err());
+    }
+
+    #[test]
+    fn ingest_needs_a_client_secret() {
+        let s = Settings::defaults();
+        let err = s.validate_ingest().expect_err("no secret");
+        assert!(err.to_string().contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"));
+    }
+}

@@ -1,0 +1,221 @@
+//! HubSpot webhook events: validation of a delivery's body (ingest) and the
+//! typed view the worker reads back from the queue.
+//!
+//! Ingest never re-serialises an event: each event's exact bytes travel to
+//! the queue, so every field HubSpot sent (known or not) is preserved.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A HubSpot account (hub id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PortalId(pub u64);
+
+impl std::fmt::Display for PortalId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One webhook event as HubSpot sends it. Unknown fields are kept in `extra`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HubSpotEvent {
+    /// Id of the notification (not unique on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<u64>,
+    /// The app subscription that matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<u64>,
+    /// The HubSpot account.
+    pub portal_id: PortalId,
+    /// The app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<u64>,
+    /// Epoch milliseconds of the change.
+    pub occurred_at: u64,
+    /// e.g. `deal.propertyChange`; HubSpot's docs also call it `eventType`.
+    #[serde(alias = "eventType")]
+    pub subscription_type: String,
+    /// 0 on first delivery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_number: Option<u32>,
+    /// The record's id.
+    pub object_id: u64,
+    /// Property changes: the property.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_name: Option<String>,
+    /// Property changes: the new value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property_value: Option<String>,
+    /// e.g. `CRM`, `IMPORT`, `API`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_source: Option<String>,
+    /// e.g. `NEW` on creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_flag: Option<String>,
+    /// Who or what made the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Every other field, as sent.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl HubSpotEvent {
+    /// Splits `deal.propertyChange` into `("deal", "propertyChange")`.
+    pub fn object_and_action(&self) -> Option<(&str, &str)> {
+        self.subscription_type.split_once('.')
+    }
+}
+
+/// Why a webhook body was refused; the message names the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// Not parseable JSON.
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an array of events.
+    #[error("body must be a JSON array of events")]
+    NotArray,
+    /// `[]`.
+    #[error("body is an empty array: at least one event is required")]
+    Empty,
+    /// More events than allowed in one request.
+    #[error("too many events in one request: {count} (at most {limit})")]
+    TooMany {
+        /// Events received.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// One event is malformed.
+    #[error("event {index}: {problem}")]
+    BadEvent {
+        /// Zero-based position in the array.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The fields ingest insists on, with the types HubSpot documents.
+/// Borrowing keeps validation allocation-free for the common case.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // Fields exist to be type-checked.
+struct EventCheck<'a> {
+    event_id: Option<u64>,
+    subscription_id: Option<u64>,
+    portal_id: u64,
+    app_id: Option<u64>,
+    occurred_at: u64,
+    #[serde(borrow, default)]
+    subscription_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event_type: Option<std::borrow::Cow<'a, str>>,
+    attempt_number: Option<u32>,
+    object_id: u64,
+    #[serde(borrow, default)]
+    property_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    property_value: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The events of one portal from one delivery, ready to enqueue: `body` is a
+/// JSON array of the events' original bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalBatch {
+    /// The portal all these events belong to.
+    pub portal_id: PortalId,
+    /// Number of events.
+    pub events: usize,
+    /// `[event,event,...]`, each event byte-for-byte as received.
+    pub body: Vec<u8>,
+}
+
+/// Validates a webhook body and groups its events by portal (HubSpot sends
+/// one portal per request, but nothing is lost if a request mixes them).
+pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<Vec<PortalBatch>, PayloadError> {
+    let value: &RawValue =
+        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    if !value.get().trim_start().starts_with('[') {
+        return Err(PayloadError::NotArray);
+    }
+    let items: Vec<&RawValue> =
+        serde_json::from_str(value.get()).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    if items.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    if items.len() > max_events {
+        return Err(PayloadError::TooMany {
+            count: items.len(),
+            limit: max_events,
+        });
+    }
+    let mut batches: Vec<PortalBatch> = Vec::with_capacity(1);
+    for (index, raw) in items.iter().enumerate() {
+        let bad = |problem: String| PayloadError::BadEvent { index, problem };
+        if !raw.get().starts_with('{') {
+            return Err(bad("must be a JSON object".into()));
+        }
+        let ev: EventCheck<'_> =
+            serde_json::from_str(raw.get()).map_err(|e| bad(strip_position(&e)))?;
+        let kind = match (&ev.subscription_type, &ev.event_type) {
+            (Some(k), _) | (None, Some(k)) => k,
+            (None, None) => return Err(bad("missing field `subscriptionType`".into())),
+        };
+        if kind.is_empty() {
+            return Err(bad("`subscriptionType` is empty".into()));
+        }
+        let portal = PortalId(ev.portal_id);
+        let batch = match batches.iter_mut().find(|b| b.portal_id == portal) {
+            Some(b) => b,
+            None => {
+                batches.push(PortalBatch {
+                    portal_id: portal,
+                    events: 0,
+                    body: vec![b'['],
+                });
+                batches.last_mut().expect("just pushed")
+            }
+        };
+        if batch.events > 0 {
+            batch.body.push(b',');
+        }
+        batch.body.extend_from_slice(raw.get().as_bytes());
+        batch.events += 1;
+    }
+    for b in &mut batches {
+        b.body.push(b']');
+    }
+    Ok(batches)
+}
+
+/// serde_json's messages end in "at line 1 column 57", which means nothing
+/// to a caller looking at one event: keep the substance only.
+fn strip_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg,
+    }
+}
+
+/// Reads a queued message body: one event object or an array of them.
+pub fn decode_message(body: &[u8]) -> Result<Vec<HubSpotEvent>, serde_json::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<HubSpotEvent>),
+        One(Box<HubSpotEvent>),
+    }
+    Ok(match serde_json::from_slice(body)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(e) => vec![*e],
+    })
+}
+
+#[cfg(test)]
+mod tests;
