@@ -11,9 +11,9 @@ use axum::{Extension, Json, Router};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::crm::Query;
 use super::limits::Caller;
 use super::model::{ObjectType, association_type, iso};
+use super::view::Query;
 use super::{FakeHubSpot, errors};
 use crate::sandbox::lock;
 

@@ -4,23 +4,21 @@
 // Handlers answer early with a ready `Response` as the error: its size is fine here.
 #![allow(clippy::result_large_err)]
 
-use std::time::Duration;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::model::ObjectType;
-use super::webhooks::DeliveryOptions;
 use super::{FakeHubSpot, Props};
-use crate::sandbox::{WebhookTarget, lock};
+use crate::sandbox::lock;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()
+        .merge(super::control_delivery::routes())
         .route("/_sandbox", get(summary))
         .route(
             "/_sandbox/portals/{portal}/objects/{object_type}",
@@ -45,10 +43,6 @@ pub(crate) fn routes() -> Router<FakeHubSpot> {
             "/_sandbox/portals/{portal}/scenarios/deal-stage-stream",
             post(deal_stage_stream),
         )
-        .route("/_sandbox/faults", put(faults))
-        .route("/_sandbox/webhook", put(set_webhook).delete(clear_webhook))
-        .route("/_sandbox/delivery", put(delivery))
-        .route("/_sandbox/webhooks", get(webhooks))
 }
 
 fn fail(status: StatusCode, e: impl std::fmt::Display) -> Response {
@@ -295,56 +289,4 @@ async fn deal_stage_stream(
         Ok(ids) => Json(json!({"ids": ids})).into_response(),
         Err(e) => fail(StatusCode::BAD_REQUEST, e),
     }
-}
-
-#[derive(Deserialize)]
-struct FaultsBody {
-    latency_ms: Option<u64>,
-    error_rate: Option<f64>,
-    outage_ms: Option<u64>,
-    /// `0` turns the limit off.
-    rate_limit_per_10s: Option<u32>,
-}
-
-async fn faults(State(hub): State<FakeHubSpot>, Json(body): Json<FaultsBody>) -> Json<Value> {
-    if let Some(ms) = body.latency_ms {
-        hub.set_latency(Duration::from_millis(ms));
-    }
-    if let Some(rate) = body.error_rate {
-        hub.set_error_rate(rate);
-    }
-    if let Some(ms) = body.outage_ms {
-        hub.outage(Duration::from_millis(ms));
-    }
-    if let Some(limit) = body.rate_limit_per_10s {
-        hub.set_rate_limit((limit > 0).then_some(limit));
-    }
-    Json(json!(hub.faults()))
-}
-
-async fn set_webhook(
-    State(hub): State<FakeHubSpot>,
-    Json(target): Json<WebhookTarget>,
-) -> StatusCode {
-    hub.set_webhook_target(Some(target));
-    StatusCode::NO_CONTENT
-}
-
-async fn clear_webhook(State(hub): State<FakeHubSpot>) -> StatusCode {
-    hub.set_webhook_target(None);
-    StatusCode::NO_CONTENT
-}
-
-async fn delivery(
-    State(hub): State<FakeHubSpot>,
-    Json(options): Json<DeliveryOptions>,
-) -> StatusCode {
-    hub.set_delivery_options(options);
-    StatusCode::NO_CONTENT
-}
-
-async fn webhooks(State(hub): State<FakeHubSpot>) -> Json<Value> {
-    let delivered = hub.delivered_events();
-    let tail: Vec<_> = delivered.iter().rev().take(200).collect();
-    Json(json!({"stats": hub.webhook_stats(), "last_delivered": tail}))
 }

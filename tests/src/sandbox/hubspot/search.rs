@@ -11,9 +11,9 @@ use axum::{Extension, Json, Router};
 use chrono::{DateTime, NaiveDate};
 use serde_json::{Value, json};
 
-use super::crm::object_json;
 use super::limits::Caller;
 use super::model::{CrmObject, ObjectType};
+use super::view::object_json;
 use super::{FakeHubSpot, errors};
 use crate::sandbox::lock;
 

@@ -1,10 +1,13 @@
 //! The fake impact.com: Conversions, API submissions, Actions; every request
 //! recorded; faults on request.
 
+mod answer;
 mod body;
 mod control;
 mod faults;
+mod items;
 mod routes;
+mod status;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -3,23 +3,22 @@
 
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
-use base64::Engine as _;
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::answer::{
+    DEFAULT_HOURLY, authenticate, count_hourly, rate_headers, reply, unauthorized, validation_body,
+};
 use super::faults::Fault;
 use super::validate::{self, FieldError};
-use super::{ErrorStyle, FakeImpact, Submission, SubmissionKind, SubmissionStatus, body};
+use super::{FakeImpact, Submission, SubmissionKind, SubmissionStatus, body};
+use crate::sandbox::lock;
 use crate::sandbox::serve::DropConnection;
-use crate::sandbox::{ImpactAccount, lock};
-
-const DEFAULT_HOURLY: u32 = 1_000;
-const HOUR: Duration = Duration::from_secs(3600);
 
 pub(crate) fn routes() -> Router<FakeImpact> {
     Router::new()
@@ -31,7 +30,7 @@ pub(crate) fn routes() -> Router<FakeImpact> {
         )
         .route(
             "/Advertisers/{sid}/APISubmissions/{batch_id}",
-            get(api_submission),
+            get(super::status::api_submission),
         )
 }
 
@@ -62,117 +61,6 @@ async fn reverse_action(
     body: axum::body::Bytes,
 ) -> Response {
     receive(imp, SubmissionKind::ActionReversal, sid, headers, q, body).await
-}
-
-/// An answer in JSON, or in impact.com's XML when asked for.
-fn reply(xml: bool, status: StatusCode, v: Value) -> Response {
-    if !xml {
-        return (status, Json(v)).into_response();
-    }
-    fn render(name: &str, v: &Value, out: &mut String) {
-        match v {
-            Value::Object(m) => {
-                out.push_str(&format!("<{name}>"));
-                for (k, v) in m {
-                    render(k, v, out);
-                }
-                out.push_str(&format!("</{name}>"));
-            }
-            Value::Array(items) => {
-                out.push_str(&format!("<{name}>"));
-                let item = name.strip_suffix('s').unwrap_or(name);
-                items.iter().for_each(|i| render(item, i, out));
-                out.push_str(&format!("</{name}>"));
-            }
-            Value::Null => out.push_str(&format!("<{name}/>")),
-            Value::String(s) => out.push_str(&format!(
-                "<{name}>{}</{name}>",
-                crate::sandbox::html_escape(s)
-            )),
-            other => out.push_str(&format!("<{name}>{other}</{name}>")),
-        }
-    }
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    render("ImpactRadiusResponse", &v, &mut out);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-        out,
-    )
-        .into_response()
-}
-
-fn validation_body(style: ErrorStyle, errors: &[FieldError]) -> Value {
-    match style {
-        ErrorStyle::Capitalized => json!({
-            "Status": "ERROR",
-            "Message": "Validation Failed",
-            "Errors": errors.iter().map(|e| json!({"Field": e.field, "Message": e.message})).collect::<Vec<_>>(),
-        }),
-        ErrorStyle::Lowercase => json!({
-            "Status": "ERROR",
-            "errors": errors.iter().map(|e| json!({"field": e.field, "level": "ERROR", "message": e.message})).collect::<Vec<_>>(),
-        }),
-    }
-}
-
-/// The Basic-auth account, if the credentials match one.
-fn authenticate(imp: &FakeImpact, headers: &HeaderMap) -> Option<ImpactAccount> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (user, password) = decoded.split_once(':')?;
-    lock(&imp.state.accounts)
-        .iter()
-        .find(|a| a.account_sid == user && a.auth_token == password)
-        .cloned()
-}
-
-fn unauthorized(xml: bool, status: StatusCode, message: &str) -> Response {
-    let mut resp = reply(xml, status, json!({"Status": "ERROR", "Message": message}));
-    resp.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"impact.com\""),
-    );
-    resp
-}
-
-/// Counts a request in the account's hourly window: (limit, remaining, reset seconds, over).
-fn count_hourly(imp: &FakeImpact, sid: &str) -> (u32, u32, u64, bool) {
-    let enforced = lock(&imp.state.settings).rate_limit_per_hour;
-    let limit = enforced.unwrap_or(DEFAULT_HOURLY);
-    let mut hourly = lock(&imp.state.hourly);
-    let now = Instant::now();
-    let w = hourly.entry(sid.to_string()).or_insert((now, 0));
-    if now.duration_since(w.0) >= HOUR {
-        *w = (now, 0);
-    }
-    w.1 += 1;
-    let reset = HOUR.saturating_sub(now.duration_since(w.0)).as_secs();
-    (
-        limit,
-        limit.saturating_sub(w.1),
-        reset,
-        enforced.is_some() && w.1 > limit,
-    )
-}
-
-fn rate_headers(resp: &mut Response, limit: u32, remaining: u32, reset: u64) {
-    for (name, value) in [
-        ("X-RateLimit-Limit", limit as u64),
-        ("X-RateLimit-Remaining", remaining as u64),
-        ("X-RateLimit-Reset", reset),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
-            resp.headers_mut().insert(name, v);
-        }
-    }
 }
 
 async fn receive(
@@ -376,64 +264,4 @@ impl FakeImpact {
         log.push(rec);
         resp
     }
-}
-
-async fn api_submission(
-    State(imp): State<FakeImpact>,
-    Path((sid, batch_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let xml = lock(&imp.state.settings).xml_without_accept
-        && !headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("json"));
-    match authenticate(&imp, &headers) {
-        Some(a) if a.account_sid == sid => {}
-        Some(_) => return unauthorized(xml, StatusCode::FORBIDDEN, "Forbidden"),
-        None => {
-            return unauthorized(
-                xml,
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: invalid Account SID or Auth Token",
-            );
-        }
-    }
-    let found = lock(&imp.state.log)
-        .iter()
-        .find(|s| s.batch_id.as_deref() == Some(batch_id.as_str()) && s.account_sid == sid)
-        .cloned();
-    let Some(sub) = found else {
-        return reply(
-            xml,
-            StatusCode::NOT_FOUND,
-            json!({"Status": "ERROR", "Message": "Not Found"}),
-        );
-    };
-    let delay = lock(&imp.state.settings).processing_delay;
-    let arrived = lock(&imp.state.batches)
-        .get(&batch_id)
-        .copied()
-        .unwrap_or_else(Instant::now);
-    let status = if arrived.elapsed() < delay {
-        "Queued"
-    } else {
-        "Complete"
-    };
-    let (error_type, reason) = match (&sub.error, status) {
-        (Some(e), "Complete") => (Value::from("Validation"), Value::from(e.clone())),
-        _ => (Value::Null, Value::Null),
-    };
-    reply(
-        xml,
-        StatusCode::OK,
-        json!({
-            "BatchId": batch_id,
-            "Status": status,
-            "SubmittedDate": sub.received_at.to_rfc3339(),
-            "ErrorType": error_type,
-            "ErrorReason": reason,
-            "Uri": format!("/Advertisers/{sid}/APISubmissions/{batch_id}"),
-        }),
-    )
 }

@@ -1,6 +1,6 @@
 //! impact.com's synchronous validation of Conversions and Actions requests.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate};
 
@@ -13,7 +13,7 @@ pub(crate) struct FieldError {
     pub(crate) message: String,
 }
 
-fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+pub(crate) fn err(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),
         message: message.into(),
@@ -50,7 +50,7 @@ const FIXED: [&str; 28] = [
     "IpAddress",
     "UserAgent",
 ];
-const ITEM_FIELDS: [&str; 10] = [
+pub(crate) const ITEM_FIELDS: [&str; 10] = [
     "ItemSku",
     "ItemName",
     "ItemCategory",
@@ -73,7 +73,7 @@ const ORDER_MONEY: [&str; 7] = [
     "OrderTax",
 ];
 /// Order totals that must not come with item amounts.
-const ORDER_TOTALS: [&str; 4] = [
+pub(crate) const ORDER_TOTALS: [&str; 4] = [
     "Amount",
     "OrderSubTotalPostDiscount",
     "OrderSubtotal",
@@ -88,7 +88,7 @@ const ATTRIBUTION: [&str; 5] = [
 ];
 
 /// `ItemSku12` → `("ItemSku", 12)`.
-fn indexed(name: &str) -> Option<(&str, u32)> {
+pub(crate) fn indexed(name: &str) -> Option<(&str, u32)> {
     let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     if digits == 0 {
         return None;
@@ -263,54 +263,7 @@ pub(crate) fn conversion(params: &[(String, String)], account: &ImpactAccount) -
         }
         _ => {}
     }
-    errors.extend(items(&map));
-    errors
-}
-
-fn items(map: &BTreeMap<String, String>) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let mut indexes = BTreeSet::new();
-    for k in map.keys() {
-        if let Some((p, i)) = indexed(k).filter(|(p, _)| ITEM_FIELDS.contains(p)) {
-            if i == 0 {
-                errors.push(err(k, format!("{p} indexes start at 1")));
-            } else {
-                indexes.insert(i);
-            }
-        }
-    }
-    if let Some(gap) = (1..=indexes.len() as u32).find(|i| !indexes.contains(i)) {
-        errors.push(err(
-            format!("ItemSku{gap}"),
-            format!("Item indexes must start at 1 and have no gaps: item {gap} is missing"),
-        ));
-    }
-    let mut item_amounts = false;
-    for i in &indexes {
-        let price = map
-            .get(&format!("ItemPrice{i}"))
-            .is_some_and(|v| !v.is_empty());
-        let subtotal = map
-            .get(&format!("ItemSubTotal{i}"))
-            .is_some_and(|v| !v.is_empty());
-        if price && subtotal {
-            errors.push(err(
-                format!("ItemSubTotal{i}"),
-                format!("Send ItemPrice{i} or ItemSubTotal{i}, not both"),
-            ));
-        }
-        item_amounts |= price || subtotal;
-    }
-    if item_amounts {
-        for total in ORDER_TOTALS {
-            if map.get(total).is_some_and(|v| !v.is_empty()) {
-                errors.push(err(
-                    total,
-                    format!("{total} must not be sent together with item amounts"),
-                ));
-            }
-        }
-    }
+    errors.extend(super::items::check(&map));
     errors
 }
 
