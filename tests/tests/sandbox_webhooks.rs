@@ -185,6 +185,15 @@ async fn property_change_is_delivered_signed_v1_and_v3() {
             .properties["hs_deal_stage_probability"],
         "1.0"
     );
+
+    // Once the app is uninstalled, the portal's changes are not sent.
+    sb.hubspot().uninstall(PORTAL).unwrap();
+    sb.hubspot()
+        .set_property(PORTAL, ObjectType::Deals, deal, "dealstage", "closedlost")
+        .unwrap();
+    sb.hubspot().wait_idle().await;
+    assert_eq!(r.requests.lock().unwrap().len(), 1);
+    assert_eq!(sb.hubspot().webhook_stats().undeliverable, 1);
     sb.shutdown().await;
 }
 

@@ -20,7 +20,7 @@ impl FakeHubSpot {
     ) -> anyhow::Result<u64> {
         let (id, event) = self.create_quiet(portal, t, properties, associations, &Source::crm())?;
         if let Some(e) = event {
-            self.state.webhooks.emit(vec![e]);
+            self.emit(vec![e]);
         }
         Ok(id)
     }
@@ -86,7 +86,7 @@ impl FakeHubSpot {
             contact_id,
             &Source::crm(),
         )?;
-        self.state.webhooks.emit(event.into_iter().collect());
+        self.emit(event.into_iter().collect());
         Ok(id)
     }
 
@@ -146,7 +146,7 @@ impl FakeHubSpot {
         value: &str,
     ) -> anyhow::Result<()> {
         let event = self.set_quiet(portal, (t, id), name, value, &Source::crm(), Utc::now())?;
-        self.state.webhooks.emit(vec![event]);
+        self.emit(vec![event]);
         Ok(())
     }
 
@@ -184,7 +184,7 @@ impl FakeHubSpot {
         })??;
         if t != ObjectType::LineItems {
             let event = self.event(portal, (t, id), "deletion", now, &Source::crm(), None);
-            self.state.webhooks.emit(vec![event]);
+            self.emit(vec![event]);
         }
         Ok(())
     }

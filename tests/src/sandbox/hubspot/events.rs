@@ -54,7 +54,7 @@ pub struct DeliveryOptions {
 pub struct WebhookStats {
     /// Events created by changes.
     pub emitted: u64,
-    /// Events dropped because no webhook target was set.
+    /// Events not sent: no webhook target was set, or the app is uninstalled on the portal.
     pub undeliverable: u64,
     /// HTTP requests made (first attempts and retries).
     pub requests: u64,

@@ -183,6 +183,16 @@ impl FakeHubSpot {
         }
     }
 
+    /// Hands events to the delivery engine; portals without the app installed get none.
+    pub(crate) fn emit(&self, events: Vec<WebhookEvent>) {
+        let silent: Vec<u64> = lock(&self.state.portals)
+            .values()
+            .filter(|p| !p.installed)
+            .map(|p| p.id)
+            .collect();
+        self.state.webhooks.emit(events, &silent);
+    }
+
     /// The portal ids, ascending.
     pub fn portal_ids(&self) -> Vec<u64> {
         lock(&self.state.portals).keys().copied().collect()

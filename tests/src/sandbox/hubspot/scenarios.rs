@@ -44,7 +44,7 @@ impl FakeHubSpot {
             ids.push(id);
             events.extend(event);
         }
-        self.state.webhooks.emit(events);
+        self.emit(events);
         Ok(ids)
     }
 
@@ -109,7 +109,7 @@ impl FakeHubSpot {
                 )?);
             }
         }
-        self.state.webhooks.emit(events);
+        self.emit(events);
         Ok(ids)
     }
 

@@ -130,12 +130,18 @@ impl Engine {
 
     /// New events from changes: logged, then delivered with the current
     /// duplicate / ordering options.
-    pub(crate) fn emit(self: &Arc<Self>, events: Vec<WebhookEvent>) {
+    /// Events of portals in `silent` (the app is uninstalled there) are
+    /// logged but not delivered, as HubSpot stops sending them.
+    pub(crate) fn emit(self: &Arc<Self>, events: Vec<WebhookEvent>, silent: &[u64]) {
         if events.is_empty() {
             return;
         }
         lock(&self.stats).emitted += events.len() as u64;
         lock(&self.log).emitted.extend(events.iter().cloned());
+        let (events, muted): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| !silent.contains(&e.portal_id));
+        lock(&self.stats).undeliverable += muted.len() as u64;
         let options = lock(&self.options).clone();
         let mut list = events.clone();
         {
