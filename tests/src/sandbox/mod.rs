@@ -4,6 +4,37 @@
 //! Tests start one with [`Sandbox::start`] on random ports and point the
 //! pipeline at [`Sandbox::hubspot_url`] and [`Sandbox::impact_url`]; the
 //! `sandbox` binary serves the same fakes for people and benchmarks.
+//!
+//! Fake HubSpot (bearer: a portal's private-app token, `pat-sandbox-{portal}`
+//! by default, or an OAuth access token):
+//! - CRM: `GET /crm/v3/objects/{type}[/{id}]`, `POST .../batch/read`,
+//!   `POST .../search`, `GET /crm/v4/objects/{from}/{id}/associations/{to}`,
+//!   `POST /crm/v4/associations/{from}/{to}/batch/read`,
+//!   `GET /crm/v3/properties/{type}[/{name}]`, `GET /crm/v3/pipelines/deals[/{id}[/stages]]`.
+//! - OAuth: `GET|POST /oauth/authorize`, `POST /oauth/2026-03/token` (and
+//!   `/oauth/v1/token`), `POST /oauth/2026-03/token/introspect`,
+//!   `GET /oauth/v1/access-tokens/{t}`, `GET|DELETE /oauth/v1/refresh-tokens/{t}`.
+//! - Control (JSON): `GET /_sandbox`; `POST /_sandbox/portals/{p}/objects/{type}`
+//!   `{"properties":{..},"associations":[{"type":"contacts","id":1}]}`;
+//!   `GET|PATCH|DELETE /_sandbox/portals/{p}/objects/{type}/{id}` (PATCH
+//!   `{"properties":{..}}` emits `propertyChange` events);
+//!   `POST /_sandbox/portals/{p}/deals` `{"properties","line_items","contact_id"}`;
+//!   `POST /_sandbox/portals/{p}/uninstall`, `.../authorize`
+//!   `{"redirect_uri","state"}`, `.../expire-tokens`;
+//!   `POST /_sandbox/portals/{p}/scenarios/import-contacts` `{"count":N}`,
+//!   `.../scenarios/deal-stage-stream` `{"deals":N,"stages":[..]}`;
+//!   `PUT /_sandbox/faults` `{"latency_ms","error_rate","outage_ms","rate_limit_per_10s"}`;
+//!   `PUT|DELETE /_sandbox/webhook` (a [`WebhookTarget`]);
+//!   `PUT /_sandbox/delivery` `{"duplicate_share","out_of_order"}`; `GET /_sandbox/webhooks`.
+//!
+//! Fake impact.com (Basic auth with a configured account):
+//! - `POST /Advertisers/{SID}/Conversions`, `PUT|DELETE /Advertisers/{SID}/Actions`,
+//!   `GET /Advertisers/{SID}/APISubmissions/{BatchId}`.
+//! - Control: `GET /` or `/_sandbox` (HTML list of everything that arrived),
+//!   `GET /_sandbox/submissions?account=&order_id=&since=&all=true` (JSON),
+//!   `DELETE /_sandbox/submissions`, `PUT|DELETE /_sandbox/faults` (a
+//!   [`FaultPlan`] plus `window_ms`, `start_in_ms`, `next: [..]`),
+//!   `GET /_sandbox/accounts`.
 
 pub mod hubspot;
 pub mod impact;

@@ -171,10 +171,14 @@ pub(crate) fn conversion(params: &[(String, String)], account: &ImpactAccount) -
         Some(c) if c.parse::<u64>().is_err() => {
             errors.push(err("CampaignId", "CampaignId must be an integer"))
         }
-        Some(c) if !account.program_ids.iter().any(|p| p == c) => errors.push(err(
-            "CampaignId",
-            format!("Campaign {c} was not found for this account"),
-        )),
+        Some(c)
+            if !account.program_ids.is_empty() && !account.program_ids.iter().any(|p| p == c) =>
+        {
+            errors.push(err(
+                "CampaignId",
+                format!("Campaign {c} was not found for this account"),
+            ))
+        }
         _ => {}
     }
     if get("ActionTrackerId").is_none()
