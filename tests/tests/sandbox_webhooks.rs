@@ -342,3 +342,83 @@ async fn duplicates_and_out_of_order_on_request() {
     assert_eq!(again[0]["occurredAt"], emitted[0].occurred_at);
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn control_api_sets_the_target_changes_data_and_runs_scenarios() {
+    let (r, url) = receiver().await;
+    let sb = Sandbox::start(SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 2)],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let base = sb.hubspot_url();
+    let client = reqwest::Client::new();
+    let target = serde_json::json!({"url": url, "client_secret": SECRET});
+    let resp = client
+        .put(format!("{base}/_sandbox/webhook"))
+        .json(&target)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+
+    let created: Value = client
+        .post(format!("{base}/_sandbox/portals/{PORTAL}/objects/contacts"))
+        .json(
+            &serde_json::json!({"properties": {"email": "c@example.com", "hs_lead_status": "NEW"}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let resp = client
+        .patch(format!(
+            "{base}/_sandbox/portals/{PORTAL}/objects/contacts/{id}"
+        ))
+        .json(&serde_json::json!({"properties": {"hs_lead_status": "CONNECTED"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = client
+        .post(format!(
+            "{base}/_sandbox/portals/{PORTAL}/scenarios/import-contacts"
+        ))
+        .json(&serde_json::json!({"count": 150}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    sb.hubspot().wait_idle().await;
+
+    let events: Vec<Value> = bodies(&r).into_iter().flatten().collect();
+    assert_eq!(events.len(), 152);
+    let id: u64 = id.parse().unwrap();
+    let mine: Vec<&Value> = events.iter().filter(|e| e["objectId"] == id).collect();
+    assert_eq!(mine.len(), 2);
+    assert!(mine.iter().all(|e| e["appId"] == 4_242_424));
+    let change = mine
+        .iter()
+        .find(|e| e["subscriptionType"] == "contact.propertyChange")
+        .unwrap();
+    assert_eq!(change["propertyName"], "hs_lead_status");
+    assert_eq!(change["propertyValue"], "CONNECTED");
+    assert!(
+        mine.iter()
+            .any(|e| e["subscriptionType"] == "contact.creation")
+    );
+    let summary: Value = client
+        .get(format!("{base}/_sandbox"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(summary["webhook_stats"]["delivered_events"], 152);
+    sb.shutdown().await;
+}
