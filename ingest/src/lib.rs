@@ -26,6 +26,7 @@ pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
 /// The router: a plain function of the state, so tests can drive it with
 /// `tower::ServiceExt::oneshot` without a socket.
 pub fn app(state: AppState) -> Router {
+    describe_metrics();
     Router::new()
         .route(WEBHOOK_PATH, post(webhook::receive))
         .route("/healthz", get(health::healthz))
@@ -76,6 +77,34 @@ pub async fn run(
 /// Convenience for the binary and tests: a publisher built from settings.
 pub fn publisher(settings: &Settings) -> anyhow::Result<Publisher> {
     Ok(state::publisher_from(settings)?)
+}
+
+/// Registers ingest's metrics so `/metrics` lists them (at zero) before the
+/// first webhook arrives.
+fn describe_metrics() {
+    let _ = shared::telemetry::metrics();
+    metrics::describe_counter!("ingest_requests_total", "Webhook requests by outcome");
+    metrics::describe_counter!(
+        "ingest_events_accepted_total",
+        "Events enqueued and confirmed by the broker"
+    );
+    metrics::describe_histogram!(
+        "ingest_publish_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from publishing a request's messages to the broker's last confirm"
+    );
+    for outcome in [
+        "accepted",
+        "invalid_signature",
+        "invalid_payload",
+        "body_too_large",
+        "broker_unavailable",
+    ] {
+        metrics::counter!("ingest_requests_total", "outcome" => outcome).increment(0);
+    }
+    metrics::counter!("ingest_events_accepted_total").increment(0);
+    // Registering the histogram makes it render (empty) right away.
+    let _ = metrics::histogram!("ingest_publish_duration_seconds");
 }
 
 fn spawn_metrics_upkeep(shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {

@@ -159,7 +159,12 @@ pub async fn receive(
     let result = handle(&state, &original, headers, body).await;
     let outcome = match &result {
         Ok(_) => "accepted",
-        Err(e) => e.code,
+        Err(e) => match e.status {
+            StatusCode::UNAUTHORIZED => "invalid_signature",
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::SERVICE_UNAVAILABLE => "broker_unavailable",
+            _ => "invalid_payload",
+        },
     };
     metrics::counter!("ingest_requests_total", "outcome" => outcome).increment(1);
     result
@@ -175,7 +180,7 @@ async fn handle(
     let uri = public_uri(state.public_url.as_deref(), &headers, original);
     let delivery = Delivery::new("POST", uri, headers, body)
         .verify(&state.verifier, now_ms())
-        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     let batches = delivery
         .into_batches(state.max_batch_events)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;

@@ -63,7 +63,7 @@ async fn unsigned_is_401_naming_the_problem() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_signature");
+    assert_eq!(body["error"], "missing_signature");
     assert!(
         body["message"]
             .as_str()
@@ -128,4 +128,28 @@ async fn other_methods_are_refused() {
         .await
         .expect("ok");
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn metrics_are_listed_before_any_webhook() {
+    let resp = app()
+        .oneshot(Request::get("/metrics").body(Body::empty()).expect("valid"))
+        .await
+        .expect("ok");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec(),
+    )
+    .expect("utf8");
+    for name in [
+        "ingest_requests_total{outcome=\"accepted\"}",
+        "ingest_requests_total{outcome=\"broker_unavailable\"}",
+        "ingest_events_accepted_total",
+        "ingest_publish_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(name), "{name} missing from:\n{text}");
+    }
 }

@@ -19,8 +19,12 @@ impl std::fmt::Display for PortalId {
 }
 
 /// One webhook event as HubSpot sends it. Unknown fields are kept in `extra`.
+///
+/// Reading is deliberately tolerant (whatever ingest accepted must decode
+/// here): `eventType` stands in for `subscriptionType`, and optional text
+/// fields that arrive as numbers or objects are kept as their JSON text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", from = "RawEvent")]
 pub struct HubSpotEvent {
     /// Id of the notification (not unique on its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,7 +40,6 @@ pub struct HubSpotEvent {
     /// Epoch milliseconds of the change.
     pub occurred_at: u64,
     /// e.g. `deal.propertyChange`; HubSpot's docs also call it `eventType`.
-    #[serde(alias = "eventType")]
     pub subscription_type: String,
     /// 0 on first delivery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +64,81 @@ pub struct HubSpotEvent {
     /// Every other field, as sent.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The wire form, converted into [`HubSpotEvent`].
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawEvent {
+    #[serde(default)]
+    event_id: Option<u64>,
+    #[serde(default)]
+    subscription_id: Option<u64>,
+    portal_id: PortalId,
+    #[serde(default)]
+    app_id: Option<u64>,
+    occurred_at: u64,
+    #[serde(default, deserialize_with = "lenient_text")]
+    subscription_type: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    event_type: Option<String>,
+    #[serde(default)]
+    attempt_number: Option<u32>,
+    object_id: u64,
+    #[serde(default, deserialize_with = "lenient_text")]
+    property_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    property_value: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    change_source: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    change_flag: Option<String>,
+    #[serde(default, deserialize_with = "lenient_text")]
+    source_id: Option<String>,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<RawEvent> for HubSpotEvent {
+    fn from(r: RawEvent) -> Self {
+        let mut extra = r.extra;
+        // When both names are present, `subscriptionType` wins and the other
+        // is kept as sent.
+        let subscription_type = match (r.subscription_type, r.event_type) {
+            (Some(s), Some(e)) => {
+                extra.insert("eventType".into(), serde_json::Value::String(e));
+                s
+            }
+            (Some(s), None) | (None, Some(s)) => s,
+            (None, None) => String::new(),
+        };
+        Self {
+            event_id: r.event_id,
+            subscription_id: r.subscription_id,
+            portal_id: r.portal_id,
+            app_id: r.app_id,
+            occurred_at: r.occurred_at,
+            subscription_type,
+            attempt_number: r.attempt_number,
+            object_id: r.object_id,
+            property_name: r.property_name,
+            property_value: r.property_value,
+            change_source: r.change_source,
+            change_flag: r.change_flag,
+            source_id: r.source_id,
+            extra,
+        }
+    }
+}
+
+/// A text field: strings as they are, `null` as absent, anything else
+/// (numbers, booleans, objects) as its JSON text.
+fn lenient_text<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(de)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    })
 }
 
 impl HubSpotEvent {

@@ -9,7 +9,13 @@
 
 use std::borrow::Cow;
 
-use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use base64::{
+    Engine, alphabet,
+    engine::{
+        DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig,
+        general_purpose::STANDARD as BASE64,
+    },
+};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -22,6 +28,13 @@ pub const HEADER_SIGNATURE_VERSION: &str = "x-hubspot-signature-version";
 pub const HEADER_SIGNATURE_V3: &str = "x-hubspot-signature-v3";
 /// Header carrying the v3 timestamp (epoch milliseconds).
 pub const HEADER_TIMESTAMP: &str = "x-hubspot-request-timestamp";
+
+const LENIENT: GeneralPurposeConfig =
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+/// Standard alphabet, padding optional.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIENT);
+/// URL-safe alphabet, padding optional.
+const LENIENT_BASE64_URL: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
 /// Which signature scheme a request was verified with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +100,22 @@ pub enum SignatureError {
     /// The signature does not match.
     #[error("invalid {0} signature")]
     Mismatch(&'static str),
+}
+
+impl SignatureError {
+    /// A stable machine-readable code saying which check failed.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing_signature",
+            Self::IncompleteV3 => "incomplete_signature_headers",
+            Self::MalformedTimestamp => "malformed_timestamp",
+            Self::TooOld { .. } => "stale_timestamp",
+            Self::InFuture { .. } => "future_timestamp",
+            Self::VersionNotAccepted(_) => "signature_version_not_accepted",
+            Self::UnknownVersion => "unknown_signature_version",
+            Self::Mismatch(_) => "invalid_signature",
+        }
+    }
 }
 
 /// What verification needs besides the request.
@@ -206,11 +235,13 @@ impl Verifier {
                 limit_secs,
             });
         }
-        // Compare the decoded MACs, so padding or alphabet quirks in the
-        // header never make a valid signature fail; timing is constant.
+        // Compare the decoded MACs, so missing padding or the URL-safe
+        // alphabet in the header never make a valid signature fail; the
+        // comparison itself is constant-time.
         let expected = mac_v3(&self.secret, req.method, req.uri, req.body, ts);
-        let given = BASE64
+        let given = LENIENT_BASE64
             .decode(sig)
+            .or_else(|_| LENIENT_BASE64_URL.decode(sig))
             .map_err(|_| SignatureError::Mismatch("v3"))?;
         if bool::from(given.as_slice().ct_eq(expected.as_slice())) {
             Ok(SignatureVersion::V3)

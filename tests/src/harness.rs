@@ -187,13 +187,15 @@ pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Resul
 }
 
 /// A TCP proxy in front of a service, which a test can cut (every open
-/// connection dropped, new ones refused) and restore, to simulate an outage
-/// without touching the shared service.
+/// connection dropped, new ones refused), stall (connections stay open but
+/// no byte moves: a hung broker) and restore, to simulate outages without
+/// touching the shared service.
 #[derive(Clone)]
 pub struct TcpProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     cut: Arc<Notify>,
 }
 
@@ -204,22 +206,26 @@ impl TcpProxy {
         let proxy = Self {
             addr: listener.local_addr()?,
             up: Arc::new(AtomicBool::new(true)),
+            stalled: Arc::new(AtomicBool::new(false)),
             cut: Arc::new(Notify::new()),
         };
         let p = proxy.clone();
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !p.up.load(Ordering::SeqCst) {
                     drop(inbound);
                     continue;
                 }
-                let cut = p.cut.clone();
+                let (cut, stalled) = (p.cut.clone(), p.stalled.clone());
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
+                    let (in_r, in_w) = inbound.into_split();
+                    let (out_r, out_w) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = pump(in_r, out_w, stalled.clone()) => {}
+                        () = pump(out_r, in_w, stalled) => {}
                         () = cut.notified() => {}
                     }
                 });
@@ -234,13 +240,44 @@ impl TcpProxy {
         self.cut.notify_waiters();
     }
 
-    /// Accepts connections again.
+    /// Keeps connections open (and accepts new ones) but forwards nothing.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Accepts and forwards again.
     pub fn restore(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
         self.up.store(true, Ordering::SeqCst);
     }
 
     /// An AMQP URL pointing at this proxy.
     pub fn amqp_url(&self) -> String {
         format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+}
+
+/// Copies bytes one way, holding them while `stalled` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stalled: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

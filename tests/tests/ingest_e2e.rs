@@ -180,6 +180,15 @@ async fn refused_requests_enqueue_nothing() -> anyhow::Result<()> {
         let body: Value = resp.json().await?;
         let text = body["message"].as_str().unwrap_or_default();
         assert!(text.contains(message), "{message}: {body}");
+        let code = match message {
+            "missing signature" => "missing_signature",
+            "invalid v3 signature" => "invalid_signature",
+            "stale request" => "stale_timestamp",
+            "in the future" => "future_timestamp",
+            "exceeds" => "body_too_large",
+            _ => "invalid_payload",
+        };
+        assert_eq!(body["error"], code, "{message}");
     }
     // v1 is refused unless enabled.
     let v1 = shared::signature::sign_v1(TEST_SECRET.as_bytes(), &good);
@@ -323,6 +332,60 @@ async fn broker_outage_answers_503_then_recovers_without_restart() -> anyhow::Re
         "the refused request left nothing behind"
     );
     assert_eq!(ids.last(), Some(&209));
+    ingest.stop().await?;
+    delete_topology(&ch, &settings).await
+}
+
+#[tokio::test]
+async fn a_hung_broker_answers_503_in_bounded_time_then_recovers() -> anyhow::Result<()> {
+    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse()?;
+    let proxy = TcpProxy::start(broker).await?;
+    let mut settings = test_settings();
+    settings.amqp_url = proxy.amqp_url();
+    settings.publish_timeout_ms = 1000;
+    let ingest = spawn_ingest(settings.clone()).await?;
+    let (_conn, ch) = broker_channel().await?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let url = ingest.webhook_url();
+    let resp = signed_request(&client, &url, TEST_SECRET, event_batch(9, 1, 10))
+        .send()
+        .await?;
+    assert_eq!(resp.status(), 200);
+
+    // The broker stops answering but keeps the connection open (and new
+    // connections hang): every request still gets its 503 within the bound.
+    proxy.stall();
+    for i in 0..3 {
+        let started = std::time::Instant::now();
+        let resp = signed_request(&client, &url, TEST_SECRET, event_batch(9, 100 + i * 10, 10))
+            .send()
+            .await?;
+        assert_eq!(resp.status(), 503, "request {i}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "request {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    // Once it answers again, ingest recovers by itself.
+    proxy.restore();
+    let mut status = 0;
+    for _ in 0..60 {
+        let started = std::time::Instant::now();
+        status = signed_request(&client, &url, TEST_SECRET, event_batch(9, 500, 10))
+            .send()
+            .await?
+            .status()
+            .as_u16();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(status, 200, "recovered after the stall");
     ingest.stop().await?;
     delete_topology(&ch, &settings).await
 }

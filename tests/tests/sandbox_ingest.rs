@@ -63,3 +63,30 @@ async fn ingest_accepts_what_the_sandbox_signs() -> anyhow::Result<()> {
     delete_topology(&ch, &settings).await?;
     ingest.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escaped_target_urls_are_signed_as_hubspot_decodes_them() -> anyhow::Result<()> {
+    let settings = test_settings();
+    let ingest = spawn_ingest(settings.clone()).await?;
+    wait_ready(&ingest.base_url()).await?;
+    let (_conn, ch) = broker_channel().await?;
+    let url = format!("{}?tenant=a%40b%3Ac&x=%2A", ingest.webhook_url());
+    let cfg = SandboxConfig {
+        portals: vec![PortalSeed::sized(1002, 1)],
+        webhook: Some(WebhookTarget::new(url, TEST_SECRET)),
+        webhook_retry_delays: vec![],
+        ..Default::default()
+    };
+    let sb = Sandbox::start(cfg).await?;
+    sb.hubspot().import_contacts(1002, 5)?;
+    sb.hubspot().wait_idle().await;
+    let stats = sb.hubspot().webhook_stats();
+    assert_eq!(
+        (stats.delivered_events, stats.failed_attempts),
+        (5, 0),
+        "{stats:?}"
+    );
+    sb.shutdown().await;
+    delete_topology(&ch, &settings).await?;
+    ingest.stop().await
+}

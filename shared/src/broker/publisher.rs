@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Topology, connect};
 
+/// Longest wait for a connection (TCP, AMQP handshake, topology, confirm mode).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// One message to publish.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage<'a> {
@@ -156,8 +159,10 @@ impl Publisher {
             Ok(r) => r,
             Err(_) => {
                 // A broker that stops confirming is treated as gone: the next
-                // request starts from a fresh connection.
-                if let Some(live) = self.inner.live.read().await.clone() {
+                // request starts from a fresh connection. (Take the value out
+                // first: a read guard alive here would deadlock `discard`.)
+                let current = self.inner.live.read().await.clone();
+                if let Some(live) = current {
                     self.discard(&live).await;
                 }
                 Err(PublishError::Timeout(timeout))
@@ -185,11 +190,16 @@ impl Publisher {
         {
             return Ok(live.clone());
         }
-        let live = Arc::new(
-            self.open()
-                .await
-                .map_err(|e| PublishError::Unavailable(e.to_string()))?,
-        );
+        // Bounded: a broker that accepts TCP but never answers must not hold
+        // the reconnection lock (and every request behind it) forever.
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.open())
+            .await
+            .map_err(|_| {
+                PublishError::Unavailable(format!(
+                    "no answer from the broker within {CONNECT_TIMEOUT:?}"
+                ))
+            })?;
+        let live = Arc::new(opened.map_err(|e| PublishError::Unavailable(e.to_string()))?);
         tracing::info!(channels = live.channels.len(), "connected to the broker");
         *self.inner.live.write().await = Some(live.clone());
         Ok(live)

@@ -98,3 +98,69 @@ fn a_single_object_message_decodes_too() {
     let one = r#"{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"}"#;
     assert_eq!(decode_message(one.as_bytes()).expect("ok").len(), 1);
 }
+
+#[test]
+fn odd_but_accepted_events_decode() {
+    let body = r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"deal.creation","eventType":"x.y","sourceId":17,"changeSource":9,"changeFlag":{"a":1}},
+        {"portalId":1,"objectId":3,"occurredAt":3,"subscriptionType":null,"eventType":"contact.creation","changeFlag":null}]"#;
+    let batches = parse_delivery(body.as_bytes(), 100).expect("accepted");
+    let events = decode_message(&batches[0].body).expect("whatever ingest accepts decodes");
+    assert_eq!(events[0].subscription_type, "deal.creation");
+    assert_eq!(events[0].extra["eventType"], "x.y");
+    assert_eq!(events[0].source_id.as_deref(), Some("17"));
+    assert_eq!(events[0].change_flag.as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(events[1].subscription_type, "contact.creation");
+    assert_eq!(events[1].change_flag, None);
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            "\\PC{0,12}".prop_map(Value::String),
+            Just(json!({"nested": [1, "two"]})),
+        ]
+    }
+
+    proptest! {
+        /// Whatever ingest accepts, the worker can read back, event for event.
+        #[test]
+        fn accepted_implies_decodable(
+            fields in proptest::collection::vec(
+                (prop::sample::select(vec!["eventId", "subscriptionId", "appId", "attemptNumber", "propertyName",
+                    "propertyValue", "changeSource", "changeFlag", "sourceId", "eventType", "subscriptionType",
+                    "objectTypeId", "somethingNew"]), any_json()),
+                0..6),
+            n in 1usize..4,
+        ) {
+            let mut events = Vec::new();
+            for i in 0..n {
+                let mut ev = serde_json::Map::new();
+                ev.insert("portalId".into(), json!(7));
+                ev.insert("objectId".into(), json!(i));
+                ev.insert("occurredAt".into(), json!(1_700_000_000_000u64));
+                ev.insert("subscriptionType".into(), json!("contact.creation"));
+                for (k, v) in &fields {
+                    ev.insert((*k).to_owned(), v.clone());
+                }
+                events.push(Value::Object(ev));
+            }
+            let body = serde_json::to_vec(&events).expect("serialisable");
+            if let Ok(batches) = parse_delivery(&body, 100) {
+                let decoded = decode_message(&batches[0].body);
+                prop_assert!(decoded.is_ok(), "{:?}", decoded.err());
+                prop_assert_eq!(decoded.expect("checked").len(), n);
+            }
+        }
+    }
+}

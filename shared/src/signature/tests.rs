@@ -137,6 +137,45 @@ fn v3_tampering_is_detected() {
 }
 
 #[test]
+fn v3_without_padding_or_url_safe_still_verifies() {
+    let now = 1_700_000_000_000u64;
+    let ts = now.to_string();
+    let sig = sign_v3(SECRET.as_bytes(), "POST", URL, BODY.as_bytes(), &ts);
+    let unpadded = sig.trim_end_matches('=').to_owned();
+    let url_safe = sig.replace('+', "-").replace('/', "_");
+    for s in [unpadded, url_safe] {
+        let mut r = request(BODY, URL);
+        r.signature_v3 = Some(&s);
+        r.timestamp = Some(&ts);
+        assert_eq!(verifier().verify(&r, now), Ok(SignatureVersion::V3), "{s}");
+    }
+}
+
+#[test]
+fn every_error_has_its_own_code() {
+    let codes = [
+        SignatureError::Missing.code(),
+        SignatureError::IncompleteV3.code(),
+        SignatureError::MalformedTimestamp.code(),
+        SignatureError::TooOld {
+            age_secs: 1,
+            limit_secs: 1,
+        }
+        .code(),
+        SignatureError::InFuture {
+            ahead_secs: 1,
+            limit_secs: 1,
+        }
+        .code(),
+        SignatureError::VersionNotAccepted("v1").code(),
+        SignatureError::UnknownVersion.code(),
+        SignatureError::Mismatch("v3").code(),
+    ];
+    let unique: std::collections::HashSet<_> = codes.iter().collect();
+    assert_eq!(unique.len(), codes.len());
+}
+
+#[test]
 fn v3_float_timestamp_is_read_but_signed_as_sent() {
     let now = 1_700_000_000_000u64;
     let ts = "1700000000000.0";

@@ -125,6 +125,16 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  what arrived  {im}/  (HTML)  and  {im}/_sandbox/submissions  (JSON)");
     println!("Ctrl-C stops.");
+    // Ctrl-C for people, SIGTERM for Docker and service managers.
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
     tokio::signal::ctrl_c().await?;
     println!("stopping");
     sandbox.shutdown().await;
