@@ -3,6 +3,10 @@
 
 pub mod broker;
 pub mod config;
+pub mod crypto;
 pub mod events;
+pub mod mapping;
+pub mod object_type;
 pub mod signature;
 pub mod telemetry;
+pub mod triggers;
