@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod events;
 pub mod mapping;
 pub mod object_type;
+pub mod portal;
 pub mod signature;
 pub mod telemetry;
 pub mod triggers;
