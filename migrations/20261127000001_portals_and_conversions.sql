@@ -16,9 +16,11 @@ CREATE TABLE portals (
     hubspot_access_token    bytea,
     hubspot_refresh_token   bytea,
     hubspot_token_expires_at timestamptz,
-    impact_account_sid      text NOT NULL,
-    impact_auth_token       bytea NOT NULL,
-    impact_program_id       text NOT NULL,
+    -- impact.com settings; NULL until the owner entered them (an OAuth
+    -- install creates the row first): such a portal is "unconfigured".
+    impact_account_sid      text,
+    impact_auth_token       bytea,
+    impact_program_id       text,
     -- ok | failing (impact.com answered 401/403) | unknown (not used yet).
     credentials_status      text NOT NULL DEFAULT 'unknown'
                             CHECK (credentials_status IN ('unknown', 'ok', 'failing')),
