@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod config;
 pub mod crypto;
+pub mod db;
 pub mod events;
 pub mod failure;
 pub mod hubspot;
