@@ -62,11 +62,16 @@ pub async fn record<'e>(
 
 /// Locks a conversion for delivery (held until the transaction ends, so two
 /// workers never post the same conversion at once).
-pub async fn lock<'e>(db: impl PgExecutor<'e>, id: i64) -> Result<Option<ConversionRow>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, status, payload, attempts FROM conversions WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+pub async fn lock<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+) -> Result<Option<ConversionRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, status, payload, attempts FROM conversions WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(|r| ConversionRow {
         id: r.get("id"),
         status: r.get("status"),
@@ -77,7 +82,11 @@ pub async fn lock<'e>(db: impl PgExecutor<'e>, id: i64) -> Result<Option<Convers
 }
 
 /// impact.com queued it.
-pub async fn mark_delivered<'e>(db: impl PgExecutor<'e>, id: i64, queued_uri: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn mark_delivered<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+    queued_uri: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
              failure_reason = NULL, delivered_at = now(), updated_at = now() WHERE id = $1",

@@ -50,7 +50,10 @@ pub struct SeenEvent {
 }
 
 /// The recorded outcome of `key`, if any.
-pub async fn lookup<'e>(db: impl PgExecutor<'e>, key: &EventKey) -> Result<Option<SeenEvent>, sqlx::Error> {
+pub async fn lookup<'e>(
+    db: impl PgExecutor<'e>,
+    key: &EventKey,
+) -> Result<Option<SeenEvent>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT e.status, e.conversion_id, c.status AS conversion_status
          FROM webhook_events e LEFT JOIN conversions c ON c.id = e.conversion_id

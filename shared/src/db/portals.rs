@@ -51,14 +51,17 @@ pub async fn apply(
     actor: &str,
 ) -> Result<bool, PortalStoreError> {
     let c = &doc.config;
-    let id = i64::try_from(c.portal_id.0).map_err(|_| PortalStoreError::Refused("portal_id too large".into()))?;
+    let id = i64::try_from(c.portal_id.0)
+        .map_err(|_| PortalStoreError::Refused("portal_id too large".into()))?;
     let mut tx = pool.begin().await?;
     let existing = sqlx::query("SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact FROM portals WHERE portal_id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
     let created = existing.is_none();
-    let has_impact_token = existing.as_ref().is_some_and(|r| r.get::<bool, _>("has_impact"));
+    let has_impact_token = existing
+        .as_ref()
+        .is_some_and(|r| r.get::<bool, _>("has_impact"));
     if doc.secrets.impact_auth_token.is_none() && !has_impact_token {
         return Err(PortalStoreError::Refused(
             "impact.auth_token: required (no token is stored for this portal yet)".into(),
@@ -119,7 +122,10 @@ pub async fn apply(
 }
 
 /// Announces a configuration change to every worker (delivered on commit).
-pub async fn notify(tx: &mut Transaction<'_, Postgres>, portal: PortalId) -> Result<(), sqlx::Error> {
+pub async fn notify(
+    tx: &mut Transaction<'_, Postgres>,
+    portal: PortalId,
+) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(super::CONFIG_CHANNEL)
         .bind(portal.to_string())
@@ -134,8 +140,14 @@ async fn replace_rules(
     triggers: &TriggerSet,
     mappings: &MappingSet,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM triggers WHERE portal_id = $1").bind(id).execute(&mut **tx).await?;
-    sqlx::query("DELETE FROM mappings WHERE portal_id = $1").bind(id).execute(&mut **tx).await?;
+    sqlx::query("DELETE FROM triggers WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM mappings WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     for (ty, t) in triggers {
         sqlx::query("INSERT INTO triggers (portal_id, object_type, on_create) VALUES ($1, $2, $3)")
             .bind(id)
@@ -193,7 +205,11 @@ pub struct StoredPortal {
 }
 
 /// Reads one portal (`None`: unknown portal).
-pub async fn load(pool: &PgPool, cipher: Option<&SecretCipher>, portal: PortalId) -> Result<Option<StoredPortal>, PortalStoreError> {
+pub async fn load(
+    pool: &PgPool,
+    cipher: Option<&SecretCipher>,
+    portal: PortalId,
+) -> Result<Option<StoredPortal>, PortalStoreError> {
     let id = i64::try_from(portal.0).unwrap_or(-1);
     let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
         .bind(id)
@@ -204,9 +220,12 @@ pub async fn load(pool: &PgPool, cipher: Option<&SecretCipher>, portal: PortalId
     };
     let corrupt = |problem: String| PortalStoreError::Corrupt { portal, problem };
     let status = PortalStatus::parse(row.get("status")).ok_or_else(|| corrupt("status".into()))?;
-    let auth_kind = HubSpotAuthKind::parse(row.get("hubspot_auth_kind")).ok_or_else(|| corrupt("auth kind".into()))?;
+    let auth_kind = HubSpotAuthKind::parse(row.get("hubspot_auth_kind"))
+        .ok_or_else(|| corrupt("auth kind".into()))?;
     let decrypt = |column: &str| -> Result<Option<SecretString>, PortalStoreError> {
-        let Some(cipher) = cipher else { return Ok(None) };
+        let Some(cipher) = cipher else {
+            return Ok(None);
+        };
         let bytes: Option<Vec<u8>> = row.get(column);
         bytes
             .map(|b| cipher.decrypt(&b, &secret_context(portal, column)))
@@ -240,9 +259,19 @@ pub async fn load(pool: &PgPool, cipher: Option<&SecretCipher>, portal: PortalId
 
 async fn load_triggers(pool: &PgPool, id: i64) -> Result<TriggerSet, sqlx::Error> {
     let mut set = TriggerSet::new();
-    for row in sqlx::query("SELECT object_type, on_create FROM triggers WHERE portal_id = $1").bind(id).fetch_all(pool).await? {
+    for row in sqlx::query("SELECT object_type, on_create FROM triggers WHERE portal_id = $1")
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+    {
         if let Some(ty) = ObjectType::parse(row.get("object_type")) {
-            set.insert(ty, ObjectTriggers { on_create: row.get("on_create"), on_change: vec![] });
+            set.insert(
+                ty,
+                ObjectTriggers {
+                    on_create: row.get("on_create"),
+                    on_change: vec![],
+                },
+            );
         }
     }
     for row in sqlx::query("SELECT object_type, property, only_values FROM trigger_properties WHERE portal_id = $1 ORDER BY object_type, position").bind(id).fetch_all(pool).await? {
@@ -256,7 +285,11 @@ async fn load_triggers(pool: &PgPool, id: i64) -> Result<TriggerSet, sqlx::Error
     Ok(set)
 }
 
-async fn load_mappings(pool: &PgPool, id: i64, portal: PortalId) -> Result<MappingSet, PortalStoreError> {
+async fn load_mappings(
+    pool: &PgPool,
+    id: i64,
+    portal: PortalId,
+) -> Result<MappingSet, PortalStoreError> {
     let mut set = MappingSet::new();
     let rows = sqlx::query("SELECT object_type, source_from, source_const, target, value_map FROM mappings WHERE portal_id = $1 ORDER BY object_type, position")
         .bind(id)
@@ -264,7 +297,8 @@ async fn load_mappings(pool: &PgPool, id: i64, portal: PortalId) -> Result<Mappi
         .await?;
     for row in rows {
         let corrupt = |problem: String| PortalStoreError::Corrupt { portal, problem };
-        let ty = ObjectType::parse(row.get("object_type")).ok_or_else(|| corrupt("object type".into()))?;
+        let ty = ObjectType::parse(row.get("object_type"))
+            .ok_or_else(|| corrupt("object type".into()))?;
         let from: Option<String> = row.get("source_from");
         let source = match (from, row.get::<Option<String>, _>("source_const")) {
             (Some(f), _) => Source::parse_from(&f, ty).map_err(corrupt)?,
@@ -273,8 +307,13 @@ async fn load_mappings(pool: &PgPool, id: i64, portal: PortalId) -> Result<Mappi
         };
         let target = Target::parse(row.get("target")).map_err(corrupt)?;
         let value_map: Option<serde_json::Value> = row.get("value_map");
-        let value_map: Option<BTreeMap<String, String>> = value_map.and_then(|v| serde_json::from_value(v).ok());
-        set.entry(ty).or_default().push(FieldMapping { source, target, value_map });
+        let value_map: Option<BTreeMap<String, String>> =
+            value_map.and_then(|v| serde_json::from_value(v).ok());
+        set.entry(ty).or_default().push(FieldMapping {
+            source,
+            target,
+            value_map,
+        });
     }
     Ok(set)
 }
@@ -318,7 +357,12 @@ pub async fn list(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
 }
 
 /// Records whether impact.com accepted the portal's credentials (`ok`/`failing`).
-pub async fn set_credentials_status(pool: &PgPool, portal: PortalId, status: &str, error: Option<&str>) -> Result<(), sqlx::Error> {
+pub async fn set_credentials_status(
+    pool: &PgPool,
+    portal: PortalId,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
         .bind(i64::try_from(portal.0).unwrap_or(-1))
         .bind(status)

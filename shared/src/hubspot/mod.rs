@@ -196,7 +196,11 @@ impl HubSpotClient {
                 };
                 out.push(Association {
                     to_object_id,
-                    labels: row.association_types.into_iter().filter_map(|k| k.label).collect(),
+                    labels: row
+                        .association_types
+                        .into_iter()
+                        .filter_map(|k| k.label)
+                        .collect(),
                 });
             }
             match page.paging.and_then(|p| p.next) {
@@ -207,7 +211,10 @@ impl HubSpotClient {
     }
 
     /// `GET /crm/v3/pipelines/deals`.
-    pub async fn deal_pipelines(&self, token: &SecretString) -> Result<Vec<Pipeline>, HubSpotError> {
+    pub async fn deal_pipelines(
+        &self,
+        token: &SecretString,
+    ) -> Result<Vec<Pipeline>, HubSpotError> {
         #[derive(Deserialize)]
         struct Pipelines {
             #[serde(default)]

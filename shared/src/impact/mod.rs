@@ -164,8 +164,15 @@ fn classify(status: u16, body: &str, reset: Option<Duration>) -> Result<Queued, 
         200..=299 => {
             let answer: Option<Answer> = serde_json::from_str(body).ok();
             match answer {
-                Some(a) if a.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("error")) => {
-                    Err(ImpactError::Rejected { status, body: short })
+                Some(a)
+                    if a.status
+                        .as_deref()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("error")) =>
+                {
+                    Err(ImpactError::Rejected {
+                        status,
+                        body: short,
+                    })
                 }
                 Some(a) => Ok(Queued {
                     queued_uri: a.queued_uri,
@@ -175,14 +182,20 @@ fn classify(status: u16, body: &str, reset: Option<Duration>) -> Result<Queued, 
                 None => Ok(Queued { queued_uri: None }),
             }
         }
-        401 | 403 => Err(ImpactError::Auth { status, body: short }),
+        401 | 403 => Err(ImpactError::Auth {
+            status,
+            body: short,
+        }),
         402 | 429 => Err(ImpactError::RetryLater {
             status,
             body: short,
             retry_after: reset,
         }),
         408 | 500..=599 => Err(ImpactError::Unavailable(format!("{status}: {short}"))),
-        _ => Err(ImpactError::Rejected { status, body: short }),
+        _ => Err(ImpactError::Rejected {
+            status,
+            body: short,
+        }),
     }
 }
 
@@ -218,11 +231,7 @@ mod tests {
                 queued_uri: Some("/Advertisers/IR1/APISubmissions/A-1".into())
             })
         );
-        let class = |s: u16| {
-            classify(s, "{}", None)
-                .expect_err("error")
-                .failure()
-        };
+        let class = |s: u16| classify(s, "{}", None).expect_err("error").failure();
         for s in [400, 404, 405] {
             assert_eq!(class(s).class, FailureClass::Permanent, "{s}");
             assert_eq!(class(s).reason, "impact_rejected");
@@ -234,7 +243,11 @@ mod tests {
         for s in [402, 429, 500, 503] {
             assert_eq!(class(s).class, FailureClass::Transient, "{s}");
         }
-        let e = classify(200, r#"{"Status":"ERROR","Message":"Validation Failed"}"#, None);
+        let e = classify(
+            200,
+            r#"{"Status":"ERROR","Message":"Validation Failed"}"#,
+            None,
+        );
         assert!(matches!(e, Err(ImpactError::Rejected { .. })));
     }
 

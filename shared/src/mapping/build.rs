@@ -24,12 +24,11 @@ pub fn build(mappings: &[FieldMapping], ctx: &Context) -> Result<Conversion, Map
         };
         match value_of(m, ctx, None) {
             Some(raw) => {
-                let v = normalize(m.target.kind(), &raw).map_err(|problem| {
-                    MappingError::Invalid {
+                let v =
+                    normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
                         field: name.clone(),
                         problem,
-                    }
-                })?;
+                    })?;
                 params.push((name.clone(), v));
             }
             None => empty_sources.push((name.clone(), describe(&m.source))),
@@ -60,8 +59,8 @@ pub fn build(mappings: &[FieldMapping], ctx: &Context) -> Result<Conversion, Map
             for (base, m, value) in fields {
                 let Some(raw) = value else { continue };
                 let name = format!("{base}{index}");
-                let v = normalize(m.target.kind(), &raw)
-                    .map_err(|problem| MappingError::Invalid {
+                let v =
+                    normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
                         field: name.clone(),
                         problem,
                     })?;

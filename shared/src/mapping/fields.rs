@@ -187,13 +187,22 @@ mod tests {
             Target::parse("EventTypeCode"),
             Ok(Target::Field("EventTypeCode".into()))
         );
-        assert_eq!(Target::parse("ItemSku{i}"), Ok(Target::Item("ItemSku".into())));
+        assert_eq!(
+            Target::parse("ItemSku{i}"),
+            Ok(Target::Item("ItemSku".into()))
+        );
         assert_eq!(
             Target::parse("OrderSubTotal"),
             Ok(Target::Field("OrderSubTotalPostDiscount".into()))
         );
-        assert_eq!(Target::parse("Text50").map(|t| t.kind()), Ok(FieldKind::Text(64)));
-        assert_eq!(Target::parse("Date3").map(|t| t.kind()), Ok(FieldKind::Date));
+        assert_eq!(
+            Target::parse("Text50").map(|t| t.kind()),
+            Ok(FieldKind::Text(64))
+        );
+        assert_eq!(
+            Target::parse("Date3").map(|t| t.kind()),
+            Ok(FieldKind::Date)
+        );
         assert!(Target::parse("Text51").is_err());
         assert!(Target::parse("Text01").is_err());
         assert!(Target::parse("Text0").is_err());

@@ -140,7 +140,10 @@ mod tests {
     fn emails_are_hashed_once() {
         let h = normalize(FieldKind::EmailHash, "  Jane.Doe@Example.COM ").expect("hash");
         assert_eq!(h, hex::encode(Sha1::digest(b"jane.doe@example.com")));
-        assert_eq!(normalize(FieldKind::EmailHash, &h).as_deref(), Ok(h.as_str()));
+        assert_eq!(
+            normalize(FieldKind::EmailHash, &h).as_deref(),
+            Ok(h.as_str())
+        );
     }
 
     #[test]

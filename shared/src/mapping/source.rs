@@ -122,7 +122,12 @@ mod tests {
         assert!(Source::parse_from("line_item{i}.hs_sku", ObjectType::Contacts).is_err());
         assert!(Source::parse_from("line_item1.hs_sku", ObjectType::Deals).is_err());
         assert!(Source::parse_from("deal stage", ObjectType::Deals).is_err());
-        for s in ["deal_[deal stage]", "deal_[stage]_id", "amount", "event_occurred_at"] {
+        for s in [
+            "deal_[deal stage]",
+            "deal_[stage]_id",
+            "amount",
+            "event_occurred_at",
+        ] {
             let parsed = Source::parse_from(s, ObjectType::Deals).expect("valid");
             assert_eq!(parsed.display_from().as_deref(), Some(s));
         }

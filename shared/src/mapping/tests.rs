@@ -50,10 +50,7 @@ fn seed_contacts_table() {
             ("zip", "10115"),
             ("custom_impact_click_id", "SKhRQaSXwxyOUQ"),
         ]),
-        trigger: Some((
-            "lifecyclestage".into(),
-            Some("salesqualifiedlead".into()),
-        )),
+        trigger: Some(("lifecyclestage".into(), Some("salesqualifiedlead".into()))),
         program_id: "1000".into(),
         ..Context::default()
     };
@@ -292,7 +289,8 @@ fn missing_fields_are_named() {
 #[test]
 fn limits_are_enforced() {
     let mut ctx = deal_ctx();
-    ctx.properties.insert("hs_object_id".into(), Some("9".repeat(70)));
+    ctx.properties
+        .insert("hs_object_id".into(), Some("9".repeat(70)));
     let e = build(&deal_rows(), &ctx).expect_err("too long");
     assert!(e.to_string().contains("OrderId"), "{e}");
     assert_eq!(e.reason(), "mapping_invalid");
@@ -305,7 +303,13 @@ fn needs_lists_what_to_fetch() {
     rows.push(row(d, "line_item{i}.hs_sku", "ItemSku{i}"));
     rows.push(row(d, "associated_contact_id", "CustomProfileId"));
     let n = needs(&rows);
-    for p in ["hs_object_id", "dealstage", "pipeline", "amount", "closedate"] {
+    for p in [
+        "hs_object_id",
+        "dealstage",
+        "pipeline",
+        "amount",
+        "closedate",
+    ] {
         assert!(n.properties.contains(p), "{p}");
     }
     assert!(n.line_item_properties.contains("hs_sku"));

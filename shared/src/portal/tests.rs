@@ -55,7 +55,10 @@ fn export_round_trips_without_secrets() {
         .expect("valid");
     let doc = PortalDocument::export(&v.config, HubSpotAuthKind::PrivateApp);
     let text = serde_json::to_string_pretty(&doc).expect("serialises");
-    assert!(!text.contains("pat-na1-xyz") && !text.contains("\"tok\""), "{text}");
+    assert!(
+        !text.contains("pat-na1-xyz") && !text.contains("\"tok\""),
+        "{text}"
+    );
     assert!(!text.contains("auth_token"), "{text}");
     let again = PortalDocument::parse(&text)
         .expect("parses")
@@ -69,7 +72,9 @@ fn export_round_trips_without_secrets() {
 fn syntax_errors_name_the_position() {
     let e = errors("{\"portal_id\": 1,,}");
     assert!(e[0].contains("line 1"), "{e:?}");
-    let e = errors(r#"{"portal_id": 1, "impact": {"account_sid": "a", "program_id": "1"}, "trigers": {}}"#);
+    let e = errors(
+        r#"{"portal_id": 1, "impact": {"account_sid": "a", "program_id": "1"}, "trigers": {}}"#,
+    );
     assert!(e[0].contains("unknown field `trigers`"), "{e:?}");
     let e = errors(
         r#"{"portal_id": 1, "impact": {"account_sid": "a", "program_id": "1"}, "triggers": {"contact": {}}}"#,
@@ -119,7 +124,10 @@ fn every_problem_is_reported_with_its_path() {
         "mappings.deals[4]: value_map only applies",
     ];
     for w in want {
-        assert!(e.iter().any(|x| x.starts_with(w)), "missing {w:?} in {e:#?}");
+        assert!(
+            e.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {e:#?}"
+        );
     }
     assert_eq!(e.len(), want.len(), "{e:#?}");
 }

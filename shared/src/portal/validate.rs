@@ -8,9 +8,7 @@ use secrecy::ExposeSecret;
 use super::{PortalConfig, PortalDocument, PortalSecrets, PortalStatus};
 use crate::{
     events::PortalId,
-    mapping::{
-        ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target,
-    },
+    mapping::{ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target},
     object_type::ObjectType,
 };
 
@@ -71,7 +69,9 @@ impl PortalDocument {
         if let Some(t) = &self.impact.auth_token
             && t.expose_secret().trim().is_empty()
         {
-            errors.push("impact.auth_token: must not be empty (leave it out to keep the stored one)".into());
+            errors.push(
+                "impact.auth_token: must not be empty (leave it out to keep the stored one)".into(),
+            );
         }
         if let Some(t) = &self.hubspot.private_app_token
             && t.expose_secret().trim().is_empty()
