@@ -53,8 +53,10 @@ impl std::fmt::Debug for SecretCipher {
 impl SecretCipher {
     /// Builds the cipher from the setting (`None` = not configured).
     pub fn from_setting(key: Option<&SecretString>) -> Result<Self, CryptoError> {
-        let key = key.ok_or(CryptoError::MissingKey)?;
-        Self::from_base64(key.expose_secret())
+        match key.map(|k| k.expose_secret().trim()) {
+            None | Some("") => Err(CryptoError::MissingKey),
+            Some(k) => Self::from_base64(k),
+        }
     }
 
     /// Builds the cipher from the base64 of a 32-byte key.

@@ -17,7 +17,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logging(settings.log_format, &settings.log);
+    // PostgreSQL notices ("relation ... already exists, skipping") are noise.
+    telemetry::init_logging(settings.log_format, &format!("{},sqlx=warn", settings.log));
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let shutdown = CancellationToken::new();
