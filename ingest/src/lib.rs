@@ -1,1 +1,91 @@
-pub fn placeholder() {}
+//! The HTTP edge HubSpot calls: verifies webhook signatures, validates the
+//! events and enqueues them durably in RabbitMQ before answering. No database
+//! or HubSpot call happens on this path.
+
+mod error;
+mod health;
+mod state;
+pub mod webhook;
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
+use shared::{broker::Publisher, config::Settings};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use state::AppState;
+
+/// The route HubSpot delivers webhooks to.
+pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
+
+/// The router: a plain function of the state, so tests can drive it with
+/// `tower::ServiceExt::oneshot` without a socket.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route(WEBHOOK_PATH, post(webhook::receive))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        // The webhook handler enforces its own (configurable) limit so it can
+        // answer 413 with a JSON body before reading further.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Runs ingest on `listener` until `shutdown` fires, then finishes in-flight
+/// requests and closes the broker connection.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    settings.validate_ingest()?;
+    let state = AppState::from_settings(&settings)?;
+    let publisher = state.publisher.clone();
+    // Connect now so a misconfigured broker shows at start-up, but do not
+    // refuse to start: the supervisor keeps trying and /readyz tells.
+    if let Err(e) = publisher.connect().await {
+        tracing::warn!(error = %e, "broker not reachable at start-up; will keep retrying");
+    }
+    let supervisor = publisher.spawn_supervisor(shutdown.clone());
+    let upkeep = spawn_metrics_upkeep(shutdown.clone());
+    tracing::info!(addr = %listener.local_addr()?, "ingest listening");
+    let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let server = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = tokio::select! {
+        r = server => r.map_err(anyhow::Error::from),
+        // Bound the drain: HubSpot retries whatever we never answered.
+        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("shutdown grace period over; dropping remaining connections");
+            Ok(())
+        }
+    };
+    supervisor.abort();
+    upkeep.abort();
+    publisher.close().await;
+    tracing::info!("ingest stopped");
+    served
+}
+
+/// Convenience for the binary and tests: a publisher built from settings.
+pub fn publisher(settings: &Settings) -> anyhow::Result<Publisher> {
+    Ok(state::publisher_from(settings)?)
+}
+
+fn spawn_metrics_upkeep(shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let handle = shared::telemetry::metrics();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(5)) => handle.run_upkeep(),
+            }
+        }
+    })
+}

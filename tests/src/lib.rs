@@ -1,1 +1,5 @@
-pub fn placeholder() {}
+//! End-to-end tests, the sandbox and benchmarks of the connector.
+
+pub mod bench;
+pub mod harness;
+pub mod sandbox;

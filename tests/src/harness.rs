@@ -1,0 +1,246 @@
+//! Helpers for end-to-end tests and benchmarks: isolated settings, an
+//! in-process ingest on a random port, signed requests, a broker proxy that
+//! a test can cut, and queue inspection.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use lapin::{
+    Channel,
+    options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions, QueuePurgeOptions},
+    types::FieldTable,
+};
+use secrecy::SecretString;
+use shared::{config::Settings, signature};
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// The client secret tests sign with.
+pub const TEST_SECRET: &str = "test-client-secret-0123456789";
+
+/// The AMQP URL of the local broker (overridable with `CONNECTOR_AMQP_URL`).
+pub fn amqp_url() -> String {
+    std::env::var("CONNECTOR_AMQP_URL").unwrap_or_else(|_| Settings::defaults().amqp_url)
+}
+
+/// A queue prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("t{}.", uuid::Uuid::new_v4().simple())
+}
+
+/// Default settings isolated under a fresh queue prefix, with the test secret.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::defaults();
+    s.amqp_url = amqp_url();
+    s.queue_prefix = unique_prefix();
+    s.hubspot_client_secret = Some(SecretString::from(TEST_SECRET));
+    s.ingest_addr = "127.0.0.1:0".parse().expect("valid address");
+    s.log = "warn".into();
+    s
+}
+
+/// Epoch milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// An ingest process running inside the test.
+pub struct IngestHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Fires the graceful shutdown.
+    pub shutdown: CancellationToken,
+    /// Finishes when ingest has stopped.
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl IngestHandle {
+    /// `http://127.0.0.1:port/webhooks/hubspot`.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}{}", self.addr, ingest::WEBHOOK_PATH)
+    }
+
+    /// `http://127.0.0.1:port`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops it and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await?
+    }
+}
+
+/// Starts ingest with `settings` on a random port.
+pub async fn spawn_ingest(settings: Settings) -> anyhow::Result<IngestHandle> {
+    let listener = TcpListener::bind(settings.ingest_addr).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(ingest::run(settings, listener, shutdown.clone()));
+    Ok(IngestHandle {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+/// A webhook request signed with v3 (and v1) the way HubSpot signs it.
+pub fn signed_request(
+    client: &reqwest::Client,
+    url: &str,
+    secret: &str,
+    body: Vec<u8>,
+) -> reqwest::RequestBuilder {
+    let ts = now_ms().to_string();
+    let v3 = signature::sign_v3(secret.as_bytes(), "POST", url, &body, &ts);
+    let v1 = signature::sign_v1(secret.as_bytes(), &body);
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("X-HubSpot-Signature-v3", v3)
+        .header("X-HubSpot-Request-Timestamp", ts)
+        .header("X-HubSpot-Signature", v1)
+        .header("X-HubSpot-Signature-Version", "v1")
+        .body(body)
+}
+
+/// A JSON array of `n` HubSpot-shaped events for `portal`, starting at `first_id`.
+pub fn event_batch(portal: u64, first_id: u64, n: usize) -> Vec<u8> {
+    let occurred = now_ms();
+    let events: Vec<serde_json::Value> = (0..n as u64)
+        .map(|i| {
+            serde_json::json!({
+                "eventId": first_id + i, "subscriptionId": 12345, "portalId": portal,
+                "appId": 54321, "occurredAt": occurred, "subscriptionType": "contact.creation",
+                "attemptNumber": 0, "objectId": first_id + i, "changeSource": "CRM", "changeFlag": "NEW"
+            })
+        })
+        .collect();
+    serde_json::to_vec(&events).expect("serialisable")
+}
+
+/// Opens a channel on the local broker.
+pub async fn broker_channel() -> anyhow::Result<(lapin::Connection, Channel)> {
+    let conn = shared::broker::connect(&amqp_url(), "connector-tests").await?;
+    let ch = conn.create_channel().await?;
+    Ok((conn, ch))
+}
+
+/// Number of ready messages in `queue` (which must exist).
+pub async fn queue_len(ch: &Channel, queue: &str) -> anyhow::Result<u32> {
+    let opts = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    Ok(ch
+        .queue_declare(queue.into(), opts, FieldTable::default())
+        .await?
+        .message_count())
+}
+
+/// Takes one message from `queue`, acking it.
+pub async fn get_one(
+    ch: &Channel,
+    queue: &str,
+) -> anyhow::Result<Option<lapin::message::BasicGetMessage>> {
+    let msg = ch
+        .basic_get(queue.into(), BasicGetOptions::default())
+        .await?;
+    if let Some(m) = &msg {
+        m.delivery.ack(BasicAckOptions::default()).await?;
+    }
+    Ok(msg)
+}
+
+/// Empties `queue`.
+pub async fn purge(ch: &Channel, queue: &str) -> anyhow::Result<()> {
+    ch.queue_purge(queue.into(), QueuePurgeOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// Deletes every queue and the exchange of a test's topology.
+pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Result<()> {
+    let topo = shared::broker::Topology {
+        prefix: settings.queue_prefix.clone(),
+        retry_delays: settings.retry_delays()?,
+        delivery_limit: settings.delivery_limit,
+    };
+    let mut queues = vec![topo.work_queue(), topo.dead_queue()];
+    queues.extend((0..topo.retry_delays.len()).filter_map(|i| topo.retry_queue(i)));
+    for q in queues {
+        let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+    }
+    let _ = ch
+        .exchange_delete(topo.events_exchange().as_str().into(), Default::default())
+        .await;
+    Ok(())
+}
+
+/// A TCP proxy in front of a service, which a test can cut (every open
+/// connection dropped, new ones refused) and restore, to simulate an outage
+/// without touching the shared service.
+#[derive(Clone)]
+pub struct TcpProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy to `target`.
+    pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let proxy = Self {
+            addr: listener.local_addr()?,
+            up: Arc::new(AtomicBool::new(true)),
+            cut: Arc::new(Notify::new()),
+        };
+        let p = proxy.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !p.up.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let cut = p.cut.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Ok(proxy)
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    /// An AMQP URL pointing at this proxy.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@{}/%2f", self.addr)
+    }
+}

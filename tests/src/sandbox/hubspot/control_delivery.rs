@@ -1,0 +1,75 @@
+//! Control API for faults and webhook delivery: `/_sandbox/faults`,
+//! `/_sandbox/webhook`, `/_sandbox/delivery`, `/_sandbox/webhooks`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::FakeHubSpot;
+use super::webhooks::DeliveryOptions;
+use crate::sandbox::WebhookTarget;
+
+pub(crate) fn routes() -> Router<FakeHubSpot> {
+    Router::new()
+        .route("/_sandbox/faults", put(faults))
+        .route("/_sandbox/webhook", put(set_webhook).delete(clear_webhook))
+        .route("/_sandbox/delivery", put(delivery))
+        .route("/_sandbox/webhooks", get(webhooks))
+}
+
+#[derive(Deserialize)]
+struct FaultsBody {
+    latency_ms: Option<u64>,
+    error_rate: Option<f64>,
+    outage_ms: Option<u64>,
+    /// `0` turns the limit off.
+    rate_limit_per_10s: Option<u32>,
+}
+
+async fn faults(State(hub): State<FakeHubSpot>, Json(body): Json<FaultsBody>) -> Json<Value> {
+    if let Some(ms) = body.latency_ms {
+        hub.set_latency(Duration::from_millis(ms));
+    }
+    if let Some(rate) = body.error_rate {
+        hub.set_error_rate(rate);
+    }
+    if let Some(ms) = body.outage_ms {
+        hub.outage(Duration::from_millis(ms));
+    }
+    if let Some(limit) = body.rate_limit_per_10s {
+        hub.set_rate_limit((limit > 0).then_some(limit));
+    }
+    Json(json!(hub.faults()))
+}
+
+async fn set_webhook(
+    State(hub): State<FakeHubSpot>,
+    Json(target): Json<WebhookTarget>,
+) -> StatusCode {
+    hub.set_webhook_target(Some(target));
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_webhook(State(hub): State<FakeHubSpot>) -> StatusCode {
+    hub.set_webhook_target(None);
+    StatusCode::NO_CONTENT
+}
+
+async fn delivery(
+    State(hub): State<FakeHubSpot>,
+    Json(options): Json<DeliveryOptions>,
+) -> StatusCode {
+    hub.set_delivery_options(options);
+    StatusCode::NO_CONTENT
+}
+
+async fn webhooks(State(hub): State<FakeHubSpot>) -> Json<Value> {
+    let delivered = hub.delivered_events();
+    let tail: Vec<_> = delivered.iter().rev().take(200).collect();
+    Json(json!({"stats": hub.webhook_stats(), "last_delivered": tail}))
+}

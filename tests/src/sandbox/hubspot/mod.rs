@@ -1,0 +1,262 @@
+//! The fake HubSpot: data, CRM API, OAuth, limits and webhooks.
+
+mod assoc;
+mod changes;
+mod control;
+mod control_delivery;
+mod crm;
+mod errors;
+mod events;
+mod limits;
+pub mod model;
+pub mod oauth;
+mod oauth_routes;
+pub mod pipelines;
+mod scenarios;
+pub mod schema;
+mod schema_routes;
+mod search;
+pub(crate) mod seed;
+pub mod signing;
+mod view;
+pub mod webhooks;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use axum::Router;
+use chrono::{DateTime, Utc};
+
+pub use limits::FaultSettings;
+pub use model::{CrmObject, ObjectType};
+pub use webhooks::{DeliveryOptions, WebhookEvent, WebhookStats};
+
+use super::{SandboxConfig, lock};
+use model::Portal;
+
+/// Property values by name.
+pub type Props = BTreeMap<String, String>;
+
+/// Builds [`Props`] from pairs: `props([("email", "a@example.com")])`.
+pub fn props<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Props {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
+}
+
+pub(crate) struct HubState {
+    pub(crate) portals: Mutex<BTreeMap<u64, Portal>>,
+    pub(crate) oauth: Mutex<oauth::OAuthState>,
+    pub(crate) limits: Mutex<limits::Limits>,
+    pub(crate) webhooks: Arc<webhooks::Engine>,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) access_token_ttl: Mutex<Duration>,
+    pub(crate) token_hub_id: AtomicBool,
+    pub(crate) scenario_seq: Mutex<u64>,
+}
+
+/// Handle on the fake HubSpot: read and change data, trigger webhook
+/// scenarios, inject faults, read counters. Cheap to clone.
+#[derive(Clone)]
+pub struct FakeHubSpot {
+    pub(crate) state: Arc<HubState>,
+}
+
+/// Where a change came from, as webhooks report it.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub(crate) change_source: &'static str,
+    pub(crate) source_id: Option<String>,
+}
+
+impl Source {
+    pub(crate) fn crm() -> Source {
+        Source {
+            change_source: "CRM",
+            source_id: Some("userId:1234567".into()),
+        }
+    }
+}
+
+/// A stable subscription id per subscription type (and property).
+fn subscription_id(subscription_type: &str, property: Option<&str>) -> u64 {
+    let key = format!("{subscription_type}:{}", property.unwrap_or(""));
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    100_000 + hash % 900_000
+}
+
+impl FakeHubSpot {
+    pub(crate) fn new(cfg: &SandboxConfig) -> FakeHubSpot {
+        let portals = cfg
+            .portals
+            .iter()
+            .map(|p| (p.portal_id, seed::seed_portal(cfg.seed, p)))
+            .collect();
+        let timing = webhooks::Timing {
+            timeout: cfg.webhook_timeout,
+            retry_delays: cfg.webhook_retry_delays.clone(),
+        };
+        let state = HubState {
+            portals: Mutex::new(portals),
+            oauth: Mutex::default(),
+            limits: Mutex::new(limits::Limits::new(
+                cfg.rate_limit_per_10s,
+                cfg.hubspot_latency,
+            )),
+            webhooks: webhooks::Engine::new(cfg.webhook.clone(), timing, cfg.seed),
+            client_id: cfg.oauth_client_id.clone(),
+            client_secret: cfg.oauth_client_secret.clone(),
+            access_token_ttl: Mutex::new(cfg.access_token_ttl),
+            token_hub_id: AtomicBool::new(true),
+            scenario_seq: Mutex::new(0),
+        };
+        FakeHubSpot {
+            state: Arc::new(state),
+        }
+    }
+
+    /// The HTTP routes: CRM API, OAuth, and the `/_sandbox` control API.
+    pub(crate) fn router(&self) -> Router {
+        let api = crm::routes()
+            .merge(search::routes())
+            .merge(assoc::routes())
+            .merge(schema_routes::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                limits::gate,
+            ));
+        Router::new()
+            .merge(api)
+            .merge(oauth_routes::routes())
+            .merge(control::routes())
+            .with_state(self.clone())
+    }
+
+    pub(crate) fn with_portal<T>(
+        &self,
+        portal: u64,
+        f: impl FnOnce(&mut Portal) -> T,
+    ) -> anyhow::Result<T> {
+        let mut portals = lock(&self.state.portals);
+        let p = portals
+            .get_mut(&portal)
+            .ok_or_else(|| anyhow!("unknown portal {portal}"))?;
+        Ok(f(p))
+    }
+
+    pub(crate) fn event(
+        &self,
+        portal: u64,
+        (t, object_id): (ObjectType, u64),
+        kind: &str,
+        at: DateTime<Utc>,
+        source: &Source,
+        property: Option<(&str, &str)>,
+    ) -> WebhookEvent {
+        let subscription_type = format!("{}.{kind}", t.singular());
+        let engine = &self.state.webhooks;
+        WebhookEvent {
+            event_id: engine.next_event_id(),
+            subscription_id: subscription_id(&subscription_type, property.map(|p| p.0)),
+            portal_id: portal,
+            app_id: engine.app_id(),
+            occurred_at: at.timestamp_millis(),
+            subscription_type,
+            attempt_number: 0,
+            object_id,
+            property_name: property.map(|p| p.0.to_string()),
+            property_value: property.map(|p| p.1.to_string()),
+            change_source: source.change_source.to_string(),
+            change_flag: match kind {
+                "creation" => Some("NEW".into()),
+                "deletion" => Some("DELETED".into()),
+                _ => None,
+            },
+            source_id: source.source_id.clone(),
+        }
+    }
+
+    /// Hands events to the delivery engine; portals without the app installed get none.
+    pub(crate) fn emit(&self, events: Vec<WebhookEvent>) {
+        let silent: Vec<u64> = lock(&self.state.portals)
+            .values()
+            .filter(|p| !p.installed)
+            .map(|p| p.id)
+            .collect();
+        self.state.webhooks.emit(events, &silent);
+    }
+
+    /// The portal ids, ascending.
+    pub fn portal_ids(&self) -> Vec<u64> {
+        lock(&self.state.portals).keys().copied().collect()
+    }
+
+    /// Adds an empty portal (no records), installed, with an optional private-app token.
+    pub fn add_portal(&self, portal: u64, private_app_token: Option<String>) {
+        lock(&self.state.portals)
+            .entry(portal)
+            .or_insert_with(|| Portal::new(portal, private_app_token));
+    }
+
+    /// The one-time OAuth code a user would get by approving the app for
+    /// `portal` on the authorize page (all default scopes). The portal counts
+    /// as (re)installed.
+    pub fn authorize(
+        &self,
+        portal: u64,
+        redirect_uri: &str,
+        state: &str,
+    ) -> anyhow::Result<String> {
+        let _ = state; // the page puts it in the redirect; the code does not depend on it
+        self.authorize_scopes(portal, redirect_uri, Vec::new())
+    }
+
+    pub(crate) fn authorize_scopes(
+        &self,
+        portal: u64,
+        redirect_uri: &str,
+        scopes: Vec<String>,
+    ) -> anyhow::Result<String> {
+        self.with_portal(portal, |p| p.installed = true)
+            .context("authorize")?;
+        Ok(lock(&self.state.oauth).authorize(portal, redirect_uri, scopes))
+    }
+
+    /// Uninstalls the app from `portal`: its OAuth tokens stop working and
+    /// refreshing answers `invalid_grant` / `BAD_REFRESH_TOKEN`.
+    pub fn uninstall(&self, portal: u64) -> anyhow::Result<()> {
+        self.with_portal(portal, |p| p.installed = false)?;
+        lock(&self.state.oauth).uninstall(portal);
+        Ok(())
+    }
+
+    /// Whether the public app is installed on `portal`.
+    pub fn is_installed(&self, portal: u64) -> bool {
+        lock(&self.state.portals)
+            .get(&portal)
+            .is_some_and(|p| p.installed)
+    }
+
+    /// Makes the portal's current access tokens expired (refresh still works).
+    pub fn expire_access_tokens(&self, portal: u64) {
+        lock(&self.state.oauth).expire_access(portal);
+    }
+
+    /// Lifetime of access tokens issued from now on.
+    pub fn set_access_token_ttl(&self, ttl: Duration) {
+        *lock(&self.state.access_token_ttl) = ttl;
+    }
+
+    /// Whether token responses carry `hub_id` (the doc says it may not:
+    /// turn off to check that a client introspects).
+    pub fn set_token_response_hub_id(&self, include: bool) {
+        self.state.token_hub_id.store(include, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,291 @@
+//! The fake HubSpot's records: object types, objects, associations, portals.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::schema::{self, PropertyDef};
+
+/// The CRM object types the fake serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectType {
+    /// `contacts`, object type id `0-1`.
+    Contacts,
+    /// `companies`, `0-2`.
+    Companies,
+    /// `deals`, `0-3`.
+    Deals,
+    /// `line_items`, `0-8`.
+    LineItems,
+}
+
+impl ObjectType {
+    /// All types, in a stable order.
+    pub const ALL: [ObjectType; 4] = [
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        ObjectType::Deals,
+        ObjectType::LineItems,
+    ];
+
+    /// The plural name used in URLs (`contacts`, `line_items`, ...).
+    pub fn as_path(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "contacts",
+            ObjectType::Companies => "companies",
+            ObjectType::Deals => "deals",
+            ObjectType::LineItems => "line_items",
+        }
+    }
+
+    /// The singular name used in webhook subscription types (`deal.creation`).
+    pub fn singular(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "contact",
+            ObjectType::Companies => "company",
+            ObjectType::Deals => "deal",
+            ObjectType::LineItems => "line_item",
+        }
+    }
+
+    /// HubSpot's object type id (`0-1` for contacts...).
+    pub fn type_id(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "0-1",
+            ObjectType::Companies => "0-2",
+            ObjectType::Deals => "0-3",
+            ObjectType::LineItems => "0-8",
+        }
+    }
+
+    /// Parses a path segment: plural, singular or type id, case-insensitive.
+    pub fn parse(s: &str) -> Option<ObjectType> {
+        let s = s.to_ascii_lowercase();
+        ObjectType::ALL.into_iter().find(|t| {
+            s == t.as_path()
+                || s == t.singular()
+                || s == t.type_id()
+                || s == t.as_path().replace('_', "")
+        })
+    }
+
+    /// Where ids of this type start, so that an id of one type is never a
+    /// valid id of another (mix-ups show up as 404s).
+    pub(crate) fn id_base(self) -> u64 {
+        match self {
+            ObjectType::Contacts => 1_000_000,
+            ObjectType::Companies => 2_000_000,
+            ObjectType::Deals => 3_000_000,
+            ObjectType::LineItems => 4_000_000,
+        }
+    }
+
+    /// The property holding the last-modified date.
+    pub fn last_modified_property(self) -> &'static str {
+        match self {
+            ObjectType::Contacts => "lastmodifieddate",
+            _ => "hs_lastmodifieddate",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_path())
+    }
+}
+
+/// HubSpot's association type id and v3 label for a pair of types.
+pub(crate) fn association_type(from: ObjectType, to: ObjectType) -> (u32, String) {
+    use ObjectType::*;
+    let id = match (from, to) {
+        (Contacts, Companies) => 279,
+        (Companies, Contacts) => 280,
+        (Deals, Contacts) => 3,
+        (Contacts, Deals) => 4,
+        (Deals, Companies) => 341,
+        (Companies, Deals) => 342,
+        (Deals, LineItems) => 19,
+        (LineItems, Deals) => 20,
+        _ => 0,
+    };
+    (id, format!("{}_to_{}", from.singular(), to.singular()))
+}
+
+/// One CRM record as the fake stores it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CrmObject {
+    /// The record id.
+    pub id: u64,
+    /// Its type.
+    pub object_type: ObjectType,
+    /// Property values, all strings (as HubSpot stores them).
+    pub properties: BTreeMap<String, String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last modification time.
+    pub updated_at: DateTime<Utc>,
+    /// Deleted (archived) records stay, flagged.
+    pub archived: bool,
+}
+
+/// HubSpot's datetime rendering: `2026-01-02T03:04:05.678Z`.
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// One portal (HubSpot account) and everything in it.
+#[derive(Debug)]
+pub(crate) struct Portal {
+    pub(crate) id: u64,
+    pub(crate) private_app_token: Option<String>,
+    /// Whether the public app is installed (OAuth tokens usable).
+    pub(crate) installed: bool,
+    pub(crate) objects: HashMap<ObjectType, BTreeMap<u64, CrmObject>>,
+    /// Associations, stored in both directions.
+    pub(crate) associations: HashMap<(ObjectType, u64), BTreeMap<ObjectType, BTreeSet<u64>>>,
+    pub(crate) properties: HashMap<ObjectType, Vec<PropertyDef>>,
+    next_id: HashMap<ObjectType, u64>,
+}
+
+impl Portal {
+    pub(crate) fn new(id: u64, private_app_token: Option<String>) -> Portal {
+        let properties = ObjectType::ALL
+            .into_iter()
+            .map(|t| (t, schema::properties(t)))
+            .collect();
+        Portal {
+            id,
+            private_app_token,
+            installed: true,
+            objects: HashMap::new(),
+            associations: HashMap::new(),
+            properties,
+            next_id: HashMap::new(),
+        }
+    }
+
+    /// Creates a record with the given properties; fills `hs_object_id`,
+    /// `createdate` and the last-modified property.
+    pub(crate) fn insert(
+        &mut self,
+        object_type: ObjectType,
+        props: BTreeMap<String, String>,
+        at: DateTime<Utc>,
+    ) -> u64 {
+        let next = self.next_id.entry(object_type).or_insert(1);
+        let id = object_type.id_base() + *next;
+        *next += 1;
+        let mut properties = props;
+        properties.insert("hs_object_id".into(), id.to_string());
+        properties.insert("createdate".into(), iso(at));
+        properties.insert(object_type.last_modified_property().into(), iso(at));
+        for name in properties.keys() {
+            self.ensure_property(object_type, name);
+        }
+        let object = CrmObject {
+            id,
+            object_type,
+            properties,
+            created_at: at,
+            updated_at: at,
+            archived: false,
+        };
+        self.objects
+            .entry(object_type)
+            .or_default()
+            .insert(id, object);
+        id
+    }
+
+    /// Defines a custom string property when a value arrives for an unknown name.
+    pub(crate) fn ensure_property(&mut self, object_type: ObjectType, name: &str) {
+        let defs = self.properties.entry(object_type).or_default();
+        if !defs.iter().any(|d| d.name == name) {
+            defs.push(PropertyDef::custom_text(object_type, name));
+        }
+    }
+
+    pub(crate) fn get(&self, object_type: ObjectType, id: u64) -> Option<&CrmObject> {
+        self.objects.get(&object_type)?.get(&id)
+    }
+
+    pub(crate) fn get_mut(&mut self, object_type: ObjectType, id: u64) -> Option<&mut CrmObject> {
+        self.objects.get_mut(&object_type)?.get_mut(&id)
+    }
+
+    /// Live (not archived) records of a type, by id.
+    pub(crate) fn live(&self, object_type: ObjectType) -> impl Iterator<Item = &CrmObject> {
+        self.objects
+            .get(&object_type)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter(|o| !o.archived)
+    }
+
+    /// Sets one property; keeps the last-modified date (and, for deals, the
+    /// stage probability) in step, as HubSpot does.
+    pub(crate) fn set(
+        &mut self,
+        object_type: ObjectType,
+        id: u64,
+        name: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> bool {
+        self.ensure_property(object_type, name);
+        let Some(object) = self.get_mut(object_type, id).filter(|o| !o.archived) else {
+            return false;
+        };
+        object
+            .properties
+            .insert(name.to_string(), value.to_string());
+        object.updated_at = at;
+        object
+            .properties
+            .insert(object_type.last_modified_property().into(), iso(at));
+        if object_type == ObjectType::Deals
+            && name == "dealstage"
+            && let Some(p) = schema::stage_probability(value)
+        {
+            object
+                .properties
+                .insert("hs_deal_stage_probability".into(), format!("{p:?}"));
+        }
+        true
+    }
+
+    /// Links two records both ways; false when either is missing.
+    pub(crate) fn associate(&mut self, a: (ObjectType, u64), b: (ObjectType, u64)) -> bool {
+        if self.get(a.0, a.1).is_none() || self.get(b.0, b.1).is_none() {
+            return false;
+        }
+        self.associations
+            .entry(a)
+            .or_default()
+            .entry(b.0)
+            .or_default()
+            .insert(b.1);
+        self.associations
+            .entry(b)
+            .or_default()
+            .entry(a.0)
+            .or_default()
+            .insert(a.1);
+        true
+    }
+
+    /// Ids of live records of `to` linked to `from`, ascending.
+    pub(crate) fn associated(&self, from: (ObjectType, u64), to: ObjectType) -> Vec<u64> {
+        self.associations
+            .get(&from)
+            .and_then(|m| m.get(&to))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| self.get(to, *id).is_some_and(|o| !o.archived))
+            .collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! The sandbox's webhook deliveries against the real ingest (and RabbitMQ):
+//! what the fake HubSpot signs, ingest verifies and enqueues; with the wrong
+//! secret, ingest refuses and the fake retries, then gives up.
+
+use std::time::Duration;
+
+use tests::harness::{
+    TEST_SECRET, broker_channel, delete_topology, queue_len, spawn_ingest, test_settings,
+};
+use tests::sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
+
+async fn wait_ready(base: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await?.status() == 200 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("ingest not ready")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ingest_accepts_what_the_sandbox_signs() -> anyhow::Result<()> {
+    let settings = test_settings();
+    let ingest = spawn_ingest(settings.clone()).await?;
+    wait_ready(&ingest.base_url()).await?;
+    let (_conn, ch) = broker_channel().await?;
+    let work = format!("{}hubspot.events.work", settings.queue_prefix);
+
+    let cfg = SandboxConfig {
+        portals: vec![PortalSeed::sized(1001, 3)],
+        webhook: Some(WebhookTarget::new(ingest.webhook_url(), TEST_SECRET)),
+        webhook_retry_delays: vec![Duration::from_millis(20); 2],
+        ..Default::default()
+    };
+    let sb = Sandbox::start(cfg).await?;
+    sb.hubspot().import_contacts(1001, 250)?;
+    sb.hubspot().wait_idle().await;
+    let stats = sb.hubspot().webhook_stats();
+    assert_eq!(
+        (stats.delivered_events, stats.failed_attempts),
+        (250, 0),
+        "{stats:?}"
+    );
+    assert!(queue_len(&ch, &work).await? > 0);
+
+    // Signed with another secret: refused (4xx), retried, given up.
+    sb.hubspot().set_webhook_target(Some(WebhookTarget::new(
+        ingest.webhook_url(),
+        "wrong-secret",
+    )));
+    sb.hubspot().import_contacts(1001, 1)?;
+    sb.hubspot().wait_idle().await;
+    let stats = sb.hubspot().webhook_stats();
+    assert_eq!(
+        (stats.failed_attempts, stats.gave_up_events),
+        (3, 1),
+        "{stats:?}"
+    );
+
+    sb.shutdown().await;
+    delete_topology(&ch, &settings).await?;
+    ingest.stop().await
+}
