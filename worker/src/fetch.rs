@@ -15,6 +15,10 @@ use crate::Worker;
 
 /// Line-item property giving their order on the deal (then by id).
 const POSITION: &str = "hs_position_on_quote";
+/// A deal's currency.
+const DEAL_CURRENCY: &str = "deal_currency_code";
+/// A line item's currency.
+const ITEM_CURRENCY: &str = "currency";
 
 /// What to fetch for one object.
 pub struct FetchRequest<'a> {
@@ -47,6 +51,9 @@ pub async fn fetch(w: &Worker, r: &FetchRequest<'_>) -> Result<Context, Failure>
         }
         Firing::Creation => None,
     };
+    if r.object_type == ObjectType::Deals && !properties.iter().any(|p| p == DEAL_CURRENCY) {
+        properties.push(DEAL_CURRENCY.into());
+    }
     let id = r.event.object_id;
     let object = w
         .hubspot
@@ -69,6 +76,14 @@ pub async fn fetch(w: &Worker, r: &FetchRequest<'_>) -> Result<Context, Failure>
         if !needs.line_item_properties.is_empty() {
             ctx.line_items = line_items(w, r.token, id, &needs.line_item_properties).await?;
         }
+        let item_currency = ctx
+            .line_items
+            .iter()
+            .find_map(|i| i.get(ITEM_CURRENCY).cloned().flatten());
+        ctx.currency = ctx
+            .property(DEAL_CURRENCY)
+            .map(str::to_owned)
+            .or(item_currency);
         if needs.associated_contact {
             ctx.associated_contact_id = associated_contact(w, r.token, id).await?;
         }
@@ -111,6 +126,7 @@ async fn line_items(
     ids.dedup();
     let mut props: Vec<String> = wanted.iter().cloned().collect();
     props.push(POSITION.into());
+    props.push(ITEM_CURRENCY.into());
     let mut items = w
         .hubspot
         .batch_read(token, "line_items", &ids, &props)

@@ -69,6 +69,7 @@ pub fn build(mappings: &[FieldMapping], ctx: &Context) -> Result<Conversion, Map
         }
         resolve_amount_conflict(&mut params, &mut notes);
     }
+    add_currency(&mut params, &mut notes, mappings, ctx)?;
     validate(params, notes, &empty_sources)
 }
 
@@ -92,6 +93,54 @@ fn resolve_amount_conflict(params: &mut Vec<(String, String)>, notes: &mut Vec<S
         }
         !order_level
     });
+}
+
+/// impact.com needs `CurrencyCode` whenever amounts are sent: when none is
+/// mapped, the object's own currency is used, else the conversion cannot be sent.
+fn add_currency(
+    params: &mut Vec<(String, String)>,
+    notes: &mut Vec<String>,
+    mappings: &[FieldMapping],
+    ctx: &Context,
+) -> Result<(), MappingError> {
+    let money = params.iter().any(|(n, _)| is_money(mappings, n));
+    if !money || params.iter().any(|(n, _)| n == "CurrencyCode") {
+        return Ok(());
+    }
+    match ctx
+        .currency
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => {
+            // Before the line items, so the order-level fields stay together.
+            let at = params
+                .iter()
+                .position(|(n, _)| n.starts_with("Item"))
+                .unwrap_or(params.len());
+            params.insert(at, ("CurrencyCode".into(), c.to_ascii_uppercase()));
+            notes.push(format!("CurrencyCode {c} taken from the object's currency"));
+            Ok(())
+        }
+        None => Err(MappingError::Missing {
+            field: "CurrencyCode".into(),
+            detail: "amounts are mapped but no CurrencyCode: map one (e.g. \
+                     {\"const\": \"USD\", \"to\": \"CurrencyCode\"}) or set the deal's currency"
+                .into(),
+        }),
+    }
+}
+
+/// Whether a sent parameter is a money field.
+fn is_money(mappings: &[FieldMapping], name: &str) -> bool {
+    mappings.iter().any(|m| {
+        m.target.kind() == super::FieldKind::Money
+            && match &m.target {
+                Target::Field(f) => f == name,
+                Target::Item(base) => name.strip_prefix(base.as_str()).is_some_and(is_index),
+            }
+    })
 }
 
 fn is_index(s: &str) -> bool {

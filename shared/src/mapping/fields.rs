@@ -10,6 +10,8 @@ pub enum FieldKind {
     Date,
     /// A plain decimal number.
     Decimal,
+    /// A money amount: a plain decimal with at most 2 decimals (requires `CurrencyCode`).
+    Money,
     /// An integer.
     Integer,
     /// An e-mail address, sent as the SHA-1 hex of its trimmed, lower-cased form.
@@ -39,11 +41,11 @@ const FIELDS: &[(&str, FieldKind)] = &[
     ("OrderPromoCode", FieldKind::Text(255)),
     ("MediaPartnerId", FieldKind::Text(255)),
     ("CurrencyCode", FieldKind::Text(3)),
-    ("Amount", FieldKind::Decimal),
-    ("OrderSubTotalPostDiscount", FieldKind::Decimal),
-    ("OrderDiscount", FieldKind::Decimal),
-    ("OrderShipping", FieldKind::Decimal),
-    ("OrderTax", FieldKind::Decimal),
+    ("Amount", FieldKind::Money),
+    ("OrderSubTotalPostDiscount", FieldKind::Money),
+    ("OrderDiscount", FieldKind::Money),
+    ("OrderShipping", FieldKind::Money),
+    ("OrderTax", FieldKind::Money),
     ("PaymentType", FieldKind::Text(255)),
     ("CustomerCity", FieldKind::Text(255)),
     ("CustomerPostCode", FieldKind::Text(255)),
@@ -63,9 +65,9 @@ const ITEM_FIELDS: &[(&str, FieldKind)] = &[
     ("ItemCategory", FieldKind::Text(255)),
     ("ItemSubCategory", FieldKind::Text(255)),
     ("ItemQuantity", FieldKind::Integer),
-    ("ItemPrice", FieldKind::Decimal),
-    ("ItemSubTotal", FieldKind::Decimal),
-    ("ItemDiscount", FieldKind::Decimal),
+    ("ItemPrice", FieldKind::Money),
+    ("ItemSubTotal", FieldKind::Money),
+    ("ItemDiscount", FieldKind::Money),
     ("ItemPromoCode", FieldKind::Text(255)),
     ("ItemBrand", FieldKind::Text(255)),
 ];
@@ -82,7 +84,7 @@ const ALIASES: &[(&str, &str)] = &[
 const NUMBERED: &[(&str, u32, FieldKind)] = &[
     ("Text", 50, FieldKind::Text(64)),
     ("Numeric", 10, FieldKind::Decimal),
-    ("Money", 3, FieldKind::Decimal),
+    ("Money", 3, FieldKind::Money),
     ("Date", 10, FieldKind::Date),
 ];
 

@@ -94,6 +94,10 @@ pub struct Context {
     pub program_id: String,
     /// The event's `occurredAt` (epoch milliseconds).
     pub occurred_at_ms: u64,
+    /// The object's own currency (a deal's `deal_currency_code`, else its
+    /// line items' `currency`): sent as `CurrencyCode` with amounts unless
+    /// `CurrencyCode` is mapped.
+    pub currency: Option<String>,
 }
 
 impl Context {

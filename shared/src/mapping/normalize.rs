@@ -24,6 +24,7 @@ pub fn normalize(kind: FieldKind, raw: &str) -> Result<String, String> {
                 format!("{value:?} is not a date (epoch milliseconds or ISO-8601 expected)")
             }),
         FieldKind::Decimal => decimal(value).ok_or_else(|| format!("{value:?} is not a number")),
+        FieldKind::Money => money(value).ok_or_else(|| format!("{value:?} is not an amount")),
         FieldKind::Integer => integer(value).ok_or_else(|| format!("{value:?} is not an integer")),
         FieldKind::EmailHash => Ok(email_hash(value)),
     }
@@ -67,6 +68,18 @@ fn decimal(value: &str) -> Option<String> {
     }
     let f: f64 = value.parse().ok()?;
     f.is_finite().then(|| format_f64(f))
+}
+
+/// An amount: a plain decimal with at most 2 decimals (rounded beyond).
+fn money(value: &str) -> Option<String> {
+    let d = decimal(value)?;
+    match d.split_once('.') {
+        Some((_, frac)) if frac.len() > 2 => {
+            let f: f64 = d.parse().ok()?;
+            Some(format!("{f:.2}"))
+        }
+        _ => Some(d),
+    }
 }
 
 fn format_f64(f: f64) -> String {
@@ -134,6 +147,10 @@ mod tests {
         assert_eq!(i("2").as_deref(), Ok("2"));
         assert_eq!(i("2.0").as_deref(), Ok("2"));
         assert!(i("1.5").is_err());
+        let m = |v| normalize(FieldKind::Money, v);
+        assert_eq!(m("1500.00").as_deref(), Ok("1500.00"));
+        assert_eq!(m("19.999").as_deref(), Ok("20.00"));
+        assert_eq!(m("7").as_deref(), Ok("7"));
     }
 
     #[test]

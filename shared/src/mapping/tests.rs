@@ -103,6 +103,7 @@ fn deal_ctx() -> Context {
         trigger: Some(("dealstage".into(), Some("closedwon".into()))),
         stage_label: Some("Closed Won".into()),
         program_id: "1000".into(),
+        currency: Some("usd".into()),
         ..Context::default()
     }
 }
@@ -127,7 +128,8 @@ fn seed_deals_table_judges_the_events_moment() {
             "EventDate",
             "Text3",
             "Text2",
-            "OrderSubTotalPostDiscount"
+            "OrderSubTotalPostDiscount",
+            "CurrencyCode"
         ]
     );
 }
@@ -186,7 +188,12 @@ fn seed_line_items_expand_from_one_and_replace_the_order_amount() {
         ]
     );
     assert_eq!(c.get("OrderSubTotalPostDiscount"), None);
-    assert_eq!(c.notes.len(), 1);
+    assert_eq!(c.get("CurrencyCode"), Some("USD"));
+    assert_eq!(c.notes.len(), 2);
+
+    ctx.currency = None;
+    let e = build(&rows, &ctx).expect_err("amounts need a currency");
+    assert!(e.to_string().contains("CurrencyCode"), "{e}");
 }
 
 #[test]
