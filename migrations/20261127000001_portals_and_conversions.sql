@@ -26,8 +26,7 @@ CREATE TABLE portals (
                             CHECK (credentials_status IN ('unknown', 'ok', 'failing')),
     credentials_error       text,
     created_at              timestamptz NOT NULL DEFAULT now(),
-    updated_at              timestamptz NOT NULL DEFAULT now(),
-    CHECK (hubspot_auth_kind <> 'private_app' OR hubspot_private_token IS NOT NULL)
+    updated_at              timestamptz NOT NULL DEFAULT now()
 );
 
 -- Event triggers per object type ("Active" = on_create).
