@@ -153,6 +153,11 @@ pub async fn process_event(
     let conversion = match prepared {
         Ok(c) => c,
         Err(f) if f.is_transient() => return Err(f),
+        // The refresh found the app uninstalled: the portal is paused now.
+        Err(f) if f.reason == "hubspot_uninstalled" => {
+            record("skipped", "portal_uninstalled", Some(f.detail)).await?;
+            return Ok(EventResult::Skipped("portal_uninstalled"));
+        }
         Err(f) => {
             record("failed", f.reason, Some(f.detail.clone())).await?;
             return Ok(EventResult::Failed(f));

@@ -3,6 +3,7 @@
 
 pub mod conversions;
 pub mod events;
+pub mod portal_load;
 pub mod portals;
 
 use std::time::Duration;

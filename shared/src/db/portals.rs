@@ -1,18 +1,15 @@
 //! The `portals`, `triggers`, `trigger_properties` and `mappings` tables:
 //! applying a validated document, and reading a portal back.
 
-use std::collections::BTreeMap;
-
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use crate::{
     crypto::{CryptoError, SecretCipher},
     events::PortalId,
-    mapping::{FieldMapping, MappingSet, Source, Target},
-    object_type::ObjectType,
-    portal::{HubSpotAuthKind, PortalConfig, PortalStatus, Validated},
-    triggers::{ObjectTriggers, PropertyTrigger, TriggerSet},
+    mapping::{MappingSet, Source},
+    portal::{HubSpotAuthKind, Validated},
+    triggers::TriggerSet,
 };
 
 /// A database or decryption problem while reading or writing a portal.
@@ -187,137 +184,6 @@ async fn replace_rules(
     Ok(())
 }
 
-/// A portal as the worker needs it: configuration and decrypted secrets.
-#[derive(Debug, Clone)]
-pub struct StoredPortal {
-    /// Status.
-    pub status: PortalStatus,
-    /// How HubSpot is accessed.
-    pub auth_kind: HubSpotAuthKind,
-    /// The configuration; `None` when the impact.com settings are missing.
-    pub config: Option<PortalConfig>,
-    /// The private-app token (private apps only).
-    pub hubspot_private_token: Option<SecretString>,
-    /// The impact.com Auth Token.
-    pub impact_auth_token: Option<SecretString>,
-    /// `unknown`, `ok` or `failing`.
-    pub credentials_status: String,
-}
-
-/// Reads one portal (`None`: unknown portal).
-pub async fn load(
-    pool: &PgPool,
-    cipher: Option<&SecretCipher>,
-    portal: PortalId,
-) -> Result<Option<StoredPortal>, PortalStoreError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
-    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let corrupt = |problem: String| PortalStoreError::Corrupt { portal, problem };
-    let status = PortalStatus::parse(row.get("status")).ok_or_else(|| corrupt("status".into()))?;
-    let auth_kind = HubSpotAuthKind::parse(row.get("hubspot_auth_kind"))
-        .ok_or_else(|| corrupt("auth kind".into()))?;
-    let decrypt = |column: &str| -> Result<Option<SecretString>, PortalStoreError> {
-        let Some(cipher) = cipher else {
-            return Ok(None);
-        };
-        let bytes: Option<Vec<u8>> = row.get(column);
-        bytes
-            .map(|b| cipher.decrypt(&b, &secret_context(portal, column)))
-            .transpose()
-            .map_err(Into::into)
-    };
-    let hubspot_private_token = decrypt("hubspot_private_token")?;
-    let impact_auth_token = decrypt("impact_auth_token")?;
-    let sid: Option<String> = row.get("impact_account_sid");
-    let program: Option<String> = row.get("impact_program_id");
-    let config = match (sid, program) {
-        (Some(sid), Some(program)) => Some(PortalConfig {
-            portal_id: portal,
-            status,
-            impact_account_sid: sid,
-            impact_program_id: program,
-            triggers: load_triggers(pool, id).await?,
-            mappings: load_mappings(pool, id, portal).await?,
-        }),
-        _ => None,
-    };
-    Ok(Some(StoredPortal {
-        status,
-        auth_kind,
-        config,
-        hubspot_private_token,
-        impact_auth_token,
-        credentials_status: row.get("credentials_status"),
-    }))
-}
-
-async fn load_triggers(pool: &PgPool, id: i64) -> Result<TriggerSet, sqlx::Error> {
-    let mut set = TriggerSet::new();
-    for row in sqlx::query("SELECT object_type, on_create FROM triggers WHERE portal_id = $1")
-        .bind(id)
-        .fetch_all(pool)
-        .await?
-    {
-        if let Some(ty) = ObjectType::parse(row.get("object_type")) {
-            set.insert(
-                ty,
-                ObjectTriggers {
-                    on_create: row.get("on_create"),
-                    on_change: vec![],
-                },
-            );
-        }
-    }
-    for row in sqlx::query("SELECT object_type, property, only_values FROM trigger_properties WHERE portal_id = $1 ORDER BY object_type, position").bind(id).fetch_all(pool).await? {
-        let Some(t) = ObjectType::parse(row.get("object_type")).and_then(|ty| set.get_mut(&ty)) else { continue };
-        let values: Option<serde_json::Value> = row.get("only_values");
-        t.on_change.push(PropertyTrigger {
-            property: row.get("property"),
-            only_values: values.and_then(|v| serde_json::from_value(v).ok()),
-        });
-    }
-    Ok(set)
-}
-
-async fn load_mappings(
-    pool: &PgPool,
-    id: i64,
-    portal: PortalId,
-) -> Result<MappingSet, PortalStoreError> {
-    let mut set = MappingSet::new();
-    let rows = sqlx::query("SELECT object_type, source_from, source_const, target, value_map FROM mappings WHERE portal_id = $1 ORDER BY object_type, position")
-        .bind(id)
-        .fetch_all(pool)
-        .await?;
-    for row in rows {
-        let corrupt = |problem: String| PortalStoreError::Corrupt { portal, problem };
-        let ty = ObjectType::parse(row.get("object_type"))
-            .ok_or_else(|| corrupt("object type".into()))?;
-        let from: Option<String> = row.get("source_from");
-        let source = match (from, row.get::<Option<String>, _>("source_const")) {
-            (Some(f), _) => Source::parse_from(&f, ty).map_err(corrupt)?,
-            (None, Some(c)) => Source::Const(c),
-            (None, None) => return Err(corrupt("mapping without source".into())),
-        };
-        let target = Target::parse(row.get("target")).map_err(corrupt)?;
-        let value_map: Option<serde_json::Value> = row.get("value_map");
-        let value_map: Option<BTreeMap<String, String>> =
-            value_map.and_then(|v| serde_json::from_value(v).ok());
-        set.entry(ty).or_default().push(FieldMapping {
-            source,
-            target,
-            value_map,
-        });
-    }
-    Ok(set)
-}
-
 /// One line of `portal list`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PortalSummary {
@@ -370,4 +236,57 @@ pub async fn set_credentials_status(
         .execute(pool)
         .await
         .map(|_| ())
+}
+
+pub use super::portal_load::{StoredPortal, load};
+
+/// Stores OAuth tokens from the install flow (or a re-install): the portal
+/// switches to OAuth and becomes active; a new portal starts unconfigured
+/// (no impact.com settings yet). Returns true when the portal was created.
+pub async fn store_oauth_tokens(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    portal: PortalId,
+    grant: &crate::hubspot::TokenGrant,
+    actor: &str,
+) -> Result<bool, PortalStoreError> {
+    let id = i64::try_from(portal.0)
+        .map_err(|_| PortalStoreError::Refused("portal id too large".into()))?;
+    let refresh = grant
+        .refresh_token
+        .as_ref()
+        .ok_or_else(|| PortalStoreError::Refused("HubSpot returned no refresh token".into()))?;
+    let enc = |s: &SecretString, column: &str| {
+        cipher.encrypt(s.expose_secret(), &secret_context(portal, column))
+    };
+    let mut tx = pool.begin().await?;
+    let created: bool = sqlx::query_scalar(
+        "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_access_token,
+             hubspot_refresh_token, hubspot_token_expires_at)
+         VALUES ($1, 'active', 'oauth', $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (portal_id) DO UPDATE SET
+             status = 'active', hubspot_auth_kind = 'oauth',
+             hubspot_access_token = EXCLUDED.hubspot_access_token,
+             hubspot_refresh_token = EXCLUDED.hubspot_refresh_token,
+             hubspot_token_expires_at = EXCLUDED.hubspot_token_expires_at,
+             updated_at = now()
+         RETURNING (xmax = 0)",
+    )
+    .bind(id)
+    .bind(enc(&grant.access_token, "hubspot_access_token"))
+    .bind(enc(refresh, "hubspot_refresh_token"))
+    .bind(grant.expires_in as f64)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.oauth_install', $3)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(serde_json::json!({ "created": created }))
+    .execute(&mut *tx)
+    .await?;
+    notify(&mut tx, portal).await?;
+    tx.commit().await?;
+    Ok(created)
 }

@@ -45,18 +45,49 @@ impl HubSpotClient {
         app: &OAuthApp,
         refresh_token: &SecretString,
     ) -> Result<TokenGrant, OAuthError> {
+        self.token_request(
+            app,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token.expose_secret()),
+            ],
+        )
+        .await
+    }
+
+    /// Exchanges the install flow's one-time code for tokens.
+    pub async fn exchange_code(
+        &self,
+        app: &OAuthApp,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, OAuthError> {
+        self.token_request(
+            app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /oauth/2026-03/token` with the app's credentials and `grant`.
+    async fn token_request(
+        &self,
+        app: &OAuthApp,
+        grant: &[(&str, &str)],
+    ) -> Result<TokenGrant, OAuthError> {
         #[derive(Deserialize)]
         struct Answer {
             access_token: String,
             refresh_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let form = [
-            ("grant_type", "refresh_token"),
-            ("client_id", app.client_id.as_str()),
-            ("client_secret", app.client_secret.expose_secret()),
-            ("refresh_token", refresh_token.expose_secret()),
-        ];
+        let mut form: Vec<(&str, &str)> = grant.to_vec();
+        form.push(("client_id", app.client_id.as_str()));
+        form.push(("client_secret", app.client_secret.expose_secret()));
         let resp = self
             .http
             .post(self.url("oauth/2026-03/token"))
