@@ -94,6 +94,9 @@ pub struct Settings {
     /// concurrently (AMQP prefetch).
     #[serde(deserialize_with = "lenient")]
     pub worker_prefetch: u16,
+    /// Where the worker serves `GET /metrics` (Prometheus text); unset: not served.
+    #[serde(default)]
+    pub worker_metrics_addr: Option<SocketAddr>,
 }
 
 /// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.

@@ -11,6 +11,7 @@ pub mod context;
 pub mod deliver;
 pub mod fetch;
 pub mod message;
+pub mod metrics_server;
 pub mod pipeline;
 pub mod stages;
 pub mod tokens;
@@ -51,6 +52,11 @@ pub async fn run_with(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    if let Some(addr) = settings.worker_metrics_addr {
+        metrics_server::serve(addr, shutdown.clone())
+            .await
+            .with_context(|| format!("binding CONNECTOR_WORKER_METRICS_ADDR {addr}"))?;
+    }
     let listener = tokio::spawn(cache::listen(worker.clone(), shutdown.clone()));
     let cfg = consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),

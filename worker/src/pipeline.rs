@@ -164,7 +164,7 @@ pub async fn process_event(
         }
     };
     for note in &conversion.notes {
-        tracing::info!(portal = %event.portal_id, order_id = %conversion.order_id, "{note}");
+        tracing::debug!(portal = %event.portal_id, order_id = %conversion.order_id, "{note}");
     }
 
     // The conversion and the event's outcome are committed together.
