@@ -1,0 +1,305 @@
+//! The README's first command (`./scripts/quickstart`, which builds the
+//! binaries and runs this): the whole pipeline on this machine against the
+//! sandbox. It starts the sandbox, ingest and a worker as separate processes,
+//! applies the demo portal, makes things happen in the fake HubSpot and
+//! prints each conversion as the fake impact.com receives it.
+
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// Runs ingest, a worker and the sandbox, and shows conversions arriving.
+#[derive(Parser)]
+struct Args {
+    /// Port of ingest; the fake HubSpot and impact.com take the next two.
+    #[arg(long, default_value_t = 18080)]
+    port: u16,
+    /// The demo portal document.
+    #[arg(long, default_value = "examples/demo-portal.json")]
+    portal: PathBuf,
+    /// Database created (dropped first) for the demo.
+    #[arg(long, default_value = "connector_demo")]
+    database: String,
+    /// Exit once the demo's conversions arrived instead of running until Ctrl-C.
+    #[arg(long)]
+    once: bool,
+}
+
+const SECRET: &str = "sandbox-client-secret";
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const PORTAL: u64 = 1001;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("executable has a folder")?
+        .to_path_buf();
+    let logs = bin_dir.join("quickstart-logs");
+    std::fs::create_dir_all(&logs)?;
+    let (ingest_port, hubspot_port, impact_port) = (args.port, args.port + 1, args.port + 2);
+    let hubspot = format!("http://127.0.0.1:{hubspot_port}");
+    let impact = format!("http://127.0.0.1:{impact_port}");
+    let ingest = format!("http://127.0.0.1:{ingest_port}");
+
+    let db_url = recreate_database(&args.database).await?;
+    let env: Vec<(&str, String)> = vec![
+        ("CONNECTOR_DATABASE_URL", db_url),
+        (
+            "CONNECTOR_QUEUE_PREFIX",
+            format!("demo{}.", std::process::id()),
+        ),
+        ("CONNECTOR_HUBSPOT_CLIENT_SECRET", SECRET.into()),
+        ("CONNECTOR_ENCRYPTION_KEY", KEY.into()),
+        ("CONNECTOR_HUBSPOT_API_URL", hubspot.clone()),
+        ("CONNECTOR_IMPACT_API_URL", impact.clone()),
+        ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
+        ("CONNECTOR_PUBLIC_URL", ingest.clone()),
+        ("CONNECTOR_LOG", "info,lapin=warn".into()),
+    ];
+
+    println!("== starting the sandbox (fake HubSpot {hubspot}, fake impact.com {impact})");
+    let mut children = Vec::new();
+    children.push(spawn(
+        &bin_dir,
+        "sandbox",
+        &[
+            "--hubspot-addr",
+            &format!("127.0.0.1:{hubspot_port}"),
+            "--impact-addr",
+            &format!("127.0.0.1:{impact_port}"),
+            "--webhook-url",
+            &format!("{ingest}/webhooks/hubspot"),
+            "--client-secret",
+            SECRET,
+            "--portals",
+            &PORTAL.to_string(),
+        ],
+        &env,
+        &logs,
+    )?);
+    wait_http(
+        &format!("{impact}/_sandbox/accounts"),
+        Duration::from_secs(30),
+    )
+    .await?;
+
+    println!(
+        "== migrating the database and applying {}",
+        args.portal.display()
+    );
+    run_to_end(&bin_dir, "worker", &["migrate"], &env).await?;
+    run_to_end(
+        &bin_dir,
+        "worker",
+        &["portal", "apply", &args.portal.to_string_lossy()],
+        &env,
+    )
+    .await?;
+
+    println!(
+        "== starting ingest ({ingest}) and a worker; logs in {}",
+        logs.display()
+    );
+    children.push(spawn(&bin_dir, "ingest", &[], &env, &logs)?);
+    children.push(spawn(&bin_dir, "worker", &["run"], &env, &logs)?);
+    wait_http(&format!("{ingest}/readyz"), Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let client = reqwest::Client::new();
+    println!(
+        "== in the fake HubSpot: a lead signs up (click id from an impact.com link), becomes an SQL, and three deals are won"
+    );
+    let contact: Value = client
+        .post(format!("{hubspot}/_sandbox/portals/{PORTAL}/objects/contacts"))
+        .json(&json!({"properties": {"email": "ada@example.com", "firstname": "Ada", "lifecyclestage": "lead",
+            "custom_impact_click_id": "SKhRQaSXwxyOUQ", "city": "London", "country": "GB", "zip": "N1 9GU"}}))
+        .send().await?.error_for_status()?.json().await?;
+    let contact_id = contact["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| contact["id"].to_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client
+        .patch(format!(
+            "{hubspot}/_sandbox/portals/{PORTAL}/objects/contacts/{contact_id}"
+        ))
+        .json(&json!({"properties": {"lifecyclestage": "salesqualifiedlead"}}))
+        .send()
+        .await?
+        .error_for_status()?;
+    client
+        .post(format!(
+            "{hubspot}/_sandbox/portals/{PORTAL}/scenarios/deal-stage-stream"
+        ))
+        .json(&json!({"deals": 3, "stages": ["contractsent", "closedwon"]}))
+        .send()
+        .await?
+        .error_for_status()?;
+
+    println!("== conversions received by the fake impact.com:");
+    let shown = watch(
+        &client,
+        &impact,
+        Duration::from_secs(if args.once { 60 } else { 20 }),
+        8,
+    )
+    .await?;
+    println!(
+        "== {shown} conversions delivered. See them at {impact}/ ; the webhook traffic at {hubspot}/_sandbox/webhooks"
+    );
+    if !args.once {
+        println!(
+            "== the pipeline keeps running: change records with the sandbox control API (README), Ctrl-C stops"
+        );
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = async { loop { let _ = watch(&client, &impact, Duration::from_secs(3600), usize::MAX).await; } } => {}
+        }
+    }
+    for mut c in children {
+        let _ = c.start_kill();
+        let _ = c.wait().await;
+    }
+    if shown == 0 {
+        bail!("no conversion arrived; see the logs in {}", logs.display());
+    }
+    Ok(())
+}
+
+/// Prints conversions as they arrive until `expected` were seen or `limit` passed.
+async fn watch(
+    client: &reqwest::Client,
+    impact: &str,
+    limit: Duration,
+    expected: usize,
+) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    let mut seen = HashSet::new();
+    while started.elapsed() < limit && seen.len() < expected {
+        let subs: Value = client
+            .get(format!("{impact}/_sandbox/submissions"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        for s in subs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(subs["submissions"].as_array().into_iter().flatten())
+        {
+            let id = s["seq"].to_string();
+            if !seen.insert(id) {
+                continue;
+            }
+            let p = &s["params"];
+            let get = |k: &str| -> String {
+                p.as_array()
+                    .and_then(|a| {
+                        a.iter()
+                            .find(|kv| kv[0] == k)
+                            .map(|kv| kv[1].as_str().unwrap_or("").to_owned())
+                    })
+                    .or_else(|| p[k].as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            };
+            println!(
+                "  {:>3}. {:<22} OrderId={:<24} CustomerId={:<8} ClickId={:<16} EventDate={} -> {}",
+                seen.len(),
+                get("EventTypeCode"),
+                get("OrderId"),
+                get("CustomerId"),
+                get("ClickId"),
+                get("EventDate"),
+                s["status"].as_str().unwrap_or("QUEUED")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(seen.len())
+}
+
+fn spawn(
+    dir: &Path,
+    bin: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+    logs: &Path,
+) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(logs.join(format!("{bin}.log")))?;
+    Command::new(dir.join(bin))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {bin} (built by ./scripts/quickstart)"))
+}
+
+async fn run_to_end(
+    dir: &Path,
+    bin: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> anyhow::Result<()> {
+    let status = Command::new(dir.join(bin))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .status()
+        .await?;
+    if !status.success() {
+        bail!("{bin} {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+async fn wait_http(url: &str, limit: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{url} did not answer within {limit:?}")
+}
+
+async fn recreate_database(name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let base = std::env::var("QUICKSTART_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
+        .await
+        .context("connecting to PostgreSQL")?;
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    {
+        bail!("--database must be lower-case letters, digits and underscores");
+    }
+    // Safe: the name was just restricted to [a-z0-9_].
+    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    Ok(format!("{base}/{name}"))
+}
