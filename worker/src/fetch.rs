@@ -11,7 +11,7 @@ use shared::{
     triggers::Firing,
 };
 
-use crate::Worker;
+use crate::{Worker, prefetch::Prefetched};
 
 /// Line-item property giving their order on the deal (then by id).
 const POSITION: &str = "hs_position_on_quote";
@@ -39,27 +39,49 @@ pub struct FetchRequest<'a> {
 }
 
 /// Builds the mapping context of one event.
-pub async fn fetch(w: &Worker, r: &FetchRequest<'_>) -> Result<Context, Failure> {
-    let needs = mapping::needs(r.mappings);
-    let mut properties: Vec<String> = needs.properties.iter().cloned().collect();
-    let trigger = match r.firing {
-        Firing::PropertyChange { property, value } => {
-            if !properties.contains(property) {
-                properties.push(property.clone());
-            }
-            Some((property.clone(), value.clone()))
-        }
-        Firing::Creation => None,
-    };
-    if r.object_type == ObjectType::Deals && !properties.iter().any(|p| p == DEAL_CURRENCY) {
+/// The object properties to read for `mappings` and what fired.
+pub fn object_properties(
+    object_type: ObjectType,
+    mappings: &[FieldMapping],
+    firing: &Firing,
+) -> Vec<String> {
+    let mut properties: Vec<String> = mapping::needs(mappings).properties.into_iter().collect();
+    if let Firing::PropertyChange { property, .. } = firing
+        && !properties.contains(property)
+    {
+        properties.push(property.clone());
+    }
+    if object_type == ObjectType::Deals && !properties.iter().any(|p| p == DEAL_CURRENCY) {
         properties.push(DEAL_CURRENCY.into());
     }
+    properties
+}
+
+/// Builds the mapping context of one event; the object comes from
+/// `prefetched` (a batch read of the message's objects) when it is there.
+pub async fn fetch(
+    w: &Worker,
+    r: &FetchRequest<'_>,
+    prefetched: &Prefetched,
+) -> Result<Context, Failure> {
+    let needs = mapping::needs(r.mappings);
+    let properties = object_properties(r.object_type, r.mappings, r.firing);
+    let trigger = match r.firing {
+        Firing::PropertyChange { property, value } => Some((property.clone(), value.clone())),
+        Firing::Creation => None,
+    };
     let id = r.event.object_id;
-    let object = w
-        .hubspot
-        .get_object(r.token, r.object_type, id, &properties)
-        .await
-        .map_err(|e| e.failure())?;
+    let object = match prefetched.get(r.portal, r.object_type, id, &properties) {
+        Some(props) => shared::hubspot::CrmObject {
+            id: id.to_string(),
+            properties: props.clone(),
+        },
+        None => w
+            .hubspot
+            .get_object(r.token, r.object_type, id, &properties)
+            .await
+            .map_err(|e| e.failure())?,
+    };
     let mut props = object.properties;
     // The object's id is known even when HubSpot omits the property.
     if props.get("hs_object_id").is_none_or(Option::is_none) {

@@ -13,6 +13,7 @@ pub mod fetch;
 pub mod message;
 pub mod metrics_server;
 pub mod pipeline;
+pub mod prefetch;
 pub mod stages;
 pub mod tokens;
 

@@ -15,6 +15,7 @@ use shared::{
 use crate::{
     Worker,
     pipeline::{EventResult, process_event},
+    prefetch::prefetch,
 };
 
 /// What the consumer needs from a message's headers.
@@ -77,9 +78,10 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         }
     };
     let received_at = meta.received_at_ms.and_then(db::from_epoch_ms);
+    let prefetched = prefetch(w, &events).await;
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
-        match process_event(w, event, received_at).await {
+        match process_event(w, event, received_at, &prefetched).await {
             Ok(r) => {
                 count(&r);
                 tracing::debug!(portal = %event.portal_id, object = event.object_id,

@@ -18,6 +18,7 @@ use crate::{
     Worker,
     deliver::deliver,
     fetch::{FetchRequest, fetch},
+    prefetch::Prefetched,
     tokens::hubspot_token,
 };
 
@@ -70,6 +71,7 @@ pub async fn process_event(
     w: &Worker,
     event: &HubSpotEvent,
     received_at: Option<DateTime<Utc>>,
+    prefetched: &Prefetched,
 ) -> Result<EventResult, Failure> {
     let key = EventKey::of(event);
     if let Some(seen) = db::events::lookup(&w.pool, &key)
@@ -146,7 +148,7 @@ pub async fn process_event(
             mappings: rows,
             program_id: &config.impact_program_id,
         };
-        let ctx = fetch(w, &request).await?;
+        let ctx = fetch(w, &request, prefetched).await?;
         mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))
     }
     .await;
