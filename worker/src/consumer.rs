@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapin::{
     Channel, Connection,
     message::Delivery,
@@ -130,7 +130,24 @@ async fn session(
 /// Processes one delivery and settles it with the broker.
 async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Delivery) {
     let meta = MessageMeta::from_properties(&d.properties);
-    let outcome = process_message(w, &d.data, meta).await;
+    let processed = std::panic::AssertUnwindSafe(process_message(w, &d.data, meta))
+        .catch_unwind()
+        .await;
+    let Ok(outcome) = processed else {
+        // A bug, not the message's fault (probably): redeliver it. A
+        // message that keeps crashing is cut off by the queue's delivery
+        // limit and dead-lettered.
+        tracing::error!("panic while processing a message; requeued");
+        metrics::counter!("worker_messages_total", "outcome" => "panic").increment(1);
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        if let Err(e) = d.acker.nack(requeue).await {
+            tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
+        }
+        return;
+    };
     let settled = match outcome {
         MessageOutcome::Done(_) => d.acker.ack(BasicAckOptions::default()).await,
         MessageOutcome::Malformed(problem) => {
@@ -143,7 +160,14 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
                 })
                 .await
         }
-        MessageOutcome::Retry(_) => match schedule_retry(cfg, publisher, &d, meta.attempt).await {
+        MessageOutcome::Retry(f) => match schedule_retry(
+            cfg,
+            publisher,
+            &d,
+            step_for(cfg, meta.attempt, f.retry_after),
+        )
+        .await
+        {
             Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
             Err(requeue) => {
                 d.acker
@@ -158,6 +182,20 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
     if let Err(e) = settled {
         tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
     }
+}
+
+/// The ladder step to wait on: the next one, or a later one when the remote
+/// side asked for a longer wait (e.g. HubSpot's daily limit).
+fn step_for(cfg: &ConsumerConfig, attempt: u32, retry_after: Option<Duration>) -> u32 {
+    let delays = &cfg.topology.retry_delays;
+    let Some(wait) = retry_after else {
+        return attempt;
+    };
+    let long_enough = delays
+        .iter()
+        .position(|d| *d >= wait)
+        .unwrap_or(delays.len().saturating_sub(1));
+    attempt.max(u32::try_from(long_enough).unwrap_or(u32::MAX))
 }
 
 /// Republishes the message to the next delay queue with its attempt count

@@ -112,3 +112,30 @@ fn count(r: &EventResult) {
     metrics::counter!("worker_events_total", "outcome" => r.label(), "reason" => reason)
         .increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_read_in_any_integer_or_text_form() {
+        let mut h = FieldTable::default();
+        h.insert(
+            RECEIVED_AT_HEADER.into(),
+            AMQPValue::LongLongInt(1_700_000_000_000),
+        );
+        h.insert(ATTEMPT_HEADER.into(), AMQPValue::LongString("2".into()));
+        let meta = MessageMeta::from_properties(&BasicProperties::default().with_headers(h));
+        assert_eq!(
+            meta,
+            MessageMeta {
+                received_at_ms: Some(1_700_000_000_000),
+                attempt: 2
+            }
+        );
+        assert_eq!(
+            MessageMeta::from_properties(&BasicProperties::default()),
+            MessageMeta::default()
+        );
+    }
+}
