@@ -45,3 +45,40 @@ async fn a_batch_of_events_costs_one_hubspot_read() -> anyhow::Result<()> {
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_rate_budget_keeps_a_busy_portal_under_hubspots_limit() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    let mut mappings = seed_contact_mappings();
+    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
+    env.apply(json!({
+        "triggers": { "contacts": { "on_create": true } },
+        "mappings": { "contacts": mappings }
+    }))
+    .await?;
+    let hs = env.sandbox.hubspot();
+    for i in 0..130 {
+        hs.create_contact(
+            PORTAL,
+            [
+                ("lifecyclestage", "lead".to_owned()),
+                ("custom_impact_click_id", format!("click-{i}")),
+            ],
+        )?;
+    }
+    // One message per event (no batch read): 130 reads against a limit of
+    // 110 per 10 s.
+    let started = std::time::Instant::now();
+    for e in env.new_events() {
+        let outcome = env.process(std::slice::from_ref(&e)).await;
+        assert!(matches!(outcome, MessageOutcome::Done(_)), "{outcome:?}");
+    }
+    assert_eq!(hs.rate_limited(PORTAL), 0, "no 429 from HubSpot");
+    assert_eq!(env.submissions().len(), 130);
+    assert!(
+        started.elapsed() > std::time::Duration::from_secs(1),
+        "it had to slow down"
+    );
+    env.finish().await;
+    Ok(())
+}

@@ -4,14 +4,16 @@
 //! Every call takes the bearer token explicitly: the client holds no
 //! per-portal state and can be shared by all portals.
 
+mod budget;
 mod error;
 mod oauth;
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub use budget::{Observed, RateBudget};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 
@@ -67,6 +69,7 @@ pub struct Stage {
 pub struct HubSpotClient {
     http: reqwest::Client,
     base: url::Url,
+    budget: Arc<RateBudget>,
 }
 
 impl HubSpotClient {
@@ -77,7 +80,11 @@ impl HubSpotClient {
             let p = format!("{}/", base.path());
             base.set_path(&p);
         }
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            budget: Arc::default(),
+        })
     }
 
     fn url(&self, path: &str) -> url::Url {
@@ -99,8 +106,8 @@ impl HubSpotClient {
             url.query_pairs_mut()
                 .append_pair("properties", &properties.join(","));
         }
-        let req = self.http.get(url).bearer_auth(token.expose_secret());
-        self.send_json(req, "get_object").await
+        let req = self.http.get(url);
+        self.send_json(token, req, "get_object").await
     }
 
     /// `POST /crm/v3/objects/{type}/batch/read`, in chunks of 100. Records
@@ -127,9 +134,8 @@ impl HubSpotClient {
             let req = self
                 .http
                 .post(self.url(&format!("crm/v3/objects/{ty}/batch/read")))
-                .bearer_auth(token.expose_secret())
                 .json(&body);
-            let batch: Batch = self.send_json(req, "batch_read").await?;
+            let batch: Batch = self.send_json(token, req, "batch_read").await?;
             out.extend(batch.results);
         }
         Ok(out)
@@ -180,8 +186,8 @@ impl HubSpotClient {
             if let Some(a) = &after {
                 url.query_pairs_mut().append_pair("after", a);
             }
-            let req = self.http.get(url).bearer_auth(token.expose_secret());
-            let page: Page = self.send_json(req, "associations").await?;
+            let req = self.http.get(url);
+            let page: Page = self.send_json(token, req, "associations").await?;
             for row in page.results {
                 let id = match &row.to_object_id {
                     serde_json::Value::Number(n) => n.as_u64(),
@@ -220,22 +226,21 @@ impl HubSpotClient {
             #[serde(default)]
             results: Vec<Pipeline>,
         }
-        let req = self
-            .http
-            .get(self.url("crm/v3/pipelines/deals"))
-            .bearer_auth(token.expose_secret());
-        let p: Pipelines = self.send_json(req, "pipelines").await?;
+        let req = self.http.get(self.url("crm/v3/pipelines/deals"));
+        let p: Pipelines = self.send_json(token, req, "pipelines").await?;
         Ok(p.results)
     }
 
     /// Sends, counts and times a request, and decodes a 2xx JSON answer.
     async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
+        token: &SecretString,
         req: reqwest::RequestBuilder,
         endpoint: &'static str,
     ) -> Result<T, HubSpotError> {
+        self.budget.acquire(token.expose_secret()).await;
         let started = Instant::now();
-        let result = req.send().await;
+        let result = req.bearer_auth(token.expose_secret()).send().await;
         metrics::histogram!("hubspot_request_duration_seconds", "endpoint" => endpoint)
             .record(started.elapsed().as_secs_f64());
         let resp = match result {
@@ -249,6 +254,21 @@ impl HubSpotClient {
         let status = resp.status();
         metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => status.as_u16().to_string())
             .increment(1);
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        self.budget.observe(
+            token.expose_secret(),
+            Observed {
+                max: header("x-hubspot-ratelimit-max"),
+                interval_ms: header("x-hubspot-ratelimit-interval-milliseconds"),
+                remaining: header("x-hubspot-ratelimit-remaining"),
+                limited: status.as_u16() == 429,
+            },
+        );
         if status.is_success() {
             let bytes = resp
                 .bytes()
