@@ -67,6 +67,27 @@ pub struct WorkerEnv {
     /// The database.
     pub pool: PgPool,
     seen: Mutex<usize>,
+    /// Dropped on [`WorkerEnv::finish`], or by `Drop` when a test panicked.
+    cleanup: Option<String>,
+}
+
+impl Drop for WorkerEnv {
+    fn drop(&mut self) {
+        let Some(url) = self.cleanup.take() else {
+            return;
+        };
+        // A failed test still removes its database (on a thread of its own:
+        // we may be inside the test's runtime).
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&url));
+            }
+        })
+        .join();
+    }
 }
 
 impl WorkerEnv {
@@ -90,12 +111,14 @@ impl WorkerEnv {
         settings.shutdown_grace_secs = 5;
         let worker = Worker::connect(&settings).await?;
         let pool = worker.pool.clone();
+        let cleanup = Some(settings.database_url.clone());
         Ok(Self {
             sandbox,
             settings,
             worker,
             pool,
             seen: Mutex::new(0),
+            cleanup,
         })
     }
 
@@ -191,13 +214,14 @@ impl WorkerEnv {
     }
 
     /// Stops the sandbox, drops the database and the queues.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
         self.pool.close().await;
-        drop_database(&self.settings.database_url).await;
+        if let Some(url) = self.cleanup.take() {
+            drop_database(&url).await;
+        }
         if let Ok((_c, ch)) = harness::broker_channel().await {
             let _ = harness::delete_topology(&ch, &self.settings).await;
         }
-        self.sandbox.shutdown().await;
     }
 }
 
