@@ -273,3 +273,55 @@ async fn the_whole_pipeline_from_a_hubspot_webhook() -> anyhow::Result<()> {
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn reconnects_after_losing_the_broker() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    env.apply(contacts_doc()).await?;
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse()?).await?;
+    let mut settings = env.settings.clone();
+    settings.amqp_url = proxy.amqp_url();
+    let running = spawn_worker(&env, settings);
+    let hs = env.sandbox.hubspot();
+    hs.create_contact(PORTAL, contact_props("before"))?;
+    env.publish(&env.new_events()).await?;
+    env.sandbox
+        .impact()
+        .wait_for_submissions(1, Duration::from_secs(10))
+        .await?;
+
+    proxy.cut();
+    hs.create_contact(PORTAL, contact_props("during"))?;
+    env.publish(&env.new_events()).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(env.submissions().len(), 1, "nothing consumed while cut off");
+    proxy.restore();
+    eventually(
+        Duration::from_secs(20),
+        "two delivered conversions",
+        || async {
+            Ok(env
+                .conversions()
+                .await?
+                .iter()
+                .filter(|c| c.2 == "delivered")
+                .count()
+                == 2)
+        },
+    )
+    .await?;
+    let mut clicks: Vec<String> = env
+        .sandbox
+        .impact()
+        .requests()
+        .iter()
+        .filter(|r| r.accepted() && !r.is_duplicate())
+        .filter_map(|r| r.param("ClickId").map(str::to_owned))
+        .collect();
+    clicks.sort();
+    assert_eq!(clicks, ["before", "during"]);
+    running.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.task).await???;
+    env.finish().await;
+    Ok(())
+}

@@ -106,25 +106,29 @@ async fn session(
         });
     };
     if ended.is_none() {
-        // Stop deliveries, let in-flight messages finish, then close.
+        // Stop deliveries before draining, so nothing new arrives.
         let _ = ch
             .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
             .await;
-        let drained = tokio::time::timeout(cfg.grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("shutdown grace elapsed; unfinished messages will be redelivered");
-            tasks.abort_all();
-        }
-        let _ = conn.close(200, "shutdown".into()).await;
-        return Ok(());
     }
-    // Connection lost: in-flight acks cannot reach the broker any more;
-    // their messages will be redelivered (and recognised as duplicates).
-    tasks.abort_all();
-    Err(ended.unwrap_or_else(|| anyhow::anyhow!("connection lost")))
+    // Let in-flight messages finish: their outcomes get committed even when
+    // the connection is gone (their acks then fail, and the redelivered
+    // messages are recognised as done instead of being posted again).
+    let drained = tokio::time::timeout(cfg.grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period elapsed; unfinished messages will be redelivered");
+        tasks.abort_all();
+    }
+    match ended {
+        None => {
+            let _ = conn.close(200, "shutdown".into()).await;
+            Ok(())
+        }
+        Some(e) => Err(e),
+    }
 }
 
 /// Processes one delivery and settles it with the broker.
