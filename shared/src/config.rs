@@ -90,6 +90,13 @@ pub struct Settings {
     /// Grace period for in-flight work at shutdown, in seconds.
     #[serde(deserialize_with = "lenient")]
     pub shutdown_grace_secs: u64,
+    /// Messages a worker process holds unacknowledged and processes
+    /// concurrently (AMQP prefetch).
+    #[serde(deserialize_with = "lenient")]
+    pub worker_prefetch: u16,
+    /// Where the worker serves `GET /metrics` (Prometheus text); unset: not served.
+    #[serde(default)]
+    pub worker_metrics_addr: Option<SocketAddr>,
 }
 
 /// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.
@@ -113,6 +120,7 @@ struct Defaults {
     log_format: LogFormat,
     log: &'static str,
     shutdown_grace_secs: u64,
+    worker_prefetch: u16,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -134,6 +142,7 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Human,
     log: "info",
     shutdown_grace_secs: 25,
+    worker_prefetch: 32,
 };
 
 /// A setting that is missing or malformed.
@@ -234,6 +243,12 @@ impl Settings {
 
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
+        if self.worker_prefetch == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_PREFETCH",
+                problem: "must be at least 1".into(),
+            });
+        }
         self.retry_delays().map(|_| ())
     }
 }

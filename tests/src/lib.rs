@@ -1,5 +1,6 @@
 //! End-to-end tests, the sandbox and benchmarks of the connector.
 
 pub mod bench;
+pub mod e2e;
 pub mod harness;
 pub mod sandbox;

@@ -1,1 +1,73 @@
-pub fn placeholder() {}
+//! The worker: consumes queued HubSpot events and delivers impact.com
+//! conversions (DESIGN.md "Worker pipeline"), plus operator commands.
+//!
+//! [`run`] is the whole process (tests call it in-process with a fresh
+//! queue prefix and database); [`process_message`] is one deterministic step.
+
+pub mod cache;
+pub mod cli;
+pub mod consumer;
+pub mod context;
+pub mod deliver;
+pub mod fetch;
+pub mod message;
+pub mod metrics_server;
+pub mod pipeline;
+pub mod prefetch;
+pub mod stages;
+pub mod tokens;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use shared::{broker::Topology, config::Settings};
+use tokio_util::sync::CancellationToken;
+
+pub use context::Worker;
+pub use message::{MessageMeta, MessageOutcome, process_message};
+pub use pipeline::{EventResult, process_event};
+
+/// The broker topology the settings describe.
+pub fn topology(settings: &Settings) -> anyhow::Result<Topology> {
+    Ok(Topology {
+        prefix: settings.queue_prefix.clone(),
+        retry_delays: settings.retry_delays()?,
+        delivery_limit: settings.delivery_limit,
+    })
+}
+
+/// Runs the worker until `shutdown`: migrates, then consumes the work queue.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Result<()> {
+    settings.validate_worker()?;
+    // Installs the metrics recorder before the first counter is touched.
+    let _ = shared::telemetry::metrics();
+    let worker = Worker::connect(&settings)
+        .await
+        .context("starting the worker")?;
+    run_with(worker, &settings, shutdown).await
+}
+
+/// Runs a worker built by the caller (tests share one pool this way).
+pub async fn run_with(
+    worker: Worker,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    if let Some(addr) = settings.worker_metrics_addr {
+        metrics_server::serve(addr, shutdown.clone())
+            .await
+            .with_context(|| format!("binding CONNECTOR_WORKER_METRICS_ADDR {addr}"))?;
+    }
+    let listener = tokio::spawn(cache::listen(worker.clone(), shutdown.clone()));
+    let cfg = consumer::ConsumerConfig {
+        amqp_url: settings.amqp_url.clone(),
+        topology: topology(settings)?,
+        prefetch: settings.worker_prefetch.max(1),
+        grace: Duration::from_secs(settings.shutdown_grace_secs),
+    };
+    let result = consumer::consume(worker, cfg, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = listener.await;
+    tracing::info!("worker stopped");
+    result
+}

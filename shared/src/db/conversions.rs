@@ -1,0 +1,122 @@
+//! The `conversions` table: one row per idempotency key
+//! `(portal, event type, OrderId)`, whatever the number of events mapping to it.
+
+use sqlx::{PgExecutor, Row};
+
+use crate::{mapping::Conversion, object_type::ObjectType};
+
+/// A conversion row's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionRow {
+    /// Row id.
+    pub id: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// The parameters to send, in order.
+    pub params: Vec<(String, String)>,
+    /// Delivery attempts that reached impact.com (or failed trying).
+    pub attempts: i32,
+    /// True when this call created the row.
+    pub created: bool,
+}
+
+fn params_of(v: serde_json::Value) -> Vec<(String, String)> {
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// Records `conv` under its key. An existing row keeps its status; a row not
+/// delivered yet takes the new payload (so a fixed configuration or a newer
+/// object state is what a re-delivery sends), a delivered one is untouched.
+pub async fn record<'e>(
+    db: impl PgExecutor<'e>,
+    portal: i64,
+    object_type: ObjectType,
+    object_id: i64,
+    conv: &Conversion,
+) -> Result<ConversionRow, sqlx::Error> {
+    let payload = serde_json::to_value(&conv.params).unwrap_or_default();
+    let row = sqlx::query(
+        "INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
+             payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+             updated_at = now()
+         RETURNING id, status, payload, attempts, (xmax = 0) AS created",
+    )
+    .bind(portal)
+    .bind(&conv.event_type)
+    .bind(&conv.order_id)
+    .bind(object_type.as_str())
+    .bind(object_id)
+    .bind(payload)
+    .fetch_one(db)
+    .await?;
+    Ok(ConversionRow {
+        id: row.get("id"),
+        status: row.get("status"),
+        params: params_of(row.get("payload")),
+        attempts: row.get("attempts"),
+        created: row.get("created"),
+    })
+}
+
+/// Locks a conversion for delivery (held until the transaction ends, so two
+/// workers never post the same conversion at once).
+pub async fn lock<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+) -> Result<Option<ConversionRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, status, payload, attempts FROM conversions WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| ConversionRow {
+        id: r.get("id"),
+        status: r.get("status"),
+        params: params_of(r.get("payload")),
+        attempts: r.get("attempts"),
+        created: false,
+    }))
+}
+
+/// impact.com queued it.
+pub async fn mark_delivered<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+    queued_uri: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
+             failure_reason = NULL, delivered_at = now(), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(queued_uri)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// A failed attempt: `permanent` sets the status to `failed`, otherwise the
+/// conversion stays `pending` for the retry.
+pub async fn mark_attempt_failed<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+    permanent: bool,
+    reason: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE conversions SET status = CASE WHEN $2 THEN 'failed' ELSE status END,
+             attempts = attempts + 1, failure_reason = $3, last_error = $4, updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(permanent)
+    .bind(reason)
+    .bind(error)
+    .execute(db)
+    .await
+    .map(|_| ())
+}

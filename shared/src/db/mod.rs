@@ -1,0 +1,36 @@
+//! PostgreSQL: the pool, the migrations (`migrations/`), and queries grouped
+//! by table. Every query is scoped by portal.
+
+pub mod conversions;
+pub mod events;
+pub mod portal_load;
+pub mod portals;
+
+use std::time::Duration;
+
+use sqlx::{PgPool, postgres::PgPoolOptions};
+
+/// The schema's migrations, embedded at compile time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Channel on which configuration changes are announced (payload: portal id).
+pub const CONFIG_CHANNEL: &str = "portal_config";
+
+/// Opens a pool of at most `max` connections.
+pub async fn connect(url: &str, max: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+}
+
+/// Applies pending migrations (idempotent; safe from several processes).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    MIGRATOR.run(pool).await
+}
+
+/// Seconds-precision conversion of epoch milliseconds to a timestamp.
+pub fn from_epoch_ms(ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)
+}

@@ -1,0 +1,292 @@
+//! The `portals`, `triggers`, `trigger_properties` and `mappings` tables:
+//! applying a validated document, and reading a portal back.
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use crate::{
+    crypto::{CryptoError, SecretCipher},
+    events::PortalId,
+    mapping::{MappingSet, Source},
+    portal::{HubSpotAuthKind, Validated},
+    triggers::TriggerSet,
+};
+
+/// A database or decryption problem while reading or writing a portal.
+#[derive(Debug, thiserror::Error)]
+pub enum PortalStoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A stored secret could not be decrypted.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A document cannot be applied in the current state.
+    #[error("{0}")]
+    Refused(String),
+    /// A stored row no longer parses (schema drift).
+    #[error("stored configuration of portal {portal} is corrupt: {problem}")]
+    Corrupt {
+        /// The portal.
+        portal: PortalId,
+        /// What does not parse.
+        problem: String,
+    },
+}
+
+/// Associated data binding a secret to its portal and column.
+pub fn secret_context(portal: PortalId, column: &str) -> String {
+    format!("portal:{portal}:{column}")
+}
+
+/// Creates or replaces a portal's configuration (one transaction), records
+/// it in the audit log and notifies workers. Returns true when created.
+pub async fn apply(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    doc: &Validated,
+    actor: &str,
+) -> Result<bool, PortalStoreError> {
+    let c = &doc.config;
+    let id = i64::try_from(c.portal_id.0)
+        .map_err(|_| PortalStoreError::Refused("portal_id too large".into()))?;
+    let mut tx = pool.begin().await?;
+    let existing = sqlx::query("SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact FROM portals WHERE portal_id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let created = existing.is_none();
+    let has_impact_token = existing
+        .as_ref()
+        .is_some_and(|r| r.get::<bool, _>("has_impact"));
+    if doc.secrets.impact_auth_token.is_none() && !has_impact_token {
+        return Err(PortalStoreError::Refused(
+            "impact.auth_token: required (no token is stored for this portal yet)".into(),
+        ));
+    }
+    let token = doc.secrets.hubspot_private_token.as_ref();
+    let stored_kind = existing
+        .as_ref()
+        .and_then(|r| HubSpotAuthKind::parse(r.get::<&str, _>("hubspot_auth_kind")));
+    let kind = match (token, stored_kind) {
+        (Some(_), _) => HubSpotAuthKind::PrivateApp,
+        (None, Some(k)) => k,
+        (None, None) => {
+            return Err(PortalStoreError::Refused(
+                "hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into(),
+            ));
+        }
+    };
+    let enc = |s: Option<&SecretString>, column: &str| {
+        s.map(|s| cipher.encrypt(s.expose_secret(), &secret_context(c.portal_id, column)))
+    };
+    sqlx::query(
+        "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_private_token,
+             impact_account_sid, impact_auth_token, impact_program_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (portal_id) DO UPDATE SET
+             status = EXCLUDED.status,
+             hubspot_auth_kind = EXCLUDED.hubspot_auth_kind,
+             hubspot_private_token = COALESCE(EXCLUDED.hubspot_private_token, portals.hubspot_private_token),
+             impact_account_sid = EXCLUDED.impact_account_sid,
+             impact_auth_token = COALESCE(EXCLUDED.impact_auth_token, portals.impact_auth_token),
+             impact_program_id = EXCLUDED.impact_program_id,
+             credentials_status = CASE WHEN EXCLUDED.impact_auth_token IS NULL
+                 AND portals.impact_account_sid = EXCLUDED.impact_account_sid
+                 THEN portals.credentials_status ELSE 'unknown' END,
+             updated_at = now()",
+    )
+    .bind(id)
+    .bind(c.status.as_str())
+    .bind(kind.as_str())
+    .bind(enc(token, "hubspot_private_token"))
+    .bind(&c.impact_account_sid)
+    .bind(enc(doc.secrets.impact_auth_token.as_ref(), "impact_auth_token"))
+    .bind(&c.impact_program_id)
+    .execute(&mut *tx)
+    .await?;
+    replace_rules(&mut tx, id, &c.triggers, &c.mappings).await?;
+    let detail = serde_json::json!({ "created": created, "warnings": doc.warnings });
+    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.apply', $3)")
+        .bind(id)
+        .bind(actor)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+    notify(&mut tx, c.portal_id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Announces a configuration change to every worker (delivered on commit).
+pub async fn notify(
+    tx: &mut Transaction<'_, Postgres>,
+    portal: PortalId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(super::CONFIG_CHANNEL)
+        .bind(portal.to_string())
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+}
+
+async fn replace_rules(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    triggers: &TriggerSet,
+    mappings: &MappingSet,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM triggers WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM mappings WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for (ty, t) in triggers {
+        sqlx::query("INSERT INTO triggers (portal_id, object_type, on_create) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(ty.as_str())
+            .bind(t.on_create)
+            .execute(&mut **tx)
+            .await?;
+        for (pos, p) in t.on_change.iter().enumerate() {
+            sqlx::query("INSERT INTO trigger_properties (portal_id, object_type, position, property, only_values) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(ty.as_str())
+                .bind(pos as i32)
+                .bind(&p.property)
+                .bind(p.only_values.as_ref().map(|v| serde_json::json!(v)))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for (ty, rows) in mappings {
+        for (pos, m) in rows.iter().enumerate() {
+            let constant = match &m.source {
+                Source::Const(c) => Some(c.clone()),
+                _ => None,
+            };
+            sqlx::query("INSERT INTO mappings (portal_id, object_type, position, source_from, source_const, target, value_map) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(id)
+                .bind(ty.as_str())
+                .bind(pos as i32)
+                .bind(m.source.display_from())
+                .bind(constant)
+                .bind(m.target.display())
+                .bind(m.value_map.as_ref().map(|v| serde_json::json!(v)))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// One line of `portal list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PortalSummary {
+    /// Portal id.
+    pub portal_id: i64,
+    /// Status.
+    pub status: String,
+    /// HubSpot auth kind.
+    pub hubspot_auth: String,
+    /// impact.com Account SID.
+    pub impact_account_sid: Option<String>,
+    /// impact.com Program ID.
+    pub impact_program_id: Option<String>,
+    /// impact.com credentials health.
+    pub credentials_status: String,
+    /// Last change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Every portal, by id.
+pub async fn list(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
+    let rows = sqlx::query("SELECT portal_id, status, hubspot_auth_kind, impact_account_sid, impact_program_id, credentials_status, updated_at FROM portals ORDER BY portal_id")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| PortalSummary {
+            portal_id: r.get("portal_id"),
+            status: r.get("status"),
+            hubspot_auth: r.get("hubspot_auth_kind"),
+            impact_account_sid: r.get("impact_account_sid"),
+            impact_program_id: r.get("impact_program_id"),
+            credentials_status: r.get("credentials_status"),
+            updated_at: r.get("updated_at"),
+        })
+        .collect())
+}
+
+/// Records whether impact.com accepted the portal's credentials (`ok`/`failing`).
+pub async fn set_credentials_status(
+    pool: &PgPool,
+    portal: PortalId,
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
+        .bind(i64::try_from(portal.0).unwrap_or(-1))
+        .bind(status)
+        .bind(error)
+        .execute(pool)
+        .await
+        .map(|_| ())
+}
+
+pub use super::portal_load::{StoredPortal, load};
+
+/// Stores OAuth tokens from the install flow (or a re-install): the portal
+/// switches to OAuth and becomes active; a new portal starts unconfigured
+/// (no impact.com settings yet). Returns true when the portal was created.
+pub async fn store_oauth_tokens(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    portal: PortalId,
+    grant: &crate::hubspot::TokenGrant,
+    actor: &str,
+) -> Result<bool, PortalStoreError> {
+    let id = i64::try_from(portal.0)
+        .map_err(|_| PortalStoreError::Refused("portal id too large".into()))?;
+    let refresh = grant
+        .refresh_token
+        .as_ref()
+        .ok_or_else(|| PortalStoreError::Refused("HubSpot returned no refresh token".into()))?;
+    let enc = |s: &SecretString, column: &str| {
+        cipher.encrypt(s.expose_secret(), &secret_context(portal, column))
+    };
+    let mut tx = pool.begin().await?;
+    let created: bool = sqlx::query_scalar(
+        "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_access_token,
+             hubspot_refresh_token, hubspot_token_expires_at)
+         VALUES ($1, 'active', 'oauth', $2, $3, now() + make_interval(secs => $4))
+         ON CONFLICT (portal_id) DO UPDATE SET
+             status = 'active', hubspot_auth_kind = 'oauth',
+             hubspot_access_token = EXCLUDED.hubspot_access_token,
+             hubspot_refresh_token = EXCLUDED.hubspot_refresh_token,
+             hubspot_token_expires_at = EXCLUDED.hubspot_token_expires_at,
+             updated_at = now()
+         RETURNING (xmax = 0)",
+    )
+    .bind(id)
+    .bind(enc(&grant.access_token, "hubspot_access_token"))
+    .bind(enc(refresh, "hubspot_refresh_token"))
+    .bind(grant.expires_in as f64)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.oauth_install', $3)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(serde_json::json!({ "created": created }))
+    .execute(&mut *tx)
+    .await?;
+    notify(&mut tx, portal).await?;
+    tx.commit().await?;
+    Ok(created)
+}

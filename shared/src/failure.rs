@@ -1,0 +1,77 @@
+//! Failure classification: every failure is transient (retry later) or
+//! permanent (record it and stop), with a stable reason code.
+
+use std::time::Duration;
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Timeouts, 5xx, 429, broker or database blips: retry with backoff.
+    Transient,
+    /// Refused input, missing configuration, deleted objects: retrying the
+    /// same thing gives the same answer.
+    Permanent,
+}
+
+impl FailureClass {
+    /// `transient` or `permanent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+        }
+    }
+}
+
+/// A classified failure. Reason codes are stable (stored, used as metric labels):
+/// `mapping_incomplete`, `mapping_invalid`, `object_deleted`, `hubspot_unavailable`,
+/// `hubspot_rate_limited`, `hubspot_auth`, `hubspot_rejected`, `hubspot_uninstalled`,
+/// `impact_rejected`, `impact_auth`, `impact_unavailable`, `impact_rate_limited`,
+/// `database_unavailable`, `secret_unreadable`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason} ({}): {detail}", class.as_str())]
+pub struct Failure {
+    /// Transient or permanent.
+    pub class: FailureClass,
+    /// Stable reason code.
+    pub reason: &'static str,
+    /// What happened (never contains secrets), e.g. the remote answer.
+    pub detail: String,
+    /// How long the remote side asked us to wait, when it said so.
+    pub retry_after: Option<Duration>,
+}
+
+impl Failure {
+    /// A transient failure.
+    pub fn transient(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Transient,
+            reason,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(reason: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            class: FailureClass::Permanent,
+            reason,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// True when retrying may help.
+    pub fn is_transient(&self) -> bool {
+        self.class == FailureClass::Transient
+    }
+}
+
+/// Keeps the first `max` characters of a remote answer for storage and logs.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,195 @@
+//! From mappings and a context to the ordered parameters of a conversion.
+
+use super::{
+    Context, Conversion, FieldMapping, MappingError, Source, Target, fields, normalize,
+    validate::validate,
+};
+
+/// Maps, normalises and validates one object. Order of the parameters:
+/// `CampaignId`, then order-level fields in mapping order, then line items
+/// (item 1's fields in mapping order, then item 2's, ...).
+pub fn build(mappings: &[FieldMapping], ctx: &Context) -> Result<Conversion, MappingError> {
+    let mut params: Vec<(String, String)> = Vec::new();
+    let mut notes = Vec::new();
+    let campaign_mapped = mappings
+        .iter()
+        .any(|m| m.target == Target::Field("CampaignId".into()));
+    if !campaign_mapped && !ctx.program_id.trim().is_empty() {
+        params.push(("CampaignId".into(), ctx.program_id.trim().to_owned()));
+    }
+    let mut empty_sources: Vec<(String, String)> = Vec::new();
+    for m in mappings {
+        let Target::Field(name) = &m.target else {
+            continue;
+        };
+        match value_of(m, ctx, None) {
+            Some(raw) => {
+                let v =
+                    normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
+                        field: name.clone(),
+                        problem,
+                    })?;
+                params.push((name.clone(), v));
+            }
+            None => empty_sources.push((name.clone(), describe(&m.source))),
+        }
+    }
+
+    let item_rows: Vec<&FieldMapping> = mappings
+        .iter()
+        .filter(|m| matches!(m.target, Target::Item(_)))
+        .collect();
+    if !item_rows.is_empty() {
+        let mut index = 0;
+        for item in 0..ctx.line_items.len() {
+            let fields: Vec<(String, &FieldMapping, Option<String>)> = item_rows
+                .iter()
+                .map(|m| {
+                    let Target::Item(base) = &m.target else {
+                        unreachable!("filtered to items")
+                    };
+                    (base.clone(), *m, value_of(m, ctx, Some(item)))
+                })
+                .collect();
+            // An item with nothing mapped is skipped so indexes have no gaps.
+            if fields.iter().all(|(_, _, v)| v.is_none()) {
+                continue;
+            }
+            index += 1;
+            for (base, m, value) in fields {
+                let Some(raw) = value else { continue };
+                let name = format!("{base}{index}");
+                let v =
+                    normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
+                        field: name.clone(),
+                        problem,
+                    })?;
+                params.push((name, v));
+            }
+        }
+        resolve_amount_conflict(&mut params, &mut notes);
+    }
+    add_currency(&mut params, &mut notes, mappings, ctx)?;
+    validate(params, notes, &empty_sources)
+}
+
+/// impact.com refuses order-level amounts together with item amounts: when
+/// line items carry amounts, they win and the order-level amount is left out.
+fn resolve_amount_conflict(params: &mut Vec<(String, String)>, notes: &mut Vec<String>) {
+    let items_have_amounts = params.iter().any(|(n, _)| {
+        fields::ITEM_AMOUNT_FIELDS
+            .iter()
+            .any(|f| n.strip_prefix(f).is_some_and(is_index))
+    });
+    if !items_have_amounts {
+        return;
+    }
+    params.retain(|(n, _)| {
+        let order_level = fields::ORDER_AMOUNT_FIELDS.contains(&n.as_str());
+        if order_level {
+            notes.push(format!(
+                "{n} left out: line items carry the amounts (impact.com refuses both)"
+            ));
+        }
+        !order_level
+    });
+}
+
+/// impact.com needs `CurrencyCode` whenever amounts are sent: when none is
+/// mapped, the object's own currency is used, else the conversion cannot be sent.
+fn add_currency(
+    params: &mut Vec<(String, String)>,
+    notes: &mut Vec<String>,
+    mappings: &[FieldMapping],
+    ctx: &Context,
+) -> Result<(), MappingError> {
+    let money = params.iter().any(|(n, _)| is_money(mappings, n));
+    if !money || params.iter().any(|(n, _)| n == "CurrencyCode") {
+        return Ok(());
+    }
+    match ctx
+        .currency
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => {
+            // Before the line items, so the order-level fields stay together.
+            let at = params
+                .iter()
+                .position(|(n, _)| n.starts_with("Item"))
+                .unwrap_or(params.len());
+            params.insert(at, ("CurrencyCode".into(), c.to_ascii_uppercase()));
+            notes.push(format!("CurrencyCode {c} taken from the object's currency"));
+            Ok(())
+        }
+        None => Err(MappingError::Missing {
+            field: "CurrencyCode".into(),
+            detail: "amounts are mapped but no CurrencyCode: map one (e.g. \
+                     {\"const\": \"USD\", \"to\": \"CurrencyCode\"}) or set the deal's currency"
+                .into(),
+        }),
+    }
+}
+
+/// Whether a sent parameter is a money field.
+fn is_money(mappings: &[FieldMapping], name: &str) -> bool {
+    mappings.iter().any(|m| {
+        m.target.kind() == super::FieldKind::Money
+            && match &m.target {
+                Target::Field(f) => f == name,
+                Target::Item(base) => name.strip_prefix(base.as_str()).is_some_and(is_index),
+            }
+    })
+}
+
+fn is_index(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The raw value of a mapping (after its value map), `None` when empty.
+fn value_of(m: &FieldMapping, ctx: &Context, item: Option<usize>) -> Option<String> {
+    let raw: String = match &m.source {
+        Source::Property(p) => ctx.property(p)?.to_owned(),
+        Source::LeadStatusId => format!(
+            "{}_{}",
+            ctx.property("hs_object_id")?,
+            ctx.property("hs_lead_status")?
+        ),
+        Source::DealStageId => format!(
+            "{}_{}",
+            ctx.property("hs_object_id")?,
+            ctx.property("dealstage")?
+        ),
+        Source::DealStageLabel => match &ctx.stage_label {
+            Some(label) if !label.is_empty() => label.clone(),
+            _ => ctx.property("dealstage")?.to_owned(),
+        },
+        Source::AssociatedContactId => ctx.associated_contact_id?.to_string(),
+        Source::OccurredAt => ctx.occurred_at_ms.to_string(),
+        Source::LineItem(p) => ctx
+            .line_items
+            .get(item?)?
+            .get(p)?
+            .as_deref()
+            .filter(|v| !v.is_empty())?
+            .to_owned(),
+        Source::Const(c) => c.clone(),
+    };
+    let mapped = match &m.value_map {
+        Some(map) => map.get(&raw).cloned().unwrap_or(raw),
+        None => raw,
+    };
+    (!mapped.trim().is_empty()).then_some(mapped)
+}
+
+fn describe(s: &Source) -> String {
+    match s {
+        Source::Const(_) => "constant is empty".into(),
+        Source::Property(p) => format!("HubSpot property {p:?} is empty"),
+        other => format!(
+            "{} is empty",
+            other.display_from().unwrap_or_else(|| "source".into())
+        ),
+    }
+}

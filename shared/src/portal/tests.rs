@@ -1,0 +1,141 @@
+use secrecy::ExposeSecret;
+
+use super::*;
+use crate::object_type::ObjectType;
+
+const ISSUE_EXAMPLE: &str = r#"{
+  "portal_id": 62515,
+  "hubspot": { "private_app_token": "pat-na1-xyz" },
+  "impact": { "account_sid": "IRabc", "auth_token": "tok", "program_id": "1000" },
+  "triggers": {
+    "contacts": { "on_create": true, "on_change": ["lifecyclestage"] },
+    "deals": { "on_create": false, "on_change": ["dealstage"] }
+  },
+  "mappings": {
+    "contacts": [ { "from": "lifecyclestage", "to": "EventTypeCode" },
+                  { "from": "hs_object_id", "to": "CustomerId" } ],
+    "deals": [ { "from": "line_item{i}.hs_sku", "to": "ItemSku{i}" } ]
+  }
+}"#;
+
+fn errors(text: &str) -> Vec<String> {
+    let doc = match PortalDocument::parse(text) {
+        Ok(d) => d,
+        Err(e) => return e.0,
+    };
+    doc.validate().expect_err("invalid").0
+}
+
+#[test]
+fn the_issue_example_is_valid() {
+    let v = PortalDocument::parse(ISSUE_EXAMPLE)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert_eq!(v.config.portal_id.0, 62515);
+    assert_eq!(v.config.status, PortalStatus::Active);
+    assert_eq!(v.config.mappings[&ObjectType::Contacts].len(), 2);
+    assert_eq!(
+        v.secrets
+            .impact_auth_token
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+            .as_deref(),
+        Some("tok")
+    );
+    // Incomplete mappings are allowed, but the operator is warned.
+    assert!(v.warnings.iter().any(|w| w.contains("mappings.contacts")));
+}
+
+#[test]
+fn export_round_trips_without_secrets() {
+    let v = PortalDocument::parse(ISSUE_EXAMPLE)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    let doc = PortalDocument::export(&v.config, HubSpotAuthKind::PrivateApp);
+    let text = serde_json::to_string_pretty(&doc).expect("serialises");
+    assert!(
+        !text.contains("pat-na1-xyz") && !text.contains("\"tok\""),
+        "{text}"
+    );
+    assert!(!text.contains("auth_token"), "{text}");
+    let again = PortalDocument::parse(&text)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert_eq!(again.config, v.config);
+    assert!(again.secrets.impact_auth_token.is_none());
+}
+
+#[test]
+fn syntax_errors_name_the_position() {
+    let e = errors("{\"portal_id\": 1,,}");
+    assert!(e[0].contains("line 1"), "{e:?}");
+    let e = errors(
+        r#"{"portal_id": 1, "impact": {"account_sid": "a", "program_id": "1"}, "trigers": {}}"#,
+    );
+    assert!(e[0].contains("unknown field `trigers`"), "{e:?}");
+    let e = errors(
+        r#"{"portal_id": 1, "impact": {"account_sid": "a", "program_id": "1"}, "triggers": {"contact": {}}}"#,
+    );
+    assert!(e[0].contains("unknown variant `contact`"), "{e:?}");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_path() {
+    let e = errors(
+        r#"{
+        "portal_id": 0,
+        "impact": {"account_sid": "", "program_id": "abc"},
+        "triggers": {"deals": {"on_change": ["dealstage", "dealstage", "deal stage"]}},
+        "mappings": {
+            "contacts": [
+                {"from": "deal_[stage]_id", "to": "OrderId"},
+                {"from": "email", "to": "eventtypecode"},
+                {"from": "line_item{i}.hs_sku", "to": "ItemSku{i}"},
+                {"to": "Text1"},
+                {"from": "a", "const": "b", "to": "Text2"}
+            ],
+            "deals": [
+                {"from": "line_item{i}.price", "to": "Amount"},
+                {"from": "amount", "to": "ItemPrice{i}"},
+                {"from": "x", "to": "OrderId"},
+                {"from": "y", "to": "OrderId"},
+                {"const": "USD", "to": "CurrencyCode", "value_map": {"a": "b"}}
+            ]
+        }
+    }"#,
+    );
+    let want = [
+        "portal_id:",
+        "impact.account_sid:",
+        "impact.program_id:",
+        "triggers.deals.on_change[1]: \"dealstage\" is listed twice",
+        "triggers.deals.on_change[2]:",
+        "mappings.contacts[0].from: \"deal_[stage]_id\" is only available for deals",
+        "mappings.contacts[1].to: unknown impact.com field \"eventtypecode\" (did you mean \"EventTypeCode\"?)",
+        "mappings.contacts[2].from:",
+        "mappings.contacts[3]: needs a source",
+        "mappings.contacts[4]: give either",
+        "mappings.deals[0].to: line-item sources",
+        "mappings.deals[1].from:",
+        "mappings.deals[3].to: OrderId is already mapped",
+        "mappings.deals[4]: value_map only applies",
+    ];
+    for w in want {
+        assert!(
+            e.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {e:#?}"
+        );
+    }
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+}
+
+#[test]
+fn uninstalled_is_not_for_operators() {
+    let e = errors(
+        r#"{"portal_id": 1, "status": "uninstalled", "impact": {"account_sid": "a", "program_id": 1}}"#,
+    );
+    assert!(e[0].starts_with("status:"), "{e:?}");
+}

@@ -1,0 +1,233 @@
+//! From a document to a [`PortalConfig`]: every problem is reported at once,
+//! each with the path of the offending key.
+
+use std::collections::BTreeSet;
+
+use secrecy::ExposeSecret;
+
+use super::{PortalConfig, PortalDocument, PortalSecrets, PortalStatus};
+use crate::{
+    events::PortalId,
+    mapping::{ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target},
+    object_type::ObjectType,
+};
+
+/// Why a document was refused: one line per problem, each starting with its path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid portal document:\n  - {}", .0.join("\n  - "))]
+pub struct DocumentErrors(pub Vec<String>);
+
+/// A valid document, split into configuration, secrets and advice.
+#[derive(Debug)]
+pub struct Validated {
+    /// The configuration to store.
+    pub config: PortalConfig,
+    /// Secrets supplied (absent: keep the stored ones).
+    pub secrets: PortalSecrets,
+    /// Not errors, but probably mistakes (e.g. a trigger without mappings).
+    pub warnings: Vec<String>,
+}
+
+impl PortalDocument {
+    /// Parses JSON text; syntax and shape errors name the line and column.
+    pub fn parse(text: &str) -> Result<Self, DocumentErrors> {
+        serde_json::from_str(text).map_err(|e| DocumentErrors(vec![e.to_string()]))
+    }
+
+    /// Checks everything and builds the typed configuration.
+    pub fn validate(self) -> Result<Validated, DocumentErrors> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        if self.portal_id == 0 || i64::try_from(self.portal_id).is_err() {
+            errors.push("portal_id: must be a HubSpot portal id (a positive integer)".into());
+        }
+        let status = match self.status {
+            Some(PortalStatus::Uninstalled) => {
+                errors.push(
+                    "status: \"uninstalled\" is set by the connector when HubSpot revokes \
+                     access; use \"active\" or \"paused\""
+                        .into(),
+                );
+                PortalStatus::Paused
+            }
+            s => s.unwrap_or_default(),
+        };
+        let sid = self.impact.account_sid.trim();
+        if sid.is_empty() || !sid.chars().all(|c| c.is_ascii_alphanumeric()) {
+            errors.push(
+                "impact.account_sid: must be the Account SID from impact.com's API \
+                 credentials (letters and digits)"
+                    .into(),
+            );
+        }
+        let program = self.impact.program_id.trim();
+        if program.is_empty() || !program.bytes().all(|b| b.is_ascii_digit()) {
+            errors.push(format!(
+                "impact.program_id: {program:?} is not a Program ID (a number, e.g. \"1000\")"
+            ));
+        }
+        if let Some(t) = &self.impact.auth_token
+            && t.expose_secret().trim().is_empty()
+        {
+            errors.push(
+                "impact.auth_token: must not be empty (leave it out to keep the stored one)".into(),
+            );
+        }
+        if let Some(t) = &self.hubspot.private_app_token
+            && t.expose_secret().trim().is_empty()
+        {
+            errors.push("hubspot.private_app_token: must not be empty".into());
+        }
+
+        for (ty, t) in &self.triggers {
+            let mut seen = BTreeSet::new();
+            for (i, p) in t.on_change.iter().enumerate() {
+                let path = format!("triggers.{ty}.on_change[{i}]");
+                if !valid_property(&p.property) {
+                    errors.push(format!(
+                        "{path}: {:?} is not a HubSpot internal property name",
+                        p.property
+                    ));
+                }
+                if !seen.insert(p.property.as_str()) {
+                    errors.push(format!("{path}: {:?} is listed twice", p.property));
+                }
+                if p.only_values.as_ref().is_some_and(Vec::is_empty) {
+                    errors.push(format!("{path}.values: must list at least one value"));
+                }
+                if p.property == ty.last_modified_property() {
+                    warnings.push(format!(
+                        "{path}: HubSpot cannot subscribe to {:?}: this trigger will never fire",
+                        p.property
+                    ));
+                }
+            }
+        }
+
+        let mut mappings = MappingSet::new();
+        for (ty, rows) in &self.mappings {
+            let mut typed = Vec::with_capacity(rows.len());
+            let mut targets = BTreeSet::new();
+            for (i, row) in rows.iter().enumerate() {
+                let path = format!("mappings.{ty}[{i}]");
+                match row_to_mapping(*ty, row) {
+                    Ok(m) => {
+                        if !targets.insert(m.target.clone()) {
+                            errors.push(format!(
+                                "{path}.to: {} is already mapped by an earlier row",
+                                m.target.display()
+                            ));
+                        }
+                        typed.push(m);
+                    }
+                    Err(e) => errors.push(format!("{path}{e}")),
+                }
+            }
+            mappings.insert(*ty, typed);
+        }
+
+        for ty in ObjectType::ALL {
+            let fires = self
+                .triggers
+                .get(&ty)
+                .is_some_and(|t| t.on_create || !t.on_change.is_empty());
+            let rows = mappings.get(&ty).map(Vec::as_slice).unwrap_or_default();
+            if fires {
+                if let Some(w) = missing_required(ty, rows) {
+                    warnings.push(w);
+                }
+            } else if !rows.is_empty() {
+                warnings.push(format!(
+                    "mappings.{ty}: no trigger is enabled for {ty}: these mappings are unused"
+                ));
+            }
+        }
+
+        if !errors.is_empty() {
+            return Err(DocumentErrors(errors));
+        }
+        Ok(Validated {
+            config: PortalConfig {
+                portal_id: PortalId(self.portal_id),
+                status,
+                impact_account_sid: sid.to_owned(),
+                impact_program_id: program.to_owned(),
+                triggers: self.triggers,
+                mappings,
+            },
+            secrets: PortalSecrets {
+                hubspot_private_token: self.hubspot.private_app_token,
+                impact_auth_token: self.impact.auth_token,
+            },
+            warnings,
+        })
+    }
+}
+
+/// A row as a typed mapping; the error starts with the sub-path (`.to: ...`).
+fn row_to_mapping(ty: ObjectType, row: &super::MappingRow) -> Result<FieldMapping, String> {
+    let target = Target::parse(&row.to).map_err(|e| format!(".to: {e}"))?;
+    let source = match (&row.from, &row.constant) {
+        (Some(from), None) => Source::parse_from(from, ty).map_err(|e| format!(".from: {e}"))?,
+        (None, Some(c)) => {
+            if row.value_map.is_some() {
+                return Err(": value_map only applies to \"from\" sources".into());
+            }
+            Source::Const(c.clone())
+        }
+        (Some(_), Some(_)) => return Err(": give either \"from\" or \"const\", not both".into()),
+        (None, None) => return Err(": needs a source: \"from\" or \"const\"".into()),
+    };
+    let item_source = matches!(source, Source::LineItem(_));
+    let item_target = matches!(target, Target::Item(_));
+    if item_source != item_target {
+        return Err(if item_source {
+            format!(
+                ".to: line-item sources map to line-item fields such as ItemSku{{i}}, not {}",
+                row.to
+            )
+        } else {
+            format!(
+                ".from: {} is a line-item field: its source must be line_item{{i}}.<property>",
+                row.to
+            )
+        });
+    }
+    Ok(FieldMapping {
+        source,
+        target,
+        value_map: row.value_map.clone(),
+    })
+}
+
+/// Advice when enabled triggers cannot produce a valid conversion.
+fn missing_required(ty: ObjectType, rows: &[FieldMapping]) -> Option<String> {
+    let has = |f: &str| rows.iter().any(|m| m.target == Target::Field(f.to_owned()));
+    let mut missing = Vec::new();
+    if !EVENT_TYPE_FIELDS.iter().any(|f| has(f)) {
+        missing.push("EventTypeCode (or ActionTrackerId/EventTypeId)");
+    }
+    if !has("EventDate") {
+        missing.push("EventDate");
+    }
+    if !has("OrderId") {
+        missing.push("OrderId");
+    }
+    if !ATTRIBUTION_FIELDS.iter().any(|f| has(f)) {
+        missing.push("an attribution field (ClickId, CustomerId, ...)");
+    }
+    (!missing.is_empty()).then(|| {
+        format!(
+            "mappings.{ty}: triggers are enabled but nothing maps to {}: \
+             every {ty} conversion will fail as mapping_incomplete",
+            missing.join(", ")
+        )
+    })
+}
+
+fn valid_property(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}

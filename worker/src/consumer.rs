@@ -1,0 +1,249 @@
+//! The RabbitMQ consumer: prefetch-bounded concurrent processing, ack after
+//! commit, retries through the delay queues, reconnection, graceful shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use futures::{FutureExt, StreamExt};
+use lapin::{
+    Channel, Connection,
+    message::Delivery,
+    options::{
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+    },
+    types::{AMQPValue, FieldTable},
+};
+use shared::broker::{ATTEMPT_HEADER, OutgoingMessage, Publisher, Topology, connect};
+use tokio::{sync::Semaphore, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    Worker,
+    message::{MessageMeta, MessageOutcome, process_message},
+};
+
+/// How the consumer connects and behaves.
+pub struct ConsumerConfig {
+    /// AMQP URL.
+    pub amqp_url: String,
+    /// Queue names.
+    pub topology: Topology,
+    /// Unacknowledged messages held (and processed concurrently).
+    pub prefetch: u16,
+    /// How long in-flight messages may take to finish at shutdown.
+    pub grace: Duration,
+}
+
+/// Consumes the work queue until `shutdown`, reconnecting when the broker goes away.
+pub async fn consume(
+    w: Worker,
+    cfg: ConsumerConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let publisher = Publisher::new(&cfg.amqp_url, "worker-retry", cfg.topology.clone(), 1);
+    let cfg = Arc::new(cfg);
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&w, &cfg, &publisher, &shutdown).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "broker session ended; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    publisher.close().await;
+    Ok(())
+}
+
+/// One connection's life: consume until shutdown or connection loss.
+async fn session(
+    w: &Worker,
+    cfg: &Arc<ConsumerConfig>,
+    publisher: &Publisher,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let conn: Connection = connect(&cfg.amqp_url, "worker").await?;
+    let ch: Channel = conn.create_channel().await?;
+    cfg.topology.declare(&ch).await?;
+    // At most `prefetch` unacknowledged messages on this channel: the
+    // broker's back-pressure, and our concurrency bound.
+    ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
+        .await?;
+    let tag = format!("worker-{}", uuid::Uuid::new_v4().simple());
+    let mut consumer = ch
+        .basic_consume(
+            cfg.topology.work_queue().as_str().into(),
+            tag.as_str().into(),
+            // Manual acks (no_ack: false): a message is removed only after
+            // its outcome is committed.
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(queue = %cfg.topology.work_queue(), prefetch = cfg.prefetch, "consuming");
+    let permits = Arc::new(Semaphore::new(usize::from(cfg.prefetch)));
+    let mut tasks = JoinSet::new();
+    let ended = loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => break None,
+            d = consumer.next() => d,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let delivery = match next {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => break Some(anyhow::Error::from(e)),
+            None => break Some(anyhow::anyhow!("consumer stream ended")),
+        };
+        let permit = permits.clone().acquire_owned().await?;
+        let (w, cfg, publisher) = (w.clone(), cfg.clone(), publisher.clone());
+        tasks.spawn(async move {
+            handle(&w, &cfg, &publisher, delivery).await;
+            drop(permit);
+        });
+    };
+    if ended.is_none() {
+        // Stop deliveries before draining, so nothing new arrives.
+        let _ = ch
+            .basic_cancel(tag.as_str().into(), BasicCancelOptions::default())
+            .await;
+    }
+    // Let in-flight messages finish: their outcomes get committed even when
+    // the connection is gone (their acks then fail, and the redelivered
+    // messages are recognised as done instead of being posted again).
+    let drained = tokio::time::timeout(cfg.grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("grace period elapsed; unfinished messages will be redelivered");
+        tasks.abort_all();
+    }
+    match ended {
+        None => {
+            let _ = conn.close(200, "shutdown".into()).await;
+            Ok(())
+        }
+        Some(e) => Err(e),
+    }
+}
+
+/// Processes one delivery and settles it with the broker.
+async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Delivery) {
+    let meta = MessageMeta::from_properties(&d.properties);
+    let processed = std::panic::AssertUnwindSafe(process_message(w, &d.data, meta))
+        .catch_unwind()
+        .await;
+    let Ok(outcome) = processed else {
+        // A bug, not the message's fault (probably): redeliver it. A
+        // message that keeps crashing is cut off by the queue's delivery
+        // limit and dead-lettered.
+        tracing::error!("panic while processing a message; requeued");
+        metrics::counter!("worker_messages_total", "outcome" => "panic").increment(1);
+        let requeue = BasicNackOptions {
+            requeue: true,
+            ..Default::default()
+        };
+        if let Err(e) = d.acker.nack(requeue).await {
+            tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
+        }
+        return;
+    };
+    let settled = match outcome {
+        MessageOutcome::Done(_) => d.acker.ack(BasicAckOptions::default()).await,
+        MessageOutcome::Malformed(problem) => {
+            tracing::error!(%problem, "malformed message dead-lettered");
+            // Not requeued: the work queue dead-letters it to the dead queue.
+            d.acker
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                })
+                .await
+        }
+        MessageOutcome::Retry(f) => match schedule_retry(
+            cfg,
+            publisher,
+            &d,
+            step_for(cfg, meta.attempt, f.retry_after),
+        )
+        .await
+        {
+            Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
+            Err(requeue) => {
+                d.acker
+                    .nack(BasicNackOptions {
+                        requeue,
+                        ..Default::default()
+                    })
+                    .await
+            }
+        },
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
+    }
+}
+
+/// The ladder step to wait on: the next one, or a later one when the remote
+/// side asked for a longer wait (e.g. HubSpot's daily limit).
+fn step_for(cfg: &ConsumerConfig, attempt: u32, retry_after: Option<Duration>) -> u32 {
+    let delays = &cfg.topology.retry_delays;
+    let Some(wait) = retry_after else {
+        return attempt;
+    };
+    let long_enough = delays
+        .iter()
+        .position(|d| *d >= wait)
+        .unwrap_or(delays.len().saturating_sub(1));
+    attempt.max(u32::try_from(long_enough).unwrap_or(u32::MAX))
+}
+
+/// Republishes the message to the next delay queue with its attempt count
+/// raised. `Err(requeue)`: settle with a nack instead — `false` when the
+/// ladder is exhausted (the message is dead-lettered), `true` when the
+/// broker refused the republish (immediate redelivery, bounded by the
+/// work queue's delivery limit).
+async fn schedule_retry(
+    cfg: &ConsumerConfig,
+    publisher: &Publisher,
+    d: &Delivery,
+    attempt: u32,
+) -> Result<(), bool> {
+    let Some(queue) = cfg.topology.retry_queue(attempt as usize) else {
+        tracing::error!(attempt, "retries exhausted; message dead-lettered");
+        metrics::counter!("worker_messages_total", "outcome" => "dead_lettered").increment(1);
+        return Err(false);
+    };
+    let mut headers = d.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ATTEMPT_HEADER.into(),
+        AMQPValue::LongLongInt(i64::from(attempt) + 1),
+    );
+    let message_id = d
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let msg = OutgoingMessage {
+        exchange: "",
+        routing_key: &queue,
+        body: &d.data,
+        headers,
+        message_id,
+    };
+    match publisher.publish_all(&[msg], Duration::from_secs(5)).await {
+        Ok(()) => {
+            tracing::info!(queue = %queue, attempt = attempt + 1, "message scheduled for retry");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "retry publish failed; requeueing");
+            Err(true)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! Everything a worker shares across messages: pool, clients, caches.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use shared::{
+    config::Settings,
+    crypto::SecretCipher,
+    db,
+    hubspot::{HubSpotClient, OAuthApp},
+    impact::ImpactClient,
+};
+use sqlx::PgPool;
+
+use crate::{cache::PortalCache, stages::StageCache, tokens::TokenCache};
+
+/// Shared state of one worker process. Cheap to clone.
+#[derive(Clone)]
+pub struct Worker {
+    inner: Arc<Inner>,
+}
+
+/// The parts of [`Worker`].
+pub struct Inner {
+    /// PostgreSQL.
+    pub pool: PgPool,
+    /// Decrypts stored secrets.
+    pub cipher: SecretCipher,
+    /// HubSpot CRM API.
+    pub hubspot: HubSpotClient,
+    /// impact.com Conversions API.
+    pub impact: ImpactClient,
+    /// The HubSpot app (OAuth refresh), when configured.
+    pub oauth_app: Option<OAuthApp>,
+    /// Portal configurations.
+    pub portals: PortalCache,
+    /// Deal stage labels per portal.
+    pub stages: StageCache,
+    /// OAuth access tokens per portal.
+    pub tokens: TokenCache,
+}
+
+impl std::ops::Deref for Worker {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// HTTP timeout of HubSpot and impact.com calls.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Worker {
+    /// Builds the worker's state on an existing (migrated) pool.
+    pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let cipher = SecretCipher::from_setting(settings.encryption_key.as_ref())?;
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!(
+                "hubspot-impact-connector/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .context("building the HTTP client")?;
+        let hubspot = HubSpotClient::new(http.clone(), &settings.hubspot_api_url)
+            .context("CONNECTOR_HUBSPOT_API_URL is not a URL")?;
+        let impact = ImpactClient::new(http, &settings.impact_api_url);
+        let oauth_app = match (&settings.hubspot_client_id, &settings.hubspot_client_secret) {
+            (Some(id), Some(secret)) => Some(OAuthApp {
+                client_id: id.clone(),
+                client_secret: secret.clone(),
+            }),
+            _ => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pool,
+                cipher,
+                hubspot,
+                impact,
+                oauth_app,
+                portals: PortalCache::default(),
+                stages: StageCache::default(),
+                tokens: TokenCache::default(),
+            }),
+        })
+    }
+
+    /// Connects to PostgreSQL, migrates, and builds the state.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let max = u32::from(settings.worker_prefetch) + 4;
+        let pool = db::connect(&settings.database_url, max)
+            .await
+            .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
+        db::migrate(&pool).await.context("applying migrations")?;
+        Self::new(settings, pool)
+    }
+}

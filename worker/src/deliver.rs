@@ -1,0 +1,103 @@
+//! Delivering a recorded conversion to impact.com, at most once per key.
+//!
+//! The conversion row is locked (`FOR UPDATE`) from before the POST until
+//! its outcome is committed, so two workers never post the same key at
+//! once, and a delivered row is never posted again. If the process dies
+//! after impact.com answered but before the commit, the lock is released
+//! with the connection and the row is still `pending`: the redelivered
+//! message posts it again with the same parameters and `OrderId`
+//! (impact.com rejects the repeat as `CONV_DUPLICATE`), counted in
+//! `worker_conversions_resumed_total`. No second row is ever created.
+
+use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+
+use crate::{Worker, pipeline::EventResult};
+
+fn db_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::transient("database_unavailable", e.to_string())
+}
+
+/// Posts conversion `id` unless it was delivered already.
+pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResult, Failure> {
+    let stored = w
+        .portals
+        .get(&w.pool, &w.cipher, portal)
+        .await
+        .map_err(db_failure)?;
+    let creds = stored.as_ref().and_then(|p| {
+        Some(ImpactCredentials {
+            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
+            auth_token: p.impact_auth_token.clone()?,
+        })
+    });
+
+    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let Some(row) = db::conversions::lock(&mut *tx, id)
+        .await
+        .map_err(db_failure)?
+    else {
+        // The portal was deleted with its conversions meanwhile.
+        return Ok(EventResult::Skipped("unknown_portal"));
+    };
+    if row.status == "delivered" {
+        metrics::counter!("worker_conversions_total", "outcome" => "already_delivered")
+            .increment(1);
+        return Ok(EventResult::AlreadyDelivered { conversion_id: id });
+    }
+    let Some(creds) = creds else {
+        let f = Failure::permanent(
+            "portal_unconfigured",
+            "the portal has no impact.com credentials",
+        );
+        db::conversions::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
+            .await
+            .map_err(db_failure)?;
+        tx.commit().await.map_err(db_failure)?;
+        return Ok(EventResult::Failed(f));
+    };
+
+    match w.impact.submit_conversion(&creds, &row.params).await {
+        Ok(queued) => {
+            db::conversions::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
+                .await
+                .map_err(db_failure)?;
+            tx.commit().await.map_err(db_failure)?;
+            metrics::counter!("worker_conversions_total", "outcome" => "delivered").increment(1);
+            if let Err(e) = db::portals::set_credentials_status(&w.pool, portal, "ok", None).await {
+                tracing::warn!(error = %e, "could not record credentials status");
+            }
+            tracing::info!(%portal, conversion = id, queued_uri = ?queued.queued_uri, "conversion delivered");
+            Ok(EventResult::Delivered {
+                conversion_id: id,
+                queued_uri: queued.queued_uri,
+            })
+        }
+        Err(e) => {
+            let f = e.failure();
+            db::conversions::mark_attempt_failed(
+                &mut *tx,
+                id,
+                !f.is_transient(),
+                f.reason,
+                &f.detail,
+            )
+            .await
+            .map_err(db_failure)?;
+            tx.commit().await.map_err(db_failure)?;
+            metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
+            if f.reason == "impact_auth"
+                && let Err(e) =
+                    db::portals::set_credentials_status(&w.pool, portal, "failing", Some(&f.detail))
+                        .await
+            {
+                tracing::warn!(error = %e, "could not record credentials status");
+            }
+            tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, detail = %f.detail, "delivery failed");
+            if f.is_transient() {
+                Err(f)
+            } else {
+                Ok(EventResult::Failed(f))
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `worker`: thin over the library (see `worker --help`).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use shared::{config::Settings, telemetry};
+use tokio_util::sync::CancellationToken;
+use worker::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // PostgreSQL notices ("relation ... already exists, skipping") are noise.
+    telemetry::init_logging(settings.log_format, &format!("{},sqlx=warn", settings.log));
+    let result = match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            worker::run(settings, shutdown).await
+        }
+        Command::Migrate => worker::cli::migrate(&settings).await,
+        Command::Portal(cmd) => worker::cli::portal(&settings, cmd, &mut std::io::stdout()).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM: stop consuming, finish in-flight messages, exit.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    shutdown.cancel();
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

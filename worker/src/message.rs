@@ -1,0 +1,141 @@
+//! One queued message (a JSON array of events, or one event) → its outcome.
+//! This is the single step tests drive deterministically.
+
+use lapin::{
+    BasicProperties,
+    types::{AMQPValue, FieldTable},
+};
+use shared::{
+    broker::{ATTEMPT_HEADER, RECEIVED_AT_HEADER},
+    db,
+    events::decode_message,
+    failure::Failure,
+};
+
+use crate::{
+    Worker,
+    pipeline::{EventResult, process_event},
+    prefetch::prefetch,
+};
+
+/// What the consumer needs from a message's headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageMeta {
+    /// When ingest accepted the webhook (epoch milliseconds).
+    pub received_at_ms: Option<u64>,
+    /// Retries so far (our own header; 0 on first delivery).
+    pub attempt: u32,
+}
+
+impl MessageMeta {
+    /// Reads the headers set by ingest and by the retry path.
+    pub fn from_properties(props: &BasicProperties) -> Self {
+        let Some(headers) = props.headers().as_ref() else {
+            return Self::default();
+        };
+        Self {
+            received_at_ms: header_u64(headers, RECEIVED_AT_HEADER),
+            attempt: header_u64(headers, ATTEMPT_HEADER)
+                .and_then(|a| u32::try_from(a).ok())
+                .unwrap_or(0),
+        }
+    }
+}
+
+fn header_u64(h: &FieldTable, name: &str) -> Option<u64> {
+    match h.inner().get(name)? {
+        AMQPValue::LongLongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::LongInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::LongUInt(v) => Some(u64::from(*v)),
+        AMQPValue::ShortInt(v) => u64::try_from(*v).ok(),
+        AMQPValue::ShortUInt(v) => Some(u64::from(*v)),
+        AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
+        AMQPValue::ShortString(s) => s.as_str().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The outcome of a whole message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageOutcome {
+    /// Every event's outcome is committed: ack.
+    Done(Vec<EventResult>),
+    /// An event failed transiently: retry the message later (events already
+    /// finished are recognised as duplicates then).
+    Retry(Failure),
+    /// The body is not events: dead-letter it as is.
+    Malformed(String),
+}
+
+/// Processes every event of a message, in order. Stops at the first
+/// transient failure (the following events likely share its cause).
+pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> MessageOutcome {
+    let events = match decode_message(body) {
+        Ok(e) => e,
+        Err(e) => {
+            metrics::counter!("worker_messages_total", "outcome" => "malformed").increment(1);
+            return MessageOutcome::Malformed(e.to_string());
+        }
+    };
+    let received_at = meta.received_at_ms.and_then(db::from_epoch_ms);
+    let prefetched = prefetch(w, &events).await;
+    let mut results = Vec::with_capacity(events.len());
+    for event in &events {
+        match process_event(w, event, received_at, &prefetched).await {
+            Ok(r) => {
+                count(&r);
+                tracing::debug!(portal = %event.portal_id, object = event.object_id,
+                    kind = %event.subscription_type, outcome = r.label(), "event processed");
+                results.push(r);
+            }
+            Err(f) => {
+                metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason)
+                    .increment(1);
+                tracing::warn!(portal = %event.portal_id, object = event.object_id,
+                    reason = f.reason, detail = %f.detail, attempt = meta.attempt,
+                    "transient failure; the message will be retried");
+                metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
+                return MessageOutcome::Retry(f);
+            }
+        }
+    }
+    metrics::counter!("worker_messages_total", "outcome" => "done").increment(1);
+    MessageOutcome::Done(results)
+}
+
+fn count(r: &EventResult) {
+    let reason = match r {
+        EventResult::Skipped(reason) | EventResult::Ignored(reason) => reason,
+        EventResult::Failed(f) => f.reason,
+        _ => "",
+    };
+    metrics::counter!("worker_events_total", "outcome" => r.label(), "reason" => reason)
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_read_in_any_integer_or_text_form() {
+        let mut h = FieldTable::default();
+        h.insert(
+            RECEIVED_AT_HEADER.into(),
+            AMQPValue::LongLongInt(1_700_000_000_000),
+        );
+        h.insert(ATTEMPT_HEADER.into(), AMQPValue::LongString("2".into()));
+        let meta = MessageMeta::from_properties(&BasicProperties::default().with_headers(h));
+        assert_eq!(
+            meta,
+            MessageMeta {
+                received_at_ms: Some(1_700_000_000_000),
+                attempt: 2
+            }
+        );
+        assert_eq!(
+            MessageMeta::from_properties(&BasicProperties::default()),
+            MessageMeta::default()
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! One event, from the queue to impact.com: dedupe, portal, triggers, fetch,
+//! map, record, deliver (DESIGN.md "Worker pipeline").
+
+use chrono::{DateTime, Utc};
+use shared::{
+    db::{
+        self,
+        events::{EventKey, EventOutcome},
+    },
+    events::{HubSpotEvent, PortalId},
+    failure::Failure,
+    mapping,
+    portal::PortalStatus,
+    triggers::{self, Decision},
+};
+
+use crate::{
+    Worker,
+    deliver::deliver,
+    fetch::{FetchRequest, fetch},
+    prefetch::Prefetched,
+    tokens::hubspot_token,
+};
+
+/// How an event ended. Every variant is committed before it is returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventResult {
+    /// Seen before (same identity): nothing done.
+    Duplicate,
+    /// Portal unknown, paused, uninstalled or unconfigured (the reason).
+    Skipped(&'static str),
+    /// No trigger fired (the reason).
+    Ignored(&'static str),
+    /// A permanent failure, recorded with its reason.
+    Failed(Failure),
+    /// impact.com queued the conversion.
+    Delivered {
+        /// The conversion row.
+        conversion_id: i64,
+        /// impact.com's submission URI.
+        queued_uri: Option<String>,
+    },
+    /// The conversion's key was delivered before (by another event): not sent again.
+    AlreadyDelivered {
+        /// The conversion row.
+        conversion_id: i64,
+    },
+}
+
+impl EventResult {
+    /// Metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Skipped(_) => "skipped",
+            Self::Ignored(_) => "ignored",
+            Self::Failed(_) => "failed",
+            Self::Delivered { .. } => "delivered",
+            Self::AlreadyDelivered { .. } => "already_delivered",
+        }
+    }
+}
+
+fn db_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::transient("database_unavailable", e.to_string())
+}
+
+/// Processes one event. `Err` is a transient failure after which nothing
+/// final was recorded: the event must be retried.
+pub async fn process_event(
+    w: &Worker,
+    event: &HubSpotEvent,
+    received_at: Option<DateTime<Utc>>,
+    prefetched: &Prefetched,
+) -> Result<EventResult, Failure> {
+    let key = EventKey::of(event);
+    if let Some(seen) = db::events::lookup(&w.pool, &key)
+        .await
+        .map_err(db_failure)?
+    {
+        return match seen.conversion {
+            // Recorded, but its delivery did not finish (crash, or a
+            // transient failure): resume it with the recorded payload.
+            Some((id, status)) if status == "pending" => {
+                metrics::counter!("worker_conversions_resumed_total").increment(1);
+                deliver(w, event.portal_id, id).await
+            }
+            _ => Ok(EventResult::Duplicate),
+        };
+    }
+    let record = |status: &'static str, reason: &'static str, error: Option<String>| {
+        let key = &key;
+        async move {
+            let outcome = EventOutcome {
+                status,
+                reason: Some(reason),
+                error: error.as_deref(),
+                conversion_id: None,
+            };
+            db::events::record(&w.pool, key, event, received_at, &outcome)
+                .await
+                .map_err(db_failure)
+        }
+    };
+
+    let portal = w
+        .portals
+        .get(&w.pool, &w.cipher, event.portal_id)
+        .await
+        .map_err(db_failure)?;
+    let skip = match &portal {
+        None => Some("unknown_portal"),
+        Some(p) if p.status == PortalStatus::Paused => Some("portal_paused"),
+        Some(p) if p.status == PortalStatus::Uninstalled => Some("portal_uninstalled"),
+        Some(p) if p.config.is_none() || p.impact_auth_token.is_none() => {
+            Some("portal_unconfigured")
+        }
+        Some(_) => None,
+    };
+    let (Some(portal), None) = (portal, skip) else {
+        let reason = skip.unwrap_or("unknown_portal");
+        record("skipped", reason, None).await?;
+        return Ok(EventResult::Skipped(reason));
+    };
+    let config = portal.config.as_ref().expect("checked above");
+
+    let (object_type, firing) = match triggers::evaluate(&config.triggers, event) {
+        Decision::Fire(t, f) => (t, f),
+        Decision::Ignore(reason) => {
+            record("ignored", reason.as_str(), None).await?;
+            return Ok(EventResult::Ignored(reason.as_str()));
+        }
+    };
+    let rows = config
+        .mappings
+        .get(&object_type)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+
+    let prepared = async {
+        let token = hubspot_token(w, event.portal_id, &portal).await?;
+        let request = FetchRequest {
+            portal: event.portal_id,
+            token: &token,
+            object_type,
+            event,
+            firing: &firing,
+            mappings: rows,
+            program_id: &config.impact_program_id,
+        };
+        let ctx = fetch(w, &request, prefetched).await?;
+        mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))
+    }
+    .await;
+    let conversion = match prepared {
+        Ok(c) => c,
+        Err(f) if f.is_transient() => return Err(f),
+        // The refresh found the app uninstalled: the portal is paused now.
+        Err(f) if f.reason == "hubspot_uninstalled" => {
+            record("skipped", "portal_uninstalled", Some(f.detail)).await?;
+            return Ok(EventResult::Skipped("portal_uninstalled"));
+        }
+        Err(f) => {
+            record("failed", f.reason, Some(f.detail.clone())).await?;
+            return Ok(EventResult::Failed(f));
+        }
+    };
+    for note in &conversion.notes {
+        tracing::debug!(portal = %event.portal_id, order_id = %conversion.order_id, "{note}");
+    }
+
+    // The conversion and the event's outcome are committed together.
+    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let row = db::conversions::record(
+        &mut *tx,
+        key.portal_id,
+        object_type,
+        key.object_id,
+        &conversion,
+    )
+    .await
+    .map_err(db_failure)?;
+    let outcome = EventOutcome {
+        status: "converted",
+        reason: None,
+        error: None,
+        conversion_id: Some(row.id),
+    };
+    let first = db::events::record(&mut *tx, &key, event, received_at, &outcome)
+        .await
+        .map_err(db_failure)?;
+    if !first {
+        // A concurrent duplicate of this event got there first; it delivers.
+        tx.rollback().await.map_err(db_failure)?;
+        return Ok(EventResult::Duplicate);
+    }
+    tx.commit().await.map_err(db_failure)?;
+    if row.status == "delivered" {
+        return Ok(EventResult::AlreadyDelivered {
+            conversion_id: row.id,
+        });
+    }
+    deliver(w, event.portal_id, row.id).await
+}
+
+/// The portal id as stored.
+pub fn portal_key(p: PortalId) -> i64 {
+    i64::try_from(p.0).unwrap_or(-1)
+}

@@ -1,0 +1,80 @@
+//! Deal stage labels per portal (pipelines API), cached for five minutes.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use secrecy::SecretString;
+use shared::{
+    events::PortalId,
+    hubspot::{HubSpotClient, HubSpotError, Pipeline},
+};
+use tokio::sync::Mutex;
+
+const TTL: Duration = Duration::from_secs(300);
+/// A stage missing from a cache at least this old triggers a refetch (it
+/// may have been created since).
+const REFRESH_ON_MISS: Duration = Duration::from_secs(10);
+
+/// When pipelines were fetched, and the pipelines.
+type Entry = (Instant, Arc<Vec<Pipeline>>);
+
+/// Pipelines by portal.
+#[derive(Default)]
+pub struct StageCache {
+    entries: Mutex<HashMap<PortalId, Entry>>,
+}
+
+impl StageCache {
+    /// The label of `stage` (in `pipeline` when known); `None` when HubSpot
+    /// does not know the stage (the caller falls back to the internal id).
+    pub async fn label(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+        portal: PortalId,
+        pipeline: Option<&str>,
+        stage: &str,
+    ) -> Result<Option<String>, HubSpotError> {
+        let cached = self.entries.lock().await.get(&portal).cloned();
+        if let Some((at, pipelines)) = &cached
+            && at.elapsed() < TTL
+        {
+            let found = find(pipelines, pipeline, stage);
+            if found.is_some() || at.elapsed() < REFRESH_ON_MISS {
+                return Ok(found);
+            }
+        }
+        let pipelines = Arc::new(client.deal_pipelines(token).await?);
+        let found = find(&pipelines, pipeline, stage);
+        self.entries
+            .lock()
+            .await
+            .insert(portal, (Instant::now(), pipelines));
+        Ok(found)
+    }
+
+    /// Forgets a portal's pipelines.
+    pub async fn invalidate(&self, portal: PortalId) {
+        self.entries.lock().await.remove(&portal);
+    }
+}
+
+fn find(pipelines: &[Pipeline], pipeline: Option<&str>, stage: &str) -> Option<String> {
+    let in_pipeline = pipelines
+        .iter()
+        .filter(|p| pipeline.is_none_or(|id| p.id == id))
+        .flat_map(|p| &p.stages)
+        .find(|s| s.id == stage);
+    in_pipeline
+        .or_else(|| {
+            pipelines
+                .iter()
+                .flat_map(|p| &p.stages)
+                .find(|s| s.id == stage)
+        })
+        .map(|s| s.label.clone())
+        .filter(|l| !l.is_empty())
+}
