@@ -52,12 +52,10 @@ async fn main() -> anyhow::Result<()> {
     let ingest = format!("http://127.0.0.1:{ingest_port}");
 
     let db_url = recreate_database(&args.database).await?;
+    let prefix = format!("demo{}.", std::process::id());
     let env: Vec<(&str, String)> = vec![
         ("CONNECTOR_DATABASE_URL", db_url),
-        (
-            "CONNECTOR_QUEUE_PREFIX",
-            format!("demo{}.", std::process::id()),
-        ),
+        ("CONNECTOR_QUEUE_PREFIX", prefix.clone()),
         ("CONNECTOR_HUBSPOT_CLIENT_SECRET", SECRET.into()),
         ("CONNECTOR_ENCRYPTION_KEY", KEY.into()),
         ("CONNECTOR_HUBSPOT_API_URL", hubspot.clone()),
@@ -169,6 +167,13 @@ async fn main() -> anyhow::Result<()> {
     for mut c in children {
         let _ = c.start_kill();
         let _ = c.wait().await;
+    }
+    // The demo's queues go with it.
+    let mut settings = shared::config::Settings::defaults();
+    settings.queue_prefix = prefix;
+    if let Ok((conn, ch)) = tests::harness::broker_channel().await {
+        let _ = tests::harness::delete_topology(&ch, &settings).await;
+        let _ = conn.close(200, "done".into()).await;
     }
     if shown == 0 {
         bail!("no conversion arrived; see the logs in {}", logs.display());
