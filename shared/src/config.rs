@@ -79,10 +79,26 @@ pub struct Settings {
     pub database_url: String,
     /// Base64 of the 32-byte AES-256-GCM key that encrypts stored secrets.
     pub encryption_key: Option<SecretString>,
+    /// Id (1..=255) stored with every value sealed by `encryption_key`.
+    #[serde(deserialize_with = "lenient")]
+    pub encryption_key_id: u8,
+    /// Earlier keys still readable during a rotation: `id:base64,id:base64`.
+    pub encryption_old_keys: Option<SecretString>,
     /// HubSpot API base URL.
     pub hubspot_api_url: String,
     /// impact.com API base URL.
     pub impact_api_url: String,
+    /// Processed webhook events (the dedupe record) are pruned after this many
+    /// days (at least 2; 0 keeps them).
+    #[serde(deserialize_with = "lenient")]
+    pub retention_events_days: u32,
+    /// Delivered conversions are pruned after this many days (0 keeps them:
+    /// a pruned conversion's OrderId could be sent again).
+    #[serde(deserialize_with = "lenient")]
+    pub retention_conversions_days: u32,
+    /// Seconds between pruning passes in `worker run`.
+    #[serde(deserialize_with = "lenient")]
+    pub prune_interval_secs: u64,
     /// Log format: `human` or `json`.
     pub log_format: LogFormat,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
@@ -115,8 +131,12 @@ struct Defaults {
     delivery_limit: u32,
     retry_schedule: &'static str,
     database_url: &'static str,
+    encryption_key_id: u8,
     hubspot_api_url: &'static str,
     impact_api_url: &'static str,
+    retention_events_days: u32,
+    retention_conversions_days: u32,
+    prune_interval_secs: u64,
     log_format: LogFormat,
     log: &'static str,
     shutdown_grace_secs: u64,
@@ -137,8 +157,12 @@ const DEFAULTS: Defaults = Defaults {
     delivery_limit: 5,
     retry_schedule: "10s,1m,10m,1h,6h,24h",
     database_url: "postgres://postgres@127.0.0.1:5432/test",
+    encryption_key_id: 1,
     hubspot_api_url: "https://api.hubapi.com",
     impact_api_url: "https://api.impact.com",
+    retention_events_days: 30,
+    retention_conversions_days: 0,
+    prune_interval_secs: 3600,
     log_format: LogFormat::Human,
     log: "info",
     shutdown_grace_secs: 25,

@@ -1,7 +1,11 @@
 //! Secrets at rest: AES-256-GCM with a random 96-bit nonce per value.
 //!
 //! Stored layout: `key_id (1 byte) || nonce (12 bytes) || ciphertext+tag`.
-//! The key id lets a later key rotation decrypt old values with the old key.
+//! The key id says which key sealed a value, so keys rotate without
+//! downtime: deploy the new key (`CONNECTOR_ENCRYPTION_KEY`, with a new
+//! `CONNECTOR_ENCRYPTION_KEY_ID`) with the old one kept for reading
+//! (`CONNECTOR_ENCRYPTION_OLD_KEYS=1:<base64>`), re-encrypt what is stored
+//! (`worker keys rotate`), then drop the old key.
 //! Each value is bound to where it is stored (associated data such as
 //! `portal:62515:impact_auth_token`), so a ciphertext copied into another
 //! portal's row does not decrypt.
@@ -13,7 +17,7 @@ use aes_gcm::{
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
-/// Id of the only key version so far.
+/// Id of the key when `CONNECTOR_ENCRYPTION_KEY_ID` is not set.
 pub const CURRENT_KEY_ID: u8 = 1;
 const NONCE_LEN: usize = 12;
 
@@ -40,6 +44,8 @@ pub enum CryptoError {
 pub struct SecretCipher {
     key_id: u8,
     cipher: Aes256Gcm,
+    /// Earlier keys, kept to read values sealed before a rotation.
+    previous: Vec<(u8, Aes256Gcm)>,
 }
 
 impl std::fmt::Debug for SecretCipher {
@@ -74,7 +80,56 @@ impl SecretCipher {
         Ok(Self {
             key_id: CURRENT_KEY_ID,
             cipher: Aes256Gcm::new(key),
+            previous: Vec::new(),
         })
+    }
+
+    /// The cipher the settings describe: the current key and its id, plus
+    /// the old keys that may still have sealed stored values.
+    pub fn from_settings(settings: &crate::config::Settings) -> Result<Self, CryptoError> {
+        let mut c = Self::from_setting(settings.encryption_key.as_ref())?;
+        if settings.encryption_key_id == 0 {
+            return Err(CryptoError::BadKey(
+                "CONNECTOR_ENCRYPTION_KEY_ID must be 1 to 255".into(),
+            ));
+        }
+        c.key_id = settings.encryption_key_id;
+        if let Some(old) = &settings.encryption_old_keys {
+            for entry in old
+                .expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+            {
+                let (id, key) = entry.split_once(':').ok_or_else(|| {
+                    CryptoError::BadKey(
+                        "CONNECTOR_ENCRYPTION_OLD_KEYS entries are `id:base64key`".into(),
+                    )
+                })?;
+                let id: u8 = id.trim().parse().ok().filter(|i| *i > 0).ok_or_else(|| {
+                    CryptoError::BadKey(
+                        "CONNECTOR_ENCRYPTION_OLD_KEYS: key ids are 1 to 255".into(),
+                    )
+                })?;
+                if id == c.key_id {
+                    return Err(CryptoError::BadKey(format!(
+                        "CONNECTOR_ENCRYPTION_OLD_KEYS reuses the current key id {id}"
+                    )));
+                }
+                c.previous.push((id, Self::from_base64(key)?.cipher));
+            }
+        }
+        Ok(c)
+    }
+
+    /// The id new values are sealed with.
+    pub fn key_id(&self) -> u8 {
+        self.key_id
+    }
+
+    /// The key id a stored value was sealed with.
+    pub fn stored_key_id(stored: &[u8]) -> Option<u8> {
+        stored.first().copied()
     }
 
     /// Encrypts `plain`, bound to `context` (where the value is stored).
@@ -103,15 +158,20 @@ impl SecretCipher {
         let (&key_id, rest) = stored
             .split_first()
             .ok_or(CryptoError::Decrypt("empty value"))?;
-        if key_id != self.key_id {
-            return Err(CryptoError::Decrypt("unknown key id"));
-        }
+        let cipher = if key_id == self.key_id {
+            &self.cipher
+        } else {
+            self.previous
+                .iter()
+                .find(|(id, _)| *id == key_id)
+                .map(|(_, c)| c)
+                .ok_or(CryptoError::Decrypt("sealed with a key id that is neither current nor in CONNECTOR_ENCRYPTION_OLD_KEYS"))?
+        };
         if rest.len() < NONCE_LEN + 16 {
             return Err(CryptoError::Decrypt("truncated value"));
         }
         let (nonce, sealed) = rest.split_at(NONCE_LEN);
-        let plain = self
-            .cipher
+        let plain = cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -151,6 +211,42 @@ mod tests {
             .expect("valid key");
         assert!(other.decrypt(&a, "portal:1:token").is_err());
         assert!(c.decrypt(&a[..10], "portal:1:token").is_err());
+    }
+
+    #[test]
+    fn old_keys_still_read_after_a_rotation() {
+        let mut settings = crate::config::Settings::defaults();
+        settings.encryption_key = Some(SecretString::from(KEY));
+        let before = SecretCipher::from_settings(&settings).expect("valid");
+        let sealed = before.encrypt("tok", "portal:1:token");
+        assert_eq!(SecretCipher::stored_key_id(&sealed), Some(1));
+
+        let new_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+        settings.encryption_key = Some(SecretString::from(new_key));
+        settings.encryption_key_id = 2;
+        let without_old = SecretCipher::from_settings(&settings).expect("valid");
+        let e = without_old
+            .decrypt(&sealed, "portal:1:token")
+            .expect_err("old key missing");
+        assert!(e.to_string().contains("OLD_KEYS"), "{e}");
+        settings.encryption_old_keys = Some(SecretString::from(format!("1:{KEY}")));
+        let after = SecretCipher::from_settings(&settings).expect("valid");
+        assert_eq!(
+            after
+                .decrypt(&sealed, "portal:1:token")
+                .expect("reads")
+                .expose_secret(),
+            "tok"
+        );
+        let resealed = after.encrypt("tok", "portal:1:token");
+        assert_eq!(SecretCipher::stored_key_id(&resealed), Some(2));
+        settings.encryption_old_keys = Some(SecretString::from(format!("2:{KEY}")));
+        assert!(
+            SecretCipher::from_settings(&settings).is_err(),
+            "id reuse refused"
+        );
+        settings.encryption_old_keys = Some(SecretString::from("nonsense"));
+        assert!(SecretCipher::from_settings(&settings).is_err());
     }
 
     #[test]

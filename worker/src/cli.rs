@@ -1,4 +1,5 @@
-//! Command line: `run` (default), `migrate`, `portal apply|export|list`.
+//! Command line: `run` (default), `migrate`, `portal apply|export|list`,
+//! `subscriptions`, `prune`, `keys status|rotate`.
 
 use std::{io::Read, path::PathBuf};
 
@@ -28,6 +29,20 @@ pub enum Command {
     /// Portal configuration documents.
     #[command(subcommand)]
     Portal(PortalCommand),
+    /// The webhook subscriptions the HubSpot app needs for every portal's triggers.
+    Subscriptions {
+        /// Print the app configuration's webhooks section (JSON) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Warn about subscriptions without any event received in this many days.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+    },
+    /// Delete processed events and delivered conversions past their retention.
+    Prune,
+    /// Encryption keys of stored secrets.
+    #[command(subcommand)]
+    Keys(crate::ops::cli::KeysCommand),
 }
 
 /// `portal` subcommands.
@@ -51,7 +66,7 @@ pub enum PortalCommand {
     },
 }
 
-async fn pool(settings: &Settings) -> anyhow::Result<PgPool> {
+pub(crate) async fn pool(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = db::connect(&settings.database_url, 2)
         .await
         .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
@@ -84,7 +99,7 @@ pub async fn portal(
                 std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?
             };
-            let cipher = SecretCipher::from_setting(settings.encryption_key.as_ref())?;
+            let cipher = SecretCipher::from_settings(settings)?;
             let pool = pool(settings).await?;
             let (id, created, warnings) = apply_text(&pool, &cipher, &text, &actor()).await?;
             for w in &warnings {

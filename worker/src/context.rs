@@ -53,7 +53,7 @@ const HTTP_TIMEOUT: Duration = Duration::from_secs(20);
 impl Worker {
     /// Builds the worker's state on an existing (migrated) pool.
     pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
-        let cipher = SecretCipher::from_setting(settings.encryption_key.as_ref())?;
+        let cipher = SecretCipher::from_settings(settings)?;
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))

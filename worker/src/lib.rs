@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod fetch;
 pub mod message;
 pub mod metrics_server;
+pub mod ops;
 pub mod pipeline;
 pub mod prefetch;
 pub mod stages;
@@ -57,8 +58,21 @@ pub async fn run_with(
         metrics_server::serve(addr, shutdown.clone())
             .await
             .with_context(|| format!("binding CONNECTOR_WORKER_METRICS_ADDR {addr}"))?;
+        ops::queue_depth::spawn(
+            settings.amqp_url.clone(),
+            topology(settings)?,
+            Duration::from_secs(15),
+            shutdown.clone(),
+        );
     }
     let listener = tokio::spawn(cache::listen(worker.clone(), shutdown.clone()));
+    let pruner = ops::retention::spawn(
+        worker.pool.clone(),
+        settings.retention_events_days,
+        settings.retention_conversions_days,
+        Duration::from_secs(settings.prune_interval_secs.max(60)),
+        shutdown.clone(),
+    );
     let cfg = consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
@@ -68,6 +82,7 @@ pub async fn run_with(
     let result = consumer::consume(worker, cfg, shutdown.clone()).await;
     shutdown.cancel();
     let _ = listener.await;
+    let _ = pruner.await;
     tracing::info!("worker stopped");
     result
 }

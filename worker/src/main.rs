@@ -27,6 +27,11 @@ async fn main() -> ExitCode {
         }
         Command::Migrate => worker::cli::migrate(&settings).await,
         Command::Portal(cmd) => worker::cli::portal(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Subscriptions { json, days } => {
+            worker::ops::cli::subscriptions(&settings, json, days, &mut std::io::stdout()).await
+        }
+        Command::Prune => worker::ops::cli::prune(&settings, &mut std::io::stdout()).await,
+        Command::Keys(cmd) => worker::ops::cli::keys(&settings, cmd, &mut std::io::stdout()).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

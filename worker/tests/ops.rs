@@ -1,0 +1,143 @@
+//! Operations commands through the binary: webhook subscriptions, pruning
+//! and online key rotation.
+
+mod common;
+
+use common::{DOC, Db, KEY, SERVER, text};
+use sqlx::Connection;
+
+const NEW_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+async fn sql(db: &Db, query: &str) -> Vec<sqlx::postgres::PgRow> {
+    let mut conn = sqlx::PgConnection::connect(&format!("{SERVER}/{}", db.0))
+        .await
+        .expect("connects");
+    sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
+        .fetch_all(&mut conn)
+        .await
+        .expect("query runs")
+}
+
+#[tokio::test]
+async fn subscriptions_follow_the_triggers_and_warn_when_never_seen() {
+    let db = Db::fresh().await;
+    let out = db.run(&["portal", "apply", "-"], Some(DOC));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run_env(
+        &["subscriptions", "--json"],
+        None,
+        &[("CONNECTOR_PUBLIC_URL", "https://c.example.com/")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        cfg["settings"]["targetUrl"],
+        "https://c.example.com/webhooks/hubspot"
+    );
+    assert_eq!(
+        cfg["subscriptions"]["crmObjects"],
+        serde_json::json!([
+            {"subscriptionType": "contact.creation", "active": true},
+            {"subscriptionType": "contact.propertyChange", "propertyName": "lifecyclestage", "active": true}
+        ])
+    );
+    let warnings = text(&out.stderr);
+    assert!(
+        warnings.contains("no contact.creation event received"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("contact.propertyChange of lifecyclestage"),
+        "{warnings}"
+    );
+
+    // Once such events arrived, only the missing one is reported.
+    sql(&db, "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at, status, event)
+              VALUES (62515, 1, 'contact.creation', 7, 1, 'converted', '{}')").await;
+    let out = db.run(&["subscriptions"], None);
+    let warnings = text(&out.stderr);
+    assert!(!warnings.contains("no contact.creation"), "{warnings}");
+    assert!(warnings.contains("lifecyclestage"), "{warnings}");
+    assert!(
+        text(&out.stdout).contains("contact.propertyChange"),
+        "{}",
+        text(&out.stdout)
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn prune_removes_only_what_is_past_retention() {
+    let db = Db::fresh().await;
+    let out = db.run(&["portal", "apply", "-"], Some(DOC));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sql(&db, "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at, status, processed_at, event) VALUES
+              (62515, 1, 'contact.creation', 1, 1, 'converted', now() - interval '40 days', '{}'),
+              (62515, 2, 'contact.creation', 2, 1, 'converted', now() - interval '1 day', '{}')").await;
+    let out = db.run(&["prune"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("pruned 1 webhook events and 0 delivered conversions"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A retention shorter than HubSpot's retry window is raised to 2 days.
+    let out = db.run_env(
+        &["prune"],
+        None,
+        &[("CONNECTOR_RETENTION_EVENTS_DAYS", "1")],
+    );
+    assert!(
+        text(&out.stdout).contains("pruned 0 webhook events"),
+        "{}",
+        text(&out.stdout)
+    );
+    let left = sql(&db, "SELECT 1 FROM webhook_events").await;
+    assert_eq!(left.len(), 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn keys_rotate_online_and_old_keys_can_then_be_dropped() {
+    let db = Db::fresh().await;
+    let out = db.run(&["portal", "apply", "-"], Some(DOC));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = db.run(&["keys", "status"], None);
+    assert_eq!(text(&out.stdout).trim(), "key 1 (current): 2 secrets");
+
+    let old = format!("1:{KEY}");
+    let rotated_env = [
+        ("CONNECTOR_ENCRYPTION_KEY", NEW_KEY),
+        ("CONNECTOR_ENCRYPTION_KEY_ID", "2"),
+        ("CONNECTOR_ENCRYPTION_OLD_KEYS", old.as_str()),
+    ];
+    // Without the old key the stored secrets cannot be read: a clear error.
+    let out = db.run_env(&["keys", "rotate"], None, &rotated_env[..2]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("CONNECTOR_ENCRYPTION_OLD_KEYS"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = db.run_env(&["keys", "rotate"], None, &rotated_env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "re-encrypted 2 secrets under key 2"
+    );
+    // Everything is now under key 2: the old key is no longer needed.
+    let out = db.run_env(&["keys", "rotate"], None, &rotated_env[..2]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "re-encrypted 0 secrets under key 2"
+    );
+    let out = db.run_env(&["keys", "status"], None, &rotated_env[..2]);
+    assert_eq!(text(&out.stdout).trim(), "key 2 (current): 2 secrets");
+    // Applying with the new key keeps working, and no secret is stored in clear.
+    let out = db.run_env(&["portal", "apply", "-"], Some(DOC), &rotated_env[..2]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rows = sql(&db, "SELECT 1 FROM portals WHERE position('impact-secret' in encode(impact_auth_token, 'escape')) > 0").await;
+    assert!(rows.is_empty());
+    db.drop().await;
+}
