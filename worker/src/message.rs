@@ -78,6 +78,12 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         }
     };
     let received_at = meta.received_at_ms.and_then(db::from_epoch_ms);
+    if let Some(at) = received_at {
+        // How long events waited between ingest's 200 and a worker: the
+        // queue's age, for alerts on a backlog.
+        let age = (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("worker_event_age_seconds").record(age);
+    }
     let prefetched = prefetch(w, &events).await;
     let mut results = Vec::with_capacity(events.len());
     for event in &events {
