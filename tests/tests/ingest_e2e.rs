@@ -265,15 +265,26 @@ async fn public_url_is_what_the_signature_covers() -> anyhow::Result<()> {
     delete_topology(&ch, &settings).await
 }
 
-#[tokio::test]
-async fn broker_outage_answers_503_then_recovers_without_restart() -> anyhow::Result<()> {
-    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse()?;
-    let proxy = TcpProxy::start(broker).await?;
+/// Ingest whose broker connection goes through a proxy the test controls.
+async fn behind_proxy() -> anyhow::Result<(
+    TcpProxy,
+    shared::config::Settings,
+    IngestHandle,
+    lapin::Connection,
+    lapin::Channel,
+)> {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse()?).await?;
     let mut settings = test_settings();
     settings.amqp_url = proxy.amqp_url();
     settings.publish_timeout_ms = 1000;
     let ingest = spawn_ingest(settings.clone()).await?;
-    let (_conn, ch) = broker_channel().await?;
+    let (conn, ch) = broker_channel().await?;
+    Ok((proxy, settings, ingest, conn, ch))
+}
+
+#[tokio::test]
+async fn broker_outage_answers_503_then_recovers_without_restart() -> anyhow::Result<()> {
+    let (proxy, settings, ingest, _conn, ch) = behind_proxy().await?;
     let client = reqwest::Client::new();
     let url = ingest.webhook_url();
     let readyz = format!("{}/readyz", ingest.base_url());
@@ -338,13 +349,7 @@ async fn broker_outage_answers_503_then_recovers_without_restart() -> anyhow::Re
 
 #[tokio::test]
 async fn a_hung_broker_answers_503_in_bounded_time_then_recovers() -> anyhow::Result<()> {
-    let broker: std::net::SocketAddr = "127.0.0.1:5672".parse()?;
-    let proxy = TcpProxy::start(broker).await?;
-    let mut settings = test_settings();
-    settings.amqp_url = proxy.amqp_url();
-    settings.publish_timeout_ms = 1000;
-    let ingest = spawn_ingest(settings.clone()).await?;
-    let (_conn, ch) = broker_channel().await?;
+    let (proxy, settings, ingest, _conn, ch) = behind_proxy().await?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
