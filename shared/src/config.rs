@@ -40,6 +40,11 @@ pub struct Settings {
     pub hubspot_client_secret: Option<SecretString>,
     /// HubSpot app client id (OAuth).
     pub hubspot_client_id: Option<String>,
+    /// HubSpot's OAuth authorize page (the sandbox's in tests).
+    pub hubspot_authorize_url: String,
+    /// Operator token of the website's JSON API: sees every portal. Unset: no operator access.
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
     /// Address the ingest HTTP server listens on.
     pub ingest_addr: SocketAddr,
     /// Public base URL HubSpot calls (scheme, host, optional port), used to
@@ -115,6 +120,7 @@ struct Defaults {
     delivery_limit: u32,
     retry_schedule: &'static str,
     database_url: &'static str,
+    hubspot_authorize_url: &'static str,
     hubspot_api_url: &'static str,
     impact_api_url: &'static str,
     log_format: LogFormat,
@@ -137,6 +143,7 @@ const DEFAULTS: Defaults = Defaults {
     delivery_limit: 5,
     retry_schedule: "10s,1m,10m,1h,6h,24h",
     database_url: "postgres://postgres@127.0.0.1:5432/test",
+    hubspot_authorize_url: "https://app.hubspot.com/oauth/authorize",
     hubspot_api_url: "https://api.hubapi.com",
     impact_api_url: "https://api.impact.com",
     log_format: LogFormat::Human,

@@ -4,3 +4,4 @@ pub mod bench;
 pub mod e2e;
 pub mod harness;
 pub mod sandbox;
+pub mod website;
