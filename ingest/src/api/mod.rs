@@ -5,6 +5,10 @@
 //! changes need the `X-CSRF-Token` header, whose value `GET /api/v1/session`
 //! returns), or `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (every portal).
 
+// Guards return the early answer (login redirect, 403, 503) as `Err(Response)`:
+// one per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{

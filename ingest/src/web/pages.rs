@@ -1,6 +1,10 @@
 //! The pages. GETs render; POSTs (CSRF-checked) change the configuration
 //! through [`super::ops`] and render the page again with the outcome.
 
+// Guards return the early answer (login redirect, 403, 503) as `Err(Response)`:
+// one per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use std::{collections::HashMap, sync::Arc};
 
 use axum::{
