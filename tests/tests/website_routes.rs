@@ -735,6 +735,9 @@ async fn delete_account_needs_confirmation_then_removes_everything() -> anyhow::
     let w = WebEnv::start().await?;
     let s = w.install(P1).await?;
     configure_settings(&w, &s).await;
+    new_contact(&w, P1, "before-delete");
+    w.env.worker.portals.clear().await;
+    w.env.process(&w.env.new_events()).await;
     let no = w.submit(&s, "/account/delete", &[("confirm", "")]).await;
     assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no.body.contains("Type delete to confirm"));
@@ -757,6 +760,12 @@ async fn delete_account_needs_confirmation_then_removes_everything() -> anyhow::
             .location()
             .ends_with("/login")
     );
+    let events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE portal_id = $1")
+            .bind(P1 as i64)
+            .fetch_one(&w.env.pool)
+            .await?;
+    assert_eq!(events, 0);
     // Processing stops: the worker no longer knows the portal.
     new_contact(&w, P1, "after-delete");
     w.env.worker.portals.invalidate(PortalId(P1)).await;

@@ -362,6 +362,11 @@ pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(),
     if gone == 0 {
         return Err(OpError::NotFound);
     }
+    // The recorded events (HubSpot's payloads) go with the conversions.
+    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
         .bind(id)
         .bind(actor)
