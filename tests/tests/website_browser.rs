@@ -37,6 +37,22 @@ async fn wait_for(b: &Browser, url: &str, needle: &str, secs: u64) -> anyhow::Re
     }
 }
 
+/// Waits (without reloading) until the current page contains `needle`:
+/// a click returns before the navigation it starts has finished.
+async fn wait_text(b: &Browser, needle: &str) -> anyhow::Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = b.source().await.unwrap_or_default();
+        if page.contains(needle) {
+            return Ok(page);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{needle:?} did not appear:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
     let Some((chromium, chromedriver)) = find_browser() else {
@@ -69,7 +85,7 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
         b.goto(&format!("{base}/login")).await?;
         b.screenshot(&shots.join("01-login.png")).await?;
         b.click("#login").await?;
-        anyhow::ensure!(b.source().await?.contains("Choose an account"));
+        wait_text(&b, "Choose an account").await?;
         b.click(&format!("input[name=portal_id][value=\"{PORTAL}\"]"))
             .await?;
         b.screenshot(&shots.join("02-hubspot-authorize.png"))
@@ -85,17 +101,16 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
         b.type_into("#auth_token", "sandbox-token").await?;
         b.type_into("#program_id", "1000").await?;
         b.click("#submit").await?;
-        let page = b.source().await?;
-        anyhow::ensure!(page.contains("Settings saved"), "settings: {page}");
+        wait_text(&b, "Settings saved").await?;
         b.screenshot(&shots.join("03-settings.png")).await?;
 
         // Event triggers: contacts Active; a deal-stage change trigger.
         b.goto(&format!("{base}/triggers")).await?;
         b.click("#active-contacts").await?;
-        anyhow::ensure!(b.source().await?.contains("Event triggers saved"));
+        wait_text(&b, "Event triggers saved").await?;
         b.select("#add-trigger-deals", "dealstage").await?;
         b.click("#add-trigger-button-deals").await?;
-        anyhow::ensure!(b.source().await?.contains("Trigger added"));
+        wait_text(&b, "Trigger added").await?;
         b.screenshot(&shots.join("04-triggers.png")).await?;
 
         // Field mappings (the seed guide's contacts table).
@@ -118,8 +133,8 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
             b.select("#from-contacts", from).await?;
             b.select("#to-contacts", to).await?;
             b.click("#add-mapping-contacts").await?;
-            let page = b.source().await?;
-            anyhow::ensure!(page.contains("Mapping added"), "{from} → {to}: {page}");
+            // Each row adds one line to the contacts table.
+            wait_text(&b, &format!("<code>{to}</code>")).await?;
         }
         anyhow::ensure!(
             b.source()
