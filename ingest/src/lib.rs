@@ -2,9 +2,11 @@
 //! events and enqueues them durably in RabbitMQ before answering. No database
 //! or HubSpot call happens on this path.
 
+pub mod api;
 mod error;
 mod health;
 mod state;
+pub mod web;
 pub mod webhook;
 
 use std::time::Duration;
@@ -32,6 +34,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(web::routes())
+        .merge(api::routes())
         // The webhook handler enforces its own (configurable) limit so it can
         // answer 413 with a JSON body before reading further.
         .layer(DefaultBodyLimit::disable())
@@ -52,6 +56,12 @@ pub async fn run(
     // refuse to start: the supervisor keeps trying and /readyz tells.
     if let Err(e) = publisher.connect().await {
         tracing::warn!(error = %e, "broker not reachable at start-up; will keep retrying");
+    }
+    if let Ok(site) = &state.website {
+        // The website's schema; the worker applies the same migrations.
+        if let Err(e) = shared::db::migrate(&site.pool).await {
+            tracing::warn!(error = %e, "website: database migrations not applied; pages answer 503 until the database is reachable");
+        }
     }
     let supervisor = publisher.spawn_supervisor(shutdown.clone());
     let upkeep = spawn_metrics_upkeep(shutdown.clone());

@@ -40,6 +40,11 @@ pub struct Settings {
     pub hubspot_client_secret: Option<SecretString>,
     /// HubSpot app client id (OAuth).
     pub hubspot_client_id: Option<String>,
+    /// HubSpot's OAuth authorize page (the sandbox's in tests).
+    pub hubspot_authorize_url: String,
+    /// Operator token of the website's JSON API: sees every portal. Unset: no operator access.
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
     /// Address the ingest HTTP server listens on.
     pub ingest_addr: SocketAddr,
     /// Public base URL HubSpot calls (scheme, host, optional port), used to
@@ -132,6 +137,7 @@ struct Defaults {
     retry_schedule: &'static str,
     database_url: &'static str,
     encryption_key_id: u8,
+    hubspot_authorize_url: &'static str,
     hubspot_api_url: &'static str,
     impact_api_url: &'static str,
     retention_events_days: u32,
@@ -158,6 +164,7 @@ const DEFAULTS: Defaults = Defaults {
     retry_schedule: "10s,1m,10m,1h,6h,24h",
     database_url: "postgres://postgres@127.0.0.1:5432/test",
     encryption_key_id: 1,
+    hubspot_authorize_url: "https://app.hubspot.com/oauth/authorize",
     hubspot_api_url: "https://api.hubapi.com",
     impact_api_url: "https://api.impact.com",
     retention_events_days: 30,

@@ -6,25 +6,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::Utc;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use shared::{
     db::{
         self,
-        portals::{StoredPortal, secret_context},
+        portals::StoredPortal,
+        tokens::{REFRESH_MARGIN, TokenError},
     },
     events::PortalId,
     failure::Failure,
-    hubspot::OAuthError,
     portal::HubSpotAuthKind,
 };
-use sqlx::Row;
 use tokio::sync::Mutex;
 
 use crate::Worker;
-
-/// Refresh when less than this is left of a token's life.
-const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// OAuth access tokens by portal, with their expiry.
 #[derive(Default)]
@@ -69,81 +64,31 @@ pub async fn hubspot_token(
 /// Reads (and if needed refreshes) the stored OAuth token under a row lock,
 /// so concurrent workers refresh once and all see the new token.
 async fn oauth_token(w: &Worker, portal: PortalId) -> Result<(SecretString, Duration), Failure> {
-    let db_err = |e: sqlx::Error| Failure::transient("database_unavailable", e.to_string());
-    let id = i64::try_from(portal.0).unwrap_or(-1);
-    let mut tx = w.pool.begin().await.map_err(db_err)?;
-    let row = sqlx::query(
-        "SELECT hubspot_access_token, hubspot_refresh_token, hubspot_token_expires_at
-         FROM portals WHERE portal_id = $1 FOR UPDATE",
+    let result = db::tokens::oauth_access_token(
+        &w.pool,
+        &w.cipher,
+        &w.hubspot,
+        w.oauth_app.as_ref(),
+        portal,
     )
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let decrypt = |column: &str| -> Result<Option<SecretString>, Failure> {
-        let bytes: Option<Vec<u8>> = row.get(column);
-        bytes
-            .map(|b| w.cipher.decrypt(&b, &secret_context(portal, column)))
-            .transpose()
-            .map_err(|e| Failure::permanent("secret_unreadable", e.to_string()))
-    };
-    let expires: Option<chrono::DateTime<Utc>> = row.get("hubspot_token_expires_at");
-    let left = expires
-        .map(|e| (e - Utc::now()).to_std().unwrap_or_default())
-        .unwrap_or_default();
-    if left > REFRESH_MARGIN
-        && let Some(access) = decrypt("hubspot_access_token")?
-    {
-        return Ok((access, left));
-    }
-    let refresh = decrypt("hubspot_refresh_token")?.ok_or_else(|| {
-        Failure::permanent("portal_unconfigured", "no OAuth refresh token stored")
-    })?;
-    let app = w.oauth_app.as_ref().ok_or_else(|| {
-        Failure::permanent(
-            "portal_unconfigured",
-            "OAuth portal but CONNECTOR_HUBSPOT_CLIENT_ID/SECRET are not set",
-        )
-    })?;
-    match w.hubspot.refresh_token(app, &refresh).await {
-        Ok(grant) => {
-            let enc = |s: &SecretString, column: &str| {
-                w.cipher
-                    .encrypt(s.expose_secret(), &secret_context(portal, column))
-            };
-            let new_refresh = grant.refresh_token.as_ref().unwrap_or(&refresh);
-            let ttl = Duration::from_secs(grant.expires_in);
-            sqlx::query(
-                "UPDATE portals SET hubspot_access_token = $2, hubspot_refresh_token = $3,
-                     hubspot_token_expires_at = now() + make_interval(secs => $4), updated_at = now()
-                 WHERE portal_id = $1",
-            )
-            .bind(id)
-            .bind(enc(&grant.access_token, "hubspot_access_token"))
-            .bind(enc(new_refresh, "hubspot_refresh_token"))
-            .bind(grant.expires_in as f64)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
-            metrics::counter!("hubspot_token_refreshes_total", "outcome" => "ok").increment(1);
-            Ok((grant.access_token, ttl))
+    .await;
+    match result {
+        Ok((token, ttl, refreshed)) => {
+            if refreshed {
+                metrics::counter!("hubspot_token_refreshes_total", "outcome" => "ok").increment(1);
+            }
+            Ok((token, ttl))
         }
-        Err(OAuthError::Revoked(detail)) => {
-            // Uninstalled in HubSpot: pause the portal, keep its configuration.
-            sqlx::query("UPDATE portals SET status = 'uninstalled', updated_at = now() WHERE portal_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            db::portals::notify(&mut tx, portal).await.map_err(db_err)?;
-            tx.commit().await.map_err(db_err)?;
+        Err(TokenError::Db(e)) => Err(Failure::transient("database_unavailable", e.to_string())),
+        Err(TokenError::Unreadable(e)) => Err(Failure::permanent("secret_unreadable", e)),
+        Err(TokenError::Unconfigured(e)) => Err(Failure::permanent("portal_unconfigured", e)),
+        Err(TokenError::Revoked(detail)) => {
             w.portals.invalidate(portal).await;
             metrics::counter!("hubspot_token_refreshes_total", "outcome" => "revoked").increment(1);
             tracing::warn!(%portal, "HubSpot revoked the OAuth grant: portal marked uninstalled");
             Err(Failure::permanent("hubspot_uninstalled", detail))
         }
-        Err(OAuthError::Api(e)) => {
+        Err(TokenError::Api(e)) => {
             metrics::counter!("hubspot_token_refreshes_total", "outcome" => "error").increment(1);
             Err(e.failure())
         }

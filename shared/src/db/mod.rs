@@ -5,6 +5,7 @@ pub mod conversions;
 pub mod events;
 pub mod portal_load;
 pub mod portals;
+pub mod tokens;
 
 use std::time::Duration;
 

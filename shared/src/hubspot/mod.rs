@@ -7,6 +7,7 @@
 mod budget;
 mod error;
 mod oauth;
+mod properties;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub use budget::{Observed, RateBudget};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
+pub use properties::PropertyInfo;
 
 use crate::object_type::ObjectType;
 
@@ -67,7 +69,7 @@ pub struct Stage {
 /// A HubSpot API client. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct HubSpotClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     base: url::Url,
     budget: Arc<RateBudget>,
 }
@@ -87,7 +89,7 @@ impl HubSpotClient {
         })
     }
 
-    fn url(&self, path: &str) -> url::Url {
+    pub(crate) fn url(&self, path: &str) -> url::Url {
         self.base
             .join(path.trim_start_matches('/'))
             .expect("relative API paths join onto a valid base URL")
@@ -232,7 +234,7 @@ impl HubSpotClient {
     }
 
     /// Sends, counts and times a request, and decodes a 2xx JSON answer.
-    async fn send_json<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(
         &self,
         token: &SecretString,
         req: reqwest::RequestBuilder,

@@ -73,6 +73,41 @@ impl HubSpotClient {
         .await
     }
 
+    /// `POST /oauth/2026-03/token/introspect`: the portal (hub) id a token belongs to.
+    pub async fn introspect(
+        &self,
+        app: &OAuthApp,
+        token: &SecretString,
+    ) -> Result<Option<u64>, HubSpotError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            active: bool,
+            hub_id: Option<u64>,
+        }
+        let form = [
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.expose_secret()),
+            ("token", token.expose_secret()),
+        ];
+        let resp = self
+            .http
+            .post(self.url("oauth/2026-03/token/introspect"))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| HubSpotError::Unavailable(describe(&e)))?;
+        if !resp.status().is_success() {
+            return Err(HubSpotError::from_response(resp).await);
+        }
+        let a: Answer = resp
+            .json()
+            .await
+            .map_err(|e| HubSpotError::Decode(format!("introspection answer: {e}")))?;
+        Ok(a.hub_id.filter(|_| a.active))
+    }
+
     /// `POST /oauth/2026-03/token` with the app's credentials and `grant`.
     async fn token_request(
         &self,

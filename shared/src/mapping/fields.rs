@@ -103,6 +103,17 @@ pub const ORDER_AMOUNT_FIELDS: [&str; 2] = ["Amount", "OrderSubTotalPostDiscount
 /// Item money fields.
 pub const ITEM_AMOUNT_FIELDS: [&str; 2] = ["ItemPrice", "ItemSubTotal"];
 
+/// Every target a mapping may name, as written in a document: order-level
+/// fields, numbered custom fields (`Text1`..) and line-item fields (`ItemSku{i}`).
+pub fn target_names() -> Vec<String> {
+    let mut out: Vec<String> = FIELDS.iter().map(|(n, _)| (*n).to_owned()).collect();
+    for (prefix, max, _) in NUMBERED {
+        out.extend((1..=*max).map(|i| format!("{prefix}{i}")));
+    }
+    out.extend(ITEM_FIELDS.iter().map(|(n, _)| format!("{n}{{i}}")));
+    out
+}
+
 impl Target {
     /// Parses a target as written in a document (`EventTypeCode`, `ItemSku{i}`),
     /// or explains why it is not an impact.com field.

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use build::build;
 pub use fields::{
     ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldKind, ITEM_AMOUNT_FIELDS, ORDER_AMOUNT_FIELDS,
-    Target,
+    Target, target_names,
 };
 pub use normalize::normalize;
 pub use source::Source;

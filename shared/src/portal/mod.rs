@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use document::{HubSpotSection, ImpactSection, MappingRow, PortalDocument};
-pub use validate::{DocumentErrors, Validated};
+pub use validate::{DocumentErrors, Validated, unmapped_required};
 
 use crate::{events::PortalId, mapping::MappingSet, triggers::TriggerSet};
 

@@ -202,6 +202,19 @@ fn row_to_mapping(ty: ObjectType, row: &super::MappingRow) -> Result<FieldMappin
 
 /// Advice when enabled triggers cannot produce a valid conversion.
 fn missing_required(ty: ObjectType, rows: &[FieldMapping]) -> Option<String> {
+    let missing = unmapped_required(rows);
+    (!missing.is_empty()).then(|| {
+        format!(
+            "mappings.{ty}: triggers are enabled but nothing maps to {}: \
+             every {ty} conversion will fail as mapping_incomplete",
+            missing.join(", ")
+        )
+    })
+}
+
+/// The required impact.com fields (or groups of alternatives) that `rows`
+/// leave unmapped; empty when a conversion can be complete.
+pub fn unmapped_required(rows: &[FieldMapping]) -> Vec<&'static str> {
     let has = |f: &str| rows.iter().any(|m| m.target == Target::Field(f.to_owned()));
     let mut missing = Vec::new();
     if !EVENT_TYPE_FIELDS.iter().any(|f| has(f)) {
@@ -216,13 +229,7 @@ fn missing_required(ty: ObjectType, rows: &[FieldMapping]) -> Option<String> {
     if !ATTRIBUTION_FIELDS.iter().any(|f| has(f)) {
         missing.push("an attribution field (ClickId, CustomerId, ...)");
     }
-    (!missing.is_empty()).then(|| {
-        format!(
-            "mappings.{ty}: triggers are enabled but nothing maps to {}: \
-             every {ty} conversion will fail as mapping_incomplete",
-            missing.join(", ")
-        )
-    })
+    missing
 }
 
 fn valid_property(name: &str) -> bool {

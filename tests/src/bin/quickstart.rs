@@ -62,6 +62,12 @@ async fn main() -> anyhow::Result<()> {
         ("CONNECTOR_IMPACT_API_URL", impact.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
         ("CONNECTOR_PUBLIC_URL", ingest.clone()),
+        // The connector website: "log in through HubSpot" goes to the sandbox.
+        ("CONNECTOR_HUBSPOT_CLIENT_ID", "sandbox-client-id".into()),
+        (
+            "CONNECTOR_HUBSPOT_AUTHORIZE_URL",
+            format!("{hubspot}/oauth/authorize"),
+        ),
         ("CONNECTOR_LOG", "info,lapin=warn".into()),
     ];
 
@@ -111,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
     children.push(spawn(&bin_dir, "ingest", &[], &env, &logs)?);
     children.push(spawn(&bin_dir, "worker", &["run"], &env, &logs)?);
     wait_http(&format!("{ingest}/readyz"), Duration::from_secs(30)).await?;
+    println!("== the connector website: {ingest}/login (log in through the sandbox's HubSpot)");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let client = reqwest::Client::new();

@@ -1,0 +1,323 @@
+//! The website's JSON API (`/api/v1/...`): the same operations as the pages
+//! ([`crate::web::ops`]), documented by `GET /api/v1/openapi.json`.
+//!
+//! Authentication: the website's session cookie (only its own portal;
+//! changes need the `X-CSRF-Token` header, whose value `GET /api/v1/session`
+//! returns), or `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (every portal).
+
+// Guards return the early answer (login redirect, 403, 503) as `Err(Response)`:
+// one per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+use serde_json::json;
+use shared::{events::PortalId, object_type::ObjectType, portal::MappingRow, triggers::TriggerSet};
+
+use crate::{
+    AppState,
+    web::{
+        Website,
+        ops::{self, OpError},
+        session::{self, Principal, SESSION_COOKIE},
+    },
+};
+
+/// The OpenAPI description of this API.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The API's routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/session", get(session_info))
+        .route("/api/v1/portals", get(list))
+        .route("/api/v1/portals/{portal}", get(show).delete(delete))
+        .route("/api/v1/portals/{portal}/settings", put(settings))
+        .route("/api/v1/portals/{portal}/triggers", put(triggers))
+        .route("/api/v1/portals/{portal}/mappings", put(mappings))
+        .route(
+            "/api/v1/portals/{portal}/properties/{object_type}",
+            get(properties),
+        )
+        .route("/api/v1/portals/{portal}/preview", post(preview))
+        .route("/api/v1/portals/{portal}/activity", get(activity))
+        .route(
+            "/api/v1/portals/{portal}/dead-letters/{id}/replay",
+            post(replay),
+        )
+        // Forms and JSON bodies are small; webhooks keep their own limit.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+}
+
+fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json!({ "error": code, "message": message.into() })),
+    )
+        .into_response()
+}
+
+fn op_error(e: OpError) -> Response {
+    let details = match &e {
+        OpError::Invalid(v) => v.clone(),
+        _ => vec![],
+    };
+    (
+        e.status(),
+        Json(json!({ "error": e.code(), "message": e.to_string(), "details": details })),
+    )
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Who is calling; for a cookie session on a non-GET request the CSRF
+/// header must match.
+fn principal(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<(Arc<Website>, Principal), Response> {
+    let site = state.website.clone().map_err(|reason| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "website_unavailable",
+            reason.to_string(),
+        )
+    })?;
+    if let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+        if ops::is_operator(&site, token) {
+            return Ok((site, Principal::Operator));
+        }
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "invalid operator token",
+        ));
+    }
+    let Some(p) = session::cookie(headers, SESSION_COOKIE).and_then(|v| site.sessions.check(v))
+    else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "log in through HubSpot, or send the operator token",
+        ));
+    };
+    if let Principal::Portal { csrf, .. } = &p
+        && method != Method::GET
+    {
+        let given = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !session::same(csrf, given) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "missing or wrong X-CSRF-Token",
+            ));
+        }
+    }
+    Ok((site, p))
+}
+
+/// As [`principal`], and the caller may see `portal`.
+fn access(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    portal: u64,
+) -> Result<(Arc<Website>, PortalId, String), Response> {
+    let (site, p) = principal(state, method, headers)?;
+    let portal = PortalId(portal);
+    if !p.may_see(portal) {
+        return Err(op_error(OpError::Forbidden(portal)));
+    }
+    let actor = match p {
+        Principal::Operator => "api:operator".to_owned(),
+        Principal::Portal { .. } => format!("api:portal:{portal}"),
+    };
+    Ok((site, portal, actor))
+}
+
+macro_rules! access_or_return {
+    ($state:expr, $method:expr, $headers:expr, $portal:expr) => {
+        match access(&$state, &$method, &$headers, $portal) {
+            Ok(x) => x,
+            Err(r) => return r,
+        }
+    };
+}
+
+fn reply<T: serde::Serialize>(r: Result<T, OpError>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => op_error(e),
+    }
+}
+
+fn saved(r: Result<Vec<String>, OpError>) -> Response {
+    reply(r.map(|warnings| json!({ "status": "saved", "warnings": warnings })))
+}
+
+async fn session_info(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    match principal(&state, &method, &headers) {
+        Ok((_, Principal::Operator)) => Json(json!({ "operator": true })).into_response(),
+        Ok((_, Principal::Portal { portal, csrf })) => {
+            Json(json!({ "operator": false, "portal_id": portal.0, "csrf_token": csrf }))
+                .into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+async fn list(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let (site, p) = match principal(&state, &method, &headers) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    reply(ops::list(&site).await.map(|all| {
+        all.into_iter()
+            .filter(|s| p.may_see(PortalId(u64::try_from(s.portal_id).unwrap_or(0))))
+            .collect::<Vec<_>>()
+    }))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    reply(ops::view(&site, portal).await)
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+    Json(input): Json<ops::SettingsInput>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    saved(ops::save_settings(&site, portal, input, &actor).await)
+}
+
+async fn triggers(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+    Json(input): Json<TriggerSet>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    saved(ops::save_triggers(&site, portal, input, &actor).await)
+}
+
+async fn mappings(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+    Json(input): Json<BTreeMap<ObjectType, Vec<MappingRow>>>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    saved(ops::save_mappings(&site, portal, input, &actor).await)
+}
+
+#[derive(Deserialize)]
+struct Refresh {
+    #[serde(default)]
+    refresh: bool,
+}
+
+async fn properties(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((portal, ty)): Path<(u64, String)>,
+    Query(q): Query<Refresh>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    let Some(ty) = ObjectType::parse(&ty) else {
+        return op_error(OpError::Invalid(vec![format!(
+            "unknown object type {ty:?}"
+        )]));
+    };
+    reply(ops::properties(&site, portal, ty, q.refresh).await)
+}
+
+#[derive(Deserialize)]
+struct PreviewInput {
+    object_type: ObjectType,
+    object_id: u64,
+}
+
+async fn preview(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+    Json(input): Json<PreviewInput>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    reply(crate::web::preview_object(&site, portal, input.object_type, input.object_id).await)
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    reply(ops::activity(&site, portal).await)
+}
+
+async fn replay(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path((portal, id)): Path<(u64, i64)>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    reply(
+        ops::replay(&site, portal, id)
+            .await
+            .map(|()| json!({ "status": "replayed" })),
+    )
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    reply(
+        ops::delete(&site, portal, &actor)
+            .await
+            .map(|()| json!({ "status": "deleted" })),
+    )
+}

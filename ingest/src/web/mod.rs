@@ -1,0 +1,180 @@
+//! The connector website: "log in through HubSpot" (OAuth install), then
+//! Settings, Event Triggers, Field Mappings, Preview, Activity and Delete
+//! Account for the session's portal. Server-rendered HTML (minijinja
+//! templates in `ingest/templates/`), no JavaScript. The JSON API in
+//! `crate::api` runs the same operations ([`ops`]).
+//!
+//! Nothing here is on the webhook path: the website has its own database
+//! pool, and without one (or without its OAuth settings) its routes answer
+//! 503 while webhooks keep working.
+
+mod oauth;
+pub mod ops;
+mod pages;
+mod preview;
+pub mod session;
+mod templates;
+
+pub use preview::{Preview, preview as preview_object};
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Router,
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use secrecy::{ExposeSecret, SecretString};
+use shared::{
+    config::Settings,
+    crypto::SecretCipher,
+    events::PortalId,
+    hubspot::{HubSpotClient, OAuthApp, PropertyInfo},
+    impact::ImpactClient,
+    object_type::ObjectType,
+};
+use sqlx::PgPool;
+use tokio::sync::RwLock;
+
+use crate::AppState;
+
+/// The scopes the install asks for (docs/hubspot-api.md "OAuth").
+pub const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read crm.objects.line_items.read crm.schemas.contacts.read crm.schemas.companies.read crm.schemas.deals.read";
+
+/// Path HubSpot redirects to after the user approved the install.
+pub const CALLBACK_PATH: &str = "/oauth/callback";
+
+/// Everything the website needs; built once at start-up.
+pub struct Website {
+    /// PostgreSQL (connects lazily: a database that is down gives 503s, not a crash).
+    pub pool: PgPool,
+    /// Encrypts stored secrets.
+    pub cipher: SecretCipher,
+    /// Signs session cookies and derives CSRF tokens.
+    pub sessions: session::SessionKeys,
+    /// HubSpot API (token exchange, introspection, properties, objects).
+    pub hubspot: HubSpotClient,
+    /// impact.com API (credential checks).
+    pub impact: ImpactClient,
+    /// The app's client id and secret.
+    pub app: OAuthApp,
+    /// HubSpot's authorize page.
+    pub authorize_url: String,
+    /// Where HubSpot sends the user back (`CONNECTOR_PUBLIC_URL` + `/oauth/callback`).
+    pub redirect_uri: String,
+    /// Cookies get `Secure` when the public URL is https.
+    pub secure_cookies: bool,
+    /// The operator token (`CONNECTOR_ADMIN_TOKEN`), if any.
+    pub admin_token: Option<SecretString>,
+    /// Properties per portal and object type, reloaded by the refresh button.
+    pub properties: RwLock<HashMap<(PortalId, ObjectType), Vec<PropertyInfo>>>,
+    /// The page templates.
+    pub templates: minijinja::Environment<'static>,
+}
+
+/// The website, or why it is unavailable.
+pub type WebsiteSlot = Result<Arc<Website>, Arc<str>>;
+
+impl Website {
+    /// Builds the website from settings; `Err` says which setting is missing.
+    pub fn from_settings(s: &Settings) -> Result<Self, String> {
+        let client_id = s
+            .hubspot_client_id
+            .clone()
+            .ok_or("CONNECTOR_HUBSPOT_CLIENT_ID is not set")?;
+        let client_secret = s
+            .hubspot_client_secret
+            .clone()
+            .ok_or("CONNECTOR_HUBSPOT_CLIENT_SECRET is not set")?;
+        let key = s
+            .encryption_key
+            .as_ref()
+            .ok_or("CONNECTOR_ENCRYPTION_KEY is not set")?;
+        // The current key plus any old ones (key rotation).
+        let cipher = SecretCipher::from_settings(s).map_err(|e| e.to_string())?;
+        let public = s
+            .public_url
+            .as_deref()
+            .ok_or("CONNECTOR_PUBLIC_URL is not set (the OAuth redirect URL is derived from it)")?
+            .trim_end_matches('/');
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(5)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect_lazy(&s.database_url)
+            .map_err(|e| format!("CONNECTOR_DATABASE_URL: {e}"))?;
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        let hubspot = HubSpotClient::new(http.clone(), &s.hubspot_api_url)
+            .map_err(|e| format!("CONNECTOR_HUBSPOT_API_URL: {e}"))?;
+        Ok(Self {
+            pool,
+            cipher,
+            sessions: session::SessionKeys::derive(key.expose_secret(), &client_secret),
+            hubspot,
+            impact: ImpactClient::new(http, &s.impact_api_url),
+            app: OAuthApp {
+                client_id,
+                client_secret,
+            },
+            authorize_url: s.hubspot_authorize_url.clone(),
+            redirect_uri: format!("{public}{CALLBACK_PATH}"),
+            secure_cookies: public.starts_with("https://"),
+            admin_token: s
+                .admin_token
+                .clone()
+                .filter(|t| !t.expose_secret().is_empty()),
+            properties: RwLock::default(),
+            templates: templates::environment(),
+        })
+    }
+
+    /// Builds the slot the router keeps: the website or the reason it is off.
+    pub fn slot(s: &Settings) -> WebsiteSlot {
+        Self::from_settings(s).map(Arc::new).map_err(|e| {
+            tracing::info!("connector website disabled: {e}");
+            Arc::from(e)
+        })
+    }
+}
+
+/// The 503 every website route answers when it is not configured.
+pub fn unavailable(reason: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Html(format!(
+            "<!doctype html><title>Connector website unavailable</title>\
+             <h1>The connector website is not available</h1><p>{}</p>",
+            templates::escape(reason)
+        )),
+    )
+        .into_response()
+}
+
+/// The website's routes (pages, OAuth).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login))
+        .route("/oauth/start", get(oauth::start))
+        .route(CALLBACK_PATH, get(oauth::callback))
+        .route("/logout", post(oauth::logout))
+        .route("/settings", get(pages::settings).post(pages::save_settings))
+        .route("/triggers", get(pages::triggers))
+        .route("/triggers/active", post(pages::set_active))
+        .route("/triggers/add", post(pages::add_trigger))
+        .route("/triggers/remove", post(pages::remove_trigger))
+        .route("/mappings", get(pages::mappings))
+        .route("/mappings/add", post(pages::add_mapping))
+        .route("/mappings/remove", post(pages::remove_mapping))
+        .route("/mappings/refresh", post(pages::refresh_properties))
+        .route("/preview", get(pages::preview_form).post(pages::preview))
+        .route("/activity", get(pages::activity))
+        .route("/activity/replay", post(pages::replay))
+        .route("/account", get(pages::account))
+        .route("/account/delete", post(pages::delete_account))
+        // Forms and JSON bodies are small; webhooks keep their own limit.
+        .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
+}

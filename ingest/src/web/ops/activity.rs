@@ -1,0 +1,122 @@
+//! Activity: recent conversions and dead letters.
+
+use serde::Serialize;
+use shared::events::PortalId;
+use sqlx::Row;
+
+use super::{OpError, Website};
+
+/// One conversion in Activity.
+#[derive(Debug, Serialize)]
+pub struct ConversionItem {
+    /// Row id.
+    pub id: i64,
+    /// `pending`, `delivered`, `failed`.
+    pub status: String,
+    /// Object type.
+    pub object_type: String,
+    /// HubSpot object id.
+    pub object_id: i64,
+    /// Event type sent.
+    pub event_type: String,
+    /// OrderId sent.
+    pub order_id: String,
+    /// impact.com's QueuedUri.
+    pub queued_uri: Option<String>,
+    /// Why the last attempt failed.
+    pub failure_reason: Option<String>,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// One dead letter: an event that failed for good.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterItem {
+    /// Id (replay handle).
+    pub id: i64,
+    /// `deal.propertyChange`, ...
+    pub subscription_type: String,
+    /// HubSpot object id.
+    pub object_id: i64,
+    /// Failure reason code.
+    pub reason: Option<String>,
+    /// Detail.
+    pub error: Option<String>,
+    /// When it failed (RFC 3339).
+    pub failed_at: String,
+}
+
+/// Activity: recent conversions and dead letters.
+#[derive(Debug, Serialize)]
+pub struct Activity {
+    /// The 50 most recent conversions.
+    pub conversions: Vec<ConversionItem>,
+    /// The 50 most recent dead letters.
+    pub dead_letters: Vec<DeadLetterItem>,
+}
+
+/// The portal's recent activity.
+pub async fn activity(site: &Website, portal: PortalId) -> Result<Activity, OpError> {
+    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let rows = sqlx::query(
+        "SELECT id, status, object_type, object_id, event_type, order_id, queued_uri, failure_reason, updated_at
+         FROM conversions WHERE portal_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 50",
+    )
+    .bind(id)
+    .fetch_all(&site.pool)
+    .await?;
+    let conversions = rows
+        .into_iter()
+        .map(|r| ConversionItem {
+            id: r.get("id"),
+            status: r.get("status"),
+            object_type: r.get("object_type"),
+            object_id: r.get("object_id"),
+            event_type: r.get("event_type"),
+            order_id: r.get("order_id"),
+            queued_uri: r.get("queued_uri"),
+            failure_reason: r.get("failure_reason"),
+            updated_at: r
+                .get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
+                .to_rfc3339(),
+        })
+        .collect();
+    Ok(Activity {
+        conversions,
+        dead_letters: dead_letters(site, id).await?,
+    })
+}
+
+/// Dead letters of a portal. Until the dead-letter store (issue 5) is on
+/// this branch, these are the permanent failures the worker records in
+/// `webhook_events`; only this function changes when it lands.
+async fn dead_letters(site: &Website, portal: i64) -> Result<Vec<DeadLetterItem>, OpError> {
+    let rows = sqlx::query(
+        "SELECT id, subscription_type, object_id, reason, error, processed_at FROM webhook_events
+         WHERE portal_id = $1 AND status = 'failed' ORDER BY processed_at DESC, id DESC LIMIT 50",
+    )
+    .bind(portal)
+    .fetch_all(&site.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeadLetterItem {
+            id: r.get("id"),
+            subscription_type: r.get("subscription_type"),
+            object_id: r.get("object_id"),
+            reason: r.get("reason"),
+            error: r.get("error"),
+            failed_at: r
+                .get::<chrono::DateTime<chrono::Utc>, _>("processed_at")
+                .to_rfc3339(),
+        })
+        .collect())
+}
+
+/// Replays a dead letter. Needs the dead-letter store and `worker dlq` of
+/// issue 5, which are not on this branch yet.
+pub async fn replay(_site: &Website, _portal: PortalId, _id: i64) -> Result<(), OpError> {
+    Err(OpError::NotImplemented(
+        "replay is not available yet: it arrives with the dead-letter store (worker dlq)",
+    ))
+}

@@ -1,0 +1,389 @@
+//! What the website and the JSON API do to a portal. Every save rebuilds the
+//! portal's document, validates it exactly as `worker portal apply` does, and
+//! applies it with the same function (one transaction, audit log, NOTIFY to
+//! the workers).
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use shared::{
+    db::{
+        self,
+        portals::{PortalStoreError, StoredPortal},
+        tokens::TokenError,
+    },
+    events::PortalId,
+    hubspot::PropertyInfo,
+    impact::ImpactCredentials,
+    object_type::ObjectType,
+    portal::{HubSpotAuthKind, ImpactSection, MappingRow, PortalDocument, unmapped_required},
+    triggers::TriggerSet,
+};
+
+use super::Website;
+
+mod activity;
+
+pub use activity::{Activity, ConversionItem, DeadLetterItem, activity, replay};
+
+/// Why an operation did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No such portal (or deleted).
+    #[error("portal not found")]
+    NotFound,
+    /// The caller may not see this portal.
+    #[error("this session may not access portal {0}")]
+    Forbidden(PortalId),
+    /// The input does not validate; one message per problem.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A step is missing first (e.g. Settings before triggers).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database is unreachable.
+    #[error("database unavailable: {0}")]
+    Database(String),
+    /// HubSpot or impact.com failed.
+    #[error("{0}")]
+    Upstream(String),
+    /// Not available in this build.
+    #[error("{0}")]
+    NotImplemented(&'static str),
+}
+
+impl OpError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+
+    /// The machine-readable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Forbidden(_) => "forbidden",
+            Self::Invalid(_) => "invalid",
+            Self::Conflict(_) => "conflict",
+            Self::Database(_) => "database_unavailable",
+            Self::Upstream(_) => "upstream_error",
+            Self::NotImplemented(_) => "not_implemented",
+        }
+    }
+}
+
+impl From<sqlx::Error> for OpError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+impl From<PortalStoreError> for OpError {
+    fn from(e: PortalStoreError) -> Self {
+        match e {
+            PortalStoreError::Db(e) => e.into(),
+            PortalStoreError::Refused(m) => Self::Invalid(vec![m]),
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+/// A portal as the pages and the API show it (no secret ever leaves).
+#[derive(Debug, Serialize)]
+pub struct PortalView {
+    /// The HubSpot portal id.
+    pub portal_id: u64,
+    /// `active`, `paused` or `uninstalled`.
+    pub status: String,
+    /// `oauth` or `private_app`.
+    pub hubspot_auth: String,
+    /// impact.com credentials health: `unknown`, `ok`, `failing`.
+    pub credentials_status: String,
+    /// Account SID (None until Settings are saved).
+    pub account_sid: Option<String>,
+    /// Program ID.
+    pub program_id: Option<String>,
+    /// True when an Auth Token is stored (it is never shown again).
+    pub auth_token_saved: bool,
+    /// Event triggers per object type.
+    pub triggers: TriggerSet,
+    /// Field mappings per object type, as in a document.
+    pub mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
+    /// Required impact.com fields still unmapped, per object type.
+    pub unmapped: BTreeMap<ObjectType, Vec<&'static str>>,
+}
+
+async fn stored(site: &Website, portal: PortalId) -> Result<StoredPortal, OpError> {
+    db::portals::load(&site.pool, Some(&site.cipher), portal)
+        .await?
+        .ok_or(OpError::NotFound)
+}
+
+/// The portal's view.
+pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpError> {
+    let s = stored(site, portal).await?;
+    let doc = s
+        .config
+        .as_ref()
+        .map(|c| PortalDocument::export(c, s.auth_kind));
+    let unmapped = ObjectType::ALL
+        .iter()
+        .map(|ty| {
+            let rows = s
+                .config
+                .as_ref()
+                .and_then(|c| c.mappings.get(ty))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (*ty, unmapped_required(rows))
+        })
+        .collect();
+    Ok(PortalView {
+        portal_id: portal.0,
+        status: s.status.as_str().into(),
+        hubspot_auth: s.auth_kind.as_str().into(),
+        credentials_status: s.credentials_status.clone(),
+        account_sid: doc.as_ref().map(|d| d.impact.account_sid.clone()),
+        program_id: doc.as_ref().map(|d| d.impact.program_id.clone()),
+        auth_token_saved: s.impact_auth_token.is_some(),
+        triggers: doc.as_ref().map(|d| d.triggers.clone()).unwrap_or_default(),
+        mappings: doc.map(|d| d.mappings).unwrap_or_default(),
+        unmapped,
+    })
+}
+
+/// Every portal (operator).
+pub async fn list(site: &Website) -> Result<Vec<db::portals::PortalSummary>, OpError> {
+    Ok(db::portals::list(&site.pool).await?)
+}
+
+/// The current document of a configured portal (for an edit), or 409.
+async fn document(site: &Website, portal: PortalId) -> Result<PortalDocument, OpError> {
+    let s = stored(site, portal).await?;
+    let c = s.config.ok_or_else(|| {
+        OpError::Conflict(
+            "save the impact.com Settings first (Account SID, Auth Token, Program ID)".into(),
+        )
+    })?;
+    Ok(PortalDocument::export(&c, s.auth_kind))
+}
+
+/// Validates and applies a document as `worker portal apply` does. Returns warnings.
+async fn apply(
+    site: &Website,
+    mut doc: PortalDocument,
+    actor: &str,
+) -> Result<Vec<String>, OpError> {
+    // Export fills `auth_kind` for display; apply ignores it but keep it clean.
+    doc.hubspot.auth_kind = None;
+    let validated = doc.validate().map_err(|e| OpError::Invalid(e.0))?;
+    db::portals::apply(&site.pool, &site.cipher, &validated, actor).await?;
+    Ok(validated.warnings)
+}
+
+/// The Settings form.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct SettingsInput {
+    /// Account SID.
+    pub account_sid: String,
+    /// Auth Token; empty or absent keeps the stored one.
+    #[serde(default)]
+    pub auth_token: Option<String>,
+    /// Program ID.
+    pub program_id: String,
+}
+
+/// Saves the impact.com settings after checking them with impact.com.
+pub async fn save_settings(
+    site: &Website,
+    portal: PortalId,
+    input: SettingsInput,
+    actor: &str,
+) -> Result<Vec<String>, OpError> {
+    let s = stored(site, portal).await?;
+    let new_token = input
+        .auth_token
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(SecretString::from);
+    let sid = input.account_sid.trim().to_owned();
+    let token = new_token
+        .clone()
+        .or(s.impact_auth_token.clone())
+        .ok_or_else(|| {
+            OpError::Invalid(vec![
+                "Auth Token: required (no token is saved for this account yet)".into(),
+            ])
+        })?;
+    let mut warnings = vec![];
+    if !sid.is_empty() {
+        let creds = ImpactCredentials {
+            account_sid: sid.clone(),
+            auth_token: token,
+        };
+        match site.impact.check_credentials(&creds).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(OpError::Invalid(vec![
+                    "impact.com refused this Account SID and Auth Token (401/403): copy both again from impact.com → Settings → API".into(),
+                ]));
+            }
+            Err(e) => warnings.push(format!(
+                "impact.com could not be reached to check the credentials ({e}); saved unchecked"
+            )),
+        }
+    }
+    let mut doc = match s.config {
+        Some(c) => PortalDocument::export(&c, s.auth_kind),
+        None => PortalDocument {
+            portal_id: portal.0,
+            status: None,
+            hubspot: Default::default(),
+            impact: ImpactSection {
+                account_sid: String::new(),
+                auth_token: None,
+                program_id: String::new(),
+            },
+            triggers: BTreeMap::new(),
+            mappings: BTreeMap::new(),
+        },
+    };
+    doc.impact = ImpactSection {
+        account_sid: sid,
+        auth_token: new_token,
+        program_id: input.program_id.trim().to_owned(),
+    };
+    let mut more = apply(site, doc, actor).await?;
+    if warnings.is_empty() {
+        db::portals::set_credentials_status(&site.pool, portal, "ok", None).await?;
+    }
+    warnings.append(&mut more);
+    Ok(warnings)
+}
+
+/// Replaces the event triggers.
+pub async fn save_triggers(
+    site: &Website,
+    portal: PortalId,
+    triggers: TriggerSet,
+    actor: &str,
+) -> Result<Vec<String>, OpError> {
+    let mut doc = document(site, portal).await?;
+    doc.triggers = triggers;
+    apply(site, doc, actor).await
+}
+
+/// Replaces the field mappings.
+pub async fn save_mappings(
+    site: &Website,
+    portal: PortalId,
+    mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
+    actor: &str,
+) -> Result<Vec<String>, OpError> {
+    let mut doc = document(site, portal).await?;
+    doc.mappings = mappings;
+    apply(site, doc, actor).await
+}
+
+/// A bearer token for the portal's HubSpot calls (OAuth refreshed as needed).
+pub async fn hubspot_token(site: &Website, portal: PortalId) -> Result<SecretString, OpError> {
+    let s = stored(site, portal).await?;
+    match s.auth_kind {
+        HubSpotAuthKind::PrivateApp => s
+            .hubspot_private_token
+            .ok_or_else(|| OpError::Conflict("no HubSpot private-app token stored".into())),
+        HubSpotAuthKind::Oauth => {
+            match db::tokens::oauth_access_token(
+                &site.pool,
+                &site.cipher,
+                &site.hubspot,
+                Some(&site.app),
+                portal,
+            )
+            .await
+            {
+                Ok((t, _, _)) => Ok(t),
+                Err(TokenError::Revoked(_)) => Err(OpError::Conflict(
+                    "HubSpot refused to refresh the access token: the app was uninstalled. \
+                     Processing is paused; log in through HubSpot again to reinstall."
+                        .into(),
+                )),
+                Err(TokenError::Db(e)) => Err(e.into()),
+                Err(e) => Err(OpError::Upstream(e.to_string())),
+            }
+        }
+    }
+}
+
+/// The portal's HubSpot properties of `ty` (cached; `refresh` reloads).
+pub async fn properties(
+    site: &Website,
+    portal: PortalId,
+    ty: ObjectType,
+    refresh: bool,
+) -> Result<Vec<PropertyInfo>, OpError> {
+    if !refresh && let Some(p) = site.properties.read().await.get(&(portal, ty)) {
+        return Ok(p.clone());
+    }
+    let token = hubspot_token(site, portal).await?;
+    let props = site
+        .hubspot
+        .properties(&token, ty)
+        .await
+        .map_err(|e| OpError::Upstream(format!("HubSpot properties: {e}")))?;
+    site.properties
+        .write()
+        .await
+        .insert((portal, ty), props.clone());
+    Ok(props)
+}
+
+/// Deletes the portal's configuration and secrets (cascading to triggers,
+/// mappings and conversions) and tells the workers, which then skip its
+/// events as an unknown portal.
+pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
+    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let mut tx = site.pool.begin().await?;
+    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if gone == 0 {
+        return Err(OpError::NotFound);
+    }
+    // The recorded events (HubSpot's payloads) go with the conversions.
+    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
+        .bind(id)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+    db::portals::notify(&mut tx, portal).await?;
+    tx.commit().await?;
+    site.properties
+        .write()
+        .await
+        .retain(|(p, _), _| *p != portal);
+    Ok(())
+}
+
+/// Whether `token` is the operator token.
+pub fn is_operator(site: &Website, token: &str) -> bool {
+    site.admin_token
+        .as_ref()
+        .is_some_and(|t| super::session::same(t.expose_secret(), token))
+}

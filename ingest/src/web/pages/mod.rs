@@ -1,0 +1,335 @@
+//! The pages. GETs render; POSTs (CSRF-checked) change the configuration
+//! through [`super::ops`] and render the page again with the outcome.
+
+// Guards return the early answer (login redirect, 403, 503) as `Err(Response)`:
+// one per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use minijinja::{Value, context};
+use serde::Serialize;
+use shared::{
+    events::PortalId, hubspot::PropertyInfo, mapping::target_names, object_type::ObjectType,
+    portal::MappingRow, triggers::PropertyTrigger,
+};
+
+use super::{
+    Website,
+    ops::{self, OpError},
+    preview,
+    session::{self, Principal, SESSION_COOKIE},
+    templates::escape,
+};
+use crate::AppState;
+
+type Fields = HashMap<String, String>;
+
+/// The website, or the 503 page saying why it is off.
+pub(crate) fn site(state: &AppState) -> Result<Arc<Website>, Response> {
+    state
+        .website
+        .clone()
+        .map_err(|reason| super::unavailable(&reason))
+}
+
+/// A bare error page.
+pub(crate) fn page_error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Html(format!(
+            "<!doctype html><title>Connector</title><h1>Something went wrong</h1>\
+             <p class=error>{}</p><p><a href=\"/login\">Back to the login page</a></p>",
+            escape(message)
+        )),
+    )
+        .into_response()
+}
+
+/// The session's portal and CSRF token, or a redirect to the login page.
+pub(crate) fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Arc<Website>, PortalId, String), Response> {
+    let site = site(state)?;
+    match session::cookie(headers, SESSION_COOKIE).and_then(|v| site.sessions.check(v)) {
+        Some(Principal::Portal { portal, csrf }) => Ok((site, portal, csrf)),
+        _ => Err(Redirect::to("/login").into_response()),
+    }
+}
+
+/// As [`session_of`], and the form's CSRF token must match (else 403).
+pub(crate) fn checked_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &Fields,
+) -> Result<(Arc<Website>, PortalId), Response> {
+    let (site, portal, csrf) = session_of(state, headers)?;
+    let given = form.get("csrf").map(String::as_str).unwrap_or_default();
+    if !session::same(&csrf, given) {
+        return Err(page_error(
+            StatusCode::FORBIDDEN,
+            "This form expired or did not come from this website (CSRF check failed). Reload the page and try again.",
+        ));
+    }
+    Ok((site, portal))
+}
+
+fn actor(portal: PortalId) -> String {
+    format!("website:portal:{portal}")
+}
+
+/// What a page shows after an action.
+#[derive(Default)]
+struct Outcome {
+    notice: Option<String>,
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    status: Option<StatusCode>,
+}
+
+impl Outcome {
+    fn of(result: Result<Vec<String>, OpError>, notice: &str) -> Self {
+        match result {
+            Ok(warnings) => Self {
+                notice: Some(notice.into()),
+                warnings,
+                ..Self::default()
+            },
+            Err(e) => Self::error(e),
+        }
+    }
+
+    fn error(e: OpError) -> Self {
+        let errors = match e {
+            OpError::Invalid(v) => v,
+            other => vec![other.to_string()],
+        };
+        Self {
+            errors,
+            status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            ..Self::default()
+        }
+    }
+}
+
+/// Renders `template` for the portal with `extra` context.
+async fn render(
+    site: &Website,
+    portal: PortalId,
+    csrf: &str,
+    template: &str,
+    outcome: Outcome,
+    extra: Value,
+) -> Response {
+    let view = match ops::view(site, portal).await {
+        Ok(v) => v,
+        Err(OpError::NotFound) => {
+            // Deleted: the session is over.
+            return (
+                [(
+                    header::SET_COOKIE,
+                    session::set_cookie(SESSION_COOKIE, "", 0, site.secure_cookies),
+                )],
+                Redirect::to("/login"),
+            )
+                .into_response();
+        }
+        Err(e) => return page_error(e.status(), &e.to_string()),
+    };
+    let page = template.trim_end_matches(".html");
+    let ctx = context! {
+        portal => Value::from_serialize(&view),
+        csrf => csrf,
+        page => page,
+        notice => outcome.notice,
+        errors => outcome.errors,
+        warnings => outcome.warnings,
+        ..extra
+    };
+    html(
+        site,
+        template,
+        ctx,
+        outcome.status.unwrap_or(StatusCode::OK),
+    )
+}
+
+fn html(site: &Website, template: &str, ctx: Value, status: StatusCode) -> Response {
+    match site
+        .templates
+        .get_template(template)
+        .and_then(|t| t.render(ctx))
+    {
+        Ok(body) => (status, Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, template, "template failed");
+            page_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+        }
+    }
+}
+
+/// `GET /`: the settings when logged in, else the login page.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match session_of(&state, &headers) {
+        Ok(_) => Redirect::to("/settings").into_response(),
+        Err(r) => r,
+    }
+}
+
+/// `GET /login`.
+pub async fn login(State(state): State<AppState>) -> Response {
+    match site(&state) {
+        Ok(site) => html(
+            &site,
+            "login.html",
+            context! { errors => Vec::<String>::new() },
+            StatusCode::OK,
+        ),
+        Err(r) => r,
+    }
+}
+
+macro_rules! session_or_return {
+    ($state:expr, $headers:expr) => {
+        match session_of(&$state, &$headers) {
+            Ok(x) => x,
+            Err(r) => return r,
+        }
+    };
+}
+
+macro_rules! checked_or_return {
+    ($state:expr, $headers:expr, $form:expr) => {
+        match checked_session(&$state, &$headers, &$form) {
+            Ok((site, portal)) => {
+                let csrf = $form.get("csrf").cloned().unwrap_or_default();
+                (site, portal, csrf)
+            }
+            Err(r) => return r,
+        }
+    };
+}
+
+/// `GET /settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Fields>,
+) -> Response {
+    let (site, portal, csrf) = session_or_return!(state, headers);
+    let outcome = Outcome {
+        notice: q.contains_key("installed").then(|| {
+            "The app is connected to your HubSpot account. Now connect your impact.com account."
+                .to_owned()
+        }),
+        ..Outcome::default()
+    };
+    render(&site, portal, &csrf, "settings.html", outcome, context! {}).await
+}
+
+/// `POST /settings`.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let get = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let input = ops::SettingsInput {
+        account_sid: get("account_sid"),
+        auth_token: f.get("auth_token").cloned(),
+        program_id: get("program_id"),
+    };
+    let result = ops::save_settings(&site, portal, input, &actor(portal)).await;
+    let outcome = Outcome::of(
+        result,
+        "Settings saved: your impact.com account is connected.",
+    );
+    render(&site, portal, &csrf, "settings.html", outcome, context! {}).await
+}
+
+fn label(ty: ObjectType) -> String {
+    let s = ty.as_str();
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+async fn props_or_error(
+    site: &Website,
+    portal: PortalId,
+    ty: ObjectType,
+    refresh: bool,
+) -> (Vec<PropertyInfo>, Option<String>) {
+    match ops::properties(site, portal, ty, refresh).await {
+        Ok(p) => (p, None),
+        Err(e) => (
+            vec![],
+            Some(format!("HubSpot properties could not be loaded: {e}")),
+        ),
+    }
+}
+
+fn object_type(f: &Fields) -> Result<ObjectType, OpError> {
+    let raw = f.get("object_type").map(String::as_str).unwrap_or_default();
+    ObjectType::parse(raw)
+        .ok_or_else(|| OpError::Invalid(vec![format!("unknown object type {raw:?}")]))
+}
+
+/// `GET /account`.
+pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (site, portal, csrf) = session_or_return!(state, headers);
+    render(
+        &site,
+        portal,
+        &csrf,
+        "account.html",
+        Outcome::default(),
+        context! {},
+    )
+    .await
+}
+
+/// `POST /account/delete` (`confirm` = `delete`).
+pub async fn delete_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<Fields>,
+) -> Response {
+    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    if f.get("confirm").map(|c| c.trim()) != Some("delete") {
+        let outcome = Outcome::error(OpError::Invalid(vec!["Type delete to confirm.".into()]));
+        return render(&site, portal, &csrf, "account.html", outcome, context! {}).await;
+    }
+    match ops::delete(&site, portal, &actor(portal)).await {
+        Ok(()) => (
+            [(header::SET_COOKIE, session::set_cookie(SESSION_COOKIE, "", 0, site.secure_cookies))],
+            Html(
+                "<!doctype html><title>Account deleted</title><h1 id=deleted>Account deleted</h1>\
+                 <p>Your configuration and secrets are deleted; nothing more is reported to impact.com.</p>\
+                 <p><a href=\"/login\">Log in through HubSpot</a> to start again.</p>",
+            ),
+        )
+            .into_response(),
+        Err(e) => render(&site, portal, &csrf, "account.html", Outcome::error(e), context! {}).await,
+    }
+}
+
+mod activity;
+mod mappings;
+mod triggers;
+
+pub use activity::{activity, preview, preview_form, replay};
+pub use mappings::{add_mapping, mappings, refresh_properties, remove_mapping};
+pub use triggers::{add_trigger, remove_trigger, set_active, triggers};
