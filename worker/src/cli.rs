@@ -1,4 +1,5 @@
-//! Command line: `run` (default), `migrate`, `portal apply|export|list`.
+//! Command line: `run` (default), `migrate`, `portal apply|export|list`,
+//! `dlq list|show|replay|discard`, `backfill`.
 
 use std::{io::Read, path::PathBuf};
 
@@ -28,6 +29,11 @@ pub enum Command {
     /// Portal configuration documents.
     #[command(subcommand)]
     Portal(PortalCommand),
+    /// The dead-letter store: list, show, replay, discard.
+    #[command(subcommand)]
+    Dlq(crate::dlq::cli::DlqCommand),
+    /// Re-scan HubSpot for what triggers would have fired, and convert it.
+    Backfill(crate::backfill::BackfillArgs),
 }
 
 /// `portal` subcommands.

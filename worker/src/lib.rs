@@ -4,16 +4,19 @@
 //! [`run`] is the whole process (tests call it in-process with a fresh
 //! queue prefix and database); [`process_message`] is one deterministic step.
 
+pub mod backfill;
 pub mod cache;
 pub mod cli;
 pub mod consumer;
 pub mod context;
 pub mod deliver;
+pub mod dlq;
 pub mod fetch;
 pub mod message;
 pub mod metrics_server;
 pub mod pipeline;
 pub mod prefetch;
+pub mod retry;
 pub mod stages;
 pub mod tokens;
 
@@ -59,6 +62,12 @@ pub async fn run_with(
             .with_context(|| format!("binding CONNECTOR_WORKER_METRICS_ADDR {addr}"))?;
     }
     let listener = tokio::spawn(cache::listen(worker.clone(), shutdown.clone()));
+    let sink = tokio::spawn(dlq::sink::run(
+        worker.clone(),
+        settings.amqp_url.clone(),
+        topology(settings)?,
+        shutdown.clone(),
+    ));
     let cfg = consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
@@ -68,6 +77,7 @@ pub async fn run_with(
     let result = consumer::consume(worker, cfg, shutdown.clone()).await;
     shutdown.cancel();
     let _ = listener.await;
+    let _ = sink.await;
     tracing::info!("worker stopped");
     result
 }

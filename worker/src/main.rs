@@ -27,6 +27,10 @@ async fn main() -> ExitCode {
         }
         Command::Migrate => worker::cli::migrate(&settings).await,
         Command::Portal(cmd) => worker::cli::portal(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Dlq(cmd) => worker::dlq::cli::run(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Backfill(args) => {
+            worker::backfill::run(&settings, args, &mut std::io::stdout()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! by table. Every query is scoped by portal.
 
 pub mod conversions;
+pub mod dead_letters;
 pub mod events;
 pub mod portal_load;
 pub mod portals;

@@ -7,6 +7,7 @@
 mod budget;
 mod error;
 mod oauth;
+mod search;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
@@ -16,6 +17,7 @@ use serde::Deserialize;
 pub use budget::{Observed, RateBudget};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
+pub use search::last_modified_property;
 
 use crate::object_type::ObjectType;
 

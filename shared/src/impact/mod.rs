@@ -71,14 +71,19 @@ impl ImpactError {
     pub fn failure(&self) -> Failure {
         let detail = self.to_string();
         match self {
-            Self::Rejected { .. } => Failure::permanent("impact_rejected", detail),
-            Self::Auth { .. } => Failure::permanent("impact_auth", detail),
+            Self::Rejected { status, .. } => {
+                Failure::permanent("impact_rejected", detail).with_status(*status)
+            }
+            Self::Auth { status, .. } => {
+                Failure::permanent("impact_auth", detail).with_status(*status)
+            }
             Self::RetryLater {
                 status,
                 retry_after,
                 ..
             } => Failure {
                 retry_after: *retry_after,
+                status: Some(*status),
                 ..Failure::transient(
                     if *status == 429 {
                         "impact_rate_limited"
