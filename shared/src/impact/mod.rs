@@ -93,7 +93,15 @@ impl ImpactError {
                     detail,
                 )
             },
-            Self::Unavailable(_) => Failure::transient("impact_unavailable", detail),
+            Self::Unavailable(text) => {
+                // "503: ..." when impact.com answered; a transport error otherwise.
+                let status = text.get(..3).and_then(|s| s.parse::<u16>().ok());
+                let f = Failure::transient("impact_unavailable", detail);
+                match status {
+                    Some(s) => f.with_status(s),
+                    None => f,
+                }
+            }
         }
     }
 }

@@ -321,10 +321,14 @@ async fn reevaluate_event(
             ReplayOutcome::Failed,
             format!("failed again, stored as a new dead letter: {f}"),
         ),
-        Ok(EventResult::Duplicate) => (
-            ReplayOutcome::AlreadyDelivered,
-            "the event was processed meanwhile; nothing sent".into(),
-        ),
+        Ok(EventResult::Duplicate) => match (force, event_conversion(w, event).await) {
+            (true, Ok(Some(conversion))) => forced(w, event.portal_id, conversion).await,
+            (_, Err(e)) => (ReplayOutcome::Retry, format!("database: {e}")),
+            _ => (
+                ReplayOutcome::AlreadyDelivered,
+                "the event was processed meanwhile; nothing sent".into(),
+            ),
+        },
         Ok(EventResult::Skipped(r) | EventResult::Ignored(r)) => {
             (ReplayOutcome::NothingToSend, format!("no conversion: {r}"))
         }
@@ -342,6 +346,12 @@ async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome
         Ok(Sent::Failed(f)) => (ReplayOutcome::Failed, f.to_string()),
         Err(f) => (ReplayOutcome::Retry, f.to_string()),
     }
+}
+
+/// The conversion an event produced, if any.
+async fn event_conversion(w: &Worker, event: &HubSpotEvent) -> Result<Option<i64>, sqlx::Error> {
+    let seen = db::events::lookup(&w.pool, &EventKey::of(event)).await?;
+    Ok(seen.and_then(|s| s.conversion).map(|(id, _)| id))
 }
 
 /// Lets the event through deduplication again when its recorded outcome is
