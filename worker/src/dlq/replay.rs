@@ -281,8 +281,8 @@ async fn reevaluate(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayRepor
     let rank = |o: &ReplayOutcome| match o {
         ReplayOutcome::Retry => 0,
         ReplayOutcome::Failed => 1,
-        ReplayOutcome::AlreadyDelivered => 2,
-        ReplayOutcome::Delivered => 3,
+        ReplayOutcome::Delivered => 2,
+        ReplayOutcome::AlreadyDelivered => 3,
         _ => 4,
     };
     outcomes.sort_by_key(|(o, _)| rank(o));
@@ -322,11 +322,17 @@ async fn reevaluate_event(
             format!("failed again, stored as a new dead letter: {f}"),
         ),
         Ok(EventResult::Duplicate) => match (force, event_conversion(w, event).await) {
-            (true, Ok(Some(conversion))) => forced(w, event.portal_id, conversion).await,
             (_, Err(e)) => (ReplayOutcome::Retry, format!("database: {e}")),
-            _ => (
+            (true, Ok(Some((conversion, _)))) => forced(w, event.portal_id, conversion).await,
+            (false, Ok(Some((conversion, status)))) if status == "delivered" => (
                 ReplayOutcome::AlreadyDelivered,
-                "the event was processed meanwhile; nothing sent".into(),
+                format!("conversion {conversion} was delivered already; nothing sent"),
+            ),
+            // Done before (e.g. an earlier event of an exhausted message,
+            // or one no trigger fired for): nothing to send again.
+            _ => (
+                ReplayOutcome::NothingToSend,
+                "the event was processed before; nothing sent".into(),
             ),
         },
         Ok(EventResult::Skipped(r) | EventResult::Ignored(r)) => {
@@ -349,9 +355,12 @@ async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome
 }
 
 /// The conversion an event produced, if any.
-async fn event_conversion(w: &Worker, event: &HubSpotEvent) -> Result<Option<i64>, sqlx::Error> {
+async fn event_conversion(
+    w: &Worker,
+    event: &HubSpotEvent,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
     let seen = db::events::lookup(&w.pool, &EventKey::of(event)).await?;
-    Ok(seen.and_then(|s| s.conversion).map(|(id, _)| id))
+    Ok(seen.and_then(|s| s.conversion))
 }
 
 /// Lets the event through deduplication again when its recorded outcome is
