@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod ops;
 pub mod preview;
+mod reevaluate;
 pub mod replay;
 pub mod send;
 pub mod sink;

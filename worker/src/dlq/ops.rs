@@ -36,7 +36,7 @@ pub async fn discard(
     let portal = letter.as_ref().and_then(|l| l.portal_id);
     let detail = json!({ "dead_letter": id, "reason": reason });
     let label = if done { "discarded" } else { "not_open" };
-    db::dead_letters::audit(pool, portal, actor, "dead_letter.discard", &detail, label).await?;
+    db::audit::record(pool, portal, actor, "dead_letter.discard", &detail, label).await?;
     Ok(outcome)
 }
 
