@@ -492,3 +492,41 @@ async fn bulk_replay_during_live_traffic_sends_nothing_twice() -> anyhow::Result
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn refused_credentials_are_flagged_and_replayed_once_fixed() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    let mut doc = contacts_doc("1000");
+    doc["impact"]["auth_token"] = json!("wrong-token");
+    env.apply(doc).await?;
+    env.sandbox
+        .hubspot()
+        .create_contact(PORTAL, contact("creds"))?;
+    env.process(&env.new_events()).await;
+    let letters = env.dead_letters().await?;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].2.as_str(), letters[0].3),
+        ("impact_auth", Some(401))
+    );
+    let creds = || async {
+        sqlx::query_scalar::<_, String>("SELECT credentials_status FROM portals")
+            .fetch_one(&env.pool)
+            .await
+    };
+    assert_eq!(creds().await?, "failing");
+
+    env.apply(contacts_doc("1000")).await?;
+    let r = replay_one(
+        &env.worker,
+        DeadLetterId(letters[0].0),
+        ReplayMode::default(),
+        "test",
+    )
+    .await?;
+    assert_eq!(r.outcome, ReplayOutcome::Delivered, "{r:?}");
+    assert_eq!(creds().await?, "ok");
+    assert_eq!(env.submissions().len(), 1);
+    env.finish().await;
+    Ok(())
+}
