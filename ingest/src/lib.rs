@@ -1,7 +1,9 @@
 //! The HTTP edge HubSpot calls: verifies webhook signatures, validates the
 //! events and enqueues them durably in RabbitMQ before answering. No database
-//! or HubSpot call happens on this path.
+//! or HubSpot call happens on this path. The operators' admin API
+//! (`/admin/api/...`, see [`admin`]) is served beside it.
 
+pub mod admin;
 pub mod api;
 mod error;
 mod health;
@@ -28,6 +30,11 @@ pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
 /// The router: a plain function of the state, so tests can drive it with
 /// `tower::ServiceExt::oneshot` without a socket.
 pub fn app(state: AppState) -> Router {
+    app_with_admin(state, admin::AdminState::disabled())
+}
+
+/// The router with the admin API enabled as `admin` says.
+pub fn app_with_admin(state: AppState, admin: admin::AdminState) -> Router {
     describe_metrics();
     Router::new()
         .route(WEBHOOK_PATH, post(webhook::receive))
@@ -40,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         // answer 413 with a JSON body before reading further.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+        .merge(admin::router(admin))
 }
 
 /// Runs ingest on `listener` until `shutdown` fires, then finishes in-flight
@@ -67,7 +75,8 @@ pub async fn run(
     let upkeep = spawn_metrics_upkeep(shutdown.clone());
     tracing::info!(addr = %listener.local_addr()?, "ingest listening");
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    let server = axum::serve(listener, app(state))
+    let admin = admin::AdminState::from_settings(&settings);
+    let server = axum::serve(listener, app_with_admin(state, admin))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = tokio::select! {
         r = server => r.map_err(anyhow::Error::from),

@@ -42,7 +42,8 @@ pub struct Settings {
     pub hubspot_client_id: Option<String>,
     /// HubSpot's OAuth authorize page (the sandbox's in tests).
     pub hubspot_authorize_url: String,
-    /// Operator token of the website's JSON API: sees every portal. Unset: no operator access.
+    /// Operator bearer token: the admin API (`/admin/api/...`) and the
+    /// website's JSON API for every portal. Unset: no operator access.
     #[serde(default)]
     pub admin_token: Option<SecretString>,
     /// Address the ingest HTTP server listens on.
@@ -118,6 +119,20 @@ pub struct Settings {
     /// Where the worker serves `GET /metrics` (Prometheus text); unset: not served.
     #[serde(default)]
     pub worker_metrics_addr: Option<SocketAddr>,
+    /// In-process retries of a transient failure before the message goes
+    /// to the retry ladder.
+    #[serde(deserialize_with = "lenient")]
+    pub retry_inprocess_attempts: u32,
+    /// First in-process backoff delay, in milliseconds (doubles, with jitter).
+    #[serde(deserialize_with = "lenient")]
+    pub retry_inprocess_base_ms: u64,
+    /// Longest wait retried in process (backoff or `Retry-After`), in
+    /// milliseconds; a longer one goes to the retry ladder.
+    #[serde(deserialize_with = "lenient")]
+    pub retry_inprocess_max_wait_ms: u64,
+    /// Dead letters replayed per second by a bulk replay.
+    #[serde(deserialize_with = "lenient")]
+    pub replay_rate_per_sec: u32,
 }
 
 /// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.
@@ -147,6 +162,10 @@ struct Defaults {
     log: &'static str,
     shutdown_grace_secs: u64,
     worker_prefetch: u16,
+    retry_inprocess_attempts: u32,
+    retry_inprocess_base_ms: u64,
+    retry_inprocess_max_wait_ms: u64,
+    replay_rate_per_sec: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -174,6 +193,10 @@ const DEFAULTS: Defaults = Defaults {
     log: "info",
     shutdown_grace_secs: 25,
     worker_prefetch: 32,
+    retry_inprocess_attempts: 3,
+    retry_inprocess_base_ms: 200,
+    retry_inprocess_max_wait_ms: 2000,
+    replay_rate_per_sec: 10,
 };
 
 /// A setting that is missing or malformed.

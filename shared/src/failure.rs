@@ -39,6 +39,8 @@ pub struct Failure {
     pub detail: String,
     /// How long the remote side asked us to wait, when it said so.
     pub retry_after: Option<Duration>,
+    /// The remote answer's HTTP status, when there was one (stored with dead letters).
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -49,6 +51,7 @@ impl Failure {
             reason,
             detail: detail.into(),
             retry_after: None,
+            status: None,
         }
     }
 
@@ -59,6 +62,15 @@ impl Failure {
             reason,
             detail: detail.into(),
             retry_after: None,
+            status: None,
+        }
+    }
+
+    /// The same failure, with the remote answer's HTTP status.
+    pub fn with_status(self, status: u16) -> Self {
+        Self {
+            status: Some(status),
+            ..self
         }
     }
 

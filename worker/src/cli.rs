@@ -1,5 +1,6 @@
 //! Command line: `run` (default), `migrate`, `portal apply|export|list`,
 //! `subscriptions`, `prune`, `keys status|rotate`.
+//! `dlq list|show|replay|discard`, `backfill`.
 
 use std::{io::Read, path::PathBuf};
 
@@ -43,6 +44,11 @@ pub enum Command {
     /// Encryption keys of stored secrets.
     #[command(subcommand)]
     Keys(crate::ops::cli::KeysCommand),
+    /// The dead-letter store: list, show, replay, discard.
+    #[command(subcommand)]
+    Dlq(crate::dlq::cli::DlqCommand),
+    /// Re-scan HubSpot for what triggers would have fired, and convert it.
+    Backfill(crate::backfill::BackfillArgs),
 }
 
 /// `portal` subcommands.

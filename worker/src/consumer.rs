@@ -164,6 +164,9 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
                 })
                 .await
         }
+        MessageOutcome::Retry(f) if exhausted(cfg, meta.attempt, f.retry_after) => {
+            crate::dlq::exhausted(w, &d, meta.attempt, &f).await
+        }
         MessageOutcome::Retry(f) => match schedule_retry(
             cfg,
             publisher,
@@ -186,6 +189,13 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
     if let Err(e) = settled {
         tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
     }
+}
+
+/// True when the ladder has no step left for this message.
+fn exhausted(cfg: &ConsumerConfig, attempt: u32, retry_after: Option<Duration>) -> bool {
+    cfg.topology
+        .retry_queue(step_for(cfg, attempt, retry_after) as usize)
+        .is_none()
 }
 
 /// The ladder step to wait on: the next one, or a later one when the remote

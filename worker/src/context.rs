@@ -12,7 +12,7 @@ use shared::{
 };
 use sqlx::PgPool;
 
-use crate::{cache::PortalCache, stages::StageCache, tokens::TokenCache};
+use crate::{cache::PortalCache, retry::ShortRetry, stages::StageCache, tokens::TokenCache};
 
 /// Shared state of one worker process. Cheap to clone.
 #[derive(Clone)]
@@ -38,6 +38,8 @@ pub struct Inner {
     pub stages: StageCache,
     /// OAuth access tokens per portal.
     pub tokens: TokenCache,
+    /// In-process retries of short blips.
+    pub retry: ShortRetry,
 }
 
 impl std::ops::Deref for Worker {
@@ -83,6 +85,7 @@ impl Worker {
                 portals: PortalCache::default(),
                 stages: StageCache::default(),
                 tokens: TokenCache::default(),
+                retry: ShortRetry::from_settings(settings),
             }),
         })
     }

@@ -56,7 +56,17 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
         return Ok(EventResult::Failed(f));
     };
 
-    match w.impact.submit_conversion(&creds, &row.params).await {
+    // Short blips are retried in process (the row stays locked meanwhile).
+    let submitted = w
+        .retry
+        .run("impact_submit", || async {
+            w.impact
+                .submit_conversion(&creds, &row.params)
+                .await
+                .map_err(|e| e.failure())
+        })
+        .await;
+    match submitted {
         Ok(queued) => {
             db::conversions::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
                 .await
@@ -72,8 +82,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
                 queued_uri: queued.queued_uri,
             })
         }
-        Err(e) => {
-            let f = e.failure();
+        Err(f) => {
             db::conversions::mark_attempt_failed(
                 &mut *tx,
                 id,

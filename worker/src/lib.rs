@@ -4,17 +4,20 @@
 //! [`run`] is the whole process (tests call it in-process with a fresh
 //! queue prefix and database); [`process_message`] is one deterministic step.
 
+pub mod backfill;
 pub mod cache;
 pub mod cli;
 pub mod consumer;
 pub mod context;
 pub mod deliver;
+pub mod dlq;
 pub mod fetch;
 pub mod message;
 pub mod metrics_server;
 pub mod ops;
 pub mod pipeline;
 pub mod prefetch;
+pub mod retry;
 pub mod stages;
 pub mod tokens;
 
@@ -73,6 +76,12 @@ pub async fn run_with(
         Duration::from_secs(settings.prune_interval_secs.max(60)),
         shutdown.clone(),
     );
+    let sink = tokio::spawn(dlq::sink::run(
+        worker.clone(),
+        settings.amqp_url.clone(),
+        topology(settings)?,
+        shutdown.clone(),
+    ));
     let cfg = consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
@@ -83,6 +92,7 @@ pub async fn run_with(
     shutdown.cancel();
     let _ = listener.await;
     let _ = pruner.await;
+    let _ = sink.await;
     tracing::info!("worker stopped");
     result
 }

@@ -32,6 +32,10 @@ async fn main() -> ExitCode {
         }
         Command::Prune => worker::ops::cli::prune(&settings, &mut std::io::stdout()).await,
         Command::Keys(cmd) => worker::ops::cli::keys(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Dlq(cmd) => worker::dlq::cli::run(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Backfill(args) => {
+            worker::backfill::run(&settings, args, &mut std::io::stdout()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

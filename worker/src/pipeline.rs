@@ -17,6 +17,7 @@ use shared::{
 use crate::{
     Worker,
     deliver::deliver,
+    dlq,
     fetch::{FetchRequest, fetch},
     prefetch::Prefetched,
     tokens::hubspot_token,
@@ -83,7 +84,9 @@ pub async fn process_event(
             // transient failure): resume it with the recorded payload.
             Some((id, status)) if status == "pending" => {
                 metrics::counter!("worker_conversions_resumed_total").increment(1);
-                deliver(w, event.portal_id, id).await
+                let result = deliver(w, event.portal_id, id).await;
+                dead_letter_refused(w, event, None, &result, None, id).await?;
+                result
             }
             _ => Ok(EventResult::Duplicate),
         };
@@ -137,21 +140,29 @@ pub async fn process_event(
         .map(Vec::as_slice)
         .unwrap_or_default();
 
-    let prepared = async {
-        let token = hubspot_token(w, event.portal_id, &portal).await?;
-        let request = FetchRequest {
-            portal: event.portal_id,
-            token: &token,
-            object_type,
-            event,
-            firing: &firing,
-            mappings: rows,
-            program_id: &config.impact_program_id,
-        };
-        let ctx = fetch(w, &request, prefetched).await?;
+    // Short blips (a 5xx, a secondly rate limit) are retried in process.
+    let (portal_ref, firing_ref) = (&portal, &firing);
+    let fetched = w
+        .retry
+        .run("hubspot_fetch", || async move {
+            let token = hubspot_token(w, event.portal_id, portal_ref).await?;
+            let request = FetchRequest {
+                portal: event.portal_id,
+                token: &token,
+                object_type,
+                event,
+                firing: firing_ref,
+                mappings: rows,
+                program_id: &config.impact_program_id,
+            };
+            fetch(w, &request, prefetched).await
+        })
+        .await;
+    let mut fetched_json = None;
+    let prepared = fetched.and_then(|ctx| {
+        fetched_json = Some(dlq::store::context_json(&ctx));
         mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))
-    }
-    .await;
+    });
     let conversion = match prepared {
         Ok(c) => c,
         Err(f) if f.is_transient() => return Err(f),
@@ -161,6 +172,7 @@ pub async fn process_event(
             return Ok(EventResult::Skipped("portal_uninstalled"));
         }
         Err(f) => {
+            dlq::store::permanent(w, event, Some(object_type), &f, fetched_json, None).await?;
             record("failed", f.reason, Some(f.detail.clone())).await?;
             return Ok(EventResult::Failed(f));
         }
@@ -200,7 +212,25 @@ pub async fn process_event(
             conversion_id: row.id,
         });
     }
-    deliver(w, event.portal_id, row.id).await
+    let result = deliver(w, event.portal_id, row.id).await;
+    dead_letter_refused(w, event, Some(object_type), &result, fetched_json, row.id).await?;
+    result
+}
+
+/// A delivery impact.com refused for good goes to the dead-letter store
+/// with the payload and the fetched object.
+async fn dead_letter_refused(
+    w: &Worker,
+    event: &HubSpotEvent,
+    object_type: Option<shared::object_type::ObjectType>,
+    result: &Result<EventResult, Failure>,
+    fetched: Option<serde_json::Value>,
+    conversion_id: i64,
+) -> Result<(), Failure> {
+    let Ok(EventResult::Failed(f)) = result else {
+        return Ok(());
+    };
+    dlq::store::permanent(w, event, object_type, f, fetched, Some(conversion_id)).await
 }
 
 /// The portal id as stored.

@@ -137,6 +137,11 @@ fn dead_letter_to(args: &mut FieldTable, queue: &str) {
 
 /// A short, stable label for a delay: `10s`, `1m`, `6h`, `1d`, `90s`.
 pub fn delay_label(d: Duration) -> String {
+    // Sub-second delays (tests) keep their milliseconds, so two short
+    // steps never share a queue with different TTLs.
+    if d.subsec_millis() != 0 {
+        return format!("{}ms", d.as_millis());
+    }
     let s = d.as_secs();
     match s {
         s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),

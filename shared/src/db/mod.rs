@@ -1,7 +1,9 @@
 //! PostgreSQL: the pool, the migrations (`migrations/`), and queries grouped
 //! by table. Every query is scoped by portal.
 
+pub mod audit;
 pub mod conversions;
+pub mod dead_letters;
 pub mod events;
 pub mod portal_load;
 pub mod portals;

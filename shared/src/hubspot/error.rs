@@ -83,15 +83,18 @@ impl HubSpotError {
     pub fn failure(&self) -> Failure {
         let detail = self.to_string();
         match self {
-            Self::NotFound => Failure::permanent("object_deleted", detail),
+            Self::NotFound => Failure::permanent("object_deleted", detail).with_status(404),
             // A refreshed token (or a fixed private-app token) may succeed:
             // retry, bounded by the delivery limit.
             Self::Unauthorized(_) => Failure::transient("hubspot_auth", detail),
             Self::RateLimited { retry_after, .. } => Failure {
                 retry_after: Some(*retry_after),
+                status: Some(429),
                 ..Failure::transient("hubspot_rate_limited", detail)
             },
-            Self::Rejected { .. } => Failure::permanent("hubspot_rejected", detail),
+            Self::Rejected { status, .. } => {
+                Failure::permanent("hubspot_rejected", detail).with_status(*status)
+            }
             Self::Unavailable(_) | Self::Decode(_) => {
                 Failure::transient("hubspot_unavailable", detail)
             }

@@ -8,6 +8,7 @@ mod budget;
 mod error;
 mod oauth;
 mod properties;
+mod search;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
@@ -18,6 +19,7 @@ pub use budget::{Observed, RateBudget};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
+pub use search::last_modified_property;
 
 use crate::object_type::ObjectType;
 

@@ -71,14 +71,19 @@ impl ImpactError {
     pub fn failure(&self) -> Failure {
         let detail = self.to_string();
         match self {
-            Self::Rejected { .. } => Failure::permanent("impact_rejected", detail),
-            Self::Auth { .. } => Failure::permanent("impact_auth", detail),
+            Self::Rejected { status, .. } => {
+                Failure::permanent("impact_rejected", detail).with_status(*status)
+            }
+            Self::Auth { status, .. } => {
+                Failure::permanent("impact_auth", detail).with_status(*status)
+            }
             Self::RetryLater {
                 status,
                 retry_after,
                 ..
             } => Failure {
                 retry_after: *retry_after,
+                status: Some(*status),
                 ..Failure::transient(
                     if *status == 429 {
                         "impact_rate_limited"
@@ -88,7 +93,15 @@ impl ImpactError {
                     detail,
                 )
             },
-            Self::Unavailable(_) => Failure::transient("impact_unavailable", detail),
+            Self::Unavailable(text) => {
+                // "503: ..." when impact.com answered; a transport error otherwise.
+                let status = text.get(..3).and_then(|s| s.parse::<u16>().ok());
+                let f = Failure::transient("impact_unavailable", detail);
+                match status {
+                    Some(s) => f.with_status(s),
+                    None => f,
+                }
+            }
         }
     }
 }

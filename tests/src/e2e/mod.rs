@@ -107,6 +107,12 @@ impl WorkerEnv {
         settings.hubspot_client_id = Some("sandbox-client-id".into());
         settings.hubspot_client_secret = Some(SecretString::from("sandbox-client-secret"));
         settings.retry_schedule = "1s,1s,1s".into();
+        // Tests of the ladder see every failure; in-process retries are
+        // tested on their own (worker_dlq).
+        settings.retry_inprocess_attempts = 0;
+        settings.retry_inprocess_base_ms = 10;
+        settings.retry_inprocess_max_wait_ms = 200;
+        settings.replay_rate_per_sec = 1000;
         settings.worker_prefetch = 8;
         settings.shutdown_grace_secs = 5;
         let worker = Worker::connect(&settings).await?;
@@ -192,6 +198,19 @@ impl WorkerEnv {
     pub async fn conversions(&self) -> anyhow::Result<Vec<(String, String, String, i32)>> {
         let rows = sqlx::query(
             "SELECT event_type, order_id, status, attempts FROM conversions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
+    }
+
+    /// Open dead letters: (id, reason class, reason, last status).
+    pub async fn dead_letters(&self) -> anyhow::Result<Vec<(i64, String, String, Option<i32>)>> {
+        let rows = sqlx::query(
+            "SELECT id, reason_class, reason, last_status FROM dead_letters WHERE state = 'open' ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;

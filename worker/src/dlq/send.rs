@@ -1,0 +1,109 @@
+//! Sending a recorded conversion for a replay: `--as-sent` (the stored
+//! payload) and `--force` (even when delivered). The row is locked from
+//! before the POST until its outcome is committed, as in `deliver`, so a
+//! replay and a live worker never post the same conversion at once.
+
+use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+
+use crate::Worker;
+
+fn db_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::transient("database_unavailable", e.to_string())
+}
+
+/// What a replay send did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// impact.com queued it.
+    Delivered,
+    /// Delivered before and not forced: nothing sent.
+    AlreadyDelivered,
+    /// Refused or failed.
+    Failed(Failure),
+}
+
+/// Posts conversion `id` with `params` (or the row's own payload);
+/// a delivered row is posted again only when `force`.
+pub async fn send(
+    w: &Worker,
+    portal: PortalId,
+    id: i64,
+    params: Option<Vec<(String, String)>>,
+    force: bool,
+) -> Result<Sent, Failure> {
+    let stored = w
+        .portals
+        .get(&w.pool, &w.cipher, portal)
+        .await
+        .map_err(db_failure)?;
+    let creds = stored.as_ref().and_then(|p| {
+        Some(ImpactCredentials {
+            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
+            auth_token: p.impact_auth_token.clone()?,
+        })
+    });
+    let Some(creds) = creds else {
+        return Ok(Sent::Failed(Failure::permanent(
+            "portal_unconfigured",
+            "the portal has no impact.com credentials",
+        )));
+    };
+    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let Some(row) = db::conversions::lock(&mut *tx, id)
+        .await
+        .map_err(db_failure)?
+    else {
+        return Ok(Sent::Failed(Failure::permanent(
+            "conversion_missing",
+            format!("conversion {id} no longer exists"),
+        )));
+    };
+    if row.status == "delivered" && !force {
+        return Ok(Sent::AlreadyDelivered);
+    }
+    let params = params.unwrap_or(row.params);
+    let result = w
+        .retry
+        .run("impact_submit", || async {
+            w.impact
+                .submit_conversion(&creds, &params)
+                .await
+                .map_err(|e| e.failure())
+        })
+        .await;
+    match result {
+        Ok(queued) => {
+            db::conversions::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
+                .await
+                .map_err(db_failure)?;
+            tx.commit().await.map_err(db_failure)?;
+            metrics::counter!("worker_conversions_total", "outcome" => "replayed").increment(1);
+            Ok(Sent::Delivered)
+        }
+        Err(f) => {
+            // A failed replay of a delivered conversion leaves it delivered.
+            if row.status != "delivered" {
+                db::conversions::mark_attempt_failed(
+                    &mut *tx,
+                    id,
+                    !f.is_transient(),
+                    f.reason,
+                    &f.detail,
+                )
+                .await
+                .map_err(db_failure)?;
+            }
+            tx.commit().await.map_err(db_failure)?;
+            if f.reason == "impact_auth" {
+                let _ = db::portals::set_credentials_status(
+                    &w.pool,
+                    portal,
+                    "failing",
+                    Some(&f.detail),
+                )
+                .await;
+            }
+            Ok(Sent::Failed(f))
+        }
+    }
+}
