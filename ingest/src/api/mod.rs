@@ -300,9 +300,9 @@ async fn replay(
     headers: HeaderMap,
     Path((portal, id)): Path<(u64, i64)>,
 ) -> Response {
-    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     reply(
-        ops::replay(&site, portal, id)
+        ops::replay(&site, portal, id, &actor)
             .await
             .map(|()| json!({ "status": "replayed" })),
     )

@@ -71,6 +71,9 @@ pub struct Website {
     pub properties: RwLock<HashMap<(PortalId, ObjectType), Vec<PropertyInfo>>>,
     /// The page templates.
     pub templates: minijinja::Environment<'static>,
+    /// The worker's state on the same pool, for replaying dead letters
+    /// exactly as `worker dlq replay` does.
+    pub replayer: worker::Worker,
 }
 
 /// The website, or why it is unavailable.
@@ -109,7 +112,9 @@ impl Website {
             .map_err(|e| format!("HTTP client: {e}"))?;
         let hubspot = HubSpotClient::new(http.clone(), &s.hubspot_api_url)
             .map_err(|e| format!("CONNECTOR_HUBSPOT_API_URL: {e}"))?;
+        let replayer = worker::Worker::new(s, pool.clone()).map_err(|e| format!("{e:#}"))?;
         Ok(Self {
+            replayer,
             pool,
             cipher,
             sessions: session::SessionKeys::derive(key.expose_secret(), &client_secret),

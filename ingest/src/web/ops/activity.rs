@@ -87,13 +87,14 @@ pub async fn activity(site: &Website, portal: PortalId) -> Result<Activity, OpEr
     })
 }
 
-/// Dead letters of a portal. Until the dead-letter store (issue 5) is on
-/// this branch, these are the permanent failures the worker records in
-/// `webhook_events`; only this function changes when it lands.
+/// The portal's open dead letters (the store `worker dlq` works on).
 async fn dead_letters(site: &Website, portal: i64) -> Result<Vec<DeadLetterItem>, OpError> {
     let rows = sqlx::query(
-        "SELECT id, subscription_type, object_id, reason, error, processed_at FROM webhook_events
-         WHERE portal_id = $1 AND status = 'failed' ORDER BY processed_at DESC, id DESC LIMIT 50",
+        "SELECT id, COALESCE(events->0->>'subscriptionType', '') AS subscription_type,
+                COALESCE(object_id, 0) AS object_id, reason_class || ': ' || reason AS reason,
+                last_error, created_at
+         FROM dead_letters WHERE portal_id = $1 AND state = 'open'
+         ORDER BY created_at DESC, id DESC LIMIT 50",
     )
     .bind(portal)
     .fetch_all(&site.pool)
@@ -105,18 +106,44 @@ async fn dead_letters(site: &Website, portal: i64) -> Result<Vec<DeadLetterItem>
             subscription_type: r.get("subscription_type"),
             object_id: r.get("object_id"),
             reason: r.get("reason"),
-            error: r.get("error"),
+            error: r.get("last_error"),
             failed_at: r
-                .get::<chrono::DateTime<chrono::Utc>, _>("processed_at")
+                .get::<chrono::DateTime<chrono::Utc>, _>("created_at")
                 .to_rfc3339(),
         })
         .collect())
 }
 
-/// Replays a dead letter. Needs the dead-letter store and `worker dlq` of
-/// issue 5, which are not on this branch yet.
-pub async fn replay(_site: &Website, _portal: PortalId, _id: i64) -> Result<(), OpError> {
-    Err(OpError::NotImplemented(
-        "replay is not available yet: it arrives with the dead-letter store (worker dlq)",
-    ))
+/// Replays one of the portal's dead letters with its current configuration
+/// and a fresh object, as `worker dlq replay ID` does (a delivered
+/// conversion is never sent again from here).
+pub async fn replay(site: &Website, portal: PortalId, id: i64, actor: &str) -> Result<(), OpError> {
+    let owner: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT portal_id FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&site.pool)
+            .await?;
+    // Another portal's dead letter is "not found", never "forbidden": no
+    // information about other tenants leaks.
+    if owner.flatten() != i64::try_from(portal.0).ok() {
+        return Err(OpError::Missing(format!(
+            "no dead letter {id} for this portal"
+        )));
+    }
+    let report = worker::dlq::replay::replay_one(
+        &site.replayer,
+        shared::db::dead_letters::DeadLetterId(id),
+        worker::dlq::replay::ReplayMode::default(),
+        actor,
+    )
+    .await?;
+    if report.outcome.sent() {
+        Ok(())
+    } else {
+        Err(OpError::Conflict(format!(
+            "{}: {}",
+            report.outcome.as_str(),
+            report.detail
+        )))
+    }
 }

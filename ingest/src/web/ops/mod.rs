@@ -49,9 +49,9 @@ pub enum OpError {
     /// HubSpot or impact.com failed.
     #[error("{0}")]
     Upstream(String),
-    /// Not available in this build.
+    /// A record of the portal (e.g. a dead letter) does not exist.
     #[error("{0}")]
-    NotImplemented(&'static str),
+    Missing(String),
 }
 
 impl OpError {
@@ -64,7 +64,7 @@ impl OpError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            Self::Missing(_) => StatusCode::NOT_FOUND,
         }
     }
 
@@ -77,7 +77,7 @@ impl OpError {
             Self::Conflict(_) => "conflict",
             Self::Database(_) => "database_unavailable",
             Self::Upstream(_) => "upstream_error",
-            Self::NotImplemented(_) => "not_implemented",
+            Self::Missing(_) => "not_found",
         }
     }
 }

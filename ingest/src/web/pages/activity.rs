@@ -104,6 +104,8 @@ pub async fn replay(
 ) -> Response {
     let (site, portal, csrf) = checked_or_return!(state, headers, f);
     let id = f.get("id").and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let result = ops::replay(&site, portal, id).await.map(|()| vec![]);
+    let result = ops::replay(&site, portal, id, &super::actor(portal))
+        .await
+        .map(|()| vec![]);
     activity_page(&site, portal, &csrf, Outcome::of(result, "Replayed.")).await
 }
