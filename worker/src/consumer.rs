@@ -248,6 +248,8 @@ async fn schedule_retry(
     };
     match publisher.publish_all(&[msg], Duration::from_secs(5)).await {
         Ok(()) => {
+            let step = shared::broker::delay_label(cfg.topology.retry_delays[attempt as usize]);
+            metrics::counter!("worker_retries_total", "step" => step).increment(1);
             tracing::info!(queue = %queue, attempt = attempt + 1, "message scheduled for retry");
             Ok(())
         }
