@@ -40,7 +40,7 @@ async fn wait_for(b: &Browser, url: &str, needle: &str, secs: u64) -> anyhow::Re
 /// Waits (without reloading) until the current page contains `needle`:
 /// a click returns before the navigation it starts has finished.
 async fn wait_text(b: &Browser, needle: &str) -> anyhow::Result<String> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let page = b.source().await.unwrap_or_default();
         if page.contains(needle) {
@@ -48,6 +48,20 @@ async fn wait_text(b: &Browser, needle: &str) -> anyhow::Result<String> {
         }
         if std::time::Instant::now() > deadline {
             anyhow::bail!("{needle:?} did not appear:\n{page}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_url(b: &Browser, prefix: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let url = b.url().await.unwrap_or_default();
+        if url.starts_with(prefix) {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("expected to arrive at {prefix}, still at {url}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -91,10 +105,8 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
         b.screenshot(&shots.join("02-hubspot-authorize.png"))
             .await?;
         b.click("button[value=approve]").await?;
-        anyhow::ensure!(
-            b.url().await?.starts_with(&format!("{base}/settings")),
-            "back on settings"
-        );
+        // The redirect chain (HubSpot → callback → settings) takes a moment.
+        wait_url(&b, &format!("{base}/settings")).await?;
 
         // Settings.
         b.type_into("#account_sid", "IRsandbox").await?;
