@@ -89,7 +89,7 @@ pub async fn mark_delivered<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = now(), updated_at = now() WHERE id = $1",
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(queued_uri)

@@ -108,6 +108,8 @@ impl WorkerEnv {
         settings.hubspot_client_secret = Some(SecretString::from("sandbox-client-secret"));
         settings.retry_schedule = "1s,1s,1s".into();
         settings.worker_prefetch = 8;
+        // No deferral of busy portals unless a test asks for it.
+        settings.worker_portal_backlog = 0;
         settings.shutdown_grace_secs = 5;
         let worker = Worker::connect(&settings).await?;
         let pool = worker.pool.clone();
