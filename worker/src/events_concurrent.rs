@@ -65,8 +65,8 @@ pub async fn process_all(
             (done, None)
         })
         .buffer_unordered(w.event_concurrency)
-        .collect::<Vec<_>>()
-        .await;
+        .collect::<Vec<_>>();
+    let runs = crate::deliver_batch::scope(w, runs).await;
     let mut results = Vec::with_capacity(events.len());
     let mut failure: Option<(usize, Failure)> = None;
     for (done, failed) in runs {

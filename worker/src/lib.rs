@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod context;
 pub mod defer;
 pub mod deliver;
+pub mod deliver_batch;
 pub mod events_concurrent;
 pub mod fair;
 pub mod fetch;

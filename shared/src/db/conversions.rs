@@ -120,3 +120,46 @@ pub async fn mark_attempt_failed<'e>(
     .await
     .map(|_| ())
 }
+
+/// Locks several conversions for delivery, in id order (so concurrent
+/// batches cannot deadlock); rows that no longer exist are left out.
+pub async fn lock_many<'e>(
+    db: impl PgExecutor<'e>,
+    ids: &[i64],
+) -> Result<Vec<ConversionRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, status, payload, attempts FROM conversions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ConversionRow {
+            id: r.get("id"),
+            status: r.get("status"),
+            params: params_of(r.get("payload")),
+            attempts: r.get("attempts"),
+            created: false,
+        })
+        .collect())
+}
+
+/// impact.com queued all of these: `(id, QueuedUri)`, one statement.
+pub async fn mark_delivered_many<'e>(
+    db: impl PgExecutor<'e>,
+    delivered: &[(i64, Option<String>)],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = delivered.iter().map(|(id, _)| *id).collect();
+    let uris: Vec<Option<String>> = delivered.iter().map(|(_, u)| u.clone()).collect();
+    sqlx::query(
+        "UPDATE conversions SET status = 'delivered', queued_uri = u.uri, attempts = attempts + 1,
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now()
+         FROM unnest($1::bigint[], $2::text[]) AS u(id, uri) WHERE conversions.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&uris)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
