@@ -74,10 +74,14 @@ pub async fn process_event(
     prefetched: &Prefetched,
 ) -> Result<EventResult, Failure> {
     let key = EventKey::of(event);
-    if let Some(seen) = db::events::lookup(&w.pool, &key)
-        .await
-        .map_err(db_failure)?
-    {
+    let seen = if prefetched.known_unseen(&key) {
+        None
+    } else {
+        db::events::lookup(&w.pool, &key)
+            .await
+            .map_err(db_failure)?
+    };
+    if let Some(seen) = seen {
         return match seen.conversion {
             // Recorded, but its delivery did not finish (crash, or a
             // transient failure): resume it with the recorded payload.
@@ -169,32 +173,22 @@ pub async fn process_event(
         tracing::debug!(portal = %event.portal_id, order_id = %conversion.order_id, "{note}");
     }
 
-    // The conversion and the event's outcome are committed together.
-    let mut tx = w.pool.begin().await.map_err(db_failure)?;
-    let row = db::conversions::record(
-        &mut *tx,
-        key.portal_id,
+    // The conversion and the event's outcome are committed together (one
+    // statement).
+    let (row, first) = db::conversions::record_converted(
+        &w.pool,
         object_type,
-        key.object_id,
         &conversion,
+        &key,
+        event,
+        received_at,
     )
     .await
     .map_err(db_failure)?;
-    let outcome = EventOutcome {
-        status: "converted",
-        reason: None,
-        error: None,
-        conversion_id: Some(row.id),
-    };
-    let first = db::events::record(&mut *tx, &key, event, received_at, &outcome)
-        .await
-        .map_err(db_failure)?;
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
-        tx.rollback().await.map_err(db_failure)?;
         return Ok(EventResult::Duplicate);
     }
-    tx.commit().await.map_err(db_failure)?;
     if row.status == "delivered" {
         return Ok(EventResult::AlreadyDelivered {
             conversion_id: row.id,

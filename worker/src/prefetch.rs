@@ -3,9 +3,10 @@
 //! instead of one `GET` each — HubSpot's rate limit counts requests, and a
 //! webhook batch carries up to 100 events.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use shared::{
+    db::events::EventKey,
     events::{HubSpotEvent, PortalId},
     mapping::{self, Properties},
     object_type::ObjectType,
@@ -23,6 +24,8 @@ pub struct Prefetched {
     pub(crate) line_items: HashMap<(PortalId, u64), (BTreeSet<String>, Vec<Properties>)>,
     /// A deal's associated contact (primary, else lowest id).
     pub(crate) contacts: HashMap<(PortalId, u64), Option<u64>>,
+    /// Events known not to be recorded yet (one query for the message).
+    unseen: HashSet<EventKey>,
 }
 
 impl Prefetched {
@@ -52,6 +55,12 @@ impl Prefetched {
     ) -> Option<&[Properties]> {
         let (read, items) = self.line_items.get(&(portal, deal))?;
         wanted.is_subset(read).then_some(items.as_slice())
+    }
+
+    /// Whether the event was not recorded when the message started (a
+    /// hint: a concurrent duplicate is still caught by the unique key).
+    pub fn known_unseen(&self, key: &EventKey) -> bool {
+        self.unseen.contains(key)
     }
 
     /// The deal's associated contact, if it was read ahead.
@@ -92,6 +101,14 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
         group.associated_contact |= needs.associated_contact;
     }
     let mut out = Prefetched::none();
+    let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+    if let Ok(seen) = shared::db::events::seen_many(&w.pool, &keys).await {
+        out.unseen = keys
+            .into_iter()
+            .zip(seen)
+            .filter_map(|(k, seen)| (!seen).then_some(k))
+            .collect();
+    }
     for ((portal_id, ty), group) in groups {
         let Group {
             ids, properties: props, ..

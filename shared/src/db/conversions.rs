@@ -163,3 +163,61 @@ pub async fn mark_delivered_many<'e>(
     .await
     .map(|_| ())
 }
+
+/// [`record`] and the event's `converted` outcome (see
+/// [`super::events::record`]) in one statement, so one round trip and one
+/// commit per event. Returns the row and whether this event was recorded
+/// first (false: a concurrent duplicate got there first and delivers).
+#[allow(clippy::too_many_arguments)]
+pub async fn record_converted<'e>(
+    db: impl PgExecutor<'e>,
+    object_type: ObjectType,
+    conv: &Conversion,
+    key: &super::events::EventKey,
+    event: &crate::events::HubSpotEvent,
+    received_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(ConversionRow, bool), sqlx::Error> {
+    let payload = serde_json::to_value(&conv.params).unwrap_or_default();
+    let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let row = sqlx::query(
+        "WITH c AS (
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
+                 payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 updated_at = now()
+             RETURNING id, status, payload, attempts, (xmax = 0) AS created
+         ), e AS (
+             INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+                 property_name, status, conversion_id, event, received_at)
+             SELECT $1, $7, $8, $5, $9, $10, 'converted', c.id, $11, $12 FROM c
+             ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
+             RETURNING 1
+         )
+         SELECT c.id, c.status, c.payload, c.attempts, c.created, EXISTS (SELECT 1 FROM e) AS first FROM c",
+    )
+    .bind(key.portal_id)
+    .bind(&conv.event_type)
+    .bind(&conv.order_id)
+    .bind(object_type.as_str())
+    .bind(key.object_id)
+    .bind(payload)
+    .bind(key.event_id)
+    .bind(&key.subscription_type)
+    .bind(key.occurred_at)
+    .bind(&key.property_name)
+    .bind(json)
+    .bind(received_at)
+    .fetch_one(db)
+    .await?;
+    Ok((
+        ConversionRow {
+            id: row.get("id"),
+            status: row.get("status"),
+            params: params_of(row.get("payload")),
+            attempts: row.get("attempts"),
+            created: row.get("created"),
+        },
+        row.get("first"),
+    ))
+}
