@@ -285,7 +285,10 @@ impl Settings {
                 "CONNECTOR_WORKER_PORTAL_CONCURRENCY",
                 self.worker_portal_concurrency,
             ),
-            ("CONNECTOR_WORKER_EVENT_CONCURRENCY", self.worker_event_concurrency),
+            (
+                "CONNECTOR_WORKER_EVENT_CONCURRENCY",
+                self.worker_event_concurrency,
+            ),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid {

@@ -50,9 +50,11 @@ async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Resu
             .all(|r| matches!(r, EventResult::Delivered { .. })),
         "{results:?}"
     );
-    // Deals, their line-item associations, the line items, their contact
-    // associations (one batch call each), and the pipelines once.
-    assert_eq!(hs.api_calls(PORTAL) - before, 5, "not 3 calls per deal");
+    // Deals, their line-item associations, the line items (and the contact
+    // associations when a mapping needs them): one batch call each, and the
+    // pipelines once — not two or three calls per deal.
+    let calls = hs.api_calls(PORTAL) - before;
+    assert!((3..=5).contains(&calls), "{calls} HubSpot calls for 30 deals");
     let subs = env.submissions();
     assert_eq!(subs.len(), 30);
     for s in &subs {
@@ -87,7 +89,9 @@ async fn publish(
         headers,
         message_id: uuid::Uuid::new_v4().to_string(),
     };
-    publisher.publish_all(&[msg], Duration::from_secs(5)).await?;
+    publisher
+        .publish_all(&[msg], Duration::from_secs(5))
+        .await?;
     Ok(())
 }
 
@@ -104,8 +108,11 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
     let mut mappings = seed_contact_mappings();
     mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
     let triggers = json!({ "contacts": { "on_create": true } });
-    env.apply(portal_doc(triggers.clone(), json!({ "contacts": mappings.clone() })))
-        .await?;
+    env.apply(portal_doc(
+        triggers.clone(),
+        json!({ "contacts": mappings.clone() }),
+    ))
+    .await?;
     let mut quiet_doc = portal_doc(triggers, json!({ "contacts": mappings }));
     quiet_doc["portal_id"] = json!(QUIET);
     quiet_doc["hubspot"] = json!({ "private_app_token": format!("pat-sandbox-{QUIET}") });

@@ -68,9 +68,12 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
             tx.commit().await.map_err(db_failure)?;
             metrics::counter!("worker_conversions_total", "outcome" => "delivered").increment(1);
             // Written only when it changes (not once per conversion).
-            let known_ok = stored.as_ref().is_some_and(|p| p.credentials_status == "ok");
+            let known_ok = stored
+                .as_ref()
+                .is_some_and(|p| p.credentials_status == "ok");
             if !known_ok
-                && let Err(e) = db::portals::set_credentials_status(&w.pool, portal, "ok", None).await
+                && let Err(e) =
+                    db::portals::set_credentials_status(&w.pool, portal, "ok", None).await
             {
                 tracing::warn!(error = %e, "could not record credentials status");
             }

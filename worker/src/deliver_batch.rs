@@ -108,9 +108,9 @@ impl DeliveryBatch {
                 Err(f) => ids.iter().map(|id| (*id, Err(f.clone()))).collect(),
             };
             for (id, reply) in items {
-                let r = results.remove(&id).unwrap_or(Ok(EventResult::AlreadyDelivered {
-                    conversion_id: id,
-                }));
+                let r = results
+                    .remove(&id)
+                    .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }));
                 let _ = reply.send(r);
             }
         }
@@ -176,7 +176,9 @@ impl DeliveryBatch {
         };
         let creds = &creds;
         let answers: Vec<_> = futures::stream::iter(to_post)
-            .map(|row| async move { (row.id, w.impact.submit_conversion(creds, &row.params).await) })
+            .map(
+                |row| async move { (row.id, w.impact.submit_conversion(creds, &row.params).await) },
+            )
             .buffer_unordered(w.event_concurrency)
             .collect()
             .await;
@@ -235,7 +237,8 @@ impl DeliveryBatch {
             _ => None,
         };
         if let Some((status, detail)) = status
-            && let Err(e) = db::portals::set_credentials_status(&w.pool, portal, status, detail).await
+            && let Err(e) =
+                db::portals::set_credentials_status(&w.pool, portal, status, detail).await
         {
             tracing::warn!(error = %e, "could not record credentials status");
         }

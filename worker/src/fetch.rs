@@ -96,11 +96,11 @@ pub async fn fetch(
     };
     if r.object_type == ObjectType::Deals {
         if !needs.line_item_properties.is_empty() {
-            ctx.line_items =
-                match prefetched.line_items(r.portal, id, &needs.line_item_properties) {
-                    Some(items) => items.to_vec(),
-                    None => line_items(w, r.token, id, &needs.line_item_properties).await?,
-                };
+            ctx.line_items = match prefetched.line_items(r.portal, id, &needs.line_item_properties)
+            {
+                Some(items) => items.to_vec(),
+                None => line_items(w, r.token, id, &needs.line_item_properties).await?,
+            };
         }
         let item_currency = ctx
             .line_items

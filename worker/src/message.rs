@@ -12,11 +12,7 @@ use shared::{
     failure::Failure,
 };
 
-use crate::{
-    Worker,
-    pipeline::EventResult,
-    prefetch::prefetch,
-};
+use crate::{Worker, pipeline::EventResult, prefetch::prefetch};
 
 /// What the consumer needs from a message's headers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

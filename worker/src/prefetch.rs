@@ -95,9 +95,13 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
             .unwrap_or_default();
         let group = groups.entry((event.portal_id, ty)).or_default();
         group.ids.insert(event.object_id);
-        group.properties.extend(object_properties(ty, rows, &firing));
+        group
+            .properties
+            .extend(object_properties(ty, rows, &firing));
         let needs = mapping::needs(rows);
-        group.line_item_properties.extend(needs.line_item_properties);
+        group
+            .line_item_properties
+            .extend(needs.line_item_properties);
         group.associated_contact |= needs.associated_contact;
     }
     let mut out = Prefetched::none();
@@ -111,7 +115,9 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
     }
     for ((portal_id, ty), group) in groups {
         let Group {
-            ids, properties: props, ..
+            ids,
+            properties: props,
+            ..
         } = &group;
         if ids.len() < 2 {
             continue;

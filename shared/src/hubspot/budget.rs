@@ -124,7 +124,7 @@ impl RateBudget {
     /// Waits until a request for this account fits the budget; `Err` when
     /// the account is paused for longer than [`LONGEST_WAIT`] (its daily
     /// limit is spent), without taking a slot.
-    pub async fn acquire(&self, token: &str) -> Result<(), Paused> {
+    pub async fn acquire(&self, token: &str) -> Result<Instant, Paused> {
         let wait = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -136,14 +136,31 @@ impl RateBudget {
                     retry_after: until.saturating_duration_since(now),
                 });
             }
-            w.reserve(now)
+            (now, w.reserve(now))
         };
+        let (now, wait) = wait;
         if !wait.is_zero() {
             metrics::counter!("hubspot_budget_waits_total").increment(1);
             metrics::histogram!("hubspot_budget_wait_seconds").record(wait.as_secs_f64());
             tokio::time::sleep(wait).await;
         }
-        Ok(())
+        Ok(now + wait)
+    }
+
+    /// Moves a slot taken by [`RateBudget::acquire`] (`reserved`) to `answered`,
+    /// the time its answer came: HubSpot counted the request somewhere in
+    /// between, and a busy process may send well after the reserved time,
+    /// so the later bound is the safe one for the rolling window.
+    pub fn settle(&self, token: &str, reserved: Instant, answered: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = buckets.get_mut(&key(token)) else {
+            return;
+        };
+        if let Some(i) = w.sent.iter().position(|t| *t == reserved) {
+            w.sent.remove(i);
+            let at = w.sent.partition_point(|t| *t <= answered);
+            w.sent.insert(at, answered);
+        }
     }
 
     /// Follows a 429's policy: `DAILY` pauses the account for `retry_after`
@@ -160,8 +177,7 @@ impl RateBudget {
         if policy == "DAILY" || retry_after > Duration::ZERO {
             w.paused_until = Some(w.paused_until.map_or(until, |p| p.max(until)));
         }
-        metrics::counter!("hubspot_rate_limited_total", "policy" => policy.to_owned())
-            .increment(1);
+        metrics::counter!("hubspot_rate_limited_total", "policy" => policy.to_owned()).increment(1);
     }
 
     /// Learns from a response's headers.
@@ -235,6 +251,7 @@ mod tests {
         let budget = RateBudget::default();
         budget.rate_limited("daily", "DAILY", Duration::from_secs(3600));
         let paused = budget.acquire("daily").await.expect_err("paused");
+        assert!(budget.acquire("other").await.is_ok());
         assert!(paused.retry_after > Duration::from_secs(3500));
         // Another account is not affected.
         assert!(budget.acquire("other").await.is_ok());

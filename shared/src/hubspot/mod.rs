@@ -240,16 +240,21 @@ impl HubSpotClient {
         req: reqwest::RequestBuilder,
         endpoint: &'static str,
     ) -> Result<T, HubSpotError> {
-        if let Err(paused) = self.budget.acquire(token.expose_secret()).await {
-            metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => "paused")
+        let reserved = match self.budget.acquire(token.expose_secret()).await {
+            Ok(at) => at,
+            Err(paused) => {
+                metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => "paused")
                 .increment(1);
-            return Err(HubSpotError::RateLimited {
-                policy: "DAILY".into(),
-                retry_after: paused.retry_after,
-            });
-        }
+                return Err(HubSpotError::RateLimited {
+                    policy: "DAILY".into(),
+                    retry_after: paused.retry_after,
+                });
+            }
+        };
         let started = Instant::now();
         let result = req.bearer_auth(token.expose_secret()).send().await;
+        self.budget
+            .settle(token.expose_secret(), reserved, Instant::now());
         metrics::histogram!("hubspot_request_duration_seconds", "endpoint" => endpoint)
             .record(started.elapsed().as_secs_f64());
         let resp = match result {

@@ -106,7 +106,11 @@ impl PipelineEnv {
     /// Starts everything; `limits`: HubSpot's rate limit and the fake latencies on.
     pub async fn start(workers: usize, limits: bool, triggers: Triggers) -> anyhow::Result<Self> {
         let mut portals = vec![PortalSeed::sized(BUSY, 10)];
-        portals.extend(quiet_portals().into_iter().map(|p| PortalSeed::sized(p, 10)));
+        portals.extend(
+            quiet_portals()
+                .into_iter()
+                .map(|p| PortalSeed::sized(p, 10)),
+        );
         let cfg = SandboxConfig {
             portals,
             rate_limit_per_10s: limits.then_some(110),

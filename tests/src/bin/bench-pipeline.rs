@@ -45,7 +45,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "1")]
     workers: Vec<usize>,
     /// Scenarios to run.
-    #[arg(long, value_delimiter = ',', default_value = "a-import,b-deals,c-import,c-deals")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "a-import,b-deals,c-import,c-deals"
+    )]
     scenarios: Vec<String>,
     /// Internal: run ingest in this process.
     #[arg(long, hide = true)]
@@ -136,7 +140,8 @@ async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow:
     stop.cancel();
     let trickled = trickle.await?;
     let expected = n as i64 + trickled as i64;
-    env.wait_delivered(expected, Duration::from_secs(60)).await?;
+    env.wait_delivered(expected, Duration::from_secs(60))
+        .await?;
     let quiet = env.measure(&quiet_portals()).await?;
     let busy_calls = env.hubspot_calls(&[BUSY]);
     let quiet_calls = env.hubspot_calls(&quiet_portals());
@@ -266,7 +271,10 @@ fn report(
         0.0
     };
     let mib = |kb: u64| kb as f64 / 1024.0;
-    let workers_mib: Vec<String> = worker_kb.iter().map(|k| format!("{:.1}", mib(*k))).collect();
+    let workers_mib: Vec<String> = worker_kb
+        .iter()
+        .map(|k| format!("{:.1}", mib(*k)))
+        .collect();
     let (ceiling_text, ratio) = match ceiling {
         Some(c) => (format!("{c:.0}"), format!("{:.2}", rate / c)),
         None => ("none".to_owned(), "none".to_owned()),
