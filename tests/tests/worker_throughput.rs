@@ -54,7 +54,10 @@ async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Resu
     // associations when a mapping needs them): one batch call each, and the
     // pipelines once — not two or three calls per deal.
     let calls = hs.api_calls(PORTAL) - before;
-    assert!((3..=5).contains(&calls), "{calls} HubSpot calls for 30 deals");
+    assert!(
+        (3..=5).contains(&calls),
+        "{calls} HubSpot calls for 30 deals"
+    );
     let subs = env.submissions();
     assert_eq!(subs.len(), 30);
     for s in &subs {

@@ -19,6 +19,7 @@ pub mod metrics_server;
 pub mod pipeline;
 pub mod prefetch;
 mod prefetch_deals;
+pub mod record_batch;
 pub mod stages;
 pub mod tokens;
 

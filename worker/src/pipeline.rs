@@ -3,10 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::{
-    db::{
-        self,
-        events::{EventKey, EventOutcome},
-    },
+    db::{self, events::EventKey},
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping,
@@ -95,13 +92,7 @@ pub async fn process_event(
     let record = |status: &'static str, reason: &'static str, error: Option<String>| {
         let key = &key;
         async move {
-            let outcome = EventOutcome {
-                status,
-                reason: Some(reason),
-                error: error.as_deref(),
-                conversion_id: None,
-            };
-            db::events::record(&w.pool, key, event, received_at, &outcome)
+            crate::record_batch::outcome(w, key, event, received_at, (status, reason, error))
                 .await
                 .map_err(db_failure)
         }
@@ -175,16 +166,10 @@ pub async fn process_event(
 
     // The conversion and the event's outcome are committed together (one
     // statement).
-    let (row, first) = db::conversions::record_converted(
-        &w.pool,
-        object_type,
-        &conversion,
-        &key,
-        event,
-        received_at,
-    )
-    .await
-    .map_err(db_failure)?;
+    let (row, first) =
+        crate::record_batch::converted(w, object_type, &conversion, &key, event, received_at)
+            .await
+            .map_err(db_failure)?;
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
         return Ok(EventResult::Duplicate);
