@@ -37,6 +37,10 @@ struct Window {
     sent: VecDeque<Instant>,
     /// No request before then (a `DAILY` 429, or a `Retry-After`).
     paused_until: Option<Instant>,
+    /// The last successful answer carried no rate-limit headers: the API is
+    /// not limiting this account (a test double, or a plan without burst
+    /// limits), so requests are not held back until headers appear again.
+    unlimited: bool,
 }
 
 impl Window {
@@ -46,6 +50,7 @@ impl Window {
             interval: Duration::from_secs(10),
             sent: VecDeque::new(),
             paused_until: None,
+            unlimited: false,
         }
     }
 
@@ -63,6 +68,11 @@ impl Window {
     fn reserve(&mut self, now: Instant) -> Duration {
         self.expire(now);
         let not_before = self.paused_until.filter(|p| *p > now).unwrap_or(now);
+        if self.unlimited {
+            self.sent
+                .push_back(not_before.max(self.sent.back().copied().unwrap_or(now)));
+            return not_before.saturating_duration_since(now);
+        }
         let at = if self.sent.len() < self.capacity {
             now.max(self.sent.back().copied().unwrap_or(now))
         } else {
@@ -98,6 +108,8 @@ pub struct Observed {
     pub remaining: Option<u64>,
     /// The answer was a 429 for the rolling window.
     pub limited: bool,
+    /// The answer was a 2xx.
+    pub success: bool,
 }
 
 /// A request the budget will not let through now.
@@ -193,6 +205,9 @@ impl RateBudget {
             w.capacity = share(max);
             w.interval = Duration::from_millis(ms);
         }
+        if seen.success {
+            w.unlimited = seen.max.is_none() && seen.remaining.is_none();
+        }
         let used_here = w.sent.iter().filter(|t| **t <= now).count();
         if let Some(left) = seen.remaining {
             // Slots the server counts as used that we do not know of.
@@ -237,6 +252,7 @@ mod tests {
                 interval_ms: Some(10_000),
                 remaining: Some(3),
                 limited: false,
+                success: true,
             },
         );
         let mut buckets = budget.buckets.lock().expect("not poisoned");
@@ -259,5 +275,33 @@ mod tests {
         let mut buckets = budget.buckets.lock().expect("not poisoned");
         let w = buckets.get_mut(&key("rolling")).expect("created");
         assert!(w.reserve(Instant::now()) >= Duration::from_millis(900));
+    }
+
+    #[test]
+    fn answers_without_rate_limit_headers_lift_the_window() {
+        let budget = RateBudget::default();
+        let no_headers = Observed {
+            success: true,
+            ..Observed::default()
+        };
+        budget.observe("t", no_headers);
+        let mut buckets = budget.buckets.lock().expect("not poisoned");
+        let w = buckets.get_mut(&key("t")).expect("created");
+        let now = Instant::now();
+        assert!((0..500).all(|_| w.reserve(now).is_zero()));
+        drop(buckets);
+        budget.observe(
+            "t",
+            Observed {
+                max: Some(110),
+                interval_ms: Some(10_000),
+                remaining: Some(100),
+                limited: false,
+                success: true,
+            },
+        );
+        let mut buckets = budget.buckets.lock().expect("not poisoned");
+        let w = buckets.get_mut(&key("t")).expect("created");
+        assert!(!w.unlimited, "headers are back");
     }
 }

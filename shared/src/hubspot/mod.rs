@@ -281,6 +281,7 @@ impl HubSpotClient {
                 interval_ms: header("x-hubspot-ratelimit-interval-milliseconds"),
                 remaining: header("x-hubspot-ratelimit-remaining"),
                 limited: status.as_u16() == 429,
+                success: status.is_success(),
             },
         );
         if status.is_success() {
