@@ -133,6 +133,26 @@ pub struct Settings {
     /// Dead letters replayed per second by a bulk replay.
     #[serde(deserialize_with = "lenient")]
     pub replay_rate_per_sec: u32,
+    /// Messages a worker process works on at once (the rest of the
+    /// prefetched ones wait, fairly across portals).
+    #[serde(deserialize_with = "lenient")]
+    pub worker_concurrency: u16,
+    /// Messages of one portal a worker process works on at once, so a noisy
+    /// portal cannot take every slot.
+    #[serde(deserialize_with = "lenient")]
+    pub worker_portal_concurrency: u16,
+    /// Messages of one portal a worker holds (working or waiting); more are
+    /// deferred through the first retry queue so other portals' messages
+    /// behind them in the queue are reached. 0: never defer.
+    #[serde(deserialize_with = "lenient")]
+    pub worker_portal_backlog: u16,
+    /// Events of one message processed at once (different objects; events
+    /// of one object stay in order).
+    #[serde(deserialize_with = "lenient")]
+    pub worker_event_concurrency: u16,
+    /// PostgreSQL connections of a worker process.
+    #[serde(deserialize_with = "lenient")]
+    pub worker_db_connections: u32,
 }
 
 /// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.
@@ -166,6 +186,11 @@ struct Defaults {
     retry_inprocess_base_ms: u64,
     retry_inprocess_max_wait_ms: u64,
     replay_rate_per_sec: u32,
+    worker_concurrency: u16,
+    worker_portal_concurrency: u16,
+    worker_portal_backlog: u16,
+    worker_event_concurrency: u16,
+    worker_db_connections: u32,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -192,11 +217,16 @@ const DEFAULTS: Defaults = Defaults {
     log_format: LogFormat::Human,
     log: "info",
     shutdown_grace_secs: 25,
-    worker_prefetch: 32,
     retry_inprocess_attempts: 3,
     retry_inprocess_base_ms: 200,
     retry_inprocess_max_wait_ms: 2000,
     replay_rate_per_sec: 10,
+    worker_prefetch: 256,
+    worker_concurrency: 16,
+    worker_portal_concurrency: 8,
+    worker_portal_backlog: 160,
+    worker_event_concurrency: 32,
+    worker_db_connections: 48,
 };
 
 /// A setting that is missing or malformed.
@@ -301,6 +331,39 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_WORKER_PREFETCH",
                 problem: "must be at least 1".into(),
+            });
+        }
+        for (name, value) in [
+            ("CONNECTOR_WORKER_CONCURRENCY", self.worker_concurrency),
+            (
+                "CONNECTOR_WORKER_PORTAL_CONCURRENCY",
+                self.worker_portal_concurrency,
+            ),
+            (
+                "CONNECTOR_WORKER_EVENT_CONCURRENCY",
+                self.worker_event_concurrency,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.worker_db_connections < 2 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_DB_CONNECTIONS",
+                problem: "must be at least 2".into(),
+            });
+        }
+        if self.worker_portal_backlog != 0 && self.worker_portal_backlog >= self.worker_prefetch {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_PORTAL_BACKLOG",
+                problem: format!(
+                    "must be below CONNECTOR_WORKER_PREFETCH ({}), or other portals' messages cannot be reached",
+                    self.worker_prefetch
+                ),
             });
         }
         self.retry_delays().map(|_| ())

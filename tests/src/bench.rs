@@ -279,3 +279,5 @@ pub async fn drop_topology(settings: &Settings) -> anyhow::Result<()> {
     let _ = conn.close(200, "done".into()).await;
     Ok(())
 }
+
+pub mod pipeline;

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     Worker,
+    defer::defer,
+    fair::{Admission, FairConfig, FairGate, portal_of},
     message::{MessageMeta, MessageOutcome, process_message},
 };
 
@@ -31,6 +33,8 @@ pub struct ConsumerConfig {
     pub prefetch: u16,
     /// How long in-flight messages may take to finish at shutdown.
     pub grace: Duration,
+    /// Fair scheduling across portals.
+    pub fair: FairConfig,
 }
 
 /// Consumes the work queue until `shutdown`, reconnecting when the broker goes away.
@@ -86,6 +90,7 @@ async fn session(
         .await?;
     tracing::info!(queue = %cfg.topology.work_queue(), prefetch = cfg.prefetch, "consuming");
     let permits = Arc::new(Semaphore::new(usize::from(cfg.prefetch)));
+    let gate = FairGate::new(cfg.fair);
     let mut tasks = JoinSet::new();
     let ended = loop {
         let next = tokio::select! {
@@ -100,8 +105,22 @@ async fn session(
         };
         let permit = permits.clone().acquire_owned().await?;
         let (w, cfg, publisher) = (w.clone(), cfg.clone(), publisher.clone());
+        let admission = gate.admit(portal_of(&delivery));
+        let gate = gate.clone();
         tasks.spawn(async move {
-            handle(&w, &cfg, &publisher, delivery).await;
+            let delivery = match admission {
+                Admission::Admit(ticket) => Ok((ticket, delivery)),
+                Admission::Defer => match defer(&cfg.topology, &publisher, delivery).await {
+                    Ok(()) => Err(()),
+                    // Not deferred after all: hold it beyond the bound.
+                    Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
+                },
+            };
+            if let Ok((ticket, delivery)) = delivery {
+                let running = ticket.start().await;
+                handle(&w, &cfg, &publisher, delivery).await;
+                drop((running, ticket));
+            }
             drop(permit);
         });
     };

@@ -40,6 +40,8 @@ pub struct Inner {
     pub tokens: TokenCache,
     /// In-process retries of short blips.
     pub retry: ShortRetry,
+    /// Events of one message processed at once.
+    pub event_concurrency: usize,
 }
 
 impl std::ops::Deref for Worker {
@@ -59,6 +61,11 @@ impl Worker {
         let http = reqwest::Client::builder()
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
+            // Kept-alive connections for concurrent deliveries: enough idle
+            // ones per host that bursts do not reconnect.
+            .pool_max_idle_per_host(256)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
             .user_agent(concat!(
                 "hubspot-impact-connector/",
                 env!("CARGO_PKG_VERSION")
@@ -86,13 +93,14 @@ impl Worker {
                 stages: StageCache::default(),
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
+                event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
             }),
         })
     }
 
     /// Connects to PostgreSQL, migrates, and builds the state.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let max = u32::from(settings.worker_prefetch) + 4;
+        let max = settings.worker_db_connections.max(2);
         let pool = db::connect(&settings.database_url, max)
             .await
             .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;

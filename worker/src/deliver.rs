@@ -19,6 +19,10 @@ fn db_failure(e: impl std::fmt::Display) -> Failure {
 
 /// Posts conversion `id` unless it was delivered already.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResult, Failure> {
+    // Within a message, deliveries go out in batches (same guarantees).
+    if let Some(batch) = crate::deliver_batch::current() {
+        return batch.deliver(portal, id).await;
+    }
     let stored = w
         .portals
         .get(&w.pool, &w.cipher, portal)
@@ -73,7 +77,14 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
                 .map_err(db_failure)?;
             tx.commit().await.map_err(db_failure)?;
             metrics::counter!("worker_conversions_total", "outcome" => "delivered").increment(1);
-            if let Err(e) = db::portals::set_credentials_status(&w.pool, portal, "ok", None).await {
+            // Written only when it changes (not once per conversion).
+            let known_ok = stored
+                .as_ref()
+                .is_some_and(|p| p.credentials_status == "ok");
+            if !known_ok
+                && let Err(e) =
+                    db::portals::set_credentials_status(&w.pool, portal, "ok", None).await
+            {
                 tracing::warn!(error = %e, "could not record credentials status");
             }
             tracing::info!(%portal, conversion = id, queued_uri = ?queued.queued_uri, "conversion delivered");

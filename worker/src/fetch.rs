@@ -96,7 +96,11 @@ pub async fn fetch(
     };
     if r.object_type == ObjectType::Deals {
         if !needs.line_item_properties.is_empty() {
-            ctx.line_items = line_items(w, r.token, id, &needs.line_item_properties).await?;
+            ctx.line_items = match prefetched.line_items(r.portal, id, &needs.line_item_properties)
+            {
+                Some(items) => items.to_vec(),
+                None => line_items(w, r.token, id, &needs.line_item_properties).await?,
+            };
         }
         let item_currency = ctx
             .line_items
@@ -107,7 +111,10 @@ pub async fn fetch(
             .map(str::to_owned)
             .or(item_currency);
         if needs.associated_contact {
-            ctx.associated_contact_id = associated_contact(w, r.token, id).await?;
+            ctx.associated_contact_id = match prefetched.contact(r.portal, id) {
+                Some(contact) => contact,
+                None => associated_contact(w, r.token, id).await?,
+            };
         }
         if needs.stage_label
             && let Some(stage) = ctx.property("dealstage")
@@ -128,6 +135,39 @@ pub async fn fetch(
     Ok(ctx)
 }
 
+/// The line-item properties to read for `wanted` (plus position and currency).
+pub fn line_item_properties(wanted: &std::collections::BTreeSet<String>) -> Vec<String> {
+    let mut props: Vec<String> = wanted.iter().cloned().collect();
+    props.push(POSITION.into());
+    props.push(ITEM_CURRENCY.into());
+    props
+}
+
+/// Line items in a stable order: their position on the deal, then id.
+pub fn order_line_items(mut items: Vec<shared::hubspot::CrmObject>) -> Vec<mapping::Properties> {
+    let key = |o: &shared::hubspot::CrmObject| {
+        let pos = o
+            .properties
+            .get(POSITION)
+            .and_then(|v| v.as_deref())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(i64::MAX);
+        (pos, o.id.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    items.sort_by_key(key);
+    items.into_iter().map(|o| o.properties).collect()
+}
+
+/// The primary contact among a deal's contacts, else the lowest id.
+pub fn primary_contact(assoc: &[shared::hubspot::Association]) -> Option<u64> {
+    let primary = assoc
+        .iter()
+        .filter(|a| a.labels.iter().any(|l| l.eq_ignore_ascii_case("primary")))
+        .map(|a| a.to_object_id)
+        .min();
+    primary.or_else(|| assoc.iter().map(|a| a.to_object_id).min())
+}
+
 /// The deal's line items, ordered by their position on the deal, then id.
 async fn line_items(
     w: &Worker,
@@ -146,25 +186,12 @@ async fn line_items(
     let mut ids: Vec<u64> = assoc.iter().map(|a| a.to_object_id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let mut props: Vec<String> = wanted.iter().cloned().collect();
-    props.push(POSITION.into());
-    props.push(ITEM_CURRENCY.into());
-    let mut items = w
+    let items = w
         .hubspot
-        .batch_read(token, "line_items", &ids, &props)
+        .batch_read(token, "line_items", &ids, &line_item_properties(wanted))
         .await
         .map_err(|e| e.failure())?;
-    let key = |o: &shared::hubspot::CrmObject| {
-        let pos = o
-            .properties
-            .get(POSITION)
-            .and_then(|v| v.as_deref())
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(i64::MAX);
-        (pos, o.id.parse::<u64>().unwrap_or(u64::MAX))
-    };
-    items.sort_by_key(key);
-    Ok(items.into_iter().map(|o| o.properties).collect())
+    Ok(order_line_items(items))
 }
 
 /// The deal's primary contact, else its lowest-id contact.
@@ -178,10 +205,5 @@ async fn associated_contact(
         .associations(token, ObjectType::Deals, deal, "contacts")
         .await
         .map_err(|e| e.failure())?;
-    let primary = assoc
-        .iter()
-        .filter(|a| a.labels.iter().any(|l| l.eq_ignore_ascii_case("primary")))
-        .map(|a| a.to_object_id)
-        .min();
-    Ok(primary.or_else(|| assoc.iter().map(|a| a.to_object_id).min()))
+    Ok(primary_contact(&assoc))
 }

@@ -9,14 +9,20 @@ pub mod cache;
 pub mod cli;
 pub mod consumer;
 pub mod context;
+pub mod defer;
 pub mod deliver;
+pub mod deliver_batch;
 pub mod dlq;
+pub mod events_concurrent;
+pub mod fair;
 pub mod fetch;
 pub mod message;
 pub mod metrics_server;
 pub mod ops;
 pub mod pipeline;
 pub mod prefetch;
+mod prefetch_deals;
+pub mod record_batch;
 pub mod retry;
 pub mod stages;
 pub mod tokens;
@@ -87,6 +93,11 @@ pub async fn run_with(
         topology: topology(settings)?,
         prefetch: settings.worker_prefetch.max(1),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
+        fair: fair::FairConfig {
+            concurrency: usize::from(settings.worker_concurrency.max(1)),
+            portal_concurrency: usize::from(settings.worker_portal_concurrency.max(1)),
+            portal_backlog: usize::from(settings.worker_portal_backlog),
+        },
     };
     let result = consumer::consume(worker, cfg, shutdown.clone()).await;
     shutdown.cancel();

@@ -12,11 +12,7 @@ use shared::{
     failure::Failure,
 };
 
-use crate::{
-    Worker,
-    pipeline::{EventResult, process_event},
-    prefetch::prefetch,
-};
+use crate::{Worker, pipeline::EventResult, prefetch::prefetch};
 
 /// What the consumer needs from a message's headers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -67,8 +63,9 @@ pub enum MessageOutcome {
     Malformed(String),
 }
 
-/// Processes every event of a message, in order. Stops at the first
-/// transient failure (the following events likely share its cause).
+/// Processes every event of a message (concurrently across objects, in
+/// order per object). After a transient failure no further event starts
+/// (the following ones likely share its cause).
 pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> MessageOutcome {
     let events = match decode_message(body) {
         Ok(e) => e,
@@ -85,25 +82,25 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         metrics::histogram!("worker_event_age_seconds").record(age);
     }
     let prefetched = prefetch(w, &events).await;
-    let mut results = Vec::with_capacity(events.len());
-    for event in &events {
-        match process_event(w, event, received_at, &prefetched).await {
-            Ok(r) => {
-                count(&r);
-                tracing::debug!(portal = %event.portal_id, object = event.object_id,
-                    kind = %event.subscription_type, outcome = r.label(), "event processed");
-                results.push(r);
-            }
-            Err(f) => {
-                metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason)
-                    .increment(1);
-                tracing::warn!(portal = %event.portal_id, object = event.object_id,
-                    reason = f.reason, detail = %f.detail, attempt = meta.attempt,
-                    "transient failure; the message will be retried");
-                metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
-                return MessageOutcome::Retry(f);
-            }
-        }
+    let (done, failure) =
+        crate::events_concurrent::process_all(w, &events, received_at, &prefetched).await;
+    let mut results = Vec::with_capacity(done.len());
+    for (i, r) in done {
+        let event = &events[i];
+        count(&r);
+        tracing::debug!(portal = %event.portal_id, object = event.object_id,
+            kind = %event.subscription_type, outcome = r.label(), "event processed");
+        results.push(r);
+    }
+    if let Some((i, f)) = failure {
+        let event = &events[i];
+        metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason)
+            .increment(1);
+        tracing::warn!(portal = %event.portal_id, object = event.object_id,
+            reason = f.reason, detail = %f.detail, attempt = meta.attempt,
+            "transient failure; the message will be retried");
+        metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
+        return MessageOutcome::Retry(f);
     }
     metrics::counter!("worker_messages_total", "outcome" => "done").increment(1);
     MessageOutcome::Done(results)

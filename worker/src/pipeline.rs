@@ -3,10 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use shared::{
-    db::{
-        self,
-        events::{EventKey, EventOutcome},
-    },
+    db::{self, events::EventKey},
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping,
@@ -75,10 +72,14 @@ pub async fn process_event(
     prefetched: &Prefetched,
 ) -> Result<EventResult, Failure> {
     let key = EventKey::of(event);
-    if let Some(seen) = db::events::lookup(&w.pool, &key)
-        .await
-        .map_err(db_failure)?
-    {
+    let seen = if prefetched.known_unseen(&key) {
+        None
+    } else {
+        db::events::lookup(&w.pool, &key)
+            .await
+            .map_err(db_failure)?
+    };
+    if let Some(seen) = seen {
         return match seen.conversion {
             // Recorded, but its delivery did not finish (crash, or a
             // transient failure): resume it with the recorded payload.
@@ -94,13 +95,7 @@ pub async fn process_event(
     let record = |status: &'static str, reason: &'static str, error: Option<String>| {
         let key = &key;
         async move {
-            let outcome = EventOutcome {
-                status,
-                reason: Some(reason),
-                error: error.as_deref(),
-                conversion_id: None,
-            };
-            db::events::record(&w.pool, key, event, received_at, &outcome)
+            crate::record_batch::outcome(w, key, event, received_at, (status, reason, error))
                 .await
                 .map_err(db_failure)
         }
@@ -181,32 +176,16 @@ pub async fn process_event(
         tracing::debug!(portal = %event.portal_id, order_id = %conversion.order_id, "{note}");
     }
 
-    // The conversion and the event's outcome are committed together.
-    let mut tx = w.pool.begin().await.map_err(db_failure)?;
-    let row = db::conversions::record(
-        &mut *tx,
-        key.portal_id,
-        object_type,
-        key.object_id,
-        &conversion,
-    )
-    .await
-    .map_err(db_failure)?;
-    let outcome = EventOutcome {
-        status: "converted",
-        reason: None,
-        error: None,
-        conversion_id: Some(row.id),
-    };
-    let first = db::events::record(&mut *tx, &key, event, received_at, &outcome)
-        .await
-        .map_err(db_failure)?;
+    // The conversion and the event's outcome are committed together (one
+    // statement).
+    let (row, first) =
+        crate::record_batch::converted(w, object_type, &conversion, &key, event, received_at)
+            .await
+            .map_err(db_failure)?;
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
-        tx.rollback().await.map_err(db_failure)?;
         return Ok(EventResult::Duplicate);
     }
-    tx.commit().await.map_err(db_failure)?;
     if row.status == "delivered" {
         return Ok(EventResult::AlreadyDelivered {
             conversion_id: row.id,

@@ -3,11 +3,12 @@
 //! instead of one `GET` each — HubSpot's rate limit counts requests, and a
 //! webhook batch carries up to 100 events.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use shared::{
+    db::events::EventKey,
     events::{HubSpotEvent, PortalId},
-    mapping::Properties,
+    mapping::{self, Properties},
     object_type::ObjectType,
     portal::PortalStatus,
     triggers::{self, Decision},
@@ -19,6 +20,12 @@ use crate::{Worker, fetch::object_properties, tokens::hubspot_token};
 #[derive(Debug, Default)]
 pub struct Prefetched {
     objects: HashMap<(PortalId, ObjectType, u64), (BTreeSet<String>, Properties)>,
+    /// A deal's ordered line items, read with these line-item properties.
+    pub(crate) line_items: HashMap<(PortalId, u64), (BTreeSet<String>, Vec<Properties>)>,
+    /// A deal's associated contact (primary, else lowest id).
+    pub(crate) contacts: HashMap<(PortalId, u64), Option<u64>>,
+    /// Events known not to be recorded yet (one query for the message).
+    unseen: HashSet<EventKey>,
 }
 
 impl Prefetched {
@@ -38,14 +45,35 @@ impl Prefetched {
         let (read, props) = self.objects.get(&(portal, ty, id))?;
         wanted.iter().all(|p| read.contains(p)).then_some(props)
     }
+
+    /// The deal's line items, if they were read with at least `wanted`.
+    pub fn line_items(
+        &self,
+        portal: PortalId,
+        deal: u64,
+        wanted: &BTreeSet<String>,
+    ) -> Option<&[Properties]> {
+        let (read, items) = self.line_items.get(&(portal, deal))?;
+        wanted.is_subset(read).then_some(items.as_slice())
+    }
+
+    /// Whether the event was not recorded when the message started (a
+    /// hint: a concurrent duplicate is still caught by the unique key).
+    pub fn known_unseen(&self, key: &EventKey) -> bool {
+        self.unseen.contains(key)
+    }
+
+    /// The deal's associated contact, if it was read ahead.
+    pub fn contact(&self, portal: PortalId, deal: u64) -> Option<Option<u64>> {
+        self.contacts.get(&(portal, deal)).copied()
+    }
 }
 
 /// Reads ahead the objects of `events` that will fire, when at least two
 /// share a portal and type. Best effort: anything that fails here is simply
 /// read (and its failure classified) event by event later.
 pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
-    let mut groups: BTreeMap<(PortalId, ObjectType), (BTreeSet<u64>, BTreeSet<String>)> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<(PortalId, ObjectType), Group> = BTreeMap::new();
     for event in events {
         let Ok(Some(portal)) = w.portals.get(&w.pool, &w.cipher, event.portal_id).await else {
             continue;
@@ -66,11 +94,31 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let group = groups.entry((event.portal_id, ty)).or_default();
-        group.0.insert(event.object_id);
-        group.1.extend(object_properties(ty, rows, &firing));
+        group.ids.insert(event.object_id);
+        group
+            .properties
+            .extend(object_properties(ty, rows, &firing));
+        let needs = mapping::needs(rows);
+        group
+            .line_item_properties
+            .extend(needs.line_item_properties);
+        group.associated_contact |= needs.associated_contact;
     }
     let mut out = Prefetched::none();
-    for ((portal_id, ty), (ids, props)) in groups {
+    let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+    if let Ok(seen) = shared::db::events::seen_many(&w.pool, &keys).await {
+        out.unseen = keys
+            .into_iter()
+            .zip(seen)
+            .filter_map(|(k, seen)| (!seen).then_some(k))
+            .collect();
+    }
+    for ((portal_id, ty), group) in groups {
+        let Group {
+            ids,
+            properties: props,
+            ..
+        } = &group;
         if ids.len() < 2 {
             continue;
         }
@@ -80,7 +128,7 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
         let Ok(token) = hubspot_token(w, portal_id, &portal).await else {
             continue;
         };
-        let ids: Vec<u64> = ids.into_iter().collect();
+        let ids: Vec<u64> = ids.iter().copied().collect();
         let wanted: Vec<String> = props.iter().cloned().collect();
         match w
             .hubspot
@@ -99,6 +147,22 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
             }
             Err(e) => tracing::debug!(error = %e, "batch read failed; reading one by one"),
         }
+        if ty == ObjectType::Deals {
+            crate::prefetch_deals::deal_extras(w, &token, portal_id, &ids, &group, &mut out).await;
+        }
     }
     out
+}
+
+/// What the firing events of one portal and object type need.
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    /// Object ids.
+    pub(crate) ids: BTreeSet<u64>,
+    /// Object properties.
+    pub(crate) properties: BTreeSet<String>,
+    /// Line-item properties (deals; empty: none needed).
+    pub(crate) line_item_properties: BTreeSet<String>,
+    /// Whether the deals' associated contact is needed.
+    pub(crate) associated_contact: bool,
 }

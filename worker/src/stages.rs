@@ -38,7 +38,10 @@ impl StageCache {
         pipeline: Option<&str>,
         stage: &str,
     ) -> Result<Option<String>, HubSpotError> {
-        let cached = self.entries.lock().await.get(&portal).cloned();
+        // Held across a fetch: concurrent events of a portal wait for one
+        // pipelines call instead of each making their own.
+        let mut entries = self.entries.lock().await;
+        let cached = entries.get(&portal).cloned();
         if let Some((at, pipelines)) = &cached
             && at.elapsed() < TTL
         {
@@ -49,10 +52,7 @@ impl StageCache {
         }
         let pipelines = Arc::new(client.deal_pipelines(token).await?);
         let found = find(&pipelines, pipeline, stage);
-        self.entries
-            .lock()
-            .await
-            .insert(portal, (Instant::now(), pipelines));
+        entries.insert(portal, (Instant::now(), pipelines));
         Ok(found)
     }
 

@@ -89,7 +89,7 @@ pub async fn mark_delivered<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = now(), updated_at = now() WHERE id = $1",
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now() WHERE id = $1",
     )
     .bind(id)
     .bind(queued_uri)
@@ -119,4 +119,105 @@ pub async fn mark_attempt_failed<'e>(
     .execute(db)
     .await
     .map(|_| ())
+}
+
+/// Locks several conversions for delivery, in id order (so concurrent
+/// batches cannot deadlock); rows that no longer exist are left out.
+pub async fn lock_many<'e>(
+    db: impl PgExecutor<'e>,
+    ids: &[i64],
+) -> Result<Vec<ConversionRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, status, payload, attempts FROM conversions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ConversionRow {
+            id: r.get("id"),
+            status: r.get("status"),
+            params: params_of(r.get("payload")),
+            attempts: r.get("attempts"),
+            created: false,
+        })
+        .collect())
+}
+
+/// impact.com queued all of these: `(id, QueuedUri)`, one statement.
+pub async fn mark_delivered_many<'e>(
+    db: impl PgExecutor<'e>,
+    delivered: &[(i64, Option<String>)],
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = delivered.iter().map(|(id, _)| *id).collect();
+    let uris: Vec<Option<String>> = delivered.iter().map(|(_, u)| u.clone()).collect();
+    sqlx::query(
+        "UPDATE conversions SET status = 'delivered', queued_uri = u.uri, attempts = attempts + 1,
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now()
+         FROM unnest($1::bigint[], $2::text[]) AS u(id, uri) WHERE conversions.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&uris)
+    .execute(db)
+    .await
+    .map(|_| ())
+}
+
+/// [`record`] and the event's `converted` outcome (see
+/// [`super::events::record`]) in one statement, so one round trip and one
+/// commit per event. Returns the row and whether this event was recorded
+/// first (false: a concurrent duplicate got there first and delivers).
+#[allow(clippy::too_many_arguments)]
+pub async fn record_converted<'e>(
+    db: impl PgExecutor<'e>,
+    object_type: ObjectType,
+    conv: &Conversion,
+    key: &super::events::EventKey,
+    event: &crate::events::HubSpotEvent,
+    received_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(ConversionRow, bool), sqlx::Error> {
+    let payload = serde_json::to_value(&conv.params).unwrap_or_default();
+    let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let row = sqlx::query(
+        "WITH c AS (
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
+                 payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 updated_at = now()
+             RETURNING id, status, payload, attempts, (xmax = 0) AS created
+         ), e AS (
+             INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+                 property_name, status, conversion_id, event, received_at)
+             SELECT $1, $7, $8, $5, $9, $10, 'converted', c.id, $11, $12 FROM c
+             ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
+             RETURNING 1
+         )
+         SELECT c.id, c.status, c.payload, c.attempts, c.created, EXISTS (SELECT 1 FROM e) AS first FROM c",
+    )
+    .bind(key.portal_id)
+    .bind(&conv.event_type)
+    .bind(&conv.order_id)
+    .bind(object_type.as_str())
+    .bind(key.object_id)
+    .bind(payload)
+    .bind(key.event_id)
+    .bind(&key.subscription_type)
+    .bind(key.occurred_at)
+    .bind(&key.property_name)
+    .bind(json)
+    .bind(received_at)
+    .fetch_one(db)
+    .await?;
+    Ok((
+        ConversionRow {
+            id: row.get("id"),
+            status: row.get("status"),
+            params: params_of(row.get("payload")),
+            attempts: row.get("attempts"),
+            created: row.get("created"),
+        },
+        row.get("first"),
+    ))
 }

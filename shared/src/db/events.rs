@@ -9,7 +9,7 @@ use crate::events::HubSpotEvent;
 /// occurredAt)` plus the property name of property changes (a repeated
 /// notification has the same one; it only makes the key finer when HubSpot
 /// omits `eventId`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EventKey {
     /// Portal.
     pub portal_id: i64,
@@ -120,4 +120,39 @@ pub async fn record<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Which of `keys` were recorded before, in one query (a message's events
+/// are looked up together; [`lookup`] then runs only for those).
+pub async fn seen_many<'e>(
+    db: impl PgExecutor<'e>,
+    keys: &[EventKey],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let col = |f: fn(&EventKey) -> i64| keys.iter().map(f).collect::<Vec<i64>>();
+    let event_ids: Vec<Option<i64>> = keys.iter().map(|k| k.event_id).collect();
+    let types: Vec<&str> = keys.iter().map(|k| k.subscription_type.as_str()).collect();
+    let props: Vec<&str> = keys.iter().map(|k| k.property_name.as_str()).collect();
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT k.i FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])
+             WITH ORDINALITY AS k(portal_id, event_id, subscription_type, object_id, occurred_at, property_name, i)
+         WHERE EXISTS (SELECT 1 FROM webhook_events e
+             WHERE e.portal_id = k.portal_id AND e.event_id IS NOT DISTINCT FROM k.event_id
+               AND e.subscription_type = k.subscription_type AND e.object_id = k.object_id
+               AND e.occurred_at = k.occurred_at AND e.property_name = k.property_name)",
+    )
+    .bind(col(|k| k.portal_id))
+    .bind(event_ids)
+    .bind(types)
+    .bind(col(|k| k.object_id))
+    .bind(col(|k| k.occurred_at))
+    .bind(props)
+    .fetch_all(db)
+    .await?;
+    let mut seen = vec![false; keys.len()];
+    for i in found {
+        if let Some(s) = usize::try_from(i - 1).ok().and_then(|i| seen.get_mut(i)) {
+            *s = true;
+        }
+    }
+    Ok(seen)
 }

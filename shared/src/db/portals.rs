@@ -229,13 +229,19 @@ pub async fn set_credentials_status(
     status: &str,
     error: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
+    let mut tx = pool.begin().await?;
+    let changed = sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
         .bind(i64::try_from(portal.0).unwrap_or(-1))
         .bind(status)
         .bind(error)
-        .execute(pool)
-        .await
-        .map(|_| ())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if changed > 0 {
+        // Workers' caches learn the new status (and stop re-writing it).
+        notify(&mut tx, portal).await?;
+    }
+    tx.commit().await
 }
 
 pub use super::portal_load::{StoredPortal, load};

@@ -18,8 +18,15 @@ use std::{
 
 use sha2::{Digest, Sha256};
 
-/// Share of the advertised limit we use (room for the account's other apps).
-const SHARE: f64 = 0.9;
+/// Share of the advertised limit we use: a little room for clock and
+/// network jitter between our send times and HubSpot's arrival times (other
+/// apps of the account show up in `X-HubSpot-RateLimit-Remaining`).
+const SHARE: f64 = 0.95;
+
+/// A pause longer than this (HubSpot's `DAILY` policy) is not waited out in
+/// process: the call fails at once with the time left, and the message
+/// takes the retry ladder.
+pub const LONGEST_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 struct Window {
@@ -28,6 +35,12 @@ struct Window {
     /// Send times of the requests in the current window, oldest first
     /// (may lie in the future: reserved slots).
     sent: VecDeque<Instant>,
+    /// No request before then (a `DAILY` 429, or a `Retry-After`).
+    paused_until: Option<Instant>,
+    /// The last successful answer carried no rate-limit headers: the API is
+    /// not limiting this account (a test double, or a plan without burst
+    /// limits), so requests are not held back until headers appear again.
+    unlimited: bool,
 }
 
 impl Window {
@@ -36,6 +49,8 @@ impl Window {
             capacity: share(100),
             interval: Duration::from_secs(10),
             sent: VecDeque::new(),
+            paused_until: None,
+            unlimited: false,
         }
     }
 
@@ -52,12 +67,19 @@ impl Window {
     /// Takes one request slot; returns how long to wait before sending.
     fn reserve(&mut self, now: Instant) -> Duration {
         self.expire(now);
+        let not_before = self.paused_until.filter(|p| *p > now).unwrap_or(now);
+        if self.unlimited {
+            self.sent
+                .push_back(not_before.max(self.sent.back().copied().unwrap_or(now)));
+            return not_before.saturating_duration_since(now);
+        }
         let at = if self.sent.len() < self.capacity {
             now.max(self.sent.back().copied().unwrap_or(now))
         } else {
             let idx = self.sent.len() - self.capacity;
             (self.sent[idx] + self.interval).max(self.sent.back().copied().unwrap_or(now))
         };
+        let at = at.max(not_before);
         self.sent.push_back(at);
         at.saturating_duration_since(now)
     }
@@ -86,6 +108,15 @@ pub struct Observed {
     pub remaining: Option<u64>,
     /// The answer was a 429 for the rolling window.
     pub limited: bool,
+    /// The answer was a 2xx.
+    pub success: bool,
+}
+
+/// A request the budget will not let through now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paused {
+    /// Time left until the account may be called again.
+    pub retry_after: Duration,
 }
 
 /// Buckets by account (keyed by a hash of the access token).
@@ -102,19 +133,63 @@ fn key(token: &str) -> [u8; 16] {
 }
 
 impl RateBudget {
-    /// Waits until a request for this account fits the budget.
-    pub async fn acquire(&self, token: &str) {
+    /// Waits until a request for this account fits the budget; `Err` when
+    /// the account is paused for longer than [`LONGEST_WAIT`] (its daily
+    /// limit is spent), without taking a slot.
+    pub async fn acquire(&self, token: &str) -> Result<Instant, Paused> {
         let wait = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-            buckets
-                .entry(key(token))
-                .or_insert_with(Window::new)
-                .reserve(Instant::now())
+            let now = Instant::now();
+            let w = buckets.entry(key(token)).or_insert_with(Window::new);
+            if let Some(until) = w.paused_until
+                && until.saturating_duration_since(now) > LONGEST_WAIT
+            {
+                return Err(Paused {
+                    retry_after: until.saturating_duration_since(now),
+                });
+            }
+            (now, w.reserve(now))
         };
+        let (now, wait) = wait;
         if !wait.is_zero() {
             metrics::counter!("hubspot_budget_waits_total").increment(1);
+            metrics::histogram!("hubspot_budget_wait_seconds").record(wait.as_secs_f64());
             tokio::time::sleep(wait).await;
         }
+        Ok(now + wait)
+    }
+
+    /// Moves a slot taken by [`RateBudget::acquire`] (`reserved`) to `answered`,
+    /// the time its answer came: HubSpot counted the request somewhere in
+    /// between, and a busy process may send well after the reserved time,
+    /// so the later bound is the safe one for the rolling window.
+    pub fn settle(&self, token: &str, reserved: Instant, answered: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(w) = buckets.get_mut(&key(token)) else {
+            return;
+        };
+        if let Some(i) = w.sent.iter().position(|t| *t == reserved) {
+            w.sent.remove(i);
+            let at = w.sent.partition_point(|t| *t <= answered);
+            w.sent.insert(at, answered);
+        }
+    }
+
+    /// Follows a 429's policy: `DAILY` pauses the account for `retry_after`
+    /// (until its midnight); `TEN_SECONDLY_ROLLING` (and unknown policies)
+    /// fill the current window and wait at least `retry_after`.
+    pub fn rate_limited(&self, token: &str, policy: &str, retry_after: Duration) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let w = buckets.entry(key(token)).or_insert_with(Window::new);
+        let now = Instant::now();
+        w.expire(now);
+        let free = w.capacity.saturating_sub(w.sent.len());
+        w.occupy(now, free);
+        let until = now + retry_after;
+        if policy == "DAILY" || retry_after > Duration::ZERO {
+            w.paused_until = Some(w.paused_until.map_or(until, |p| p.max(until)));
+        }
+        metrics::counter!("hubspot_rate_limited_total", "policy" => policy.to_owned()).increment(1);
     }
 
     /// Learns from a response's headers.
@@ -129,6 +204,9 @@ impl RateBudget {
         {
             w.capacity = share(max);
             w.interval = Duration::from_millis(ms);
+        }
+        if seen.success {
+            w.unlimited = seen.max.is_none() && seen.remaining.is_none();
         }
         let used_here = w.sent.iter().filter(|t| **t <= now).count();
         if let Some(left) = seen.remaining {
@@ -160,8 +238,8 @@ mod tests {
                 .count();
             assert!(in_window < w.capacity, "request {i}: {in_window} before it");
         }
-        assert_eq!(times[89], now, "the first 90 go at once");
-        assert_eq!(times[90], now + Duration::from_secs(10));
+        assert_eq!(times[94], now, "the first 95 go at once");
+        assert_eq!(times[95], now + Duration::from_secs(10));
     }
 
     #[test]
@@ -174,12 +252,56 @@ mod tests {
                 interval_ms: Some(10_000),
                 remaining: Some(3),
                 limited: false,
+                success: true,
             },
         );
         let mut buckets = budget.buckets.lock().expect("not poisoned");
         let w = buckets.get_mut(&key("t")).expect("created");
-        assert_eq!(w.capacity, 171);
-        assert_eq!(w.sent.len(), 171, "the server's count wins");
+        assert_eq!(w.capacity, 180);
+        assert_eq!(w.sent.len(), 180, "the server's count wins");
         assert!(w.reserve(Instant::now()) > Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_daily_429_pauses_the_account_and_a_rolling_one_waits_the_window() {
+        let budget = RateBudget::default();
+        budget.rate_limited("daily", "DAILY", Duration::from_secs(3600));
+        let paused = budget.acquire("daily").await.expect_err("paused");
+        assert!(budget.acquire("other").await.is_ok());
+        assert!(paused.retry_after > Duration::from_secs(3500));
+        // Another account is not affected.
+        assert!(budget.acquire("other").await.is_ok());
+        budget.rate_limited("rolling", "TEN_SECONDLY_ROLLING", Duration::from_secs(1));
+        let mut buckets = budget.buckets.lock().expect("not poisoned");
+        let w = buckets.get_mut(&key("rolling")).expect("created");
+        assert!(w.reserve(Instant::now()) >= Duration::from_millis(900));
+    }
+
+    #[test]
+    fn answers_without_rate_limit_headers_lift_the_window() {
+        let budget = RateBudget::default();
+        let no_headers = Observed {
+            success: true,
+            ..Observed::default()
+        };
+        budget.observe("t", no_headers);
+        let mut buckets = budget.buckets.lock().expect("not poisoned");
+        let w = buckets.get_mut(&key("t")).expect("created");
+        let now = Instant::now();
+        assert!((0..500).all(|_| w.reserve(now).is_zero()));
+        drop(buckets);
+        budget.observe(
+            "t",
+            Observed {
+                max: Some(110),
+                interval_ms: Some(10_000),
+                remaining: Some(100),
+                limited: false,
+                success: true,
+            },
+        );
+        let mut buckets = budget.buckets.lock().expect("not poisoned");
+        let w = buckets.get_mut(&key("t")).expect("created");
+        assert!(!w.unlimited, "headers are back");
     }
 }

@@ -4,6 +4,7 @@
 //! Every call takes the bearer token explicitly: the client holds no
 //! per-portal state and can be shared by all portals.
 
+mod batch_assoc;
 mod budget;
 mod error;
 mod oauth;
@@ -15,7 +16,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-pub use budget::{Observed, RateBudget};
+pub use batch_assoc::BATCH_ASSOCIATIONS_LIMIT;
+pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
@@ -242,9 +244,21 @@ impl HubSpotClient {
         req: reqwest::RequestBuilder,
         endpoint: &'static str,
     ) -> Result<T, HubSpotError> {
-        self.budget.acquire(token.expose_secret()).await;
+        let reserved = match self.budget.acquire(token.expose_secret()).await {
+            Ok(at) => at,
+            Err(paused) => {
+                metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => "paused")
+                .increment(1);
+                return Err(HubSpotError::RateLimited {
+                    policy: "DAILY".into(),
+                    retry_after: paused.retry_after,
+                });
+            }
+        };
         let started = Instant::now();
         let result = req.bearer_auth(token.expose_secret()).send().await;
+        self.budget
+            .settle(token.expose_secret(), reserved, Instant::now());
         metrics::histogram!("hubspot_request_duration_seconds", "endpoint" => endpoint)
             .record(started.elapsed().as_secs_f64());
         let resp = match result {
@@ -271,6 +285,7 @@ impl HubSpotClient {
                 interval_ms: header("x-hubspot-ratelimit-interval-milliseconds"),
                 remaining: header("x-hubspot-ratelimit-remaining"),
                 limited: status.as_u16() == 429,
+                success: status.is_success(),
             },
         );
         if status.is_success() {
@@ -281,6 +296,15 @@ impl HubSpotClient {
             return serde_json::from_slice(&bytes)
                 .map_err(|e| HubSpotError::Decode(format!("{endpoint}: {e}")));
         }
-        Err(HubSpotError::from_response(resp).await)
+        let err = HubSpotError::from_response(resp).await;
+        if let HubSpotError::RateLimited {
+            policy,
+            retry_after,
+        } = &err
+        {
+            self.budget
+                .rate_limited(token.expose_secret(), policy, *retry_after);
+        }
+        Err(err)
     }
 }

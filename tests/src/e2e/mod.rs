@@ -114,6 +114,8 @@ impl WorkerEnv {
         settings.retry_inprocess_max_wait_ms = 200;
         settings.replay_rate_per_sec = 1000;
         settings.worker_prefetch = 8;
+        // No deferral of busy portals unless a test asks for it.
+        settings.worker_portal_backlog = 0;
         settings.shutdown_grace_secs = 5;
         let worker = Worker::connect(&settings).await?;
         let pool = worker.pool.clone();

@@ -1,0 +1,297 @@
+//! Building blocks of the whole-pipeline benchmark (`bench-pipeline`):
+//! worker processes, an isolated environment (database, queues, sandbox,
+//! ingest), and the measurements (conversions, latency, HubSpot calls, RSS).
+
+use std::{process::Stdio, time::Duration};
+
+use anyhow::Context as _;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use shared::config::Settings;
+use sqlx::{PgPool, Row};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{
+    bench::{IngestChild, drop_topology, peak_rss_kb},
+    e2e::{self, KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
+    harness,
+    sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
+};
+
+/// Run by the benchmark's own executable with `--serve-worker`: a worker
+/// process configured from the environment; stops when stdin closes.
+pub async fn serve_worker_child() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    shared::telemetry::init_logging(settings.log_format, &settings.log);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let s = shutdown.clone();
+    tokio::spawn(async move {
+        let mut line = String::new();
+        let _ = BufReader::new(tokio::io::stdin())
+            .read_line(&mut line)
+            .await;
+        s.cancel();
+    });
+    worker::run(settings, shutdown).await
+}
+
+/// A worker running as a child process.
+pub struct WorkerChild {
+    child: tokio::process::Child,
+}
+
+impl WorkerChild {
+    /// Starts the current executable with `--serve-worker`. The benchmark's
+    /// own `CONNECTOR_WORKER_*` variables pass through (tuning).
+    pub fn spawn(settings: &Settings) -> anyhow::Result<Self> {
+        let child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg("--serve-worker")
+            .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
+            .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
+            .env("CONNECTOR_DATABASE_URL", &settings.database_url)
+            .env("CONNECTOR_ENCRYPTION_KEY", KEY)
+            .env("CONNECTOR_HUBSPOT_API_URL", &settings.hubspot_api_url)
+            .env("CONNECTOR_IMPACT_API_URL", &settings.impact_api_url)
+            .env("CONNECTOR_LOG", &settings.log)
+            .stdin(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    /// Peak RSS so far, in KiB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        self.child.id().map_or(0, peak_rss_kb)
+    }
+
+    /// Asks for a graceful stop and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.child.stdin.take());
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        Ok(())
+    }
+}
+
+/// The benchmark's portals: 1001 is the busy one, 1002..=1010 the quiet ones.
+pub const BUSY: u64 = 1001;
+/// The quiet portals.
+pub fn quiet_portals() -> Vec<u64> {
+    (1002..=1010).collect()
+}
+
+/// What a scenario configures for its portals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triggers {
+    /// Contacts fire on creation.
+    ContactCreation,
+    /// Deals fire on a `dealstage` change (with line items, contact, stage label).
+    DealStage,
+}
+
+/// A fresh environment: sandbox, database, queues, ingest and workers.
+pub struct PipelineEnv {
+    /// The fakes (in this process).
+    pub sandbox: Sandbox,
+    /// Settings of ingest and workers.
+    pub settings: Settings,
+    /// The database.
+    pub pool: PgPool,
+    /// Ingest.
+    pub ingest: IngestChild,
+    /// Workers.
+    pub workers: Vec<WorkerChild>,
+}
+
+impl PipelineEnv {
+    /// Starts everything; `limits`: HubSpot's rate limit and the fake latencies on.
+    pub async fn start(workers: usize, limits: bool, triggers: Triggers) -> anyhow::Result<Self> {
+        let mut portals = vec![PortalSeed::sized(BUSY, 10)];
+        portals.extend(
+            quiet_portals()
+                .into_iter()
+                .map(|p| PortalSeed::sized(p, 10)),
+        );
+        let cfg = SandboxConfig {
+            portals,
+            rate_limit_per_10s: limits.then_some(110),
+            hubspot_latency: Duration::from_millis(if limits { 80 } else { 0 }),
+            impact_latency: Duration::from_millis(if limits { 50 } else { 0 }),
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::start(cfg).await?;
+        let mut settings = harness::test_settings();
+        settings.log = "warn".into();
+        settings.database_url = e2e::fresh_database().await?;
+        settings.encryption_key = Some(SecretString::from(KEY));
+        settings.hubspot_api_url = sandbox.hubspot_url();
+        settings.impact_api_url = sandbox.impact_url();
+        let pool = shared::db::connect(&settings.database_url, 4).await?;
+        shared::db::migrate(&pool).await?;
+        let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
+        for portal in std::iter::once(BUSY).chain(quiet_portals()) {
+            let doc = portal_doc(portal, triggers);
+            worker::cli::apply_text(&pool, &cipher, &doc.to_string(), "bench")
+                .await
+                .with_context(|| format!("configuring portal {portal}"))?;
+        }
+        let ingest = IngestChild::spawn(&settings).await?;
+        sandbox
+            .hubspot()
+            .set_webhook_target(Some(WebhookTarget::new(
+                ingest.webhook_url(),
+                harness::TEST_SECRET,
+            )));
+        let workers = (0..workers)
+            .map(|_| WorkerChild::spawn(&settings))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Self {
+            sandbox,
+            settings,
+            pool,
+            ingest,
+            workers,
+        })
+    }
+
+    /// Delivered conversions so far.
+    pub async fn delivered(&self) -> anyhow::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM conversions WHERE status = 'delivered'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Waits until `expected` conversions are delivered (or `timeout`).
+    pub async fn wait_delivered(&self, expected: i64, timeout: Duration) -> anyhow::Result<i64> {
+        let started = std::time::Instant::now();
+        let mut last_report = started;
+        loop {
+            let n = self.delivered().await?;
+            if n >= expected || started.elapsed() > timeout {
+                return Ok(n);
+            }
+            if last_report.elapsed() > Duration::from_secs(10) {
+                last_report = std::time::Instant::now();
+                eprintln!(
+                    "  ... {n}/{expected} delivered after {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Conversions of `portals`: count, span from the first webhook accepted
+    /// to the last delivery (s), latency p50 and p99 (ms) from webhook
+    /// accepted (ingest's `x-received-at-ms`) to delivered.
+    pub async fn measure(&self, portals: &[u64]) -> anyhow::Result<Measured> {
+        let ids: Vec<i64> = portals.iter().map(|p| *p as i64).collect();
+        let row = sqlx::query(
+            "SELECT count(*),
+                    COALESCE(EXTRACT(EPOCH FROM max(c.delivered_at) - min(e.received_at)), 0)::float8,
+                    COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM c.delivered_at - e.received_at)), 0)::float8,
+                    COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM c.delivered_at - e.received_at)), 0)::float8
+             FROM webhook_events e JOIN conversions c ON c.id = e.conversion_id
+             WHERE c.status = 'delivered' AND e.portal_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Measured {
+            conversions: row.get::<i64, _>(0) as u64,
+            span_s: row.get(1),
+            p50_ms: row.get::<f64, _>(2) * 1000.0,
+            p99_ms: row.get::<f64, _>(3) * 1000.0,
+        })
+    }
+
+    /// HubSpot API calls of `portals`.
+    pub fn hubspot_calls(&self, portals: &[u64]) -> u64 {
+        portals
+            .iter()
+            .map(|p| self.sandbox.hubspot().api_calls(*p))
+            .sum()
+    }
+
+    /// 429s HubSpot answered `portals`.
+    pub fn rate_limited(&self, portals: &[u64]) -> u64 {
+        portals
+            .iter()
+            .map(|p| self.sandbox.hubspot().rate_limited(*p))
+            .sum()
+    }
+
+    /// Peak RSS (KiB): ingest, each worker.
+    pub fn peak_rss(&self) -> (u64, Vec<u64>) {
+        (
+            self.ingest.peak_rss_kb(),
+            self.workers.iter().map(WorkerChild::peak_rss_kb).collect(),
+        )
+    }
+
+    /// Stops the processes, drops the database and the queues.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        self.sandbox
+            .hubspot()
+            .set_webhook_target(None::<WebhookTarget>);
+        for w in self.workers {
+            w.stop().await?;
+        }
+        self.ingest.stop().await?;
+        self.pool.close().await;
+        e2e::drop_database(&self.settings.database_url).await;
+        drop_topology(&self.settings).await?;
+        self.sandbox.shutdown().await;
+        Ok(())
+    }
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measured {
+    /// Delivered conversions.
+    pub conversions: u64,
+    /// First webhook accepted → last conversion delivered, in seconds.
+    pub span_s: f64,
+    /// Latency percentiles, in milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+impl Measured {
+    /// Conversions per second over the span.
+    pub fn rate(&self) -> f64 {
+        if self.span_s > 0.0 {
+            self.conversions as f64 / self.span_s
+        } else {
+            0.0
+        }
+    }
+}
+
+fn portal_doc(portal: u64, triggers: Triggers) -> Value {
+    let mut contacts = seed_contact_mappings();
+    // One OrderId per contact (the import's contacts all share a lead status).
+    contacts[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
+    let mut deals = seed_deal_mappings();
+    deals.extend(seed_line_item_mappings());
+    let (trig, mappings) = match triggers {
+        Triggers::ContactCreation => (
+            json!({ "contacts": { "on_create": true } }),
+            json!({ "contacts": contacts }),
+        ),
+        Triggers::DealStage => (
+            json!({ "deals": { "on_change": ["dealstage"] } }),
+            json!({ "deals": deals }),
+        ),
+    };
+    json!({
+        "portal_id": portal,
+        "hubspot": { "private_app_token": format!("pat-sandbox-{portal}") },
+        "impact": { "account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": "1000" },
+        "triggers": trig,
+        "mappings": mappings,
+    })
+}

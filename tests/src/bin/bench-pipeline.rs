@@ -1,0 +1,308 @@
+//! `cargo run --release --bin bench-pipeline`: the whole pipeline on this
+//! machine — the sandbox (fake HubSpot with its rate limit and ~80 ms
+//! latency, fake impact.com with ~50 ms), ingest and worker(s) as processes
+//! of their own, RabbitMQ and PostgreSQL — through:
+//!
+//! - `a-import`: 100,000 contact creations imported in one portal while nine
+//!   other portals each create a contact every 500 ms (their latency is
+//!   reported apart);
+//! - `b-deals`: a steady stream of deal stage changes (deals with a line
+//!   item and a contact), offered at 400 conversions/s for 60 s;
+//! - `c-import`, `c-deals`: the same with rate limits and latency off (the
+//!   deals all at once).
+//!
+//! Prints conversions/s, HubSpot calls per conversion, latency from webhook
+//! accepted to conversion delivered (p50/p99), peak RSS per process and the
+//! ceiling HubSpot's quota allows, and one `RESULT scenario=<name> ...` line
+//! per result.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tests::bench::{
+    self,
+    pipeline::{BUSY, Measured, PipelineEnv, Triggers, quiet_portals, serve_worker_child},
+};
+
+/// HubSpot's burst limit of a public app: calls per 10 s per account.
+const CALLS_PER_10S: f64 = 110.0;
+/// Objects per batch read.
+const PER_CALL: f64 = 100.0;
+/// HubSpot calls per 100 deal stage conversions at best: the deals, their
+/// line-item associations, the line items (the seed mappings read the
+/// contact id from the deal, so no contact associations).
+const DEAL_CALLS_PER_BATCH: f64 = 3.0;
+
+/// Whole-pipeline throughput and latency benchmark.
+#[derive(Parser)]
+struct Args {
+    /// Scales every scenario's size (1.0: 100,000 contacts, 60 s of deals).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// A reduced run (same as `--scale 0.2`): a few minutes in all.
+    #[arg(long)]
+    quick: bool,
+    /// Worker process counts to run every scenario with, e.g. `1,2`.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    workers: Vec<usize>,
+    /// Scenarios to run.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "a-import,b-deals,c-import,c-deals"
+    )]
+    scenarios: Vec<String>,
+    /// Internal: run ingest in this process.
+    #[arg(long, hide = true)]
+    serve_ingest: bool,
+    /// Internal: run a worker in this process.
+    #[arg(long, hide = true)]
+    serve_worker: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if args.serve_ingest {
+        return rt.block_on(bench::serve_ingest_child());
+    }
+    if args.serve_worker {
+        return rt.block_on(serve_worker_child());
+    }
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let scale = if args.quick { 0.2 } else { args.scale };
+    println!(
+        "bench-pipeline: scale {scale}, workers {:?}, {} cores, load {}",
+        args.workers,
+        bench::cores(),
+        load_average()
+    );
+    for &workers in &args.workers {
+        for name in &args.scenarios {
+            let started = Instant::now();
+            match name.as_str() {
+                "a-import" => import(workers, true, scale, name).await?,
+                "c-import" => import(workers, false, scale, name).await?,
+                "b-deals" => deals(workers, true, scale, name).await?,
+                "c-deals" => deals(workers, false, scale, name).await?,
+                other => anyhow::bail!("unknown scenario {other}"),
+            }
+            eprintln!(
+                "  ({name} with {workers} worker(s) took {:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An import in the busy portal while the nine others trickle.
+async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
+    let n = ((100_000.0 * scale) as usize).max(100);
+    let env = PipelineEnv::start(workers, limits, Triggers::ContactCreation).await?;
+    let load = load_average();
+    let hs = env.sandbox.hubspot().clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let trickle = {
+        let (hs, stop) = (hs.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut created = 0u64;
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            while !stop.is_cancelled() {
+                tick.tick().await;
+                for p in quiet_portals() {
+                    let made = hs.create_contact(
+                        p,
+                        [
+                            ("lifecyclestage", "lead".to_owned()),
+                            ("custom_impact_click_id", format!("click-{created}")),
+                        ],
+                    );
+                    if made.is_ok() {
+                        created += 1;
+                    }
+                }
+            }
+            created
+        })
+    };
+    hs.import_contacts(BUSY, n)?;
+    let timeout = if limits {
+        Duration::from_secs_f64(n as f64 / 500.0 + 120.0)
+    } else {
+        Duration::from_secs_f64(n as f64 / 100.0 + 120.0)
+    };
+    let busy = wait_for(&env, &[BUSY], n as i64, timeout).await?;
+    stop.cancel();
+    let trickled = trickle.await?;
+    let expected = n as i64 + trickled as i64;
+    env.wait_delivered(expected, Duration::from_secs(60))
+        .await?;
+    let quiet = env.measure(&quiet_portals()).await?;
+    let busy_calls = env.hubspot_calls(&[BUSY]);
+    let quiet_calls = env.hubspot_calls(&quiet_portals());
+    let limited = env.rate_limited(&[BUSY]) + env.rate_limited(&quiet_portals());
+    let rss = env.peak_rss();
+    let own_rss = bench::peak_rss_kb(std::process::id());
+    env.finish().await?;
+    // The quota: 110 calls per 10 s, 100 contacts per call.
+    let ceiling = limits.then_some(CALLS_PER_10S / 10.0 * PER_CALL);
+    report(
+        name,
+        workers,
+        &busy,
+        busy_calls,
+        ceiling,
+        rss,
+        own_rss,
+        &load,
+        &format!(
+            "imported={n} quiet_conversions={} quiet_p50_ms={:.0} quiet_p99_ms={:.0} quiet_hubspot_calls={quiet_calls} rate_limited_429={limited}",
+            quiet.conversions, quiet.p50_ms, quiet.p99_ms
+        ),
+    );
+    Ok(())
+}
+
+/// Deal stage changes in the busy portal: with limits, offered at 400
+/// conversions/s (above the quota's ceiling) for 60 s × scale; without, all
+/// at once.
+async fn deals(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
+    let env = PipelineEnv::start(workers, limits, Triggers::DealStage).await?;
+    let load = load_average();
+    let hs = env.sandbox.hubspot().clone();
+    let stages = ["qualifiedtobuy", "closedwon"];
+    let seconds = ((60.0 * scale).round() as usize).max(10);
+    let per_second = 200; // deals; × 2 stages = 400 conversions/s
+    let total = seconds * per_second;
+    if limits {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        for _ in 0..seconds {
+            tick.tick().await;
+            hs.deal_stage_stream(BUSY, per_second, &stages)?;
+        }
+    } else {
+        hs.deal_stage_stream(BUSY, total, &stages)?;
+    }
+    let expected = (total * stages.len()) as i64;
+    let timeout = Duration::from_secs_f64(expected as f64 / 200.0 + 120.0);
+    let m = wait_for(&env, &[BUSY], expected, timeout).await?;
+    let calls = env.hubspot_calls(&[BUSY]);
+    let limited = env.rate_limited(&[BUSY]);
+    let rss = env.peak_rss();
+    let own_rss = bench::peak_rss_kb(std::process::id());
+    env.finish().await?;
+    let ceiling = limits.then_some(CALLS_PER_10S / 10.0 * PER_CALL / DEAL_CALLS_PER_BATCH);
+    report(
+        name,
+        workers,
+        &m,
+        calls,
+        ceiling,
+        rss,
+        own_rss,
+        &load,
+        &format!(
+            "deals={total} offered_per_s={} rate_limited_429={limited}",
+            if limits {
+                (per_second * stages.len()).to_string()
+            } else {
+                "all_at_once".into()
+            }
+        ),
+    );
+    Ok(())
+}
+
+/// Waits for `expected` conversions of `portals`, then measures them.
+async fn wait_for(
+    env: &PipelineEnv,
+    portals: &[u64],
+    expected: i64,
+    timeout: Duration,
+) -> anyhow::Result<Measured> {
+    let started = Instant::now();
+    let mut last = Instant::now();
+    loop {
+        let m = env.measure(portals).await?;
+        if m.conversions as i64 >= expected {
+            return Ok(m);
+        }
+        if started.elapsed() > timeout {
+            eprintln!(
+                "  timed out: {}/{expected} conversions delivered",
+                m.conversions
+            );
+            return Ok(m);
+        }
+        if last.elapsed() > Duration::from_secs(10) {
+            last = Instant::now();
+            eprintln!(
+                "  ... {}/{expected} delivered, {:.0}/s so far, load {}",
+                m.conversions,
+                m.rate(),
+                load_average()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    name: &str,
+    workers: usize,
+    m: &Measured,
+    calls: u64,
+    ceiling: Option<f64>,
+    (ingest_kb, worker_kb): (u64, Vec<u64>),
+    own_kb: u64,
+    load: &str,
+    extra: &str,
+) {
+    let rate = m.rate();
+    let per_conv = if m.conversions > 0 {
+        calls as f64 / m.conversions as f64
+    } else {
+        0.0
+    };
+    let mib = |kb: u64| kb as f64 / 1024.0;
+    let workers_mib: Vec<String> = worker_kb
+        .iter()
+        .map(|k| format!("{:.1}", mib(*k)))
+        .collect();
+    let (ceiling_text, ratio) = match ceiling {
+        Some(c) => (format!("{c:.0}"), format!("{:.2}", rate / c)),
+        None => ("none".to_owned(), "none".to_owned()),
+    };
+    println!(
+        "{name} ({workers} worker(s)): {rate:.0} conversions/s ({} in {:.1} s), {per_conv:.4} HubSpot calls/conversion, latency p50 {:.0} ms p99 {:.0} ms, quota ceiling {ceiling_text}/s (ratio {ratio}), peak RSS ingest {:.1} MiB, worker(s) {} MiB, sandbox+driver {:.1} MiB; {extra}",
+        m.conversions,
+        m.span_s,
+        m.p50_ms,
+        m.p99_ms,
+        mib(ingest_kb),
+        workers_mib.join("/"),
+        mib(own_kb),
+    );
+    let worker_rss = worker_kb
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    println!(
+        "RESULT scenario={name} workers={workers} conversions={} seconds={:.1} conversions_per_s={rate:.0} hubspot_calls={calls} calls_per_conversion={per_conv:.4} p50_ms={:.0} p99_ms={:.0} ceiling_per_s={ceiling_text} ratio_to_ceiling={ratio} ingest_peak_rss_kb={ingest_kb} worker_peak_rss_kb={worker_rss} sandbox_peak_rss_kb={own_kb} load=\"{load}\" {extra}",
+        m.conversions, m.span_s, m.p50_ms, m.p99_ms,
+    );
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}

@@ -1,0 +1,172 @@
+//! Throughput behaviour (issue 7), asserted by counts and order, never by
+//! speed: a batch of deal stage changes costs a handful of HubSpot calls
+//! (batch reads and batch associations), and a noisy portal does not starve
+//! a quiet one.
+
+use std::time::{Duration, Instant};
+
+use lapin::types::{AMQPValue, FieldTable};
+use serde_json::json;
+use shared::broker::{OutgoingMessage, PORTAL_HEADER, Publisher, RECEIVED_AT_HEADER};
+use tests::{
+    e2e::{
+        PORTAL, WorkerEnv, portal_doc, seed_contact_mappings, seed_deal_mappings,
+        seed_line_item_mappings,
+    },
+    harness,
+    sandbox::{PortalSeed, SandboxConfig, WebhookEvent},
+};
+use tokio_util::sync::CancellationToken;
+use worker::{EventResult, MessageOutcome};
+
+const QUIET: u64 = 1002;
+
+#[tokio::test]
+async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    let mut deals = seed_deal_mappings();
+    deals.extend(seed_line_item_mappings());
+    env.apply(json!({
+        "triggers": { "deals": { "on_change": ["dealstage"] } },
+        "mappings": { "deals": deals }
+    }))
+    .await?;
+    let hs = env.sandbox.hubspot();
+    hs.deal_stage_stream(PORTAL, 30, &["closedwon"])?;
+    let changes: Vec<WebhookEvent> = env
+        .new_events()
+        .into_iter()
+        .filter(|e| e.subscription_type == "deal.propertyChange")
+        .collect();
+    assert_eq!(changes.len(), 30);
+    let before = hs.api_calls(PORTAL);
+    let outcome = env.process(&changes).await;
+    let MessageOutcome::Done(results) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, EventResult::Delivered { .. })),
+        "{results:?}"
+    );
+    // Deals, their line-item associations, the line items (and the contact
+    // associations when a mapping needs them): one batch call each, and the
+    // pipelines once — not two or three calls per deal.
+    let calls = hs.api_calls(PORTAL) - before;
+    assert!(
+        (3..=5).contains(&calls),
+        "{calls} HubSpot calls for 30 deals"
+    );
+    let subs = env.submissions();
+    assert_eq!(subs.len(), 30);
+    for s in &subs {
+        assert_eq!(s.param("ItemSku1"), Some("SKU-ANVIL"), "{s:?}");
+        assert_eq!(s.param("ItemName1"), Some("Anvil"));
+        assert!(s.param("CustomerId").is_some(), "the deal's contact");
+        assert_eq!(s.param("EventTypeCode"), Some("Closed Won"));
+    }
+    env.finish().await;
+    Ok(())
+}
+
+/// One message with one contact creation of `portal`, as ingest publishes it.
+async fn publish(
+    publisher: &Publisher,
+    exchange: &str,
+    portal: u64,
+    event: &WebhookEvent,
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(&[event])?;
+    let mut headers = FieldTable::default();
+    headers.insert(
+        RECEIVED_AT_HEADER.into(),
+        AMQPValue::LongLongInt(harness::now_ms() as i64),
+    );
+    headers.insert(PORTAL_HEADER.into(), AMQPValue::LongLongInt(portal as i64));
+    let key = format!("portal.{portal}");
+    let msg = OutgoingMessage {
+        exchange,
+        routing_key: &key,
+        body: &body,
+        headers,
+        message_id: uuid::Uuid::new_v4().to_string(),
+    };
+    publisher
+        .publish_all(&[msg], Duration::from_secs(5))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
+    let cfg = SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 5), PortalSeed::sized(QUIET, 5)],
+        // Every HubSpot read takes a while: the noisy portal's 40 messages
+        // keep the worker busy for seconds.
+        hubspot_latency: Duration::from_millis(150),
+        ..SandboxConfig::default()
+    };
+    let env = WorkerEnv::start_with(cfg).await?;
+    let mut mappings = seed_contact_mappings();
+    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
+    let triggers = json!({ "contacts": { "on_create": true } });
+    env.apply(portal_doc(
+        triggers.clone(),
+        json!({ "contacts": mappings.clone() }),
+    ))
+    .await?;
+    let mut quiet_doc = portal_doc(triggers, json!({ "contacts": mappings }));
+    quiet_doc["portal_id"] = json!(QUIET);
+    quiet_doc["hubspot"] = json!({ "private_app_token": format!("pat-sandbox-{QUIET}") });
+    env.apply(quiet_doc).await?;
+
+    let hs = env.sandbox.hubspot();
+    let props = |i: usize| {
+        [
+            ("lifecyclestage", "lead".to_owned()),
+            ("custom_impact_click_id", format!("click-{i}")),
+        ]
+    };
+    for i in 0..40 {
+        hs.create_contact(PORTAL, props(i))?;
+    }
+    hs.create_contact(QUIET, props(99))?;
+    let events = env.new_events();
+    let topology = worker::topology(&env.settings)?;
+    let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
+    let exchange = topology.events_exchange();
+    // 40 messages of the noisy portal first, then the quiet portal's.
+    for e in &events {
+        publish(&publisher, &exchange, e.portal_id, e).await?;
+    }
+    publisher.close().await;
+
+    let mut settings = env.settings.clone();
+    settings.worker_prefetch = 16;
+    settings.worker_concurrency = 4;
+    settings.worker_portal_concurrency = 2;
+    settings.worker_portal_backlog = 6;
+    let shutdown = CancellationToken::new();
+    let (w, token) = (env.worker.clone(), shutdown.clone());
+    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
+
+    let started = Instant::now();
+    while env.submissions().len() < 41 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await??;
+    let subs = env.submissions();
+    assert_eq!(subs.len(), 41, "every conversion, once");
+    let quiet_at = subs
+        .iter()
+        .position(|s| s.param("ClickId") == Some("click-99"))
+        .expect("the quiet portal's conversion");
+    assert!(
+        quiet_at < 20,
+        "the quiet portal's conversion came {quiet_at}th, behind the noisy portal's backlog"
+    );
+    env.finish().await;
+    Ok(())
+}
