@@ -176,9 +176,19 @@ impl DeliveryBatch {
         };
         let creds = &creds;
         let answers: Vec<_> = futures::stream::iter(to_post)
-            .map(
-                |row| async move { (row.id, w.impact.submit_conversion(creds, &row.params).await) },
-            )
+            .map(|row| async move {
+                // Short blips are retried in process (the rows stay locked).
+                let answer = w
+                    .retry
+                    .run("impact_submit", || async {
+                        w.impact
+                            .submit_conversion(creds, &row.params)
+                            .await
+                            .map_err(|e| e.failure())
+                    })
+                    .await;
+                (row.id, answer)
+            })
             .buffer_unordered(w.event_concurrency)
             .collect()
             .await;
@@ -196,8 +206,7 @@ impl DeliveryBatch {
                     );
                     delivered.push((id, queued.queued_uri));
                 }
-                Err(e) => {
-                    let f = e.failure();
+                Err(f) => {
                     db::conversions::mark_attempt_failed(
                         &mut *tx,
                         id,
