@@ -1,67 +1,9 @@
 //! `worker dlq ...` against a fresh database holding dead letters.
 
-use std::{
-    io::Write,
-    process::{Command, Output, Stdio},
-};
+mod common;
 
+use common::{Db, SERVER, text};
 use sqlx::Connection;
-
-const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
-
-struct Db(String);
-
-impl Db {
-    async fn fresh() -> Db {
-        let name = format!("worker_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{SERVER}/test"))
-            .await
-            .expect("PostgreSQL is running");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("creates");
-        Db(name)
-    }
-
-    async fn drop(self) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{SERVER}/test")).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.0
-            )))
-            .execute(&mut admin)
-            .await;
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .args(args)
-            .env("CONNECTOR_DATABASE_URL", format!("{SERVER}/{}", self.0))
-            .env("CONNECTOR_ENCRYPTION_KEY", KEY)
-            .env("CONNECTOR_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs");
-        if let Some(text) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("piped")
-                .write_all(text.as_bytes())
-                .expect("writes");
-        }
-        child.wait_with_output().expect("finishes")
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 #[tokio::test]
 async fn dlq_list_show_replay_dry_run_and_discard() {
