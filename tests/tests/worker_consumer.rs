@@ -3,16 +3,14 @@
 //! configuration changes via NOTIFY, graceful shutdown, and the whole
 //! pipeline from a HubSpot webhook through ingest.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tests::{
-    e2e::{PORTAL, WorkerEnv, seed_contact_mappings},
+    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
     harness::{self, TcpProxy},
     sandbox::{WebhookTarget, impact::Fault},
 };
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 fn contacts_doc() -> serde_json::Value {
     json!({
@@ -27,35 +25,6 @@ fn contact_props(click: &str) -> Vec<(&'static str, String)> {
         ("hs_lead_status", "NEW".into()),
         ("custom_impact_click_id", click.into()),
     ]
-}
-
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-fn spawn_worker(env: &WorkerEnv, settings: shared::config::Settings) -> Running {
-    let shutdown = CancellationToken::new();
-    let w = env.worker.clone();
-    let token = shutdown.clone();
-    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
-    Running { shutdown, task }
-}
-
-/// Waits until `check` holds, or fails after `timeout`.
-async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("timed out waiting for {what}")
 }
 
 #[tokio::test]

@@ -11,11 +11,10 @@ use lapin::{
 use serde_json::json;
 use shared::db::dead_letters::{self, DeadLetterId, Filter};
 use tests::{
-    e2e::{PORTAL, WorkerEnv, seed_contact_mappings},
+    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
     harness,
     sandbox::{ObjectType, impact::Fault, impact::FaultPlan},
 };
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use worker::{
     EventResult, MessageOutcome,
@@ -37,41 +36,6 @@ fn contact(click: &str) -> Vec<(&'static str, String)> {
         ("city", "Paris".into()),
         ("custom_impact_click_id", click.into()),
     ]
-}
-
-struct Running {
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl Running {
-    async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(15), self.task).await???;
-        Ok(())
-    }
-}
-
-fn spawn_worker(env: &WorkerEnv, settings: shared::config::Settings) -> Running {
-    let shutdown = CancellationToken::new();
-    let (w, token) = (env.worker.clone(), shutdown.clone());
-    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
-    Running { shutdown, task }
-}
-
-async fn eventually<F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if check().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("timed out waiting for {what}")
 }
 
 fn open_ids(rows: &[(i64, String, String, Option<i32>)]) -> Vec<DeadLetterId> {

@@ -1,6 +1,9 @@
 //! Helpers for the worker's end-to-end tests: a sandbox, a fresh database,
 //! isolated settings and a worker built on them.
 
+mod running;
+pub use running::{Running, eventually, spawn_worker};
+
 use std::sync::Mutex;
 
 use lapin::types::{AMQPValue, FieldTable};
