@@ -8,13 +8,16 @@
 //! is being committed form the next one. A caller learns its result only
 //! after the commit, so what follows (the delivery) sees committed rows.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
 
 use chrono::{DateTime, Utc};
 use shared::{
     db::{
         self,
-        conversions::ConversionRow,
+        conversions::{ConversionRow, ConvertedItem},
         events::{EventKey, EventOutcome},
     },
     events::HubSpotEvent,
@@ -99,8 +102,104 @@ impl RecordBatch {
             Ok(tx) => tx,
             Err(e) => return failed(&e),
         };
-        let mut done: Vec<Box<dyn FnOnce() + Send>> = Vec::with_capacity(batch.len());
+        // The first item of each event (and of each conversion key) is
+        // written with one statement per kind; a repeat (a duplicate event
+        // in the batch) one by one after them, as it would have been alone.
+        let mut identities = HashSet::new();
+        let mut conversion_keys = HashSet::new();
+        let (mut converted, mut outcomes, mut repeats) = (Vec::new(), Vec::new(), Vec::new());
         for item in batch {
+            let fresh = match &item {
+                Item::Converted {
+                    key, conversion, ..
+                } => {
+                    let new_event = identities.insert(key.clone());
+                    let new_key = conversion_keys.insert((
+                        key.portal_id,
+                        conversion.event_type.clone(),
+                        conversion.order_id.clone(),
+                    ));
+                    new_event && new_key
+                }
+                Item::Outcome { key, .. } => identities.insert(key.clone()),
+            };
+            match item {
+                Item::Converted { .. } if fresh => converted.push(item),
+                Item::Outcome { .. } if fresh => outcomes.push(item),
+                _ => repeats.push(item),
+            }
+        }
+        let mut done: Vec<Box<dyn FnOnce() + Send>> = Vec::new();
+        let rows: Vec<ConvertedItem<'_>> = converted
+            .iter()
+            .filter_map(|item| match item {
+                Item::Converted {
+                    object_type,
+                    conversion,
+                    key,
+                    event,
+                    received_at,
+                    ..
+                } => Some(ConvertedItem {
+                    object_type: *object_type,
+                    conversion,
+                    key,
+                    event,
+                    received_at: *received_at,
+                }),
+                Item::Outcome { .. } => None,
+            })
+            .collect();
+        let recorded = match db::conversions::record_converted_many(&mut *tx, &rows).await {
+            Ok(r) => r,
+            Err(e) => return failed(&e),
+        };
+        drop(rows);
+        for (item, r) in converted.into_iter().zip(recorded) {
+            if let Item::Converted { reply, .. } = item {
+                done.push(Box::new(move || {
+                    let _ = reply.send(Ok(r));
+                }));
+            }
+        }
+        let rows: Vec<_> = outcomes
+            .iter()
+            .filter_map(|item| match item {
+                Item::Outcome {
+                    key,
+                    event,
+                    received_at,
+                    status,
+                    reason,
+                    error,
+                    ..
+                } => Some((
+                    key,
+                    event,
+                    *received_at,
+                    EventOutcome {
+                        status,
+                        reason: *reason,
+                        error: error.as_deref(),
+                        conversion_id: None,
+                    },
+                )),
+                Item::Converted { .. } => None,
+            })
+            .collect();
+        let recorded = match db::events::record_many(&mut *tx, &rows).await {
+            Ok(r) => r,
+            Err(e) => return failed(&e),
+        };
+        drop(rows);
+        for (item, first) in outcomes.into_iter().zip(recorded) {
+            if let Item::Outcome { reply, .. } = item {
+                done.push(Box::new(move || {
+                    let _ = reply.send(Ok(first));
+                }));
+            }
+        }
+        for item in repeats {
             match item {
                 Item::Converted {
                     object_type,

@@ -221,3 +221,123 @@ pub async fn record_converted<'e>(
         row.get("first"),
     ))
 }
+
+/// One item of [`record_converted_many`].
+pub struct ConvertedItem<'a> {
+    /// The object's type.
+    pub object_type: ObjectType,
+    /// The conversion built for the event.
+    pub conversion: &'a Conversion,
+    /// The event's identity.
+    pub key: &'a super::events::EventKey,
+    /// The event.
+    pub event: &'a crate::events::HubSpotEvent,
+    /// When ingest accepted it.
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// [`record_converted`] for many events in one statement (a message's
+/// events recorded together cost one round trip, not one each). The items'
+/// conversion keys and event identities must be distinct (a statement
+/// cannot upsert one row twice): the caller records repeats one by one.
+/// Rows are written in key order, so concurrent batches lock in one order.
+/// Results are in the items' order.
+pub async fn record_converted_many<'e>(
+    db: impl PgExecutor<'e>,
+    items: &[ConvertedItem<'_>],
+) -> Result<Vec<(ConversionRow, bool)>, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut portal_ids = Vec::with_capacity(items.len());
+    let mut event_types = Vec::with_capacity(items.len());
+    let mut order_ids = Vec::with_capacity(items.len());
+    let mut object_types = Vec::with_capacity(items.len());
+    let mut object_ids = Vec::with_capacity(items.len());
+    let mut payloads = Vec::with_capacity(items.len());
+    let mut event_ids = Vec::with_capacity(items.len());
+    let mut subscription_types = Vec::with_capacity(items.len());
+    let mut occurred = Vec::with_capacity(items.len());
+    let mut property_names = Vec::with_capacity(items.len());
+    let mut events = Vec::with_capacity(items.len());
+    let mut received = Vec::with_capacity(items.len());
+    for it in items {
+        portal_ids.push(it.key.portal_id);
+        event_types.push(it.conversion.event_type.as_str());
+        order_ids.push(it.conversion.order_id.as_str());
+        object_types.push(it.object_type.as_str());
+        object_ids.push(it.key.object_id);
+        payloads.push(serde_json::to_value(&it.conversion.params).unwrap_or_default());
+        event_ids.push(it.key.event_id);
+        subscription_types.push(it.key.subscription_type.as_str());
+        occurred.push(it.key.occurred_at);
+        property_names.push(it.key.property_name.as_str());
+        events.push(serde_json::to_value(it.event).unwrap_or(serde_json::Value::Null));
+        received.push(it.received_at);
+    }
+    let rows = sqlx::query(
+        "WITH i AS (
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
+                 $6::jsonb[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[],
+                 $12::timestamptz[])
+             WITH ORDINALITY AS t(portal_id, event_type, order_id, object_type, object_id, payload,
+                 event_id, subscription_type, occurred_at, property_name, event, received_at, n)
+         ), c AS (
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
+             SELECT portal_id, event_type, order_id, object_type, object_id, payload FROM i
+             ORDER BY portal_id, event_type, order_id
+             ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
+                 payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 updated_at = now()
+             RETURNING id, portal_id, event_type, order_id, status, payload, attempts, (xmax = 0) AS created
+         ), e AS (
+             INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+                 property_name, status, conversion_id, event, received_at)
+             SELECT i.portal_id, i.event_id, i.subscription_type, i.object_id, i.occurred_at,
+                 i.property_name, 'converted', c.id, i.event, i.received_at
+             FROM i JOIN c USING (portal_id, event_type, order_id)
+             ORDER BY i.portal_id, i.event_type, i.order_id
+             ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
+             RETURNING conversion_id
+         )
+         SELECT c.id, c.status, c.payload, c.attempts, c.created,
+                EXISTS (SELECT 1 FROM e WHERE e.conversion_id = c.id) AS first
+         FROM i JOIN c USING (portal_id, event_type, order_id) ORDER BY i.n",
+    )
+    .bind(portal_ids)
+    .bind(event_types)
+    .bind(order_ids)
+    .bind(object_types)
+    .bind(object_ids)
+    .bind(payloads)
+    .bind(event_ids)
+    .bind(subscription_types)
+    .bind(occurred)
+    .bind(property_names)
+    .bind(events)
+    .bind(received)
+    .fetch_all(db)
+    .await?;
+    if rows.len() != items.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "recorded {} conversions for {} events",
+            rows.len(),
+            items.len()
+        )));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            (
+                ConversionRow {
+                    id: row.get("id"),
+                    status: row.get("status"),
+                    params: params_of(row.get("payload")),
+                    attempts: row.get("attempts"),
+                    created: row.get("created"),
+                },
+                row.get("first"),
+            )
+        })
+        .collect())
+}

@@ -122,6 +122,77 @@ pub async fn record<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// [`record`] for many events in one statement; their identities must be
+/// distinct (the caller records repeats one by one). Results (false: already
+/// recorded) are in the items' order.
+pub async fn record_many<'e>(
+    db: impl PgExecutor<'e>,
+    items: &[(
+        &EventKey,
+        &HubSpotEvent,
+        Option<chrono::DateTime<chrono::Utc>>,
+        EventOutcome<'_>,
+    )],
+) -> Result<Vec<bool>, sqlx::Error> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let col = |f: fn(&EventKey) -> i64| items.iter().map(|it| f(it.0)).collect::<Vec<i64>>();
+    let event_ids: Vec<Option<i64>> = items.iter().map(|it| it.0.event_id).collect();
+    let types: Vec<&str> = items
+        .iter()
+        .map(|it| it.0.subscription_type.as_str())
+        .collect();
+    let props: Vec<&str> = items.iter().map(|it| it.0.property_name.as_str()).collect();
+    let statuses: Vec<&str> = items.iter().map(|it| it.3.status).collect();
+    let reasons: Vec<Option<&str>> = items.iter().map(|it| it.3.reason).collect();
+    let errors: Vec<Option<&str>> = items.iter().map(|it| it.3.error).collect();
+    let conversions: Vec<Option<i64>> = items.iter().map(|it| it.3.conversion_id).collect();
+    let events: Vec<serde_json::Value> = items
+        .iter()
+        .map(|it| serde_json::to_value(it.1).unwrap_or(serde_json::Value::Null))
+        .collect();
+    let received: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        items.iter().map(|it| it.2).collect();
+    let inserted: Vec<bool> = sqlx::query_scalar(
+        "WITH i AS (
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[],
+                 $12::timestamptz[])
+             WITH ORDINALITY AS t(portal_id, event_id, subscription_type, object_id, occurred_at,
+                 property_name, status, reason, error, conversion_id, event, received_at, n)
+         ), ins AS (
+             INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+                 property_name, status, reason, error, conversion_id, event, received_at)
+             SELECT portal_id, event_id, subscription_type, object_id, occurred_at, property_name,
+                 status, reason, error, conversion_id, event, received_at
+             FROM i ORDER BY portal_id, object_id, occurred_at
+             ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
+             RETURNING portal_id, event_id, subscription_type, object_id, occurred_at, property_name
+         )
+         SELECT EXISTS (SELECT 1 FROM ins
+             WHERE ins.portal_id = i.portal_id AND ins.event_id IS NOT DISTINCT FROM i.event_id
+               AND ins.subscription_type = i.subscription_type AND ins.object_id = i.object_id
+               AND ins.occurred_at = i.occurred_at AND ins.property_name = i.property_name)
+         FROM i ORDER BY i.n",
+    )
+    .bind(col(|k| k.portal_id))
+    .bind(event_ids)
+    .bind(types)
+    .bind(col(|k| k.object_id))
+    .bind(col(|k| k.occurred_at))
+    .bind(props)
+    .bind(statuses)
+    .bind(reasons)
+    .bind(errors)
+    .bind(conversions)
+    .bind(events)
+    .bind(received)
+    .fetch_all(db)
+    .await?;
+    Ok(inserted)
+}
+
 /// Which of `keys` were recorded before, in one query (a message's events
 /// are looked up together; [`lookup`] then runs only for those).
 pub async fn seen_many<'e>(

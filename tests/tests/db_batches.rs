@@ -1,0 +1,112 @@
+//! The worker records a message's event outcomes with one statement per
+//! kind (`record_converted_many`, `record_many`): the same results as one
+//! statement per event, including events and conversions seen before.
+
+use serde_json::json;
+use shared::{
+    db::{
+        self,
+        conversions::ConvertedItem,
+        events::{EventKey, EventOutcome},
+    },
+    events::HubSpotEvent,
+    mapping::Conversion,
+    object_type::ObjectType,
+};
+
+fn event(object: u64, occurred: u64) -> HubSpotEvent {
+    serde_json::from_value(json!({
+        "eventId": object * 10, "portalId": 77, "occurredAt": occurred,
+        "subscriptionType": "contact.creation", "objectId": object, "attemptNumber": 0
+    }))
+    .expect("a valid event")
+}
+
+fn conversion(order: &str) -> Conversion {
+    Conversion {
+        params: vec![
+            ("EventTypeCode".into(), "Lead".into()),
+            ("OrderId".into(), order.into()),
+        ],
+        event_type: "Lead".into(),
+        order_id: order.into(),
+        notes: vec![],
+    }
+}
+
+#[tokio::test]
+async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
+    let url = tests::e2e::fresh_database().await?;
+    let pool = db::connect(&url, 2).await?;
+    db::migrate(&pool).await?;
+    sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
+        .execute(&pool)
+        .await?;
+    let (e1, e2, e3) = (event(1, 1000), event(2, 2000), event(3, 3000));
+    let (k1, k2, k3) = (EventKey::of(&e1), EventKey::of(&e2), EventKey::of(&e3));
+    let (c1, c2) = (conversion("1_lead"), conversion("2_lead"));
+    let item = |conversion, key, event| ConvertedItem {
+        object_type: ObjectType::Contacts,
+        conversion,
+        key,
+        event,
+        received_at: Some(chrono::Utc::now()),
+    };
+
+    let first =
+        db::conversions::record_converted_many(&pool, &[item(&c1, &k1, &e1), item(&c2, &k2, &e2)])
+            .await?;
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|(row, first)| row.created && *first));
+    assert_ne!(first[0].0.id, first[1].0.id);
+    assert_eq!(
+        first[1].0.params, c2.params,
+        "results keep the items' order"
+    );
+
+    // Again: the rows exist and the events were recorded before. A third
+    // event mapping to the first conversion's key is a new event for an
+    // existing conversion.
+    let again =
+        db::conversions::record_converted_many(&pool, &[item(&c2, &k2, &e2), item(&c1, &k3, &e3)])
+            .await?;
+    assert_eq!(again[0].0.id, first[1].0.id);
+    assert!(!again[0].0.created && !again[0].1, "seen before");
+    assert_eq!(again[1].0.id, first[0].0.id);
+    assert!(
+        !again[1].0.created && again[1].1,
+        "new event, known conversion"
+    );
+
+    // Outcomes without conversion: new ones are inserted, known ones not.
+    let e4 = event(4, 4000);
+    let k4 = EventKey::of(&e4);
+    let ignored = || EventOutcome {
+        status: "ignored",
+        reason: Some("no_trigger"),
+        error: None,
+        conversion_id: None,
+    };
+    let recorded = db::events::record_many(
+        &pool,
+        &[(&k4, &e4, None, ignored()), (&k1, &e1, None, ignored())],
+    )
+    .await?;
+    assert_eq!(recorded, [true, false]);
+    let statuses: Vec<(i64, String)> =
+        sqlx::query_as("SELECT object_id, status FROM webhook_events ORDER BY object_id")
+            .fetch_all(&pool)
+            .await?;
+    assert_eq!(
+        statuses,
+        [
+            (1, "converted".to_owned()),
+            (2, "converted".to_owned()),
+            (3, "converted".to_owned()),
+            (4, "ignored".to_owned())
+        ]
+    );
+    pool.close().await;
+    tests::e2e::drop_database(&url).await;
+    Ok(())
+}
