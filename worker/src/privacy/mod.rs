@@ -1,0 +1,552 @@
+//! Privacy: erasing what we hold about a contact (README "Privacy").
+//!
+//! Triggered by `contact.privacyDeletion` (always), `contact.deletion` (when
+//! `CONNECTOR_PRIVACY_ERASE_ON_DELETION` is on), or an operator
+//! (`worker privacy erase`, `POST /admin/api/privacy/erase`). One
+//! transaction scrubs, for the portal:
+//!
+//! - the contact's conversions: every payload field but those that identify
+//!   no one (`scrub::is_kept`), the last error; an OrderId carrying one of
+//!   the person's values becomes a keyed hash (`erased-…`), so it still
+//!   deduplicates without identifying anyone;
+//! - conversions of other objects attributed to the contact (`CustomerId`
+//!   or `CustomProfileId` = the contact id, as `associated_contact_id` maps
+//!   it: the only value the mapping engine takes from a deal's contact):
+//!   the customer fields (`CustomerEmail`, `ClickId`, location, IP, user agent);
+//! - the contact's webhook events (the changed value) and dead letters
+//!   (the fetched object, payload, error, the contact's events in multi-event
+//!   letters);
+//! - any of the person's values (collected from the above, with the
+//!   e-mail's SHA-1/SHA-256) left in free text: errors, resolutions, the
+//!   audit log.
+//!
+//! Ids, event types, dates and statuses stay (deduplication, audit). The
+//! erasure is recorded in `privacy_erasures` and `audit_log` (ids and counts
+//! only); later events of the contact are skipped (`contact_erased`).
+
+pub mod scrub;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use shared::crypto::SecretCipher;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+
+use scrub::{ERASED, PersonalValues};
+
+/// What started an erasure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// `contact.privacyDeletion`.
+    PrivacyDeletion,
+    /// `contact.deletion` with erasure on deletion configured.
+    Deletion,
+    /// An operator's request.
+    Request,
+}
+
+impl Trigger {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PrivacyDeletion => "privacy_deletion",
+            Self::Deletion => "deletion",
+            Self::Request => "request",
+        }
+    }
+}
+
+/// Rows scrubbed by one erasure pass, per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    /// The contact's own conversions.
+    pub conversions: u64,
+    /// Other objects' conversions attributed to the contact.
+    pub attributed_conversions: u64,
+    /// `webhook_events` rows.
+    pub webhook_events: u64,
+    /// `dead_letters` rows.
+    pub dead_letters: u64,
+    /// `audit_log` rows.
+    pub audit_log: u64,
+    /// Other rows where one of the person's values was found in free text.
+    pub other_texts: u64,
+}
+
+/// Erases what is held about `contact` in `portal` (idempotent: a second
+/// pass finds nothing left and reports zeros).
+pub async fn erase(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    portal: i64,
+    contact: i64,
+    trigger: Trigger,
+    actor: &str,
+) -> Result<Erased, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Serialises erasures of one contact; marks it erased for the pipeline.
+    sqlx::query(
+        "INSERT INTO privacy_erasures (portal_id, contact_id, trigger, actor) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (portal_id, contact_id) DO UPDATE SET erased_at = now(),
+             passes = privacy_erasures.passes + 1, trigger = EXCLUDED.trigger, actor = EXCLUDED.actor",
+    )
+    .bind(portal)
+    .bind(contact)
+    .bind(trigger.as_str())
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    let mut out = Erased::default();
+    let mut pv = PersonalValues::default();
+
+    let convs = conversions(&mut tx, portal, contact).await?;
+    let events = sqlx::query(
+        "SELECT id, event, error FROM webhook_events
+         WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE 'contact.%' FOR UPDATE",
+    )
+    .bind(portal)
+    .bind(contact)
+    .fetch_all(&mut *tx)
+    .await?;
+    let conv_ids: Vec<i64> = convs.iter().map(|c| c.id).collect();
+    let letters = sqlx::query(
+        "SELECT id, object_type, object_id, events, fetched_object, payload, last_error, resolution
+         FROM dead_letters
+         WHERE portal_id = $1 AND ((object_type = 'contacts' AND object_id = $2)
+            OR conversion_id = ANY($3)
+            OR EXISTS (SELECT 1 FROM jsonb_array_elements(
+                   CASE WHEN jsonb_typeof(events) = 'array' THEN events ELSE '[]'::jsonb END) e
+                 WHERE e->>'objectId' = $2::text AND e->>'subscriptionType' LIKE 'contact.%'))
+         FOR UPDATE",
+    )
+    .bind(portal)
+    .bind(contact)
+    .bind(&conv_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+
+    // What the person's values are: from their own conversions' personal
+    // fields, the changed values of their events, their fetched objects.
+    for c in convs.iter().filter(|c| c.own) {
+        pv.add_payload(&c.params);
+    }
+    for e in &events {
+        let ev: Value = e.get("event");
+        let prop = ev.get("propertyName").and_then(Value::as_str).unwrap_or("");
+        if let Some(v) = ev.get("propertyValue").and_then(Value::as_str)
+            && scrub::is_personal_property(prop)
+        {
+            pv.add(v);
+        }
+    }
+    for l in &letters {
+        let own = is_contact_letter(l, contact);
+        if own {
+            if let Some(Value::Object(props)) = l
+                .get::<Option<Value>, _>("fetched_object")
+                .as_ref()
+                .and_then(|f| f.get("properties"))
+            {
+                for (k, v) in props {
+                    if scrub::is_personal_property(k) {
+                        pv.add_json(v);
+                    }
+                }
+            }
+            if let Some(p) = l.get::<Option<Value>, _>("payload") {
+                pv.add_payload(&params_of(&p));
+            }
+        }
+        for ev in contact_events(&l.get::<Value, _>("events"), contact) {
+            let prop = ev.get("propertyName").and_then(Value::as_str).unwrap_or("");
+            if let Some(v) = ev.get("propertyValue").and_then(Value::as_str)
+                && scrub::is_personal_property(prop)
+            {
+                pv.add(v);
+            }
+        }
+    }
+
+    for c in &convs {
+        let params = scrub::scrub_payload(&c.params, c.own, &pv);
+        let order_id = if pv.found_in(&c.order_id) && !c.order_id.starts_with("erased-") {
+            let h = cipher.keyed_hash("order_id", &c.order_id);
+            format!("erased-{}", &h[..40])
+        } else {
+            c.order_id.clone()
+        };
+        let last_error = c
+            .last_error
+            .as_ref()
+            .map(|e| if c.own { ERASED.to_owned() } else { pv.scrub(e).unwrap_or_else(|| e.clone()) });
+        let changed =
+            params != c.params || order_id != c.order_id || last_error != c.last_error;
+        if changed {
+            sqlx::query(
+                "UPDATE conversions SET payload = $2, order_id = $3, last_error = $4, updated_at = now(),
+                     -- Never sent now: its payload no longer says anything.
+                     status = CASE WHEN $5 AND status = 'pending' THEN 'failed' ELSE status END,
+                     failure_reason = CASE WHEN $5 AND status = 'pending' THEN 'contact_erased' ELSE failure_reason END
+                 WHERE id = $1",
+            )
+            .bind(c.id)
+            .bind(json!(params))
+            .bind(&order_id)
+            .bind(&last_error)
+            .bind(c.own)
+            .execute(&mut *tx)
+            .await?;
+            if c.own {
+                out.conversions += 1;
+            } else {
+                out.attributed_conversions += 1;
+            }
+        }
+    }
+    for e in &events {
+        let ev: Value = e.get("event");
+        let scrubbed = scrub::scrub_event(&ev);
+        let scrubbed = pv.scrub_json(&scrubbed).unwrap_or(scrubbed);
+        let error: Option<String> = e.get("error");
+        let new_error = error.as_ref().map(|_| ERASED.to_owned());
+        if scrubbed != ev || new_error != error {
+            sqlx::query("UPDATE webhook_events SET event = $2, error = $3 WHERE id = $1")
+                .bind(e.get::<i64, _>("id"))
+                .bind(&scrubbed)
+                .bind(&new_error)
+                .execute(&mut *tx)
+                .await?;
+            out.webhook_events += 1;
+        }
+    }
+    for l in &letters {
+        if scrub_letter(&mut tx, l, contact, &pv).await? {
+            out.dead_letters += 1;
+        }
+    }
+    out.audit_log = scrub_audit(&mut tx, portal, &pv).await?;
+    out.other_texts = scrub_free_texts(&mut tx, portal, &pv).await?;
+
+    let counts = json!(out);
+    sqlx::query("UPDATE privacy_erasures SET counts = $3 WHERE portal_id = $1 AND contact_id = $2")
+        .bind(portal)
+        .bind(contact)
+        .bind(&counts)
+        .execute(&mut *tx)
+        .await?;
+    shared::db::audit::record(
+        &mut *tx,
+        Some(portal),
+        actor,
+        "privacy.erase",
+        &json!({ "contact_id": contact, "trigger": trigger.as_str(), "erased": counts }),
+        "erased",
+    )
+    .await?;
+    tx.commit().await?;
+    metrics::counter!("worker_privacy_erasures_total", "trigger" => trigger.as_str()).increment(1);
+    tracing::info!(portal, contact, trigger = trigger.as_str(), erased = ?out, "contact's personal data erased");
+    Ok(out)
+}
+
+/// Whether `contact` of `portal` was erased (its later events are skipped).
+pub async fn is_erased(pool: &PgPool, portal: i64, contact: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM privacy_erasures WHERE portal_id = $1 AND contact_id = $2)",
+    )
+    .bind(portal)
+    .bind(contact)
+    .fetch_one(pool)
+    .await
+}
+
+struct Conv {
+    id: i64,
+    own: bool,
+    order_id: String,
+    params: Vec<(String, String)>,
+    last_error: Option<String>,
+}
+
+fn params_of(v: &Value) -> Vec<(String, String)> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+/// The contact's conversions, and other objects' attributed to it.
+async fn conversions(
+    tx: &mut Transaction<'_, Postgres>,
+    portal: i64,
+    contact: i64,
+) -> Result<Vec<Conv>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, object_type = 'contacts' AND object_id = $2 AS own, order_id, payload, last_error
+         FROM conversions
+         WHERE portal_id = $1 AND ((object_type = 'contacts' AND object_id = $2)
+            OR (object_type <> 'contacts' AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(payload) p
+                WHERE p->>0 IN ('CustomerId', 'CustomProfileId') AND p->>1 = $2::text)))
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(portal)
+    .bind(contact)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Conv {
+            id: r.get("id"),
+            own: r.get("own"),
+            order_id: r.get("order_id"),
+            params: params_of(&r.get::<Value, _>("payload")),
+            last_error: r.get("last_error"),
+        })
+        .collect())
+}
+
+fn is_contact_letter(l: &sqlx::postgres::PgRow, contact: i64) -> bool {
+    l.get::<Option<String>, _>("object_type").as_deref() == Some("contacts")
+        && l.get::<Option<i64>, _>("object_id") == Some(contact)
+}
+
+fn is_contact_event(e: &Value, contact: i64) -> bool {
+    e.get("objectId").and_then(Value::as_i64) == Some(contact)
+        && e.get("subscriptionType")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.starts_with("contact."))
+}
+
+fn contact_events(events: &Value, contact: i64) -> Vec<&Value> {
+    events
+        .as_array()
+        .map(|a| a.iter().filter(|e| is_contact_event(e, contact)).collect())
+        .unwrap_or_default()
+}
+
+async fn scrub_letter(
+    tx: &mut Transaction<'_, Postgres>,
+    l: &sqlx::postgres::PgRow,
+    contact: i64,
+    pv: &PersonalValues,
+) -> Result<bool, sqlx::Error> {
+    let own = is_contact_letter(l, contact);
+    let events: Value = l.get("events");
+    let mut new_events = match &events {
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|e| {
+                    if is_contact_event(e, contact) {
+                        scrub::scrub_event(e)
+                    } else {
+                        e.clone()
+                    }
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    };
+    if let Some(s) = pv.scrub_json(&new_events) {
+        new_events = s;
+    }
+    let fetched: Option<Value> = l.get("fetched_object");
+    let new_fetched = if own {
+        fetched.as_ref().map(|_| json!({ "erased": true }))
+    } else {
+        fetched
+            .as_ref()
+            .map(|f| pv.scrub_json(f).unwrap_or_else(|| f.clone()))
+    };
+    let payload: Option<Value> = l.get("payload");
+    let new_payload = payload
+        .as_ref()
+        .map(|p| json!(scrub::scrub_payload(&params_of(p), own, pv)));
+    let text = |col: &str, all: bool| {
+        let v: Option<String> = l.get(col);
+        let new = v.as_ref().map(|t| {
+            if all {
+                ERASED.to_owned()
+            } else {
+                pv.scrub(t).unwrap_or_else(|| t.clone())
+            }
+        });
+        (v, new)
+    };
+    let (err, new_err) = text("last_error", own);
+    let (res, new_res) = text("resolution", false);
+    let changed = new_events != events
+        || new_fetched != fetched
+        || new_payload != payload
+        || new_err != err
+        || new_res != res;
+    if changed {
+        sqlx::query(
+            "UPDATE dead_letters SET events = $2, fetched_object = $3, payload = $4, last_error = $5,
+                 resolution = CASE WHEN $7 AND state = 'open' THEN 'contact erased (privacy)' ELSE $6 END,
+                 resolved_by = CASE WHEN $7 AND state = 'open' THEN 'privacy' ELSE resolved_by END,
+                 resolved_at = CASE WHEN $7 AND state = 'open' THEN now() ELSE resolved_at END,
+                 -- Nothing left to replay: the contact's open letters are closed.
+                 state = CASE WHEN $7 AND state = 'open' THEN 'discarded' ELSE state END,
+                 updated_at = now() WHERE id = $1",
+        )
+        .bind(l.get::<i64, _>("id"))
+        .bind(&new_events)
+        .bind(&new_fetched)
+        .bind(&new_payload)
+        .bind(&new_err)
+        .bind(&new_res)
+        .bind(own)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(changed)
+}
+
+/// `ILIKE` patterns of the person's values.
+fn like_patterns(pv: &PersonalValues) -> Vec<String> {
+    pv.iter()
+        .map(|v| {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        })
+        .collect()
+}
+
+async fn scrub_audit(
+    tx: &mut Transaction<'_, Postgres>,
+    portal: i64,
+    pv: &PersonalValues,
+) -> Result<u64, sqlx::Error> {
+    if pv.is_empty() {
+        return Ok(0);
+    }
+    let rows = sqlx::query(
+        "SELECT id, detail FROM audit_log
+         WHERE portal_id = $1 AND detail::text ILIKE ANY($2) FOR UPDATE",
+    )
+    .bind(portal)
+    .bind(like_patterns(pv))
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut n = 0;
+    for r in rows {
+        let detail: Option<Value> = r.get("detail");
+        if let Some(new) = detail.as_ref().and_then(|d| pv.scrub_json(d)) {
+            sqlx::query("UPDATE audit_log SET detail = $2 WHERE id = $1")
+                .bind(r.get::<i64, _>("id"))
+                .bind(new)
+                .execute(&mut **tx)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// The portal's free-text columns (errors, resolutions) of other rows.
+async fn scrub_free_texts(
+    tx: &mut Transaction<'_, Postgres>,
+    portal: i64,
+    pv: &PersonalValues,
+) -> Result<u64, sqlx::Error> {
+    if pv.is_empty() {
+        return Ok(0);
+    }
+    let patterns = like_patterns(pv);
+    let mut n = 0;
+    for (table, col) in [
+        ("conversions", "last_error"),
+        ("webhook_events", "error"),
+        ("dead_letters", "last_error"),
+        ("dead_letters", "resolution"),
+    ] {
+        let sql = format!(
+            "SELECT id, {col} AS text FROM {table} WHERE portal_id = $1 AND {col} ILIKE ANY($2) FOR UPDATE"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(portal)
+            .bind(&patterns)
+            .fetch_all(&mut **tx)
+            .await?;
+        for r in rows {
+            let text: Option<String> = r.get("text");
+            if let Some(new) = text.as_deref().and_then(|t| pv.scrub(t)) {
+                let sql = format!("UPDATE {table} SET {col} = $2 WHERE id = $1");
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(r.get::<i64, _>("id"))
+                    .bind(new)
+                    .execute(&mut **tx)
+                    .await?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The event as stored for an erased contact: without the changed value
+/// and without fields we do not know (they may carry anything).
+pub fn stored_event(event: &shared::events::HubSpotEvent) -> shared::events::HubSpotEvent {
+    let mut e = event.clone();
+    if e.property_value.is_some() {
+        e.property_value = Some(ERASED.into());
+    }
+    e.extra.clear();
+    e
+}
+
+/// The pipeline's privacy step, after deduplication: an erasure request is
+/// carried out (and recorded `erased`); an event of an erased contact is
+/// skipped (`contact_erased`) and stored without its value. `Ok(None)`:
+/// nothing to do with privacy, go on. `maybe_erased` is false when the
+/// message's lookup already showed the contact was not erased.
+pub async fn on_event(
+    w: &crate::Worker,
+    event: &shared::events::HubSpotEvent,
+    key: &shared::db::events::EventKey,
+    received_at: Option<chrono::DateTime<chrono::Utc>>,
+    maybe_erased: bool,
+) -> Result<Option<crate::EventResult>, shared::failure::Failure> {
+    let db_failure =
+        |e: sqlx::Error| shared::failure::Failure::transient("database_unavailable", e.to_string());
+    let Some(("contact", action)) = event.object_and_action() else {
+        return Ok(None);
+    };
+    let trigger = match action {
+        "privacyDeletion" => Some(Trigger::PrivacyDeletion),
+        "deletion" if w.erase_on_deletion => Some(Trigger::Deletion),
+        _ => None,
+    };
+    let stored = stored_event(event);
+    let record = |status: &'static str, reason: &'static str| {
+        let stored = &stored;
+        async move {
+            crate::record_batch::outcome(w, key, stored, received_at, (status, reason, None))
+                .await
+                .map_err(|e| shared::failure::Failure::transient("database_unavailable", e))
+        }
+    };
+    if let Some(t) = trigger {
+        erase(
+            &w.pool,
+            &w.cipher,
+            key.portal_id,
+            key.object_id,
+            t,
+            &format!("hubspot:{}", event.subscription_type),
+        )
+        .await
+        .map_err(db_failure)?;
+        record("erased", t.as_str()).await?;
+        return Ok(Some(crate::EventResult::Skipped("privacy_erased")));
+    }
+    if maybe_erased
+        && is_erased(&w.pool, key.portal_id, key.object_id)
+            .await
+            .map_err(db_failure)?
+    {
+        record("skipped", "contact_erased").await?;
+        return Ok(Some(crate::EventResult::Skipped("contact_erased")));
+    }
+    Ok(None)
+}
