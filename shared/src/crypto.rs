@@ -279,7 +279,8 @@ mod tests {
 
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
     mac.update(msg);
     mac.finalize().into_bytes().into()
 }

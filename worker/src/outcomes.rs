@@ -111,7 +111,11 @@ pub fn verdict_of(reason: Option<&str>, attempts: i32) -> &'static str {
 }
 
 /// Runs passes every `interval` until `shutdown`.
-pub fn spawn(w: Worker, cfg: PollConfig, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    w: Worker,
+    cfg: PollConfig,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -137,13 +141,7 @@ pub fn spawn(w: Worker, cfg: PollConfig, shutdown: CancellationToken) -> tokio::
 /// One pass: claim what is due, look at each, store what was learnt.
 pub async fn pass(w: &Worker, cfg: &PollConfig) -> Result<PassReport, sqlx::Error> {
     let lease = cfg.max_backoff.max(Duration::from_secs(300));
-    let due = outcomes::claim_due(
-        &w.pool,
-        secs(cfg.interval),
-        secs(lease),
-        cfg.batch,
-    )
-    .await?;
+    let due = outcomes::claim_due(&w.pool, secs(cfg.interval), secs(lease), cfg.batch).await?;
     let mut report = PassReport {
         claimed: due.len(),
         ..PassReport::default()
@@ -171,9 +169,9 @@ async fn look(w: &Worker, cfg: &PollConfig, d: &DueSubmission) -> Result<bool, s
             Ok::<bool, sqlx::Error>(false)
         }
     };
-    let too_old = d.delivered_at.is_some_and(|t| {
-        chrono::Duration::from_std(cfg.give_up).is_ok_and(|g| Utc::now() - t > g)
-    });
+    let too_old = d
+        .delivered_at
+        .is_some_and(|t| chrono::Duration::from_std(cfg.give_up).is_ok_and(|g| Utc::now() - t > g));
     if too_old {
         return give_up(w, d, "gave_up").await;
     }
@@ -237,7 +235,12 @@ async fn look(w: &Worker, cfg: &PollConfig, d: &DueSubmission) -> Result<bool, s
         Err(ImpactError::RetryLater { retry_after, .. }) => {
             metrics::counter!("worker_submission_polls_deferred_total", "reason" => "rate_limited")
                 .increment(1);
-            later(None, true, retry_after.unwrap_or(cfg.max_backoff).max(cfg.interval)).await
+            later(
+                None,
+                true,
+                retry_after.unwrap_or(cfg.max_backoff).max(cfg.interval),
+            )
+            .await
         }
         Err(e) => {
             let f = e.failure();
@@ -279,7 +282,10 @@ mod tests {
         assert_eq!(verdict_of(Some("CONTRACT_NOT_FOUND"), 1), "rejected");
         assert_eq!(verdict_of(Some("CONV_DUPLICATE"), 1), "rejected");
         assert_eq!(verdict_of(Some("CONV_DUPLICATE"), 2), "duplicate_resend");
-        assert_eq!(reason_label(Some("contract_not_found")), "CONTRACT_NOT_FOUND");
+        assert_eq!(
+            reason_label(Some("contract_not_found")),
+            "CONTRACT_NOT_FOUND"
+        );
         assert_eq!(reason_label(Some("anything a remote might say")), "other");
     }
 

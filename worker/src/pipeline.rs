@@ -95,8 +95,7 @@ pub async fn process_event(
     }
     // Erasure requests; events of erased contacts (the message's lookup
     // says which may be: only those are checked here).
-    if let Some(done) =
-        crate::privacy::on_event(w, event, &key, received_at, !known_unseen).await?
+    if let Some(done) = crate::privacy::on_event(w, event, &key, received_at, !known_unseen).await?
     {
         return Ok(done);
     }

@@ -86,17 +86,25 @@ impl ImpactClient {
         let body = resp.text().await.unwrap_or_default();
         let short = truncate(&body, 500);
         match status {
-            200..=299 => serde_json::from_str(&body).map_err(|_| ImpactError::Unavailable(format!(
-                "{status}: the submission's state is not the documented JSON"
-            ))),
-            401 | 403 => Err(ImpactError::Auth { status, body: short }),
+            200..=299 => serde_json::from_str(&body).map_err(|_| {
+                ImpactError::Unavailable(format!(
+                    "{status}: the submission's state is not the documented JSON"
+                ))
+            }),
+            401 | 403 => Err(ImpactError::Auth {
+                status,
+                body: short,
+            }),
             402 | 429 => Err(ImpactError::RetryLater {
                 status,
                 body: short,
                 retry_after: rate.reset,
             }),
             408 | 500..=599 => Err(ImpactError::Unavailable(format!("{status}: {short}"))),
-            _ => Err(ImpactError::Rejected { status, body: short }),
+            _ => Err(ImpactError::Rejected {
+                status,
+                body: short,
+            }),
         }
     }
 }

@@ -61,10 +61,7 @@ pub async fn conversions(
     if let Some(s) = status.as_deref()
         && !LIST_STATUSES.contains(&s)
     {
-        anyhow::bail!(
-            "--status {s:?} is not one of {}",
-            LIST_STATUSES.join(", ")
-        );
+        anyhow::bail!("--status {s:?} is not one of {}", LIST_STATUSES.join(", "));
     }
     let pool = crate::cli::pool(settings).await?;
     let rows = outcomes::list(

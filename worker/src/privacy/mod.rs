@@ -174,12 +174,14 @@ pub async fn erase(
         } else {
             c.order_id.clone()
         };
-        let last_error = c
-            .last_error
-            .as_ref()
-            .map(|e| if c.own { ERASED.to_owned() } else { pv.scrub(e).unwrap_or_else(|| e.clone()) });
-        let changed =
-            params != c.params || order_id != c.order_id || last_error != c.last_error;
+        let last_error = c.last_error.as_ref().map(|e| {
+            if c.own {
+                ERASED.to_owned()
+            } else {
+                pv.scrub(e).unwrap_or_else(|| e.clone())
+            }
+        });
+        let changed = params != c.params || order_id != c.order_id || last_error != c.last_error;
         if changed {
             sqlx::query(
                 "UPDATE conversions SET payload = $2, order_id = $3, last_error = $4, updated_at = now(),

@@ -99,14 +99,18 @@ impl PersonalValues {
     /// SHA-1 and SHA-256 hashes impact.com would have received.
     pub fn add(&mut self, value: &str) {
         let v = value.trim();
-        let numeric = v.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+        let numeric = v
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
         if v.chars().count() < 3 || (numeric && v.len() < 6) || v == ERASED {
             return;
         }
         if v.contains('@') {
             let norm = v.to_lowercase();
-            self.values.insert(hex::encode(sha1::Sha1::digest(norm.as_bytes())));
-            self.values.insert(hex::encode(sha2::Sha256::digest(norm.as_bytes())));
+            self.values
+                .insert(hex::encode(sha1::Sha1::digest(norm.as_bytes())));
+            self.values
+                .insert(hex::encode(sha2::Sha256::digest(norm.as_bytes())));
         }
         self.values.insert(v.to_lowercase());
     }
@@ -259,7 +263,10 @@ mod tests {
             assert_eq!(get(k), Some(ERASED), "{k}");
         }
         let other = scrub_payload(&payload, false, &pv);
-        assert!(other.contains(&("Text1".into(), ERASED.into())), "carries a value");
+        assert!(
+            other.contains(&("Text1".into(), ERASED.into())),
+            "carries a value"
+        );
         assert!(other.contains(&("ClickId".into(), ERASED.into())));
     }
 
@@ -276,7 +283,10 @@ mod tests {
         assert_eq!(pv.scrub("nothing here"), None);
         pv.add("12");
         pv.add("1500");
-        assert!(!pv.found_in("1500.00 12"), "short numbers are not searched for");
+        assert!(
+            !pv.found_in("1500.00 12"),
+            "short numbers are not searched for"
+        );
     }
 
     #[test]
