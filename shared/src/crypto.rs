@@ -200,6 +200,14 @@ impl SecretCipher {
     }
 }
 
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,12 +283,4 @@ mod tests {
         let e = SecretCipher::from_base64("%%%").expect_err("not base64");
         assert!(e.to_string().contains("base64"), "{e}");
     }
-}
-
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    use hmac::{Hmac, Mac};
-    let mut mac =
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
-    mac.update(msg);
-    mac.finalize().into_bytes().into()
 }
