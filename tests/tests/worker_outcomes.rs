@@ -170,6 +170,51 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["order_id"], credited.as_str());
 
+    // The website's JSON API (Activity) and the admin API show it too.
+    let mut web = tests::website::website_settings(&env, tests::website::PUBLIC_URL);
+    web.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    let admin = ingest::admin::AdminState::with_worker(
+        tests::website::OPERATOR_TOKEN,
+        env.worker.clone(),
+        10,
+    );
+    let app = ingest::app_with_admin(ingest::AppState::from_settings(&web)?, admin);
+    let get = |path: String| {
+        let app = app.clone();
+        async move {
+            use tower::ServiceExt as _;
+            let req = axum::http::Request::get(path)
+                .header(
+                    "authorization",
+                    format!("Bearer {}", tests::website::OPERATOR_TOKEN),
+                )
+                .body(axum::body::Body::empty())?;
+            let resp = app.oneshot(req).await?;
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
+            anyhow::Ok((status, serde_json::from_slice::<serde_json::Value>(&bytes)?))
+        }
+    };
+    let (status, activity) = get(format!("/api/v1/portals/{PORTAL}/activity")).await?;
+    assert_eq!(status, 200, "{activity}");
+    let items = activity["conversions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let shown = items
+        .iter()
+        .find(|c| c["order_id"] == rejected.as_str())
+        .expect("listed");
+    assert_eq!(shown["outcome"], "rejected");
+    assert_eq!(shown["error_reason"], "CONTRACT_NOT_FOUND");
+    assert_eq!(shown["error_type"], "Contract Error");
+    let (status, listed) = get("/admin/api/conversions?status=rejected".into()).await?;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["conversions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(listed["conversions"][0]["order_id"], rejected.as_str());
+    let (status, bad) = get("/admin/api/conversions?status=lost".into()).await?;
+    assert_eq!(status, 400, "{bad}");
+
     // A bad filter is a clear error.
     let cmd = worker::ops::records::ConversionsCommand::List {
         portal: None,

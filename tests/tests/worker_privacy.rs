@@ -384,6 +384,49 @@ async fn the_erase_command_is_idempotent_and_prints_what_it_erased() -> anyhow::
     Ok(())
 }
 
+#[tokio::test]
+async fn operators_erase_through_the_admin_api() -> anyhow::Result<()> {
+    use tower::ServiceExt as _;
+    let (env, contact, _, _) = populated(false).await?;
+    let admin = ingest::admin::AdminState::with_worker("op-token", env.worker.clone(), 10);
+    let mut s = shared::config::Settings::defaults();
+    s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    s.hubspot_client_secret = Some(secrecy::SecretString::from("secret"));
+    let app = ingest::app_with_admin(ingest::AppState::from_settings(&s)?, admin);
+    let post = |body: serde_json::Value| {
+        let app = app.clone();
+        async move {
+            let req = axum::http::Request::post("/admin/api/privacy/erase")
+                .header("authorization", "Bearer op-token")
+                .header("content-type", "application/json")
+                .header("x-operator", "alice")
+                .body(axum::body::Body::from(body.to_string()))?;
+            let resp = app.oneshot(req).await?;
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await?;
+            anyhow::Ok((status, serde_json::from_slice::<serde_json::Value>(&bytes)?))
+        }
+    };
+    let (status, body) = post(json!({ "portal": 1001, "contact": contact })).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "erased");
+    assert_eq!(body["erased"]["conversions"], 1);
+    assert!(scan(&env.pool).await?.is_empty());
+    let (status, body) = post(json!({ "portal": 1001, "contact": contact })).await?;
+    assert_eq!(
+        (status.as_u16(), &body["erased"]["conversions"]),
+        (200, &json!(0))
+    );
+    let (status, body) = post(json!({ "portal": 1001, "contact": -4 })).await?;
+    assert_eq!(status, 400, "{body}");
+    let actor: String = sqlx::query_scalar("SELECT actor FROM privacy_erasures")
+        .fetch_one(&env.pool)
+        .await?;
+    assert_eq!(actor, "admin:alice");
+    env.finish().await;
+    Ok(())
+}
+
 /// The logs of this test binary, captured at debug level for our crates.
 fn captured() -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
