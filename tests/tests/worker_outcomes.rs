@@ -353,3 +353,70 @@ async fn polling_keeps_to_the_share_of_the_budget_left_for_deliveries() -> anyho
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_fake_completes_submissions_as_told_and_reports_its_rate_limit() -> anyhow::Result<()> {
+    let sandbox = tests::sandbox::Sandbox::start(tests::sandbox::SandboxConfig::default()).await?;
+    let http = reqwest::Client::new();
+    let base = sandbox.impact_url();
+    let r = http
+        .put(format!("{base}/_sandbox/outcomes"))
+        .json(&json!({"order_id": "O-1", "error_type": "Contract Error", "error_reason": "CONTRACT_NOT_FOUND"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let submit = |order: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let answer: serde_json::Value = http
+                .post(format!("{base}/Advertisers/IRsandbox/Conversions"))
+                .basic_auth("IRsandbox", Some("sandbox-token"))
+                .header("accept", "application/json")
+                .form(&[
+                    ("CampaignId", "1000"),
+                    ("EventTypeCode", "Sale"),
+                    ("EventDate", "2026-11-27T10:00:00Z"),
+                    ("OrderId", order),
+                    ("CustomerId", "7"),
+                ])
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(answer["QueuedUri"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let read = |uri: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let resp = http
+                .get(format!("{base}{uri}"))
+                .basic_auth("IRsandbox", Some("sandbox-token"))
+                .header("accept", "application/json")
+                .send()
+                .await?;
+            let remaining = resp
+                .headers()
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await?;
+            anyhow::Ok((status, remaining, body))
+        }
+    };
+    let rejected = submit("O-1").await?;
+    let credited = submit("O-2").await?;
+    let (status, remaining, body) = read(rejected).await?;
+    assert_eq!((status, remaining.as_deref()), (200, Some("997")));
+    assert_eq!(body["Status"], "Complete");
+    assert_eq!(body["ErrorType"], "Contract Error");
+    assert_eq!(body["ErrorReason"], "CONTRACT_NOT_FOUND");
+    let (_, _, body) = read(credited.clone()).await?;
+    assert_eq!(body["ErrorReason"], serde_json::Value::Null);
+    // Reads count against the hourly limit: over it, 429.
+    sandbox.impact().set_rate_limit(Some(4));
+    let (status, remaining, _) = read(credited).await?;
+    assert_eq!((status, remaining.as_deref()), (429, Some("0")));
+    Ok(())
+}

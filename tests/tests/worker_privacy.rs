@@ -509,3 +509,38 @@ async fn logs_of_a_full_run_carry_no_personal_data() -> anyhow::Result<()> {
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_fake_hubspot_emits_privacy_deletions_from_its_control_api() -> anyhow::Result<()> {
+    let sandbox = tests::sandbox::Sandbox::start(tests::sandbox::SandboxConfig::default()).await?;
+    let hs = sandbox.hubspot();
+    let contact = hs.create_contact(PORTAL, [("email", EMAIL)])?;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!(
+            "{}/_sandbox/portals/{PORTAL}/objects/contacts/{contact}/privacy-deletion",
+            sandbox.hubspot_url()
+        ))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    let last = hs.emitted_events().pop().expect("an event");
+    assert_eq!(last.subscription_type, "contact.privacyDeletion");
+    assert_eq!((last.object_id, last.portal_id), (contact, PORTAL));
+    assert_eq!(last.property_value, None);
+    // The record and its values are gone.
+    let r = http
+        .get(format!(
+            "{}/crm/v3/objects/contacts/{contact}?properties=email",
+            sandbox.hubspot_url()
+        ))
+        .bearer_auth(tests::e2e::TOKEN)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
+    let stored = hs
+        .object(PORTAL, ObjectType::Contacts, contact)
+        .expect("kept archived");
+    assert!(stored.properties.is_empty());
+    Ok(())
+}
