@@ -420,3 +420,36 @@ async fn the_fake_completes_submissions_as_told_and_reports_its_rate_limit() -> 
     assert_eq!((status, remaining.as_deref()), (429, Some("0")));
     Ok(())
 }
+
+#[tokio::test]
+async fn two_workers_polling_at_once_read_each_submission_once() -> anyhow::Result<()> {
+    let env = deal_env().await?;
+    let mut events = Vec::new();
+    for _ in 0..6 {
+        events.extend(won_deal(&env)?.0);
+    }
+    assert!(matches!(
+        env.process(&events).await,
+        MessageOutcome::Done(_)
+    ));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (a, b) = (
+        worker::Worker::new(&env.settings, env.pool.clone())?,
+        worker::Worker::new(&env.settings, env.pool.clone())?,
+    );
+    let cfg = fast();
+    let (ra, rb) = tokio::join!(
+        worker::outcomes::pass(&a, &cfg),
+        worker::outcomes::pass(&b, &cfg)
+    );
+    let (ra, rb) = (ra?, rb?);
+    assert_eq!(ra.claimed + rb.claimed, 6, "{ra:?} {rb:?}");
+    assert_eq!(env.sandbox.impact().status_reads().len(), 6);
+    let complete: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM conversions WHERE outcome = 'complete'")
+            .fetch_one(&env.pool)
+            .await?;
+    assert_eq!(complete, 6);
+    env.finish().await;
+    Ok(())
+}

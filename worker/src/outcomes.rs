@@ -84,6 +84,8 @@ pub struct PassReport {
     pub decided: usize,
     /// Not complete yet, or deferred (budget, outage).
     pub later: usize,
+    /// Requests made to impact.com.
+    pub reads: usize,
 }
 
 /// The bounded metric label of a reason.
@@ -122,11 +124,15 @@ pub fn spawn(
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(cfg.interval) => {}
             }
-            // A full pass may be followed by more due rows: keep going, but
-            // stop for shutdown between passes.
+            // A full pass that read something may be followed by more due
+            // rows: keep going (not when the budget deferred everything),
+            // but stop for shutdown between passes.
             loop {
                 match pass(&w, &cfg).await {
-                    Ok(r) if r.claimed as i64 >= cfg.batch && !shutdown.is_cancelled() => {}
+                    Ok(r)
+                        if r.claimed as i64 >= cfg.batch
+                            && r.reads > 0
+                            && !shutdown.is_cancelled() => {}
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "following submissions failed; will try again");
@@ -147,11 +153,13 @@ pub async fn pass(w: &Worker, cfg: &PollConfig) -> Result<PassReport, sqlx::Erro
         ..PassReport::default()
     };
     for d in due {
-        if look(w, cfg, &d).await? {
+        let (decided, read) = look(w, cfg, &d).await?;
+        if decided {
             report.decided += 1;
         } else {
             report.later += 1;
         }
+        report.reads += usize::from(read);
     }
     Ok(report)
 }
@@ -160,20 +168,24 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX).max(1)
 }
 
-/// Looks at one submission; true when a verdict was stored.
-async fn look(w: &Worker, cfg: &PollConfig, d: &DueSubmission) -> Result<bool, sqlx::Error> {
+/// Looks at one submission: (a verdict was stored, impact.com was asked).
+async fn look(
+    w: &Worker,
+    cfg: &PollConfig,
+    d: &DueSubmission,
+) -> Result<(bool, bool), sqlx::Error> {
     let later = |status: Option<&str>, counted: bool, after: Duration| {
         let status = status.map(str::to_owned);
         async move {
             outcomes::check_later(&w.pool, d.id, status.as_deref(), counted, secs(after)).await?;
-            Ok::<bool, sqlx::Error>(false)
+            Ok::<(bool, bool), sqlx::Error>((false, counted))
         }
     };
     let too_old = d
         .delivered_at
         .is_some_and(|t| chrono::Duration::from_std(cfg.give_up).is_ok_and(|g| Utc::now() - t > g));
     if too_old {
-        return give_up(w, d, "gave_up").await;
+        return Ok((give_up(w, d, "gave_up").await?, false));
     }
     let portal = PortalId(u64::try_from(d.portal_id).unwrap_or_default());
     let stored = match w.portals.get(&w.pool, &w.cipher, portal).await {
@@ -228,10 +240,12 @@ async fn look(w: &Worker, cfg: &PollConfig, d: &DueSubmission) -> Result<bool, s
                     tracing::debug!(%portal, conversion = d.id, outcome, "submission complete");
                 }
             }
-            Ok(stored)
+            Ok((stored, true))
         }
         Ok(state) => later(Some(&state.status), true, cfg.backoff(d.checks)).await,
-        Err(ImpactError::Rejected { status: 404, .. }) => give_up(w, d, "not_found").await,
+        Err(ImpactError::Rejected { status: 404, .. }) => {
+            Ok((give_up(w, d, "not_found").await?, true))
+        }
         Err(ImpactError::RetryLater { retry_after, .. }) => {
             metrics::counter!("worker_submission_polls_deferred_total", "reason" => "rate_limited")
                 .increment(1);
