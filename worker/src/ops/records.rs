@@ -93,7 +93,11 @@ pub async fn conversions(
             "{:<8} {:<10} {:<10} {:<24} {:<24} {:<10} {:<16} {:<16} {}",
             r.id,
             r.portal_id,
-            format!("{}:{}", &r.object_type[..1], r.object_id),
+            format!(
+                "{}:{}",
+                r.object_type.chars().next().unwrap_or('?'),
+                r.object_id
+            ),
             r.event_type,
             r.order_id,
             r.status,
