@@ -153,6 +153,34 @@ pub struct Settings {
     /// PostgreSQL connections of a worker process.
     #[serde(deserialize_with = "lenient")]
     pub worker_db_connections: u32,
+    /// Follow delivered conversions' submissions (`APISubmissions`) in
+    /// `worker run` until impact.com completes them.
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_poll: bool,
+    /// Seconds after delivery of the first look at a submission, and between
+    /// the poller's passes; later looks at the same submission back off
+    /// (doubling) up to `outcomes_max_backoff_secs`.
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_poll_interval_secs: u64,
+    /// Longest wait between two looks at the same submission, in seconds.
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_max_backoff_secs: u64,
+    /// Days after delivery when the poller gives up on a submission that
+    /// is still not complete (outcome `unknown`).
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_give_up_days: u32,
+    /// Share (percent) of an account's impact.com hourly request budget the
+    /// poller leaves to deliveries: it stops polling an account whose
+    /// `X-RateLimit-Remaining` is below this share of `X-RateLimit-Limit`.
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_reserve_percent: u8,
+    /// Submissions looked at per poller pass (per worker).
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_batch: u32,
+    /// Erase what we hold about a contact on `contact.deletion` too (it is
+    /// always erased on `contact.privacyDeletion`).
+    #[serde(deserialize_with = "lenient")]
+    pub privacy_erase_on_deletion: bool,
 }
 
 /// Defaults, kept apart from [`Settings`] so secrets never need a `Serialize`.
@@ -191,6 +219,13 @@ struct Defaults {
     worker_portal_backlog: u16,
     worker_event_concurrency: u16,
     worker_db_connections: u32,
+    outcomes_poll: bool,
+    outcomes_poll_interval_secs: u64,
+    outcomes_max_backoff_secs: u64,
+    outcomes_give_up_days: u32,
+    outcomes_reserve_percent: u8,
+    outcomes_batch: u32,
+    privacy_erase_on_deletion: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -227,6 +262,13 @@ const DEFAULTS: Defaults = Defaults {
     worker_portal_backlog: 160,
     worker_event_concurrency: 32,
     worker_db_connections: 48,
+    outcomes_poll: true,
+    outcomes_poll_interval_secs: 60,
+    outcomes_max_backoff_secs: 3600,
+    outcomes_give_up_days: 7,
+    outcomes_reserve_percent: 50,
+    outcomes_batch: 100,
+    privacy_erase_on_deletion: false,
 };
 
 /// A setting that is missing or malformed.
@@ -350,6 +392,18 @@ impl Settings {
                     problem: "must be at least 1".into(),
                 });
             }
+        }
+        if self.outcomes_poll_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_OUTCOMES_POLL_INTERVAL_SECS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.outcomes_reserve_percent > 95 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_OUTCOMES_RESERVE_PERCENT",
+                problem: "must be at most 95 (the poller needs some of the budget)".into(),
+            });
         }
         if self.worker_db_connections < 2 {
             return Err(ConfigError::Invalid {

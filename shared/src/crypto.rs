@@ -46,6 +46,8 @@ pub struct SecretCipher {
     cipher: Aes256Gcm,
     /// Earlier keys, kept to read values sealed before a rotation.
     previous: Vec<(u8, Aes256Gcm)>,
+    /// Key of [`SecretCipher::keyed_hash`], derived from the current key.
+    hash_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretCipher {
@@ -81,6 +83,7 @@ impl SecretCipher {
             key_id: CURRENT_KEY_ID,
             cipher: Aes256Gcm::new(key),
             previous: Vec::new(),
+            hash_key: hmac_sha256(&bytes, b"connector keyed hash v1"),
         })
     }
 
@@ -120,6 +123,18 @@ impl SecretCipher {
             }
         }
         Ok(c)
+    }
+
+    /// A keyed hash (HMAC-SHA256, hex) of `value` for `purpose`: the same
+    /// input gives the same output under the same key, and without the key
+    /// the output says nothing about the input (erased identifiers that
+    /// deduplication still needs).
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let mut msg = Vec::with_capacity(purpose.len() + 1 + value.len());
+        msg.extend_from_slice(purpose.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(value.as_bytes());
+        hex::encode(hmac_sha256(&self.hash_key, &msg))
     }
 
     /// The id new values are sealed with.
@@ -183,6 +198,14 @@ impl SecretCipher {
         let text = String::from_utf8(plain).map_err(|_| CryptoError::Decrypt("not UTF-8"))?;
         Ok(SecretString::from(text))
     }
+}
+
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

@@ -74,6 +74,18 @@ impl Failure {
         }
     }
 
+    /// What may be logged of the detail: a remote answer's body may echo
+    /// the values sent (personal data), so only failures without one
+    /// (transport, database) log their detail; the body stays in the
+    /// database (conversion, dead letter), where erasure reaches it.
+    pub fn loggable_detail(&self) -> &str {
+        if self.status.is_some() || self.reason.starts_with("mapping_") {
+            "(see the stored error)"
+        } else {
+            &self.detail
+        }
+    }
+
     /// True when retrying may help.
     pub fn is_transient(&self) -> bool {
         self.class == FailureClass::Transient

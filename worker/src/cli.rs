@@ -1,6 +1,7 @@
 //! Command line: `run` (default), `migrate`, `portal apply|export|list`,
 //! `subscriptions`, `prune`, `keys status|rotate`.
-//! `dlq list|show|replay|discard`, `backfill`.
+//! `dlq list|show|replay|discard`, `backfill`, `conversions list`,
+//! `privacy erase`.
 
 use std::{io::Read, path::PathBuf};
 
@@ -49,6 +50,12 @@ pub enum Command {
     Dlq(crate::dlq::cli::DlqCommand),
     /// Re-scan HubSpot for what triggers would have fired, and convert it.
     Backfill(crate::backfill::BackfillArgs),
+    /// Conversions with their delivery status and submission outcome.
+    #[command(subcommand)]
+    Conversions(crate::ops::records::ConversionsCommand),
+    /// Personal data: erase what is held about a contact.
+    #[command(subcommand)]
+    Privacy(crate::ops::records::PrivacyCommand),
 }
 
 /// `portal` subcommands.

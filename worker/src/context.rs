@@ -42,6 +42,8 @@ pub struct Inner {
     pub retry: ShortRetry,
     /// Events of one message processed at once.
     pub event_concurrency: usize,
+    /// Erase a contact's data on `contact.deletion` too.
+    pub erase_on_deletion: bool,
 }
 
 impl std::ops::Deref for Worker {
@@ -94,6 +96,7 @@ impl Worker {
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
+                erase_on_deletion: settings.privacy_erase_on_deletion,
             }),
         })
     }

@@ -112,7 +112,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
             {
                 tracing::warn!(error = %e, "could not record credentials status");
             }
-            tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, detail = %f.detail, "delivery failed");
+            tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
             if f.is_transient() {
                 Err(f)
             } else {

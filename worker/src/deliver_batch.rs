@@ -218,7 +218,7 @@ impl DeliveryBatch {
                     .map_err(db_failure)?;
                     metrics::counter!("worker_conversions_total", "outcome" => f.reason)
                         .increment(1);
-                    tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, detail = %f.detail, "delivery failed");
+                    tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
                     if f.reason == "impact_auth" {
                         auth_failure = Some(f.detail.clone());
                     }

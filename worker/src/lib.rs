@@ -19,9 +19,11 @@ pub mod fetch;
 pub mod message;
 pub mod metrics_server;
 pub mod ops;
+pub mod outcomes;
 pub mod pipeline;
 pub mod prefetch;
 mod prefetch_deals;
+pub mod privacy;
 pub mod record_batch;
 pub mod retry;
 pub mod stages;
@@ -82,6 +84,13 @@ pub async fn run_with(
         Duration::from_secs(settings.prune_interval_secs.max(60)),
         shutdown.clone(),
     );
+    let poller = settings.outcomes_poll.then(|| {
+        outcomes::spawn(
+            worker.clone(),
+            outcomes::PollConfig::from_settings(settings),
+            shutdown.clone(),
+        )
+    });
     let sink = tokio::spawn(dlq::sink::run(
         worker.clone(),
         settings.amqp_url.clone(),
@@ -104,6 +113,9 @@ pub async fn run_with(
     let _ = listener.await;
     let _ = pruner.await;
     let _ = sink.await;
+    if let Some(p) = poller {
+        let _ = p.await;
+    }
     tracing::info!("worker stopped");
     result
 }

@@ -33,6 +33,12 @@ async fn main() -> ExitCode {
         Command::Prune => worker::ops::cli::prune(&settings, &mut std::io::stdout()).await,
         Command::Keys(cmd) => worker::ops::cli::keys(&settings, cmd, &mut std::io::stdout()).await,
         Command::Dlq(cmd) => worker::dlq::cli::run(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Conversions(cmd) => {
+            worker::ops::records::conversions(&settings, cmd, &mut std::io::stdout()).await
+        }
+        Command::Privacy(cmd) => {
+            worker::ops::records::privacy(&settings, cmd, &mut std::io::stdout()).await
+        }
         Command::Backfill(args) => {
             worker::backfill::run(&settings, args, &mut std::io::stdout()).await
         }

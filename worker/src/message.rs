@@ -97,7 +97,7 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason)
             .increment(1);
         tracing::warn!(portal = %event.portal_id, object = event.object_id,
-            reason = f.reason, detail = %f.detail, attempt = meta.attempt,
+            reason = f.reason, status = ?f.status, detail = f.loggable_detail(), attempt = meta.attempt,
             "transient failure; the message will be retried");
         metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
         return MessageOutcome::Retry(f);

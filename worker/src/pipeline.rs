@@ -72,7 +72,8 @@ pub async fn process_event(
     prefetched: &Prefetched,
 ) -> Result<EventResult, Failure> {
     let key = EventKey::of(event);
-    let seen = if prefetched.known_unseen(&key) {
+    let known_unseen = prefetched.known_unseen(&key);
+    let seen = if known_unseen {
         None
     } else {
         db::events::lookup(&w.pool, &key)
@@ -91,6 +92,12 @@ pub async fn process_event(
             }
             _ => Ok(EventResult::Duplicate),
         };
+    }
+    // Erasure requests; events of erased contacts (the message's lookup
+    // says which may be: only those are checked here).
+    if let Some(done) = crate::privacy::on_event(w, event, &key, received_at, !known_unseen).await?
+    {
+        return Ok(done);
     }
     let record = |status: &'static str, reason: &'static str, error: Option<String>| {
         let key = &key;

@@ -106,11 +106,28 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
     }
     let mut out = Prefetched::none();
     let keys: Vec<EventKey> = events.iter().map(EventKey::of).collect();
+    // Contacts this message asks to erase: their events take the slow path
+    // (the pipeline's erasure check), like those of contacts erased before.
+    let erasing: HashSet<(PortalId, u64)> = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.object_and_action(),
+                Some(("contact", "privacyDeletion" | "deletion"))
+            )
+        })
+        .map(|e| (e.portal_id, e.object_id))
+        .collect();
     if let Ok(seen) = shared::db::events::seen_many(&w.pool, &keys).await {
         out.unseen = keys
             .into_iter()
             .zip(seen)
-            .filter_map(|(k, seen)| (!seen).then_some(k))
+            .zip(events)
+            .filter_map(|((k, seen), e)| {
+                let erasing = e.subscription_type.starts_with("contact.")
+                    && erasing.contains(&(e.portal_id, e.object_id));
+                (!seen && !erasing).then_some(k)
+            })
             .collect();
     }
     for ((portal_id, ty), group) in groups {

@@ -191,3 +191,79 @@ pub async fn discard(
         )),
     }
 }
+
+/// Body of `POST /admin/api/privacy/erase`.
+#[derive(Debug, Deserialize)]
+pub struct EraseBody {
+    portal: i64,
+    contact: i64,
+}
+
+/// `POST /admin/api/privacy/erase` `{"portal","contact"}`: erases what is
+/// held about the contact (idempotent), as `worker privacy erase` does.
+pub async fn privacy_erase(
+    State(state): State<AdminState>,
+    Extension(Operator(who)): Extension<Operator>,
+    Json(body): Json<EraseBody>,
+) -> Answer {
+    let w = worker(&state)?;
+    if body.portal <= 0 || body.contact <= 0 {
+        return Err(bad_request(
+            "portal and contact must be HubSpot ids (positive integers)".into(),
+        ));
+    }
+    let erased = worker::privacy::erase(
+        &w.pool,
+        &w.cipher,
+        body.portal,
+        body.contact,
+        worker::privacy::Trigger::Request,
+        &who,
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(Json(json!({
+        "portal": body.portal,
+        "contact": body.contact,
+        "outcome": "erased",
+        "erased": erased,
+    })))
+}
+
+/// Query of `GET /admin/api/conversions`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConversionParams {
+    portal: Option<i64>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /admin/api/conversions?portal=&status=&limit=`: conversions with
+/// their submission outcome (`status=rejected` for those impact.com refused).
+pub async fn conversions(
+    State(state): State<AdminState>,
+    Query(p): Query<ConversionParams>,
+) -> Answer {
+    use shared::db::outcomes::{LIST_STATUSES, ListFilter, list};
+    let w = worker(&state)?;
+    if let Some(s) = p.status.as_deref()
+        && !LIST_STATUSES.contains(&s)
+    {
+        return Err(bad_request(format!(
+            "status {s:?} is not one of {}",
+            LIST_STATUSES.join(", ")
+        )));
+    }
+    let rows = list(
+        &w.pool,
+        &ListFilter {
+            portal: p.portal,
+            status: p.status,
+            limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        },
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(Json(json!({ "conversions": rows })))
+}

@@ -80,6 +80,8 @@ pub fn router(state: AdminState) -> Router {
             "/admin/api/dead-letters/{id}/discard",
             post(handlers::discard),
         )
+        .route("/admin/api/conversions", get(handlers::conversions))
+        .route("/admin/api/privacy/erase", post(handlers::privacy_erase))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

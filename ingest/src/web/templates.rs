@@ -45,3 +45,44 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activity_shows_the_submission_outcome_and_the_rejection_reason() {
+        let activity = serde_json::json!({
+            "conversions": [
+                { "id": 1, "status": "delivered", "object_type": "deals", "object_id": 9,
+                  "event_type": "ClosedWon", "order_id": "9_closedwon",
+                  "queued_uri": "/Advertisers/IR1/APISubmissions/B1", "outcome": "rejected",
+                  "error_type": "Contract Error", "error_reason": "CONTRACT_NOT_FOUND",
+                  "updated_at": "2026-11-27T10:00:00Z" },
+                { "id": 2, "status": "delivered", "object_type": "deals", "object_id": 10,
+                  "event_type": "ClosedWon", "order_id": "10_closedwon", "outcome": null,
+                  "updated_at": "2026-11-27T10:00:00Z" },
+                { "id": 3, "status": "delivered", "object_type": "deals", "object_id": 11,
+                  "event_type": "ClosedWon", "order_id": "11_closedwon", "outcome": "complete",
+                  "updated_at": "2026-11-27T10:00:00Z" }
+            ],
+            "dead_letters": []
+        });
+        let html = environment()
+            .get_template("activity.html")
+            .expect("bundled")
+            .render(minijinja::context! { activity => activity, csrf => "t" })
+            .expect("renders");
+        assert!(
+            html.contains(
+                "<strong>rejected</strong>: <code>CONTRACT_NOT_FOUND</code> (Contract Error)"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<td class=\"outcome\">queued</td>"), "{html}");
+        assert!(
+            html.contains("<td class=\"outcome\">complete</td>"),
+            "{html}"
+        );
+    }
+}

@@ -89,7 +89,9 @@ pub async fn mark_delivered<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now() WHERE id = $1",
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
+             outcome = NULL, submission_status = NULL, error_type = NULL, error_reason = NULL,
+             outcome_checks = 0, outcome_next_check_at = NULL WHERE id = $1",
     )
     .bind(id)
     .bind(queued_uri)
@@ -154,7 +156,9 @@ pub async fn mark_delivered_many<'e>(
     let uris: Vec<Option<String>> = delivered.iter().map(|(_, u)| u.clone()).collect();
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = u.uri, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now()
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
+             outcome = NULL, submission_status = NULL, error_type = NULL, error_reason = NULL,
+             outcome_checks = 0, outcome_next_check_at = NULL
          FROM unnest($1::bigint[], $2::text[]) AS u(id, uri) WHERE conversions.id = u.id",
     )
     .bind(&ids)

@@ -194,7 +194,9 @@ pub async fn record_many<'e>(
 }
 
 /// Which of `keys` were recorded before, in one query (a message's events
-/// are looked up together; [`lookup`] then runs only for those).
+/// are looked up together; [`lookup`] then runs only for those). Events of
+/// contacts whose data was erased count as seen too, so that the pipeline's
+/// privacy check runs only for them.
 pub async fn seen_many<'e>(
     db: impl PgExecutor<'e>,
     keys: &[EventKey],
@@ -209,7 +211,9 @@ pub async fn seen_many<'e>(
          WHERE EXISTS (SELECT 1 FROM webhook_events e
              WHERE e.portal_id = k.portal_id AND e.event_id IS NOT DISTINCT FROM k.event_id
                AND e.subscription_type = k.subscription_type AND e.object_id = k.object_id
-               AND e.occurred_at = k.occurred_at AND e.property_name = k.property_name)",
+               AND e.occurred_at = k.occurred_at AND e.property_name = k.property_name)
+            OR (k.subscription_type LIKE 'contact.%' AND EXISTS (SELECT 1 FROM privacy_erasures pe
+               WHERE pe.portal_id = k.portal_id AND pe.contact_id = k.object_id))",
     )
     .bind(col(|k| k.portal_id))
     .bind(event_ids)

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod conversions;
 pub mod dead_letters;
 pub mod events;
+pub mod outcomes;
 pub mod portal_load;
 pub mod portals;
 pub mod tokens;

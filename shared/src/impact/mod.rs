@@ -1,7 +1,13 @@
 //! impact.com Conversions API client (docs/impact-api.md):
 //! `POST {base}/Advertisers/{AccountSID}/Conversions`, form-encoded, Basic auth.
 
-use std::time::{Duration, Instant};
+pub mod budget;
+pub mod submission;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -111,6 +117,8 @@ impl ImpactError {
 pub struct ImpactClient {
     http: reqwest::Client,
     base: String,
+    /// Rate-limit headers learned from every answer, per account.
+    budget: Arc<budget::ImpactBudget>,
 }
 
 impl ImpactClient {
@@ -119,7 +127,13 @@ impl ImpactClient {
         Self {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
+            budget: Arc::default(),
         }
+    }
+
+    /// The accounts' hourly budgets as learned from the answers.
+    pub fn budget(&self) -> &budget::ImpactBudget {
+        &self.budget
     }
 
     /// Checks an Account SID and Auth Token with a harmless read (the status
@@ -171,12 +185,9 @@ impl ImpactClient {
         };
         let status = resp.status().as_u16();
         metrics::counter!("impact_requests_total", "status" => status.to_string()).increment(1);
-        let reset = resp
-            .headers()
-            .get("x-ratelimit-reset")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(reset_delay);
+        let rate = budget::RateHeaders::of(resp.headers());
+        self.budget.observe(&creds.account_sid, status, rate);
+        let reset = rate.reset;
         let body = resp.text().await.unwrap_or_default();
         classify(status, &body, reset)
     }
@@ -233,7 +244,7 @@ fn classify(status: u16, body: &str, reset: Option<Duration>) -> Result<Queued, 
 
 /// `X-RateLimit-Reset` is documented as seconds until reset, but examples
 /// show an epoch timestamp: accept both.
-fn reset_delay(value: u64) -> Duration {
+pub(crate) fn reset_delay(value: u64) -> Duration {
     if value > 1_000_000_000 {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -18,6 +18,8 @@
 //!   `{"properties":{..},"associations":[{"type":"contacts","id":1}]}`;
 //!   `GET|PATCH|DELETE /_sandbox/portals/{p}/objects/{type}/{id}` (PATCH
 //!   `{"properties":{..}}` emits `propertyChange` events);
+//!   `POST /_sandbox/portals/{p}/objects/contacts/{id}/privacy-deletion`
+//!   (GDPR delete: the contact is gone, `contact.privacyDeletion` emitted);
 //!   `POST /_sandbox/portals/{p}/deals` `{"properties","line_items","contact_id"}`;
 //!   `POST /_sandbox/portals/{p}/uninstall`, `.../authorize`
 //!   `{"redirect_uri","state"}`, `.../expire-tokens`;
@@ -34,7 +36,9 @@
 //!   `GET /_sandbox/submissions?account=&order_id=&since=&all=true` (JSON),
 //!   `DELETE /_sandbox/submissions`, `PUT|DELETE /_sandbox/faults` (a
 //!   [`FaultPlan`] plus `window_ms`, `start_in_ms`, `next: [..]`),
-//!   `GET /_sandbox/accounts`.
+//!   `GET /_sandbox/accounts`, `PUT /_sandbox/outcomes`
+//!   `{"order_id","error_type","error_reason"}` (that OrderId's submissions
+//!   complete with this error, e.g. `Contract Error`/`CONTRACT_NOT_FOUND`).
 
 pub mod hubspot;
 pub mod impact;

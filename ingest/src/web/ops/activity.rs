@@ -25,6 +25,13 @@ pub struct ConversionItem {
     pub queued_uri: Option<String>,
     /// Why the last attempt failed.
     pub failure_reason: Option<String>,
+    /// impact.com's verdict on the submission: `complete`, `rejected`,
+    /// `duplicate_resend`, `unknown`; `null` while it is being followed.
+    pub outcome: Option<String>,
+    /// impact.com's ErrorType of a rejected submission (e.g. `Contract Error`).
+    pub error_type: Option<String>,
+    /// impact.com's ErrorReason (e.g. `CONTRACT_NOT_FOUND`).
+    pub error_reason: Option<String>,
     /// Last change (RFC 3339).
     pub updated_at: String,
 }
@@ -59,7 +66,8 @@ pub struct Activity {
 pub async fn activity(site: &Website, portal: PortalId) -> Result<Activity, OpError> {
     let id = i64::try_from(portal.0).unwrap_or(-1);
     let rows = sqlx::query(
-        "SELECT id, status, object_type, object_id, event_type, order_id, queued_uri, failure_reason, updated_at
+        "SELECT id, status, object_type, object_id, event_type, order_id, queued_uri, failure_reason,
+                outcome, error_type, error_reason, updated_at
          FROM conversions WHERE portal_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 50",
     )
     .bind(id)
@@ -76,6 +84,9 @@ pub async fn activity(site: &Website, portal: PortalId) -> Result<Activity, OpEr
             order_id: r.get("order_id"),
             queued_uri: r.get("queued_uri"),
             failure_reason: r.get("failure_reason"),
+            outcome: r.get("outcome"),
+            error_type: r.get("error_type"),
+            error_reason: r.get("error_reason"),
             updated_at: r
                 .get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
                 .to_rfc3339(),

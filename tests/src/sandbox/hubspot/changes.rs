@@ -189,6 +189,32 @@ impl FakeHubSpot {
         Ok(())
     }
 
+    /// A GDPR delete of a contact (HubSpot's "permanently delete"): the
+    /// record and its values are gone (reads answer 404) and
+    /// `contact.privacyDeletion` is emitted.
+    pub fn privacy_delete_contact(&self, portal: u64, id: u64) -> anyhow::Result<()> {
+        let now = Utc::now();
+        self.with_portal(portal, |p| match p.get_mut(ObjectType::Contacts, id) {
+            Some(o) => {
+                o.archived = true;
+                o.properties.clear();
+                o.updated_at = now;
+                Ok(())
+            }
+            None => Err(anyhow!("no contact {id} in portal {portal}")),
+        })??;
+        let event = self.event(
+            portal,
+            (ObjectType::Contacts, id),
+            "privacyDeletion",
+            now,
+            &Source::crm(),
+            None,
+        );
+        self.emit(vec![event]);
+        Ok(())
+    }
+
     /// Links two records (both directions). No webhook.
     pub fn associate(
         &self,

@@ -28,6 +28,10 @@ pub(crate) fn routes() -> Router<FakeHubSpot> {
             "/_sandbox/portals/{portal}/objects/{object_type}/{id}",
             get(read).patch(update).delete(delete),
         )
+        .route(
+            "/_sandbox/portals/{portal}/objects/contacts/{id}/privacy-deletion",
+            post(privacy_delete),
+        )
         .route("/_sandbox/portals/{portal}/deals", post(create_deal))
         .route("/_sandbox/portals/{portal}/uninstall", post(uninstall))
         .route("/_sandbox/portals/{portal}/authorize", post(authorize))
@@ -195,6 +199,16 @@ async fn delete(
         Err(r) => return r,
     };
     match hub.delete_object(portal, t, id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => fail(StatusCode::NOT_FOUND, e),
+    }
+}
+
+async fn privacy_delete(
+    State(hub): State<FakeHubSpot>,
+    Path((portal, id)): Path<(u64, u64)>,
+) -> Response {
+    match hub.privacy_delete_contact(portal, id) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => fail(StatusCode::NOT_FOUND, e),
     }

@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<FakeImpact> {
         .route("/_sandbox/submissions", get(submissions).delete(clear))
         .route("/_sandbox/faults", put(set_faults).delete(clear_faults))
         .route("/_sandbox/accounts", get(accounts))
+        .route("/_sandbox/outcomes", put(set_outcome))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +116,22 @@ async fn set_faults(State(imp): State<FakeImpact>, Json(body): Json<FaultsBody>)
 async fn clear_faults(State(imp): State<FakeImpact>) -> StatusCode {
     imp.clear_faults();
     StatusCode::NO_CONTENT
+}
+
+#[derive(Debug, Deserialize)]
+struct OutcomeBody {
+    order_id: String,
+    error_type: String,
+    error_reason: String,
+}
+
+/// `PUT /_sandbox/outcomes` `{"order_id","error_type","error_reason"}`:
+/// that OrderId's submissions complete with this error.
+async fn set_outcome(State(imp): State<FakeImpact>, Json(body): Json<OutcomeBody>) -> Json<Value> {
+    imp.set_outcome(&body.order_id, &body.error_type, &body.error_reason);
+    Json(
+        json!({"order_id": body.order_id, "error_type": body.error_type, "error_reason": body.error_reason}),
+    )
 }
 
 async fn accounts(State(imp): State<FakeImpact>) -> Json<Value> {

@@ -132,6 +132,10 @@ pub(crate) struct ImpactState {
     pub(crate) accepted: watch::Sender<usize>,
     /// `(account, event type, OrderId)` of accepted conversions.
     pub(crate) seen: Mutex<HashSet<(String, String, String)>>,
+    /// OrderId → the `(ErrorType, ErrorReason)` its submissions complete with.
+    pub(crate) outcomes: Mutex<HashMap<String, (String, String)>>,
+    /// `APISubmissions` reads answered (any status).
+    pub(crate) status_reads: Mutex<Vec<u16>>,
 }
 
 /// Handle on the fake impact.com. Cheap to clone.
@@ -159,6 +163,8 @@ impl FakeImpact {
                 hourly: Mutex::default(),
                 accepted: watch::channel(0).0,
                 seen: Mutex::default(),
+                outcomes: Mutex::default(),
+                status_reads: Mutex::default(),
             }),
         }
     }
@@ -305,6 +311,20 @@ impl FakeImpact {
     /// is missing, as the real API may.
     pub fn set_xml_without_accept(&self, xml: bool) {
         lock(&self.state.settings).xml_without_accept = xml;
+    }
+
+    /// Submissions of this OrderId complete with this error (e.g.
+    /// `Contract Error` / `CONTRACT_NOT_FOUND`) instead of succeeding.
+    pub fn set_outcome(&self, order_id: &str, error_type: &str, error_reason: &str) {
+        lock(&self.state.outcomes).insert(
+            order_id.to_owned(),
+            (error_type.to_owned(), error_reason.to_owned()),
+        );
+    }
+
+    /// The HTTP statuses of the `APISubmissions` reads answered, in order.
+    pub fn status_reads(&self) -> Vec<u16> {
+        lock(&self.state.status_reads).clone()
     }
 
     /// How long a submission stays `Queued` before it is `Complete`.

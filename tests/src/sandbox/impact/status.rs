@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::FakeImpact;
-use super::answer::{authenticate, reply, unauthorized};
+use super::answer::{authenticate, count_hourly, rate_headers, reply, unauthorized};
 use crate::sandbox::lock;
 
 pub(crate) async fn api_submission(
@@ -32,11 +32,24 @@ pub(crate) async fn api_submission(
             );
         }
     }
+    // Reads count against the account's hourly budget like any request.
+    let (limit, remaining, reset, over) = count_hourly(&imp, &sid);
+    if over {
+        lock(&imp.state.status_reads).push(429);
+        let mut resp = reply(
+            xml,
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"Status": "ERROR", "Message": "Too Many Requests"}),
+        );
+        rate_headers(&mut resp, limit, 0, reset);
+        return resp;
+    }
     let found = lock(&imp.state.log)
         .iter()
         .find(|s| s.batch_id.as_deref() == Some(batch_id.as_str()) && s.account_sid == sid)
         .cloned();
     let Some(sub) = found else {
+        lock(&imp.state.status_reads).push(404);
         return reply(
             xml,
             StatusCode::NOT_FOUND,
@@ -53,11 +66,16 @@ pub(crate) async fn api_submission(
     } else {
         "Complete"
     };
-    let (error_type, reason) = match (&sub.error, status) {
-        (Some(e), "Complete") => (Value::from("Validation"), Value::from(e.clone())),
+    let forced = sub
+        .param("OrderId")
+        .and_then(|o| lock(&imp.state.outcomes).get(o).cloned());
+    let (error_type, reason) = match (&sub.error, forced, status) {
+        (_, Some((t, r)), "Complete") => (Value::from(t), Value::from(r)),
+        (Some(e), None, "Complete") => (Value::from("Validation"), Value::from(e.clone())),
         _ => (Value::Null, Value::Null),
     };
-    reply(
+    lock(&imp.state.status_reads).push(200);
+    let mut resp = reply(
         xml,
         StatusCode::OK,
         json!({
@@ -68,5 +86,7 @@ pub(crate) async fn api_submission(
             "ErrorReason": reason,
             "Uri": format!("/Advertisers/{sid}/APISubmissions/{batch_id}"),
         }),
-    )
+    );
+    rate_headers(&mut resp, limit, remaining, reset);
+    resp
 }
