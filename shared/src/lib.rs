@@ -1,6 +1,7 @@
 //! Shared by the connector's processes: configuration, telemetry, webhook
 //! signatures, HubSpot events and the RabbitMQ topology and publisher.
 
+pub mod adjustments;
 pub mod broker;
 pub mod config;
 pub mod crypto;

@@ -4,6 +4,7 @@
 //! [`run`] is the whole process (tests call it in-process with a fresh
 //! queue prefix and database); [`process_message`] is one deterministic step.
 
+pub mod adjust;
 pub mod backfill;
 pub mod cache;
 pub mod cli;

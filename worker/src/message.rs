@@ -109,6 +109,7 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
 fn count(r: &EventResult) {
     let reason = match r {
         EventResult::Skipped(reason) | EventResult::Ignored(reason) => reason,
+        EventResult::Adjusted { reason, .. } => reason,
         EventResult::Failed(f) => f.reason,
         _ => "",
     };

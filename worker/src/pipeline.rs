@@ -43,6 +43,16 @@ pub enum EventResult {
         /// The conversion row.
         conversion_id: i64,
     },
+    /// No trigger fired, but the adjustment rules matched (reversal or
+    /// modification of the object's delivered conversions).
+    Adjusted {
+        /// `reversal` or `modification`.
+        kind: &'static str,
+        /// `reversed`, `modified`, or why nothing was sent.
+        reason: &'static str,
+        /// Adjustments impact.com queued.
+        sent: usize,
+    },
 }
 
 impl EventResult {
@@ -55,6 +65,7 @@ impl EventResult {
             Self::Failed(_) => "failed",
             Self::Delivered { .. } => "delivered",
             Self::AlreadyDelivered { .. } => "already_delivered",
+            Self::Adjusted { .. } => "adjusted",
         }
     }
 }
@@ -129,8 +140,28 @@ pub async fn process_event(
     };
     let config = portal.config.as_ref().expect("checked above");
 
+    // Adjustments first: they are idempotent on their own key, so a retry
+    // of the conversion below never sends them twice.
+    let adjusted = crate::adjust::apply(w, event, &portal, config).await?;
     let (object_type, firing) = match triggers::evaluate(&config.triggers, event) {
         Decision::Fire(t, f) => (t, f),
+        Decision::Ignore(_) if adjusted.is_some() => {
+            let a = adjusted.expect("checked");
+            return match a.failure {
+                Some(f) => {
+                    record("failed", f.reason, Some(f.detail.clone())).await?;
+                    Ok(EventResult::Failed(f))
+                }
+                None => {
+                    record("adjusted", a.reason, None).await?;
+                    Ok(EventResult::Adjusted {
+                        kind: a.kind,
+                        reason: a.reason,
+                        sent: a.sent,
+                    })
+                }
+            };
+        }
         Decision::Ignore(reason) => {
             record("ignored", reason.as_str(), None).await?;
             return Ok(EventResult::Ignored(reason.as_str()));

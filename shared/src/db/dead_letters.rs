@@ -95,6 +95,8 @@ pub struct NewDeadLetter {
     pub payload: Option<Value>,
     /// The conversion row, when one was recorded.
     pub conversion_id: Option<i64>,
+    /// The adjustment (reversal, modification) that failed, if it is one.
+    pub adjustment_id: Option<i64>,
 }
 
 /// Stores a dead letter; `None` when an open one for the same event exists.
@@ -105,8 +107,9 @@ pub async fn insert<'e>(
     let class = d.reason_class.unwrap_or(ReasonClass::Permanent);
     let row = sqlx::query(
         "INSERT INTO dead_letters (portal_id, object_type, object_id, reason_class, reason,
-             last_status, last_error, attempts, events, event_key, fetched_object, payload, conversion_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             last_status, last_error, attempts, events, event_key, fetched_object, payload, conversion_id,
+             adjustment_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (event_key) WHERE state = 'open' AND event_key IS NOT NULL DO NOTHING
          RETURNING id",
     )
@@ -123,6 +126,7 @@ pub async fn insert<'e>(
     .bind(&d.fetched_object)
     .bind(&d.payload)
     .bind(d.conversion_id)
+    .bind(d.adjustment_id)
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| DeadLetterId(r.get(0))))
@@ -157,6 +161,8 @@ pub struct DeadLetter {
     pub payload: Option<Value>,
     /// The conversion row.
     pub conversion_id: Option<i64>,
+    /// The adjustment row, when the dead letter is a failed adjustment.
+    pub adjustment_id: Option<i64>,
     /// `open`, `replaying`, `replayed`, `discarded`.
     pub state: String,
     /// Who resolved it.
@@ -170,7 +176,7 @@ pub struct DeadLetter {
 }
 
 const COLUMNS: &str = "id, portal_id, object_type, object_id, reason_class, reason, last_status,
-    last_error, attempts, events, fetched_object, payload, conversion_id, state, resolved_by,
+    last_error, attempts, events, fetched_object, payload, conversion_id, adjustment_id, state, resolved_by,
     resolution, resolved_at, created_at";
 
 fn from_row(r: &PgRow) -> DeadLetter {
@@ -188,6 +194,7 @@ fn from_row(r: &PgRow) -> DeadLetter {
         fetched_object: r.get("fetched_object"),
         payload: r.get("payload"),
         conversion_id: r.get("conversion_id"),
+        adjustment_id: r.get("adjustment_id"),
         state: r.get("state"),
         resolved_by: r.get("resolved_by"),
         resolution: r.get("resolution"),

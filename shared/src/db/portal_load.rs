@@ -7,6 +7,7 @@ use sqlx::{PgPool, Row};
 
 use super::portals::{PortalStoreError, secret_context};
 use crate::{
+    adjustments::AdjustmentSet,
     crypto::SecretCipher,
     events::PortalId,
     mapping::{FieldMapping, MappingSet, Source, Target},
@@ -72,6 +73,7 @@ pub async fn load(
             impact_program_id: program,
             triggers: load_triggers(pool, id).await?,
             mappings: load_mappings(pool, id, portal).await?,
+            adjustments: load_adjustments(pool, id, portal).await?,
         }),
         _ => None,
     };
@@ -109,6 +111,27 @@ async fn load_triggers(pool: &PgPool, id: i64) -> Result<TriggerSet, sqlx::Error
             property: row.get("property"),
             only_values: values.and_then(|v| serde_json::from_value(v).ok()),
         });
+    }
+    Ok(set)
+}
+
+async fn load_adjustments(
+    pool: &PgPool,
+    id: i64,
+    portal: PortalId,
+) -> Result<AdjustmentSet, PortalStoreError> {
+    let mut set = AdjustmentSet::new();
+    for row in sqlx::query("SELECT object_type, rules FROM adjustment_rules WHERE portal_id = $1")
+        .bind(id)
+        .fetch_all(pool)
+        .await?
+    {
+        let corrupt = |problem: String| PortalStoreError::Corrupt { portal, problem };
+        let ty = ObjectType::parse(row.get("object_type"))
+            .ok_or_else(|| corrupt("adjustment object type".into()))?;
+        let rules = serde_json::from_value(row.get("rules"))
+            .map_err(|e| corrupt(format!("adjustment rules: {e}")))?;
+        set.insert(ty, rules);
     }
     Ok(set)
 }

@@ -106,6 +106,7 @@ pub async fn apply(
     .execute(&mut *tx)
     .await?;
     replace_rules(&mut tx, id, &c.triggers, &c.mappings).await?;
+    replace_adjustments(&mut tx, id, &c.adjustments).await?;
     let detail = serde_json::json!({ "created": created, "warnings": doc.warnings });
     sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.apply', $3)")
         .bind(id)
@@ -180,6 +181,28 @@ async fn replace_rules(
                 .execute(&mut **tx)
                 .await?;
         }
+    }
+    Ok(())
+}
+
+async fn replace_adjustments(
+    tx: &mut Transaction<'_, Postgres>,
+    id: i64,
+    adjustments: &crate::adjustments::AdjustmentSet,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM adjustment_rules WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    for (ty, rules) in adjustments {
+        sqlx::query(
+            "INSERT INTO adjustment_rules (portal_id, object_type, rules) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(ty.as_str())
+        .bind(serde_json::to_value(rules).unwrap_or_default())
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -161,14 +161,42 @@ impl ImpactClient {
         creds: &ImpactCredentials,
         params: &[(String, String)],
     ) -> Result<Queued, ImpactError> {
+        self.send(reqwest::Method::POST, "Conversions", creds, params)
+            .await
+    }
+
+    /// Reverses an action (`DELETE .../Actions`, `reversal`) or modifies it
+    /// (`PUT .../Actions`); `form` identifies it and carries the
+    /// `DispositionCode` or the `Reason` and new values. Both answer QUEUED.
+    pub async fn adjust_action(
+        &self,
+        creds: &ImpactCredentials,
+        reversal: bool,
+        form: &[(String, String)],
+    ) -> Result<Queued, ImpactError> {
+        let method = if reversal {
+            reqwest::Method::DELETE
+        } else {
+            reqwest::Method::PUT
+        };
+        self.send(method, "Actions", creds, form).await
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        resource: &str,
+        creds: &ImpactCredentials,
+        params: &[(String, String)],
+    ) -> Result<Queued, ImpactError> {
         let url = format!(
-            "{}/Advertisers/{}/Conversions",
+            "{}/Advertisers/{}/{resource}",
             self.base, creds.account_sid
         );
         let started = Instant::now();
         let result = self
             .http
-            .post(url)
+            .request(method, url)
             .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(params)

@@ -193,3 +193,27 @@ fn describe(s: &Source) -> String {
         ),
     }
 }
+
+/// The normalised value `mappings` give the order-level `field` for `ctx`
+/// (`None`: not mapped, or its source is empty): a single field mapped
+/// exactly as [`build`] maps it (used for the new `Amount` of a modification).
+pub fn field_value(
+    mappings: &[FieldMapping],
+    field: &str,
+    ctx: &Context,
+) -> Result<Option<String>, MappingError> {
+    let Some(m) = mappings
+        .iter()
+        .find(|m| m.target == Target::Field(field.to_owned()))
+    else {
+        return Ok(None);
+    };
+    value_of(m, ctx, None)
+        .map(|raw| {
+            normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
+                field: field.to_owned(),
+                problem,
+            })
+        })
+        .transpose()
+}

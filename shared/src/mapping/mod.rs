@@ -14,7 +14,7 @@ mod validate;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use build::build;
+pub use build::{build, field_value};
 pub use fields::{
     ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldKind, ITEM_AMOUNT_FIELDS, ORDER_AMOUNT_FIELDS,
     Target, target_names,

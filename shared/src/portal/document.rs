@@ -6,7 +6,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{HubSpotAuthKind, PortalConfig, PortalStatus};
-use crate::{mapping::Source, object_type::ObjectType, triggers::ObjectTriggers};
+use crate::{
+    adjustments::ObjectAdjustments, mapping::Source, object_type::ObjectType,
+    triggers::ObjectTriggers,
+};
 
 /// A portal configuration document, as applied and exported.
 #[derive(Debug, Deserialize, Serialize)]
@@ -28,6 +31,9 @@ pub struct PortalDocument {
     /// Field mappings per object type.
     #[serde(default)]
     pub mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
+    /// Reversal and modification rules per object type.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub adjustments: BTreeMap<ObjectType, ObjectAdjustments>,
 }
 
 /// `hubspot`: a private-app token, or nothing when OAuth tokens come from the
@@ -117,6 +123,7 @@ impl PortalDocument {
             },
             triggers: config.triggers.clone(),
             mappings,
+            adjustments: config.adjustments.clone(),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod document;
 mod validate;
+mod validate_adjustments;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,9 @@ use serde::{Deserialize, Serialize};
 pub use document::{HubSpotSection, ImpactSection, MappingRow, PortalDocument};
 pub use validate::{DocumentErrors, Validated, unmapped_required};
 
-use crate::{events::PortalId, mapping::MappingSet, triggers::TriggerSet};
+use crate::{
+    adjustments::AdjustmentSet, events::PortalId, mapping::MappingSet, triggers::TriggerSet,
+};
 
 /// Whether a portal's events are processed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -95,6 +98,8 @@ pub struct PortalConfig {
     pub triggers: TriggerSet,
     /// Field mappings.
     pub mappings: MappingSet,
+    /// Reversal and modification rules.
+    pub adjustments: AdjustmentSet,
 }
 
 /// Secrets supplied by a document (`None`: keep what is stored).

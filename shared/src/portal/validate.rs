@@ -143,6 +143,14 @@ impl PortalDocument {
             }
         }
 
+        super::validate_adjustments::check(
+            &self.adjustments,
+            &self.triggers,
+            &mappings,
+            &mut errors,
+            &mut warnings,
+        );
+
         if !errors.is_empty() {
             return Err(DocumentErrors(errors));
         }
@@ -154,6 +162,7 @@ impl PortalDocument {
                 impact_program_id: program.to_owned(),
                 triggers: self.triggers,
                 mappings,
+                adjustments: self.adjustments,
             },
             secrets: PortalSecrets {
                 hubspot_private_token: self.hubspot.private_app_token,
@@ -232,7 +241,7 @@ pub fn unmapped_required(rows: &[FieldMapping]) -> Vec<&'static str> {
     missing
 }
 
-fn valid_property(name: &str) -> bool {
+pub(super) fn valid_property(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

@@ -7,6 +7,7 @@ pub mod ops;
 pub mod preview;
 mod reevaluate;
 pub mod replay;
+mod replay_adjustment;
 pub mod send;
 pub mod sink;
 pub mod store;

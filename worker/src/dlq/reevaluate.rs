@@ -90,6 +90,13 @@ async fn reevaluate_event(
                 "the event was processed before; nothing sent".into(),
             ),
         },
+        Ok(EventResult::Adjusted { kind, sent, .. }) if sent > 0 => (
+            ReplayOutcome::Delivered,
+            format!("{sent} {kind}(s) delivered"),
+        ),
+        Ok(EventResult::Adjusted { reason, .. }) => {
+            (ReplayOutcome::NothingToSend, format!("nothing adjusted: {reason}"))
+        }
         Ok(EventResult::Skipped(r) | EventResult::Ignored(r)) => {
             (ReplayOutcome::NothingToSend, format!("no conversion: {r}"))
         }

@@ -123,6 +123,9 @@ pub async fn replay_one(
             format!("the dead letter is {}", letter.state),
         ));
     }
+    if let Some(adjustment) = letter.adjustment_id {
+        return super::replay_adjustment::replay(w, &letter, adjustment, mode, actor).await;
+    }
     let delivered = match letter.conversion_id {
         Some(c) => conversion_status(w, c).await?.as_deref() == Some("delivered"),
         None => false,
@@ -228,7 +231,7 @@ pub(super) fn events_of(letter: &DeadLetter) -> Result<Vec<HubSpotEvent>, serde_
     decode_message(&serde_json::to_vec(&letter.events)?)
 }
 
-fn portal_of(letter: &DeadLetter) -> Option<PortalId> {
+pub(super) fn portal_of(letter: &DeadLetter) -> Option<PortalId> {
     letter
         .portal_id
         .and_then(|p| u64::try_from(p).ok())
@@ -265,7 +268,7 @@ async fn as_sent(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayReport {
     }
 }
 
-async fn audit(
+pub(super) async fn audit(
     w: &Worker,
     letter: &DeadLetter,
     actor: &str,

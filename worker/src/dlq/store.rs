@@ -83,6 +83,7 @@ pub async fn permanent(
         fetched_object: fetched,
         payload,
         conversion_id,
+        adjustment_id: None,
     };
     store(w, &letter).await
 }
@@ -125,11 +126,12 @@ pub async fn message(
         fetched_object: None,
         payload: None,
         conversion_id: None,
+        adjustment_id: None,
     };
     store(w, &letter).await
 }
 
-async fn store(w: &Worker, letter: &NewDeadLetter) -> Result<(), Failure> {
+pub(crate) async fn store(w: &Worker, letter: &NewDeadLetter) -> Result<(), Failure> {
     let id = db::dead_letters::insert(&w.pool, letter)
         .await
         .map_err(db_failure)?;

@@ -256,6 +256,7 @@ pub async fn save_settings(
             },
             triggers: BTreeMap::new(),
             mappings: BTreeMap::new(),
+            adjustments: BTreeMap::new(),
         },
     };
     doc.impact = ImpactSection {

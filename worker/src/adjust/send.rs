@@ -1,0 +1,109 @@
+//! Sending one recorded adjustment to impact.com (`DELETE` or `PUT`
+//! `/Actions`). As with conversions, the row is locked from before the
+//! request until its outcome is committed, so two workers (or a worker and
+//! a replay) never send the same adjustment at once, and a delivered one is
+//! sent again only when an operator forces it.
+
+use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+
+use crate::{Worker, dlq::send::Sent};
+
+fn db_failure(e: impl std::fmt::Display) -> Failure {
+    Failure::transient("database_unavailable", e.to_string())
+}
+
+/// Sends adjustment `id` unless it was delivered (and not `force`d).
+/// `Err` is a transient failure: the row stays `pending` for the retry.
+pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
+    let stored = w
+        .portals
+        .get(&w.pool, &w.cipher, portal)
+        .await
+        .map_err(db_failure)?;
+    let creds = stored.as_ref().and_then(|p| {
+        Some(ImpactCredentials {
+            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
+            auth_token: p.impact_auth_token.clone()?,
+        })
+    });
+    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let Some(row) = db::adjustments::lock(&mut *tx, id)
+        .await
+        .map_err(db_failure)?
+    else {
+        return Ok(Sent::Failed(Failure::permanent(
+            "adjustment_missing",
+            format!("adjustment {id} no longer exists"),
+        )));
+    };
+    if row.status == "delivered" && !force {
+        return Ok(Sent::AlreadyDelivered);
+    }
+    let Some(creds) = creds else {
+        let f = Failure::permanent(
+            "portal_unconfigured",
+            "the portal has no impact.com credentials",
+        );
+        db::adjustments::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
+            .await
+            .map_err(db_failure)?;
+        tx.commit().await.map_err(db_failure)?;
+        return Ok(Sent::Failed(f));
+    };
+    let reversal = row.kind == "reversal";
+    // Short blips are retried in process (the row stays locked meanwhile).
+    let result = w
+        .retry
+        .run("impact_adjust", || async {
+            w.impact
+                .adjust_action(&creds, reversal, &row.form)
+                .await
+                .map_err(|e| e.failure())
+        })
+        .await;
+    let kind = if reversal { "reversal" } else { "modification" };
+    match result {
+        Ok(queued) => {
+            db::adjustments::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
+                .await
+                .map_err(db_failure)?;
+            tx.commit().await.map_err(db_failure)?;
+            metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => "delivered")
+                .increment(1);
+            tracing::info!(%portal, adjustment = id, conversion = row.conversion_id, kind,
+                queued_uri = ?queued.queued_uri, "adjustment delivered");
+            Ok(Sent::Delivered)
+        }
+        Err(f) => {
+            // A failed resend of a delivered adjustment leaves it delivered.
+            if row.status != "delivered" {
+                db::adjustments::mark_attempt_failed(
+                    &mut *tx,
+                    id,
+                    !f.is_transient(),
+                    f.reason,
+                    &f.detail,
+                )
+                .await
+                .map_err(db_failure)?;
+            }
+            tx.commit().await.map_err(db_failure)?;
+            metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason)
+                .increment(1);
+            if f.reason == "impact_auth"
+                && let Err(e) =
+                    db::portals::set_credentials_status(&w.pool, portal, "failing", Some(&f.detail))
+                        .await
+            {
+                tracing::warn!(error = %e, "could not record credentials status");
+            }
+            tracing::warn!(%portal, adjustment = id, kind, class = f.class.as_str(),
+                reason = f.reason, detail = %f.detail, "adjustment failed");
+            if f.is_transient() {
+                Err(f)
+            } else {
+                Ok(Sent::Failed(f))
+            }
+        }
+    }
+}
