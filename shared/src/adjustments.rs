@@ -72,7 +72,9 @@ impl ObjectAdjustments {
 
     /// The `Reason` to send.
     pub fn reason(&self) -> &str {
-        self.modify_reason.as_deref().unwrap_or(DEFAULT_MODIFY_REASON)
+        self.modify_reason
+            .as_deref()
+            .unwrap_or(DEFAULT_MODIFY_REASON)
     }
 }
 

@@ -89,7 +89,10 @@ fn a_watched_property_modifies() {
         ))
     );
     assert_eq!(
-        evaluate(&set, &event("deal.propertyChange", Some(("closedate", "1")))),
+        evaluate(
+            &set,
+            &event("deal.propertyChange", Some(("closedate", "1")))
+        ),
         None
     );
     assert_eq!(evaluate(&set, &event("deal.creation", None)), None);
@@ -101,7 +104,10 @@ fn actions_are_identified_by_tracker_and_order() {
     let by_code = params(&[("EventTypeCode", "Closed Won"), ("OrderId", "9_closedwon")]);
     assert_eq!(
         action_identity(ObjectType::Deals, &by_code, rules),
-        Ok(params(&[("ActionTrackerId", "5001"), ("OrderId", "9_closedwon")]))
+        Ok(params(&[
+            ("ActionTrackerId", "5001"),
+            ("OrderId", "9_closedwon")
+        ]))
     );
     let by_id = params(&[("EventTypeId", "77"), ("OrderId", "A")]);
     assert_eq!(

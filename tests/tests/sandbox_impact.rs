@@ -272,6 +272,29 @@ async fn actions_update_and_reversal() {
     let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let client = reqwest::Client::new();
     let url = format!("{}/Advertisers/{SID}/Actions", sb.impact_url());
+    // An action impact.com does not know is refused.
+    let update = [
+        ("ActionTrackerId", "123"),
+        ("OrderId", "9001_closedwon"),
+        ("Reason", "ORDER_UPDATE"),
+        ("Amount", "0"),
+    ];
+    let resp = client
+        .put(&url)
+        .basic_auth(SID, Some(TOKEN))
+        .form(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["Errors"][0]["Field"],
+        "OrderId"
+    );
+    // The conversion creates the action (sent by code; the code's tracker id is 123).
+    sb.impact().define_event_type("ClosedWon", 123);
+    let resp = post(&sb, &valid()).await;
+    assert_eq!(resp.status(), 200);
     let resp = client
         .put(&url)
         .basic_auth(SID, Some(TOKEN))
@@ -306,11 +329,34 @@ async fn actions_update_and_reversal() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    // A reversal by tracker id and OrderId; the action cannot be reversed twice.
+    let reverse = [
+        ("ActionTrackerId", "123"),
+        ("OrderId", "9001_closedwon"),
+        ("DispositionCode", "OTHER"),
+    ];
+    for expected in [200, 400] {
+        let resp = client
+            .delete(&url)
+            .basic_auth(SID, Some(TOKEN))
+            .form(&reverse)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expected);
+    }
     let kinds: Vec<SubmissionKind> = sb.impact().submissions().iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
-        [SubmissionKind::ActionUpdate, SubmissionKind::ActionReversal]
+        [
+            SubmissionKind::Conversion,
+            SubmissionKind::ActionUpdate,
+            SubmissionKind::ActionReversal,
+            SubmissionKind::ActionReversal
+        ]
     );
+    assert_eq!(sb.impact().reversals().len(), 2);
+    assert_eq!(sb.impact().modifications().len(), 1);
     sb.shutdown().await;
 }
 

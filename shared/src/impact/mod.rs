@@ -189,10 +189,7 @@ impl ImpactClient {
         creds: &ImpactCredentials,
         params: &[(String, String)],
     ) -> Result<Queued, ImpactError> {
-        let url = format!(
-            "{}/Advertisers/{}/{resource}",
-            self.base, creds.account_sid
-        );
+        let url = format!("{}/Advertisers/{}/{resource}", self.base, creds.account_sid);
         let started = Instant::now();
         let result = self
             .http

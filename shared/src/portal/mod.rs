@@ -113,3 +113,6 @@ pub struct PortalSecrets {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_adjustments;

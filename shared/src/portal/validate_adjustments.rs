@@ -95,10 +95,7 @@ pub(super) fn check(
             }
         }
         let rows = mappings.get(ty).map(Vec::as_slice).unwrap_or_default();
-        let mapped = |f: &str| {
-            rows.iter()
-                .any(|m| m.target == Target::Field(f.to_owned()))
-        };
+        let mapped = |f: &str| rows.iter().any(|m| m.target == Target::Field(f.to_owned()));
         match &a.amount_from {
             Some(f) => match Target::parse(f) {
                 Ok(Target::Field(name)) if ORDER_AMOUNT_FIELDS.contains(&name.as_str()) => {

@@ -127,7 +127,9 @@ pub async fn apply(
                             continue;
                         };
                         if amount.is_none() {
-                            let fresh = new_amount(w, event, portal, config, ty, &field, property, value).await;
+                            let fresh =
+                                new_amount(w, event, portal, config, ty, &field, property, value)
+                                    .await;
                             match fresh {
                                 Ok(a) => amount = Some(a),
                                 Err(f) if f.is_transient() => return Err(f),
@@ -149,7 +151,10 @@ pub async fn apply(
                             .await
                             .map_err(db_failure)?
                             .or_else(|| {
-                                params.iter().find(|(n, _)| *n == field).map(|(_, v)| v.clone())
+                                params
+                                    .iter()
+                                    .find(|(n, _)| *n == field)
+                                    .map(|(_, v)| v.clone())
                             });
                         if last.is_some_and(|l| adjustments::same_amount(&l, &new)) {
                             count(kind, "same_amount");
@@ -247,7 +252,8 @@ async fn new_amount(
             fetch(w, &request, &Prefetched::none()).await
         })
         .await?;
-    mapping::field_value(&rows, field, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))
+    mapping::field_value(&rows, field, &ctx)
+        .map_err(|e| Failure::permanent(e.reason(), e.to_string()))
 }
 
 /// A refused adjustment goes to the dead-letter store with its form; the

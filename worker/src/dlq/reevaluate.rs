@@ -94,9 +94,10 @@ async fn reevaluate_event(
             ReplayOutcome::Delivered,
             format!("{sent} {kind}(s) delivered"),
         ),
-        Ok(EventResult::Adjusted { reason, .. }) => {
-            (ReplayOutcome::NothingToSend, format!("nothing adjusted: {reason}"))
-        }
+        Ok(EventResult::Adjusted { reason, .. }) => (
+            ReplayOutcome::NothingToSend,
+            format!("nothing adjusted: {reason}"),
+        ),
         Ok(EventResult::Skipped(r) | EventResult::Ignored(r)) => {
             (ReplayOutcome::NothingToSend, format!("no conversion: {r}"))
         }

@@ -39,7 +39,10 @@ pub(super) async fn replay(
     };
     if mode.dry_run {
         let detail = if delivered && !mode.force {
-            format!("would refuse: {} {adjustment} was delivered already", row.kind)
+            format!(
+                "would refuse: {} {adjustment} was delivered already",
+                row.kind
+            )
         } else {
             format!("would resend {} {adjustment} ({method} /Actions)", row.kind)
         };

@@ -1,6 +1,7 @@
 //! The fake impact.com: Conversions, API submissions, Actions; every request
 //! recorded; faults on request.
 
+mod actions;
 mod answer;
 mod body;
 mod control;
@@ -136,6 +137,10 @@ pub(crate) struct ImpactState {
     pub(crate) outcomes: Mutex<HashMap<String, (String, String)>>,
     /// `APISubmissions` reads answered (any status).
     pub(crate) status_reads: Mutex<Vec<u16>>,
+    /// `EventTypeCode` → `ActionTrackerId` (see [`FakeImpact::define_event_type`]).
+    pub(crate) event_types: Mutex<HashMap<String, u64>>,
+    /// `(account, ActionTrackerId, OrderId)` of reversed actions.
+    pub(crate) reversed: Mutex<HashSet<(String, String, String)>>,
 }
 
 /// Handle on the fake impact.com. Cheap to clone.
@@ -165,6 +170,8 @@ impl FakeImpact {
                 seen: Mutex::default(),
                 outcomes: Mutex::default(),
                 status_reads: Mutex::default(),
+                event_types: Mutex::default(),
+                reversed: Mutex::default(),
             }),
         }
     }
@@ -241,7 +248,25 @@ impl FakeImpact {
         lock(&self.state.log).clear();
         lock(&self.state.batches).clear();
         lock(&self.state.seen).clear();
+        lock(&self.state.reversed).clear();
         self.state.accepted.send_replace(0);
+    }
+
+    /// Declares the event type whose code is `code` to have tracker id
+    /// `tracker_id`, so actions of conversions sent with that
+    /// `EventTypeCode` are found by `ActionTrackerId` + `OrderId`.
+    pub fn define_event_type(&self, code: &str, tracker_id: u64) {
+        lock(&self.state.event_types).insert(code.to_owned(), tracker_id);
+    }
+
+    /// Accepted reversals (`DELETE /Actions`).
+    pub fn reversals(&self) -> Vec<Submission> {
+        self.filtered(|s| s.accepted() && s.kind == SubmissionKind::ActionReversal)
+    }
+
+    /// Accepted modifications (`PUT /Actions`).
+    pub fn modifications(&self) -> Vec<Submission> {
+        self.filtered(|s| s.accepted() && s.kind == SubmissionKind::ActionUpdate)
     }
 
     /// The configured accounts.

@@ -195,7 +195,7 @@ async fn receive(
             resp,
         );
     }
-    let errors = match (&parsed, kind) {
+    let mut errors = match (&parsed, kind) {
         (Err(msg), _) => vec![FieldError {
             field: "Body".into(),
             message: msg.clone(),
@@ -204,6 +204,14 @@ async fn receive(
         (Ok(_), SubmissionKind::ActionUpdate) => validate::action(&rec.params, false),
         (Ok(_), SubmissionKind::ActionReversal) => validate::action(&rec.params, true),
     };
+    if errors.is_empty() && kind != SubmissionKind::Conversion {
+        errors = super::actions::check(
+            &imp,
+            &sid,
+            &rec.params,
+            kind == SubmissionKind::ActionReversal,
+        );
+    }
     if !errors.is_empty() {
         let summary = errors
             .iter()
