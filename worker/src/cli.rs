@@ -1,7 +1,7 @@
 //! Command line: `run` (default), `migrate`, `portal apply|export|list`,
 //! `subscriptions`, `prune`, `keys status|rotate`.
-//! `dlq list|show|replay|discard`, `backfill`, `conversions list`,
-//! `privacy erase`.
+//! `dlq list|show|replay|discard`, `adjustments list`, `backfill`,
+//! `conversions list`, `privacy erase`.
 
 use std::{io::Read, path::PathBuf};
 
@@ -48,6 +48,9 @@ pub enum Command {
     /// The dead-letter store: list, show, replay, discard.
     #[command(subcommand)]
     Dlq(crate::dlq::cli::DlqCommand),
+    /// Reversals and modifications of delivered conversions.
+    #[command(subcommand)]
+    Adjustments(crate::adjust::cli::AdjustmentsCommand),
     /// Re-scan HubSpot for what triggers would have fired, and convert it.
     Backfill(crate::backfill::BackfillArgs),
     /// Conversions with their delivery status and submission outcome.

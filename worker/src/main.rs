@@ -39,6 +39,9 @@ async fn main() -> ExitCode {
         Command::Privacy(cmd) => {
             worker::ops::records::privacy(&settings, cmd, &mut std::io::stdout()).await
         }
+        Command::Adjustments(cmd) => {
+            worker::adjust::cli::run(&settings, cmd, &mut std::io::stdout()).await
+        }
         Command::Backfill(args) => {
             worker::backfill::run(&settings, args, &mut std::io::stdout()).await
         }

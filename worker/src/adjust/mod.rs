@@ -4,6 +4,7 @@
 //! most one adjustment per kind and triggering event (the idempotency key),
 //! recorded before it is sent, retried and dead-lettered like conversions.
 
+pub mod cli;
 pub mod send;
 
 use shared::{
