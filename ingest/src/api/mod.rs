@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/portals/{portal}/settings", put(settings))
         .route("/api/v1/portals/{portal}/triggers", put(triggers))
         .route("/api/v1/portals/{portal}/mappings", put(mappings))
+        .route("/api/v1/portals/{portal}/adjustments", put(adjustments))
         .route(
             "/api/v1/portals/{portal}/properties/{object_type}",
             get(properties),
@@ -243,6 +244,17 @@ async fn mappings(
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_mappings(&site, portal, input, &actor).await)
+}
+
+async fn adjustments(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    Path(portal): Path<u64>,
+    Json(input): Json<shared::adjustments::AdjustmentSet>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    saved(ops::save_adjustments(&site, portal, input, &actor).await)
 }
 
 #[derive(Deserialize)]

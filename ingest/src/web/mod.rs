@@ -171,6 +171,7 @@ pub fn routes() -> Router<AppState> {
         .route("/triggers/active", post(pages::set_active))
         .route("/triggers/add", post(pages::add_trigger))
         .route("/triggers/remove", post(pages::remove_trigger))
+        .route("/triggers/adjustments", post(pages::save_adjustments))
         .route("/mappings", get(pages::mappings))
         .route("/mappings/add", post(pages::add_mapping))
         .route("/mappings/remove", post(pages::remove_mapping))

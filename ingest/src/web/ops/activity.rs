@@ -53,11 +53,42 @@ pub struct DeadLetterItem {
     pub failed_at: String,
 }
 
-/// Activity: recent conversions and dead letters.
+/// One reversal or modification in Activity.
+#[derive(Debug, Serialize)]
+pub struct AdjustmentItem {
+    /// Row id.
+    pub id: i64,
+    /// `reversal` or `modification`.
+    pub kind: String,
+    /// `pending`, `delivered`, `failed`.
+    pub status: String,
+    /// Object type.
+    pub object_type: String,
+    /// HubSpot object id.
+    pub object_id: i64,
+    /// The conversion adjusted.
+    pub conversion_id: i64,
+    /// Its OrderId.
+    pub order_id: Option<String>,
+    /// Why (`dealstage=closedlost`, `deleted`, `amount=1500`).
+    pub cause: String,
+    /// Modifications: the new Amount.
+    pub amount: Option<String>,
+    /// impact.com's QueuedUri.
+    pub queued_uri: Option<String>,
+    /// Why the last attempt failed.
+    pub failure_reason: Option<String>,
+    /// When it was recorded (RFC 3339).
+    pub created_at: String,
+}
+
+/// Activity: recent conversions, adjustments and dead letters.
 #[derive(Debug, Serialize)]
 pub struct Activity {
     /// The 50 most recent conversions.
     pub conversions: Vec<ConversionItem>,
+    /// The 50 most recent reversals and modifications.
+    pub adjustments: Vec<AdjustmentItem>,
     /// The 50 most recent dead letters.
     pub dead_letters: Vec<DeadLetterItem>,
 }
@@ -92,8 +123,31 @@ pub async fn activity(site: &Website, portal: PortalId) -> Result<Activity, OpEr
                 .to_rfc3339(),
         })
         .collect();
+    let adjustments = shared::db::adjustments::list(&site.pool, Some(id), None, 50)
+        .await?
+        .into_iter()
+        .map(|a| AdjustmentItem {
+            order_id: a
+                .form
+                .iter()
+                .find(|(k, _)| k == "OrderId")
+                .map(|(_, v)| v.clone()),
+            id: a.id,
+            kind: a.kind,
+            status: a.status,
+            object_type: a.object_type,
+            object_id: a.object_id,
+            conversion_id: a.conversion_id,
+            cause: a.cause,
+            amount: a.amount,
+            queued_uri: a.queued_uri,
+            failure_reason: a.failure_reason,
+            created_at: a.created_at.to_rfc3339(),
+        })
+        .collect();
     Ok(Activity {
         conversions,
+        adjustments,
         dead_letters: dead_letters(site, id).await?,
     })
 }

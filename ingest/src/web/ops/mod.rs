@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::{
+    adjustments::AdjustmentSet,
     db::{
         self,
         portals::{PortalStoreError, StoredPortal},
@@ -26,7 +27,7 @@ use super::Website;
 
 mod activity;
 
-pub use activity::{Activity, ConversionItem, DeadLetterItem, activity, replay};
+pub use activity::{Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay};
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,8 @@ pub struct PortalView {
     pub mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
     /// Required impact.com fields still unmapped, per object type.
     pub unmapped: BTreeMap<ObjectType, Vec<&'static str>>,
+    /// Reversal and modification rules per object type, as in a document.
+    pub adjustments: AdjustmentSet,
 }
 
 async fn stored(site: &Website, portal: PortalId) -> Result<StoredPortal, OpError> {
@@ -157,6 +160,10 @@ pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpErro
         program_id: doc.as_ref().map(|d| d.impact.program_id.clone()),
         auth_token_saved: s.impact_auth_token.is_some(),
         triggers: doc.as_ref().map(|d| d.triggers.clone()).unwrap_or_default(),
+        adjustments: doc
+            .as_ref()
+            .map(|d| d.adjustments.clone())
+            .unwrap_or_default(),
         mappings: doc.map(|d| d.mappings).unwrap_or_default(),
         unmapped,
     })
@@ -293,6 +300,20 @@ pub async fn save_mappings(
 ) -> Result<Vec<String>, OpError> {
     let mut doc = document(site, portal).await?;
     doc.mappings = mappings;
+    apply(site, doc, actor).await
+}
+
+/// Replaces the reversal and modification rules (object types with no
+/// rule are left out of the document).
+pub async fn save_adjustments(
+    site: &Website,
+    portal: PortalId,
+    mut adjustments: AdjustmentSet,
+    actor: &str,
+) -> Result<Vec<String>, OpError> {
+    adjustments.retain(|_, a| *a != Default::default());
+    let mut doc = document(site, portal).await?;
+    doc.adjustments = adjustments;
     apply(site, doc, actor).await
 }
 

@@ -16,9 +16,15 @@ struct TypeTriggers {
     on_change: Vec<TriggerRow>,
     properties: Vec<PropertyInfo>,
     properties_error: Option<String>,
+    adjust: super::adjustments::AdjustForm,
 }
 
-async fn triggers_page(site: &Website, portal: PortalId, csrf: &str, outcome: Outcome) -> Response {
+pub(super) async fn triggers_page(
+    site: &Website,
+    portal: PortalId,
+    csrf: &str,
+    outcome: Outcome,
+) -> Response {
     let view = match ops::view(site, portal).await {
         Ok(v) => v,
         Err(e) => return page_error(e.status(), &e.to_string()),
@@ -46,6 +52,9 @@ async fn triggers_page(site: &Website, portal: PortalId, csrf: &str, outcome: Ou
             on_change,
             properties,
             properties_error,
+            adjust: super::adjustments::form_of(
+                &view.adjustments.get(&ty).cloned().unwrap_or_default(),
+            ),
         });
     }
     render(
