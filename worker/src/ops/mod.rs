@@ -8,3 +8,4 @@ pub mod queue_depth;
 pub mod records;
 pub mod retention;
 pub mod subscriptions;
+pub mod subscriptions_adjust;

@@ -1,5 +1,5 @@
 //! `worker subscriptions`: the webhook subscriptions the HubSpot app needs
-//! for every portal's triggers, ready to paste into the app's configuration,
+//! for every portal's triggers (and adjustment rules), ready to paste into the app's configuration,
 //! and a warning for each one whose events never arrived.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,7 +96,8 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
             r.try_get::<Vec<String>, _>("props")?,
         ));
     }
-    Ok(needed(&rows))
+    let rules = super::subscriptions_adjust::load(pool).await?;
+    Ok(super::subscriptions_adjust::add(needed(&rows), &rules))
 }
 
 /// The subscriptions of which no event was received in the last `days` days.
