@@ -40,6 +40,10 @@ CREATE TABLE adjustments (
     delivered_at   timestamptz,
     UNIQUE (conversion_id, kind, event_key)
 );
+-- A conversion is reversed at most once, whatever the number of events
+-- asking for it (a refused reversal does not count).
+CREATE UNIQUE INDEX adjustments_one_reversal ON adjustments (conversion_id)
+    WHERE kind = 'reversal' AND status <> 'failed';
 CREATE INDEX adjustments_portal ON adjustments (portal_id, created_at);
 CREATE INDEX adjustments_status ON adjustments (status, updated_at);
 CREATE INDEX conversions_object ON conversions (portal_id, object_type, object_id);

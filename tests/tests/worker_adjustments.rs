@@ -332,3 +332,32 @@ async fn a_refused_adjustment_is_dead_lettered_and_replayable() -> anyhow::Resul
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn two_losses_processed_at_once_reverse_once() -> anyhow::Result<()> {
+    let (env, deal) = deal_env(json!({
+        "reverse_when": [{ "property": "dealstage", "values": ["closedlost", "cancelled"] }],
+        "action_tracker_ids": { "Closed Won": TRACKER }
+    }))
+    .await?;
+    win(&env, deal).await?;
+    stage(&env, deal, "closedlost")?;
+    stage(&env, deal, "cancelled")?;
+    let events = env.new_events();
+    // Two messages racing (two workers): one reversal, whatever the order.
+    let (a, b) = tokio::join!(env.process(&events[..1]), env.process(&events[1..]));
+    let mut reasons: Vec<&str> = done(a)
+        .into_iter()
+        .chain(done(b))
+        .map(|r| match r {
+            EventResult::Adjusted { reason, .. } => reason,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(reasons, ["already_reversed", "reversed"]);
+    assert_eq!(reversals(&env).len(), 1);
+    assert_eq!(adjustment_rows(&env).await?.len(), 1);
+    env.finish().await;
+    Ok(())
+}

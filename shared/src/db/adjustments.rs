@@ -44,10 +44,11 @@ pub struct AdjustmentRow {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "id, portal_id, conversion_id, kind, object_type, object_id, cause, form,
+pub(super) const COLUMNS: &str =
+    "id, portal_id, conversion_id, kind, object_type, object_id, cause, form,
     amount, status, attempts, queued_uri, failure_reason, last_error, created_at, delivered_at";
 
-fn from_row(r: &PgRow) -> AdjustmentRow {
+pub(super) fn from_row(r: &PgRow) -> AdjustmentRow {
     AdjustmentRow {
         id: r.get("id"),
         portal_id: r.get("portal_id"),
@@ -164,16 +165,18 @@ pub struct NewAdjustment<'a> {
     pub amount: Option<&'a str>,
 }
 
-/// Records an adjustment under its key; an existing row is returned as is.
-pub async fn record<'e>(
-    db: impl PgExecutor<'e>,
+/// Records an adjustment under its key; an existing row of the same key is
+/// returned as is. `None`: another event's reversal of the conversion got
+/// there first (a conversion is reversed at most once).
+pub async fn record(
+    pool: &PgPool,
     a: &NewAdjustment<'_>,
-) -> Result<AdjustmentRow, sqlx::Error> {
+) -> Result<Option<AdjustmentRow>, sqlx::Error> {
     let sql = format!(
         "INSERT INTO adjustments (portal_id, conversion_id, kind, event_key, object_type, object_id,
              cause, form, amount)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (conversion_id, kind, event_key) DO UPDATE SET updated_at = adjustments.updated_at
+         ON CONFLICT DO NOTHING
          RETURNING {COLUMNS}"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -186,9 +189,12 @@ pub async fn record<'e>(
         .bind(a.cause)
         .bind(serde_json::to_value(a.form).unwrap_or_default())
         .bind(a.amount)
-        .fetch_one(db)
+        .fetch_optional(pool)
         .await?;
-    Ok(from_row(&row))
+    match row {
+        Some(row) => Ok(Some(from_row(&row))),
+        None => find(pool, a.conversion_id, a.kind, a.event_key).await,
+    }
 }
 
 /// Locks an adjustment for sending (until the transaction ends).
@@ -200,16 +206,6 @@ pub async fn lock<'e>(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(db)
-        .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
-/// One adjustment by id.
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<AdjustmentRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM adjustments WHERE id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(pool)
         .await?;
     Ok(row.as_ref().map(from_row))
 }
@@ -254,22 +250,4 @@ pub async fn mark_attempt_failed<'e>(
     .map(|_| ())
 }
 
-/// Newest first, optionally of one portal and status, at most `limit`.
-pub async fn list(
-    pool: &PgPool,
-    portal: Option<i64>,
-    status: Option<&str>,
-    limit: i64,
-) -> Result<Vec<AdjustmentRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM adjustments WHERE ($1::bigint IS NULL OR portal_id = $1)
-             AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(portal)
-        .bind(status)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows.iter().map(from_row).collect())
-}
+pub use super::adjustments_list::{get, list};

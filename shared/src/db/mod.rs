@@ -2,6 +2,7 @@
 //! by table. Every query is scoped by portal.
 
 pub mod adjustments;
+mod adjustments_list;
 pub mod audit;
 pub mod conversions;
 pub mod dead_letters;

@@ -4,6 +4,7 @@
 //! most one adjustment per kind and triggering event (the idempotency key),
 //! recorded before it is sent, retried and dead-lettered like conversions.
 
+mod amount;
 pub mod cli;
 pub mod send;
 
@@ -12,19 +13,13 @@ use shared::{
     db::{self, adjustments::NewAdjustment},
     events::HubSpotEvent,
     failure::Failure,
-    mapping,
-    object_type::ObjectType,
     portal::PortalConfig,
-    triggers::Firing,
 };
 
 use crate::{
     Worker,
     dlq::{self, send::Sent},
-    fetch::{FetchRequest, fetch},
     pipeline::portal_key,
-    prefetch::Prefetched,
-    tokens::hubspot_token,
 };
 
 fn db_failure(e: impl std::fmt::Display) -> Failure {
@@ -128,9 +123,10 @@ pub async fn apply(
                             continue;
                         };
                         if amount.is_none() {
-                            let fresh =
-                                new_amount(w, event, portal, config, ty, &field, property, value)
-                                    .await;
+                            let fresh = amount::new_amount(
+                                w, event, portal, config, ty, &field, property, value,
+                            )
+                            .await;
                             match fresh {
                                 Ok(a) => amount = Some(a),
                                 Err(f) if f.is_transient() => return Err(f),
@@ -179,9 +175,17 @@ pub async fn apply(
                     form: &form,
                     amount: sent_amount.as_deref(),
                 };
-                db::adjustments::record(&w.pool, &new)
+                match db::adjustments::record(&w.pool, &new)
                     .await
                     .map_err(db_failure)?
+                {
+                    Some(row) => row,
+                    None => {
+                        count(kind, "already_reversed");
+                        out.reason = "already_reversed";
+                        continue;
+                    }
+                }
             }
         };
         match send::deliver(w, event.portal_id, row.id, false).await? {
@@ -200,87 +204,10 @@ pub async fn apply(
                 }
             }
             Sent::Failed(f) => {
-                dead_letter(w, event, ty, &row, &f).await?;
+                send::dead_letter(w, event, ty, &row, &f).await?;
                 out.failure.get_or_insert(f);
             }
         }
     }
     Ok(Some(out))
-}
-
-/// The new `Amount`: the object fetched (the event's value wins for the
-/// changed property) and mapped by the very row that gave the conversion
-/// its `field`.
-#[allow(clippy::too_many_arguments)]
-async fn new_amount(
-    w: &Worker,
-    event: &HubSpotEvent,
-    portal: &db::portals::StoredPortal,
-    config: &PortalConfig,
-    ty: ObjectType,
-    field: &str,
-    property: &str,
-    value: &Option<String>,
-) -> Result<Option<String>, Failure> {
-    let rows: Vec<mapping::FieldMapping> = config
-        .mappings
-        .get(&ty)
-        .map(|rows| {
-            rows.iter()
-                .filter(|m| m.target == mapping::Target::Field(field.to_owned()))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let firing = Firing::PropertyChange {
-        property: property.to_owned(),
-        value: value.clone(),
-    };
-    let (rows_ref, firing_ref) = (&rows, &firing);
-    let ctx = w
-        .retry
-        .run("hubspot_fetch", || async move {
-            let token = hubspot_token(w, event.portal_id, portal).await?;
-            let request = FetchRequest {
-                portal: event.portal_id,
-                token: &token,
-                object_type: ty,
-                event,
-                firing: firing_ref,
-                mappings: rows_ref,
-                program_id: &config.impact_program_id,
-            };
-            fetch(w, &request, &Prefetched::none()).await
-        })
-        .await?;
-    mapping::field_value(&rows, field, &ctx)
-        .map_err(|e| Failure::permanent(e.reason(), e.to_string()))
-}
-
-/// A refused adjustment goes to the dead-letter store with its form; the
-/// replay resends it.
-async fn dead_letter(
-    w: &Worker,
-    event: &HubSpotEvent,
-    ty: ObjectType,
-    row: &db::adjustments::AdjustmentRow,
-    f: &Failure,
-) -> Result<(), Failure> {
-    let letter = db::dead_letters::NewDeadLetter {
-        portal_id: Some(row.portal_id),
-        object_type: Some(ty.as_str().to_owned()),
-        object_id: Some(row.object_id),
-        reason_class: Some(db::dead_letters::ReasonClass::Permanent),
-        reason: f.reason.to_owned(),
-        last_status: f.status,
-        last_error: Some(shared::failure::truncate(&f.detail, 4000)),
-        attempts: row.attempts + 1,
-        events: serde_json::json!([event]),
-        event_key: Some(format!("adjustment:{}", row.id)),
-        fetched_object: None,
-        payload: serde_json::to_value(&row.form).ok(),
-        conversion_id: None,
-        adjustment_id: Some(row.id),
-    };
-    dlq::store::store(w, &letter).await
 }

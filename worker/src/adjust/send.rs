@@ -4,9 +4,18 @@
 //! a replay) never send the same adjustment at once, and a delivered one is
 //! sent again only when an operator forces it.
 
-use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+use shared::{
+    db,
+    events::{HubSpotEvent, PortalId},
+    failure::Failure,
+    impact::ImpactCredentials,
+    object_type::ObjectType,
+};
 
-use crate::{Worker, dlq::send::Sent};
+use crate::{
+    Worker,
+    dlq::{self, send::Sent},
+};
 
 fn db_failure(e: impl std::fmt::Display) -> Failure {
     Failure::transient("database_unavailable", e.to_string())
@@ -106,4 +115,32 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             }
         }
     }
+}
+
+/// A refused adjustment goes to the dead-letter store with its form; the
+/// replay resends it.
+pub(super) async fn dead_letter(
+    w: &Worker,
+    event: &HubSpotEvent,
+    ty: ObjectType,
+    row: &db::adjustments::AdjustmentRow,
+    f: &Failure,
+) -> Result<(), Failure> {
+    let letter = db::dead_letters::NewDeadLetter {
+        portal_id: Some(row.portal_id),
+        object_type: Some(ty.as_str().to_owned()),
+        object_id: Some(row.object_id),
+        reason_class: Some(db::dead_letters::ReasonClass::Permanent),
+        reason: f.reason.to_owned(),
+        last_status: f.status,
+        last_error: Some(shared::failure::truncate(&f.detail, 4000)),
+        attempts: row.attempts + 1,
+        events: serde_json::json!([event]),
+        event_key: Some(format!("adjustment:{}", row.id)),
+        fetched_object: None,
+        payload: serde_json::to_value(&row.form).ok(),
+        conversion_id: None,
+        adjustment_id: Some(row.id),
+    };
+    dlq::store::store(w, &letter).await
 }
