@@ -150,8 +150,8 @@ async fn rules_are_edited_next_to_triggers_and_adjustments_show_in_activity() ->
         .await;
     assert!(spec.json()["paths"]["/api/v1/portals/{portal}/adjustments"].is_object());
 
-    // Won, then lost: Activity lists the conversion and its reversal.
-    w.env.sandbox.impact().define_event_type("Closed Won", 5001);
+    // Won, then lost, while impact.com does not know tracker 5001 yet: the
+    // refused reversal is a dead letter in Activity, replayed from there.
     let hs = w.env.sandbox.hubspot();
     let contact = hs.create_contact(P1, [("email", "a@example.com")])?;
     let deal = hs.create_deal(
@@ -170,9 +170,25 @@ async fn rules_are_edited_next_to_triggers_and_adjustments_show_in_activity() ->
         "{results:?}"
     );
     assert!(
-        matches!(results[1], EventResult::Adjusted { sent: 1, .. }),
+        matches!(&results[1], EventResult::Failed(f) if f.reason == "impact_rejected"),
         "{results:?}"
     );
+    let act = w.get("/activity", Some(&s.cookie)).await;
+    assert!(
+        act.body.contains("permanent: impact_rejected"),
+        "{}",
+        act.body
+    );
+    let letter: i64 =
+        sqlx::query_scalar("SELECT id FROM dead_letters WHERE adjustment_id IS NOT NULL")
+            .fetch_one(&w.env.pool)
+            .await?;
+    w.env.sandbox.impact().define_event_type("Closed Won", 5001);
+    let replayed = w
+        .submit(&s, "/activity/replay", &[("id", &letter.to_string())])
+        .await;
+    assert!(replayed.body.contains("Replayed."), "{}", replayed.body);
+    assert_eq!(w.env.sandbox.impact().reversals().len(), 1);
     let act = w.get("/activity", Some(&s.cookie)).await;
     assert!(act.body.contains("id=\"adjustments\""), "{}", act.body);
     assert!(act.body.contains("dealstage=closedlost"), "{}", act.body);
