@@ -84,7 +84,10 @@ pub async fn apply(
             .map_err(db_failure)?;
         let row = match existing {
             // Dead-lettered before; replays go through the dead letter.
-            Some(row) if row.status == "failed" => continue,
+            Some(row) if row.status == "failed" => {
+                out.reason = "adjustment_failed";
+                continue;
+            }
             Some(row) => row,
             None => {
                 if db::adjustments::reversed(&w.pool, conversion)
@@ -189,25 +192,24 @@ pub async fn apply(
             }
         };
         match send::deliver(w, event.portal_id, row.id, false).await? {
-            Sent::Delivered => {
-                out.sent += 1;
-                out.reason = if kind == "reversal" {
-                    "reversed"
-                } else {
-                    "modified"
-                };
-            }
+            Sent::Delivered => out.sent += 1,
             Sent::AlreadyDelivered => {
                 count(kind, "already_delivered");
-                if out.sent == 0 {
-                    out.reason = "already_adjusted";
-                }
+                out.reason = "already_adjusted";
             }
             Sent::Failed(f) => {
                 send::dead_letter(w, event, ty, &row, &f).await?;
                 out.failure.get_or_insert(f);
             }
         }
+    }
+    // What was sent speaks for the event; otherwise the last reason why not.
+    if out.sent > 0 {
+        out.reason = if kind == "reversal" {
+            "reversed"
+        } else {
+            "modified"
+        };
     }
     Ok(Some(out))
 }
