@@ -291,8 +291,15 @@ async fn actions_update_and_reversal() {
         resp.json::<Value>().await.unwrap()["Errors"][0]["Field"],
         "OrderId"
     );
-    // The conversion creates the action (sent by code; the code's tracker id is 123).
-    sb.impact().define_event_type("ClosedWon", 123);
+    // The conversion creates the action (sent by code; the code's tracker id
+    // is 123, declared through the control API).
+    let declared = client
+        .put(format!("{}/_sandbox/event-types", sb.impact_url()))
+        .json(&serde_json::json!({ "ClosedWon": 123 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(declared.json::<Value>().await.unwrap()["ClosedWon"], 123);
     let resp = post(&sb, &valid()).await;
     assert_eq!(resp.status(), 200);
     let resp = client

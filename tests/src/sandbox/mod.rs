@@ -38,7 +38,9 @@
 //!   [`FaultPlan`] plus `window_ms`, `start_in_ms`, `next: [..]`),
 //!   `GET /_sandbox/accounts`, `PUT /_sandbox/outcomes`
 //!   `{"order_id","error_type","error_reason"}` (that OrderId's submissions
-//!   complete with this error, e.g. `Contract Error`/`CONTRACT_NOT_FOUND`).
+//!   complete with this error, e.g. `Contract Error`/`CONTRACT_NOT_FOUND`),
+//!   `GET|PUT /_sandbox/event-types` (`{"Closed Won": 5001}`: the tracker id
+//!   of an EventTypeCode, so Actions requests find conversions sent by code).
 
 pub mod hubspot;
 pub mod impact;

@@ -24,6 +24,10 @@ pub(crate) fn routes() -> Router<FakeImpact> {
         .route("/_sandbox/faults", put(set_faults).delete(clear_faults))
         .route("/_sandbox/accounts", get(accounts))
         .route("/_sandbox/outcomes", put(set_outcome))
+        .route(
+            "/_sandbox/event-types",
+            get(event_types).put(define_event_types),
+        )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +146,21 @@ async fn accounts(State(imp): State<FakeImpact>) -> Json<Value> {
         .map(|a| json!({"account_sid": a.account_sid, "program_ids": a.program_ids}))
         .collect();
     Json(json!({"accounts": list}))
+}
+
+/// `{"Closed Won": 5001, ...}`: EventTypeCode → ActionTrackerId.
+async fn event_types(State(imp): State<FakeImpact>) -> Json<Value> {
+    Json(json!(imp.event_types()))
+}
+
+async fn define_event_types(
+    State(imp): State<FakeImpact>,
+    Json(body): Json<std::collections::BTreeMap<String, u64>>,
+) -> Json<Value> {
+    for (code, id) in body {
+        imp.define_event_type(&code, id);
+    }
+    Json(json!(imp.event_types()))
 }
 
 async fn page(State(imp): State<FakeImpact>, Query(f): Query<Filter>) -> Response {

@@ -259,6 +259,14 @@ impl FakeImpact {
         lock(&self.state.event_types).insert(code.to_owned(), tracker_id);
     }
 
+    /// The declared event types: `EventTypeCode` → `ActionTrackerId`.
+    pub fn event_types(&self) -> BTreeMap<String, u64> {
+        lock(&self.state.event_types)
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
     /// Accepted reversals (`DELETE /Actions`).
     pub fn reversals(&self) -> Vec<Submission> {
         self.filtered(|s| s.accepted() && s.kind == SubmissionKind::ActionReversal)
