@@ -52,7 +52,5 @@ CREATE INDEX conversions_object ON conversions (portal_id, object_type, object_i
 ALTER TABLE dead_letters
     ADD COLUMN adjustment_id bigint REFERENCES adjustments ON DELETE SET NULL;
 
--- Events that only adjusted earlier conversions.
-ALTER TABLE webhook_events DROP CONSTRAINT webhook_events_status_check;
-ALTER TABLE webhook_events ADD CONSTRAINT webhook_events_status_check
-    CHECK (status IN ('skipped', 'ignored', 'failed', 'converted', 'adjusted'));
+-- The `adjusted` status of webhook events is added by
+-- 20261127000006_adjusted_events.sql (after 000004 redefines that check).
