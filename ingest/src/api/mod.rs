@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -21,6 +21,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use shared::{events::PortalId, object_type::ObjectType, portal::MappingRow, triggers::TriggerSet};
+
+mod extract;
+
+use extract::{ApiJson, ApiPath};
 
 use crate::{
     AppState,
@@ -206,7 +210,7 @@ async fn show(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(ops::view(&site, portal).await)
@@ -216,8 +220,8 @@ async fn settings(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<ops::SettingsInput>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<ops::SettingsInput>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_settings(&site, portal, input, &actor).await)
@@ -227,8 +231,8 @@ async fn triggers(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<TriggerSet>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<TriggerSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_triggers(&site, portal, input, &actor).await)
@@ -238,8 +242,8 @@ async fn mappings(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<BTreeMap<ObjectType, Vec<MappingRow>>>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<BTreeMap<ObjectType, Vec<MappingRow>>>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_mappings(&site, portal, input, &actor).await)
@@ -255,7 +259,7 @@ async fn properties(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path((portal, ty)): Path<(u64, String)>,
+    ApiPath((portal, ty)): ApiPath<(u64, String)>,
     Query(q): Query<Refresh>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
@@ -277,8 +281,8 @@ async fn preview(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<PreviewInput>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<PreviewInput>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(crate::web::preview_object(&site, portal, input.object_type, input.object_id).await)
@@ -288,7 +292,7 @@ async fn activity(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(ops::activity(&site, portal).await)
@@ -298,7 +302,7 @@ async fn replay(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path((portal, id)): Path<(u64, i64)>,
+    ApiPath((portal, id)): ApiPath<(u64, i64)>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     reply(
@@ -312,7 +316,7 @@ async fn delete(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     reply(
