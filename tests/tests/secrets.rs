@@ -115,6 +115,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         ("CONNECTOR_PUBLIC_URL", base.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{port}")),
         ("CONNECTOR_LOG", "debug".into()),
+        ("CONNECTOR_RETRY_SCHEDULE", "1s,1s,1s".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -136,7 +137,11 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     })
     .await?;
 
-    // OAuth install: start → the sandbox's authorize page → callback.
+    // OAuth install: start → the sandbox's authorize page → callback. The
+    // access token is short-lived, so the worker refreshes it.
+    sandbox
+        .hubspot()
+        .set_access_token_ttl(Duration::from_secs(60));
     let start = http.get(format!("{base}/oauth/start")).send().await?;
     let location = start.headers()["location"].to_str()?.to_owned();
     let state_cookie = cookie(&start, "connector_oauth_state");
@@ -184,8 +189,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     assert!(r.status().is_success(), "mappings: {}", r.text().await?);
 
     // A signed webhook through ingest, a conversion through the worker (with
-    // the OAuth access token refreshed on the way).
-    sandbox.hubspot().expire_access_tokens(PORTAL);
+    // the OAuth access token refreshed on the way: it was issued short-lived).
     sandbox
         .hubspot()
         .set_webhook_target(Some(WebhookTarget::new(

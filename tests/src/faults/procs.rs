@@ -91,6 +91,14 @@ impl Proc {
         }
     }
 
+    /// Asks for a graceful stop (stdin closed) and hands the process over
+    /// for [`wait_stopped`]; the supervisor may start a successor meanwhile.
+    pub fn begin_stop(&mut self) -> Option<Child> {
+        let mut c = self.child.take()?;
+        drop(c.stdin.take());
+        Some(c)
+    }
+
     /// Starts it again when it is not running (killed, stopped or exited,
     /// e.g. because the database was down at start-up). True when restarted.
     pub fn ensure_running(&mut self) -> anyhow::Result<bool> {
@@ -103,5 +111,21 @@ impl Proc {
             self.start()?;
         }
         Ok(!alive)
+    }
+}
+
+/// Waits up to `grace` for a process asked to stop; true when it exited 0
+/// in time (it is killed otherwise).
+pub async fn wait_stopped(child: Option<Child>, grace: Duration) -> anyhow::Result<bool> {
+    let Some(mut c) = child else {
+        return Ok(true);
+    };
+    match tokio::time::timeout(grace, c.wait()).await {
+        Ok(status) => Ok(status?.success()),
+        Err(_) => {
+            c.start_kill()?;
+            c.wait().await?;
+            Ok(false)
+        }
     }
 }

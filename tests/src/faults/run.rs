@@ -77,7 +77,7 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
         "cannot start a private PostgreSQL (initdb/pg_ctl) for the fault suite; \
          the shared one is never restarted",
     )?;
-    let mut rabbit = PrivateRabbit::start(&dir).await.context(
+    let rabbit = PrivateRabbit::start(&dir).await.context(
         "cannot start a private RabbitMQ (rabbitmq-server) for the fault suite; \
          the shared one is never restarted",
     )?;
@@ -156,62 +156,35 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let mut counts = report::FaultCounts::default();
+    let counts = Arc::new(Mutex::new(report::FaultCounts::default()));
+    let rabbit = Arc::new(Mutex::new(rabbit));
+    let pg = Arc::new(pg);
+    // Each fault runs on a task of its own at its moment: a slow RabbitMQ
+    // restart does not push the others back.
+    let mut injected = tokio::task::JoinSet::new();
     for (at, fault) in schedule(&cfg, &mut rng) {
         let when = cfg.duration.mul_f64(at);
-        tokio::time::sleep(when.saturating_sub(started.elapsed())).await;
-        let t = started.elapsed().as_secs_f64();
-        println!("  [{t:6.1} s] {fault:?}");
-        match fault {
-            Fault::KillWorker(i) => {
-                workers.lock().await[i].kill().await?;
-                counts.sigkills += 1;
-            }
-            Fault::RestartRabbit => {
-                rabbit.restart(Duration::from_secs(3)).await?;
-                counts.rabbit_restarts += 1;
-            }
-            Fault::CrashPostgres => {
-                pg.crash_and_restart(Duration::from_secs(3)).await?;
-                counts.postgres_crashes += 1;
-            }
-            Fault::HubSpot429(on) => hs.set_rate_limit(Some(if on { 10 } else { 110 })),
-            Fault::ImpactFailing(true) => {
-                // The next posts meet each fault for sure, whatever the
-                // backlog; then a share of all posts fails until the end.
-                sandbox.impact().fail_next([
-                    ImpactFault::ServerError(503),
-                    ImpactFault::RateLimited,
-                    ImpactFault::DropAfterProcessing,
-                    ImpactFault::SlowMs(TIMEOUT_DELAY.as_millis() as u64),
-                    ImpactFault::Drop,
-                    ImpactFault::ServerError(500),
-                ]);
-                sandbox.impact().set_faults(FaultPlan {
-                    rate_limited: 0.15,
-                    server_error: 0.25,
-                    server_error_status: 502,
-                    dropped: 0.03,
-                    dropped_after_processing: 0.03,
-                    slow: 0.03,
-                    slow_delay: TIMEOUT_DELAY,
-                });
-            }
-            Fault::ImpactFailing(false) => sandbox.impact().clear_faults(),
-            Fault::RestartIngest => {
-                let clean = ingest.lock().await.stop(Duration::from_secs(30)).await?;
-                counts.graceful_stops += 1;
-                counts.unclean_stops += u32::from(!clean);
-            }
-            Fault::RestartWorkerGracefully(i) => {
-                let clean = workers.lock().await[i]
-                    .stop(Duration::from_secs(40))
-                    .await?;
-                counts.graceful_stops += 1;
-                counts.unclean_stops += u32::from(!clean);
-            }
-        }
-        println!("  [{:6.1} s] done", started.elapsed().as_secs_f64());
+        let f = Injector {
+            workers: workers.clone(),
+            ingest: ingest.clone(),
+            rabbit: rabbit.clone(),
+            pg: pg.clone(),
+            sandbox: sandbox_handles(&sandbox),
+            counts: counts.clone(),
+        };
+        injected.spawn(async move {
+            tokio::time::sleep(when.saturating_sub(started.elapsed())).await;
+            println!("  [{:6.1} s] {fault:?}", started.elapsed().as_secs_f64());
+            let result = f.inject(fault).await;
+            println!(
+                "  [{:6.1} s] {fault:?} done",
+                started.elapsed().as_secs_f64()
+            );
+            result
+        });
+    }
+    while let Some(done) = injected.join_next().await {
+        done??;
     }
     tokio::time::sleep(cfg.duration.saturating_sub(started.elapsed())).await;
     stop.cancel();
@@ -226,8 +199,8 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
         started.elapsed().as_secs_f64()
     );
 
-    let account_of2 = account_of.clone();
-    let recon = settle(&sandbox, &account_of2, cfg.settle).await;
+    let recon = settle(&sandbox, &account_of, cfg.settle).await;
+    let mut counts = counts.lock().await.clone();
     // Graceful stops at the end: in-flight work finishes, exit status 0.
     for w in workers.lock().await.iter_mut() {
         counts.graceful_stops += 1;
@@ -240,7 +213,7 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     let webhooks = hs.webhook_stats();
     pool.close().await;
     sandbox.shutdown().await;
-    let _ = rabbit.stop().await;
+    let _ = rabbit.lock().await.stop().await;
     let _ = pg.stop().await;
     Ok(Report {
         recon,
@@ -252,6 +225,92 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     })
 }
 
+/// The fake services' handles a fault task needs.
+fn sandbox_handles(sandbox: &Sandbox) -> (crate::sandbox::FakeHubSpot, crate::sandbox::FakeImpact) {
+    (sandbox.hubspot().clone(), sandbox.impact().clone())
+}
+
+/// What a fault task acts on.
+struct Injector {
+    workers: Arc<Mutex<Vec<Proc>>>,
+    ingest: Arc<Mutex<Proc>>,
+    rabbit: Arc<Mutex<PrivateRabbit>>,
+    pg: Arc<PrivatePostgres>,
+    sandbox: (crate::sandbox::FakeHubSpot, crate::sandbox::FakeImpact),
+    counts: Arc<Mutex<report::FaultCounts>>,
+}
+
+impl Injector {
+    async fn inject(self, fault: Fault) -> anyhow::Result<()> {
+        let (hs, imp) = &self.sandbox;
+        match fault {
+            Fault::KillWorker(i) => {
+                self.workers.lock().await[i].kill().await?;
+                self.counts.lock().await.sigkills += 1;
+            }
+            Fault::RestartRabbit => {
+                self.rabbit
+                    .lock()
+                    .await
+                    .restart(Duration::from_secs(3))
+                    .await?;
+                self.counts.lock().await.rabbit_restarts += 1;
+            }
+            Fault::CrashPostgres => {
+                self.pg.crash_and_restart(Duration::from_secs(3)).await?;
+                self.counts.lock().await.postgres_crashes += 1;
+            }
+            Fault::HubSpot429(on) => hs.set_rate_limit(Some(if on { 10 } else { 110 })),
+            Fault::ImpactFailing(true) => {
+                // The next posts meet each fault for sure, whatever the
+                // backlog; then a share of all posts fails until the end.
+                imp.fail_next([
+                    ImpactFault::ServerError(503),
+                    ImpactFault::RateLimited,
+                    ImpactFault::DropAfterProcessing,
+                    ImpactFault::SlowMs(TIMEOUT_DELAY.as_millis() as u64),
+                    ImpactFault::Drop,
+                    ImpactFault::ServerError(500),
+                ]);
+                imp.set_faults(FaultPlan {
+                    rate_limited: 0.15,
+                    server_error: 0.25,
+                    server_error_status: 502,
+                    dropped: 0.03,
+                    dropped_after_processing: 0.03,
+                    slow: 0.03,
+                    slow_delay: TIMEOUT_DELAY,
+                });
+            }
+            // The share stops; the sure faults above stay queued until met.
+            Fault::ImpactFailing(false) => imp.set_faults(FaultPlan::default()),
+            Fault::RestartIngest => {
+                let draining = self.ingest.lock().await.begin_stop();
+                self.finish_stop(draining, Duration::from_secs(30)).await?;
+            }
+            Fault::RestartWorkerGracefully(i) => {
+                // The supervisor starts a new worker while the old one
+                // drains: a rolling restart.
+                let draining = self.workers.lock().await[i].begin_stop();
+                self.finish_stop(draining, Duration::from_secs(40)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish_stop(
+        &self,
+        child: Option<tokio::process::Child>,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        let clean = super::procs::wait_stopped(child, grace).await?;
+        let mut c = self.counts.lock().await;
+        c.graceful_stops += 1;
+        c.unclean_stops += u32::from(!clean);
+        Ok(())
+    }
+}
+
 /// Waits until nothing is missing, or nothing moved for a while, or `limit`.
 async fn settle(
     sandbox: &Sandbox,
@@ -260,6 +319,7 @@ async fn settle(
 ) -> super::reconcile::Reconciliation {
     let started = Instant::now();
     let (mut last, mut last_change) = (usize::MAX, Instant::now());
+    let mut last_print = Instant::now();
     loop {
         let emitted = sandbox.hubspot().emitted_events();
         let r = reconcile(&emitted, account_of, &sandbox.impact().requests());
@@ -280,7 +340,8 @@ async fn settle(
                 &sandbox.impact().requests(),
             );
         }
-        if started.elapsed().as_secs() % 15 == 0 {
+        if last_print.elapsed() >= Duration::from_secs(15) {
+            last_print = Instant::now();
             println!(
                 "  settling: {}/{} delivered, {} webhook events pending",
                 r.delivered,
