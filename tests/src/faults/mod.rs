@@ -5,6 +5,9 @@
 //! timeouts), HubSpot answers 429 and delivers duplicates out of order.
 //! Then it reconciles (see [`reconcile`]) and prints the counts.
 
+mod env;
+mod inject;
+pub mod postgres;
 pub mod procs;
 pub mod reconcile;
 mod report;
