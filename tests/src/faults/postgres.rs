@@ -137,3 +137,28 @@ fn find_pg_bin() -> Option<PathBuf> {
     dirs.sort();
     dirs.pop()
 }
+
+impl Drop for PrivatePostgres {
+    /// A run that ends early (an error) leaves no server behind.
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        if !data.join("postmaster.pid").exists() {
+            return;
+        }
+        let pg_ctl = self.bin.join("pg_ctl");
+        let mut cmd = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&pg_ctl);
+            c
+        } else {
+            std::process::Command::new(&pg_ctl)
+        };
+        let _ = cmd
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}

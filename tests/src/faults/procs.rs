@@ -22,6 +22,7 @@ pub enum Role {
 /// A supervised child: restarted when it dies (as systemd or Kubernetes would).
 pub struct Proc {
     role: Role,
+    exe: PathBuf,
     env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
@@ -31,9 +32,17 @@ pub struct Proc {
 
 impl Proc {
     /// Starts a child with `env` (the `CONNECTOR_*` settings), logging to `log`.
-    pub fn spawn(role: Role, env: Vec<(String, String)>, log: &Path) -> anyhow::Result<Self> {
+    /// `exe` is a copy of the suite's executable (a rebuild during the run
+    /// must not change or remove what restarts run).
+    pub fn spawn(
+        role: Role,
+        exe: &Path,
+        env: Vec<(String, String)>,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let mut p = Self {
             role,
+            exe: exe.to_owned(),
             env,
             log: log.to_owned(),
             child: None,
@@ -52,7 +61,7 @@ impl Proc {
             Role::Ingest => "--serve-ingest",
             Role::Worker => "--serve-worker",
         };
-        let child = Command::new(std::env::current_exe()?)
+        let child = Command::new(&self.exe)
             .arg(flag)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             // The parent closes stdin to ask for a graceful stop.

@@ -81,10 +81,15 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
         worker::cli::apply_text(&pool, &cipher, &portal_doc(*p).to_string(), "fault-suite").await?;
     }
 
+    // Children run from a copy: rebuilding the workspace during a run
+    // replaces the executable, and restarts must keep working.
+    let exe = dir.join("fault-suite-child");
+    std::fs::copy(std::env::current_exe()?, &exe).context("copying the executable")?;
     let ingest_port = free_port()?;
     let env = child_env(&rabbit.amqp_url(), &db_url, &sandbox, ingest_port);
     let ingest = Arc::new(Mutex::new(Proc::spawn(
         Role::Ingest,
+        &exe,
         env.clone(),
         &dir.join("ingest.log"),
     )?));
@@ -92,6 +97,7 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     for i in 0..cfg.workers {
         workers.push(Proc::spawn(
             Role::Worker,
+            &exe,
             env.clone(),
             &dir.join(format!("worker-{i}.log")),
         )?);
