@@ -108,11 +108,22 @@ pub(super) async fn generate_load(
     }
 }
 
+/// The retry ladder of the run: short first steps, then minute steps
+/// adding up to well over the longest outage (impact.com fails for 40 % of
+/// the run), as the production ladder (10 s … 24 h) outlasts real outages.
+pub(super) fn retry_schedule(duration: Duration) -> String {
+    let minutes = (duration.as_secs_f64() * 0.4 / 60.0).ceil() as usize * 2 + 2;
+    let mut steps = vec!["1s", "2s", "4s", "8s", "15s", "30s"];
+    steps.extend(std::iter::repeat_n("60s", minutes));
+    steps.join(",")
+}
+
 pub(super) fn child_env(
     amqp: &str,
     db: &str,
     sandbox: &Sandbox,
     port: u16,
+    retry_schedule: String,
 ) -> Vec<(String, String)> {
     [
         ("CONNECTOR_AMQP_URL", amqp.to_owned()),
@@ -123,11 +134,7 @@ pub(super) fn child_env(
         ("CONNECTOR_IMPACT_API_URL", sandbox.impact_url()),
         ("CONNECTOR_HUBSPOT_CLIENT_SECRET", TEST_SECRET.to_owned()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{port}")),
-        // Outlasts the run's outages (minutes) and still ends the run soon.
-        (
-            "CONNECTOR_RETRY_SCHEDULE",
-            "1s,2s,4s,8s,15s,30s,30s,30s,30s,30s".to_owned(),
-        ),
+        ("CONNECTOR_RETRY_SCHEDULE", retry_schedule),
         ("CONNECTOR_SHUTDOWN_GRACE_SECS", "20".to_owned()),
         ("CONNECTOR_LOG", "info,lapin=warn,sqlx=warn".to_owned()),
     ]

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     FaultConfig, Report,
-    env::{child_env, generate_load, portal_doc, settle, supervise, wait_ready},
+    env::{child_env, generate_load, portal_doc, retry_schedule, settle, supervise, wait_ready},
     inject::{Injector, sandbox_handles, schedule},
     postgres::PrivatePostgres,
     procs::{Proc, Role},
@@ -86,7 +86,9 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     let exe = dir.join("fault-suite-child");
     std::fs::copy(std::env::current_exe()?, &exe).context("copying the executable")?;
     let ingest_port = free_port()?;
-    let env = child_env(&rabbit.amqp_url(), &db_url, &sandbox, ingest_port);
+    let ladder = retry_schedule(cfg.duration);
+    println!("fault-suite: retry ladder {ladder}");
+    let env = child_env(&rabbit.amqp_url(), &db_url, &sandbox, ingest_port, ladder);
     let ingest = Arc::new(Mutex::new(Proc::spawn(
         Role::Ingest,
         &exe,
