@@ -67,6 +67,11 @@ fn main() -> std::process::ExitCode {
         } else {
             rt.block_on(tests::bench::pipeline::serve_worker_child())
         };
+        // The stdin watcher blocks a runtime thread on a read that only ends
+        // when the parent closes stdin: without this a child that failed at
+        // start-up (database down) would hang instead of exiting, and the
+        // supervisor could not restart it.
+        rt.shutdown_background();
         return match served {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
