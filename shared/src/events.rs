@@ -238,6 +238,11 @@ pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<Vec<PortalBatch>
         if !raw.get().starts_with('{') {
             return Err(bad("must be a JSON object".into()));
         }
+        if nesting_depth(raw.get()) > MAX_EVENT_DEPTH {
+            // The worker's decoder stops at 128 levels: refuse here what it
+            // could not read later.
+            return Err(bad(format!("nested deeper than {MAX_EVENT_DEPTH} levels")));
+        }
         let ev: EventCheck<'_> =
             serde_json::from_str(raw.get()).map_err(|e| bad(strip_position(&e)))?;
         let kind = match (&ev.subscription_type, &ev.event_type) {
@@ -246,6 +251,22 @@ pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<Vec<PortalBatch>
         };
         if kind.is_empty() {
             return Err(bad("`subscriptionType` is empty".into()));
+        }
+        if !is_subscription_type(kind) {
+            return Err(bad(
+                "`subscriptionType` must look like `object.action` (letters, digits, `_`, `-`)"
+                    .into(),
+            ));
+        }
+        if ev
+            .property_name
+            .as_deref()
+            .is_some_and(|n| !is_property_name(n))
+        {
+            return Err(bad(
+                "`propertyName` must be a HubSpot internal name (letters, digits, `_`, `-`, `.`; at most 200)"
+                    .into(),
+            ));
         }
         let portal = PortalId(ev.portal_id);
         let batch = match batches.iter_mut().find(|b| b.portal_id == portal) {
@@ -269,6 +290,59 @@ pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<Vec<PortalBatch>
         b.body.push(b']');
     }
     Ok(batches)
+}
+
+/// How deep an event's JSON may nest (HubSpot's events are 1 or 2 deep).
+pub const MAX_EVENT_DEPTH: usize = 32;
+
+/// The deepest nesting of arrays and objects in valid JSON text.
+fn nesting_depth(json: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// `object.action` (e.g. `contact.propertyChange`, `object.newThing`),
+/// at most 100 ASCII characters: anything else (SQL, markup, control
+/// characters) cannot be a HubSpot subscription type.
+fn is_subscription_type(kind: &str) -> bool {
+    let word = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    kind.len() <= 100
+        && kind
+            .split_once('.')
+            .is_some_and(|(o, a)| word(o) && word(a))
+}
+
+/// HubSpot property internal names: ASCII letters, digits, `_`, `-`, `.`.
+fn is_property_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// serde_json's messages end in "at line 1 column 57", which means nothing

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod e2e;
+pub mod faults;
 pub mod harness;
 pub mod sandbox;
 pub mod webdriver;

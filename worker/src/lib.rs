@@ -57,6 +57,8 @@ pub async fn run(settings: Settings, shutdown: CancellationToken) -> anyhow::Res
     let worker = Worker::connect(&settings)
         .await
         .context("starting the worker")?;
+    let cipher = shared::crypto::SecretCipher::from_settings(&settings)?;
+    ops::keys::check_decrypts(&worker.pool, &cipher).await?;
     run_with(worker, &settings, shutdown).await
 }
 

@@ -13,7 +13,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, Method, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post, put},
@@ -21,6 +21,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::json;
 use shared::{events::PortalId, object_type::ObjectType, portal::MappingRow, triggers::TriggerSet};
+
+mod extract;
+
+use extract::{ApiJson, ApiPath};
 
 use crate::{
     AppState,
@@ -207,7 +211,7 @@ async fn show(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(ops::view(&site, portal).await)
@@ -217,8 +221,8 @@ async fn settings(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<ops::SettingsInput>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<ops::SettingsInput>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_settings(&site, portal, input, &actor).await)
@@ -228,8 +232,8 @@ async fn triggers(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<TriggerSet>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<TriggerSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_triggers(&site, portal, input, &actor).await)
@@ -239,8 +243,8 @@ async fn mappings(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<BTreeMap<ObjectType, Vec<MappingRow>>>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<BTreeMap<ObjectType, Vec<MappingRow>>>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_mappings(&site, portal, input, &actor).await)
@@ -267,7 +271,7 @@ async fn properties(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path((portal, ty)): Path<(u64, String)>,
+    ApiPath((portal, ty)): ApiPath<(u64, String)>,
     Query(q): Query<Refresh>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
@@ -289,8 +293,8 @@ async fn preview(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<PreviewInput>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<PreviewInput>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(crate::web::preview_object(&site, portal, input.object_type, input.object_id).await)
@@ -300,7 +304,7 @@ async fn activity(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
     reply(ops::activity(&site, portal).await)
@@ -310,7 +314,7 @@ async fn replay(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path((portal, id)): Path<(u64, i64)>,
+    ApiPath((portal, id)): ApiPath<(u64, i64)>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     reply(
@@ -324,7 +328,7 @@ async fn delete(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
+    ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     reply(

@@ -72,6 +72,12 @@ fn bad_bodies_are_named() {
         (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":7}]"#.into(), "invalid type"),
         (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"a.b","propertyValue":5}]"#.into(), "invalid type"),
         (format!("[{ok},{ok},{{}}]"), "event 2: missing field"),
+        (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation'; DROP TABLE portals;--"}]"#.into(), "`object.action`"),
+        (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"<script>alert(1)</script>"}]"#.into(), "`object.action`"),
+        (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"contact"}]"#.into(), "`object.action`"),
+        (format!(r#"[{{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"a.b","x":{}1{}}}]"#, "[".repeat(200), "]".repeat(200)), "nested deeper than 32"),
+        (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"a.b","propertyName":"<img src=x onerror=alert(1)>"}]"#.into(), "`propertyName`"),
+        (r#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"a.b","propertyName":"../../etc/passwd"}]"#.into(), "`propertyName`"),
     ];
     for (body, expected) in cases {
         let err = parse_delivery(body.as_bytes(), 100)
@@ -163,4 +169,12 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn nesting_depth_ignores_brackets_in_strings() {
+    assert_eq!(nesting_depth(r#"{"a":"[[[{{{\"]]]"}"#), 1);
+    assert_eq!(nesting_depth(r#"{"a":[{"b":[]}]}"#), 4);
+    let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(31), "]".repeat(31));
+    assert_eq!(nesting_depth(&deep), 32);
 }

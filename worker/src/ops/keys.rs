@@ -59,3 +59,31 @@ pub async fn rotate(pool: &PgPool, cipher: &SecretCipher) -> anyhow::Result<u64>
     }
     Ok(rotated)
 }
+
+/// Start-up check: the configured keys open the secrets already stored (one
+/// value per column is enough to catch a wrong or replaced key). A key that
+/// cannot is a clear configuration error, not a failure per event later.
+pub async fn check_decrypts(pool: &PgPool, cipher: &SecretCipher) -> anyhow::Result<()> {
+    for column in SECRET_COLUMNS {
+        // Safe: `column` comes from the fixed list above.
+        let sql = format!(
+            "SELECT portal_id, {column} AS v FROM portals WHERE {column} IS NOT NULL ORDER BY portal_id LIMIT 1"
+        );
+        let Some(row) = sqlx::query(AssertSqlSafe(sql)).fetch_optional(pool).await? else {
+            continue;
+        };
+        let portal: i64 = row.try_get("portal_id")?;
+        let sealed: Vec<u8> = row.try_get("v")?;
+        if cipher
+            .decrypt(&sealed, &secret_context(PortalId(portal as u64), column))
+            .is_err()
+        {
+            let key_id = SecretCipher::stored_key_id(&sealed).unwrap_or(0);
+            anyhow::bail!(
+                "CONNECTOR_ENCRYPTION_KEY cannot decrypt the stored secrets (portal {portal}, {column}, sealed with key id {key_id}): \
+                 the key is wrong or was replaced; set the key they were sealed with, or list it in CONNECTOR_ENCRYPTION_OLD_KEYS"
+            );
+        }
+    }
+    Ok(())
+}

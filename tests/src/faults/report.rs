@@ -1,0 +1,121 @@
+//! The fault suite's verdict: the counts as a table and as `RESULT` lines.
+
+use std::path::PathBuf;
+
+use sqlx::{PgPool, Row};
+
+use super::reconcile::Reconciliation;
+use crate::sandbox::WebhookStats;
+
+/// Faults the run injected, and how the processes went.
+#[derive(Debug, Clone, Default)]
+pub struct FaultCounts {
+    /// Workers killed with SIGKILL.
+    pub sigkills: u32,
+    /// RabbitMQ stops and starts.
+    pub rabbit_restarts: u32,
+    /// PostgreSQL crashes (immediate stop) and starts.
+    pub postgres_crashes: u32,
+    /// Graceful stops asked for (stdin closed).
+    pub graceful_stops: u32,
+    /// Of those, processes that did not exit 0 within their grace.
+    pub unclean_stops: u32,
+    /// Worker process starts (first starts included).
+    pub worker_starts: u32,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Expected against delivered.
+    pub recon: Reconciliation,
+    /// Dead letters by reason class and reason.
+    pub dead_letters: Vec<(String, String, i64)>,
+    /// The fake HubSpot's delivery counters.
+    pub webhooks: WebhookStats,
+    /// Faults injected.
+    pub faults: FaultCounts,
+    /// Wall time of the run.
+    pub seconds: f64,
+    /// Logs of the child processes.
+    pub work_dir: PathBuf,
+}
+
+impl Report {
+    /// Nothing lost, nothing doubled, nothing made up, every graceful stop clean.
+    pub fn passed(&self) -> bool {
+        self.recon.passed() && self.faults.unclean_stops == 0
+    }
+
+    /// The table and the `RESULT key=value` lines.
+    pub fn render(&self) -> String {
+        let r = &self.recon;
+        let f = &self.faults;
+        let dead: i64 = self.dead_letters.iter().map(|d| d.2).sum();
+        let rows: Vec<(&str, String)> = vec![
+            ("events_sent", r.events_sent.to_string()),
+            ("webhook_requests", self.webhooks.requests.to_string()),
+            (
+                "webhook_failed_attempts",
+                self.webhooks.failed_attempts.to_string(),
+            ),
+            ("webhook_gave_up", self.webhooks.gave_up_events.to_string()),
+            ("conversions_expected", r.expected.to_string()),
+            ("delivered", r.delivered.to_string()),
+            ("duplicates", r.duplicates.to_string()),
+            ("lost", r.lost.to_string()),
+            ("unexpected", r.unexpected.to_string()),
+            ("resends", r.resends.to_string()),
+            ("faulted_posts", r.faulted_posts.to_string()),
+            ("dead_lettered", dead.to_string()),
+            ("sigkills", f.sigkills.to_string()),
+            ("rabbitmq_restarts", f.rabbit_restarts.to_string()),
+            ("postgres_crashes", f.postgres_crashes.to_string()),
+            ("graceful_stops", f.graceful_stops.to_string()),
+            ("unclean_stops", f.unclean_stops.to_string()),
+            ("worker_starts", f.worker_starts.to_string()),
+            ("seconds", format!("{:.0}", self.seconds)),
+        ];
+        let mut out = String::from("\n| count | value |\n| --- | ---: |\n");
+        for (k, v) in &rows {
+            out.push_str(&format!("| {k} | {v} |\n"));
+        }
+        for (class, reason, n) in &self.dead_letters {
+            out.push_str(&format!("dead-lettered {n}: {class}: {reason}\n"));
+        }
+        if !r.lost_examples.is_empty() {
+            out.push_str(&format!("lost (first 10): {:?}\n", r.lost_examples));
+        }
+        if !r.duplicate_examples.is_empty() {
+            out.push_str(&format!("doubled (first 10): {:?}\n", r.duplicate_examples));
+        }
+        out.push('\n');
+        for (k, v) in &rows {
+            out.push_str(&format!("RESULT {k}={v}\n"));
+        }
+        for (class, reason, n) in &self.dead_letters {
+            let reason: String = reason.split_whitespace().collect::<Vec<_>>().join("_");
+            out.push_str(&format!(
+                "RESULT dead_letter class={class} reason={reason} count={n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "RESULT verdict={}\n",
+            if self.passed() { "pass" } else { "fail" }
+        ));
+        out
+    }
+}
+
+/// Dead letters grouped by class and reason.
+pub(super) async fn dead_letters(pool: &PgPool) -> anyhow::Result<Vec<(String, String, i64)>> {
+    let rows = sqlx::query(
+        "SELECT reason_class, left(reason, 120), count(*) FROM dead_letters GROUP BY 1, 2 ORDER BY 3 DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}

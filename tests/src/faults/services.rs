@@ -1,0 +1,165 @@
+//! A private RabbitMQ for the fault suite (and free ports): started
+//! as children on free ports under a temporary folder, so the suite can
+//! stop and restart them without touching the shared services.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use tokio::process::{Child, Command};
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Sends `signal` (e.g. `-TERM`) to a process group we started.
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .arg(signal)
+        .arg("--")
+        .arg(format!("-{pgid}"))
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Whether something accepts TCP connections on `port`.
+async fn port_open(port: u16) -> bool {
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+}
+
+/// A RabbitMQ node of our own (`rabbitmq-server` in the foreground).
+pub struct PrivateRabbit {
+    dir: PathBuf,
+    /// The AMQP port.
+    pub port: u16,
+    dist_port: u16,
+    node: String,
+    child: Option<Child>,
+}
+
+impl PrivateRabbit {
+    /// Starts a node under `dir` and waits until it accepts AMQP connections.
+    pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let mut me = Self {
+            dir: dir.join("rabbitmq"),
+            port: free_port()?,
+            dist_port: free_port()?,
+            node: format!("faultsuite{}@localhost", std::process::id()),
+            child: None,
+        };
+        std::fs::create_dir_all(me.dir.join("home"))?;
+        me.launch().await?;
+        Ok(me)
+    }
+
+    /// `amqp://guest:guest@127.0.0.1:port/%2f`.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    async fn launch(&mut self) -> anyhow::Result<()> {
+        let bin = [
+            "/usr/lib/rabbitmq/bin/rabbitmq-server",
+            "/usr/sbin/rabbitmq-server",
+        ]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("rabbitmq-server");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))?;
+        let d = |s: &str| self.dir.join(s).to_string_lossy().into_owned();
+        let child = Command::new(bin)
+            // The cookie lives in HOME; a fresh one keeps us off the shared node's.
+            .env("HOME", d("home"))
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", d("mnesia"))
+            .env("RABBITMQ_LOG_BASE", d("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", d("rabbitmq"))
+            .env("RABBITMQ_ADVANCED_CONFIG_FILE", d("advanced.config"))
+            .env("RABBITMQ_PID_FILE", d("pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("starting {bin} (is RabbitMQ installed?)"))?;
+        self.child = Some(child);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(90) {
+            if let Some(c) = self.child.as_mut()
+                && let Some(status) = c.try_wait()?
+            {
+                bail!(
+                    "the private RabbitMQ exited at start-up ({status}); see {}",
+                    self.dir.join("server.log").display()
+                );
+            }
+            if port_open(self.port).await
+                && shared::broker::connect(&self.amqp_url(), "fault-suite-probe")
+                    .await
+                    .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        bail!(
+            "the private RabbitMQ did not accept connections within 90 s; see {}",
+            self.dir.join("server.log").display()
+        )
+    }
+
+    /// Stops the node (SIGTERM: RabbitMQ's own orderly stop) and waits.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        if let Some(pid) = child.id() {
+            signal_group(pid, "-TERM");
+        }
+        if tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .is_err()
+        {
+            if let Some(pid) = child.id() {
+                signal_group(pid, "-KILL");
+            }
+            child.wait().await?;
+        }
+        // The Erlang VM's helpers leave with the group; wait for the port.
+        let started = Instant::now();
+        while port_open(self.port).await && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
+    /// Stops and starts the node again (same data: durable queues survive).
+    pub async fn restart(&mut self, down_for: Duration) -> anyhow::Result<()> {
+        self.stop().await?;
+        tokio::time::sleep(down_for).await;
+        self.launch().await
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.as_ref().and_then(Child::id) {
+            signal_group(pid, "-KILL");
+        }
+    }
+}
