@@ -254,8 +254,8 @@ async fn adjustments(
     State(state): State<AppState>,
     method: Method,
     headers: HeaderMap,
-    Path(portal): Path<u64>,
-    Json(input): Json<shared::adjustments::AdjustmentSet>,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<shared::adjustments::AdjustmentSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_adjustments(&site, portal, input, &actor).await)
