@@ -130,3 +130,53 @@ async fn oauth_tokens_are_refreshed_and_an_uninstall_pauses_the_portal() -> anyh
     env.finish().await;
     Ok(())
 }
+
+/// HubSpot refuses an access token our database still holds for valid (it
+/// was revoked or expired early): the worker refreshes it at once and the
+/// event is delivered in the same pass, not after the retry ladder.
+#[tokio::test]
+async fn a_token_hubspot_refuses_before_its_expiry_is_refreshed_at_once() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    let hs = env.sandbox.hubspot();
+    let redirect = "http://127.0.0.1/oauth/callback";
+    let code = hs.authorize(PORTAL, redirect, "state")?;
+    let client = HubSpotClient::new(reqwest::Client::new(), &env.sandbox.hubspot_url())?;
+    let app = OAuthApp {
+        client_id: "sandbox-client-id".into(),
+        client_secret: SecretString::from("sandbox-client-secret"),
+    };
+    let grant = client.exchange_code(&app, &code, redirect).await?;
+    let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
+    db::portals::store_oauth_tokens(&env.pool, &cipher, PortalId(PORTAL), &grant, "test").await?;
+    env.apply(json!({
+        "hubspot": {},
+        "triggers": { "contacts": { "on_create": true } },
+        "mappings": { "contacts": seed_contact_mappings() }
+    }))
+    .await?;
+    contact(&env).await?;
+    let results = done(env.process(&env.new_events()).await);
+    assert!(
+        matches!(results[0], EventResult::Delivered { .. }),
+        "{results:?}"
+    );
+
+    // The fake HubSpot no longer accepts the token; our stored expiry says
+    // it has most of its life left.
+    let before = access_token_bytes(&env).await?;
+    hs.expire_access_tokens(PORTAL);
+    contact(&env).await?;
+    let results = done(env.process(&env.new_events()).await);
+    assert!(
+        matches!(results[0], EventResult::Delivered { .. }),
+        "{results:?}"
+    );
+    assert_ne!(
+        access_token_bytes(&env).await?,
+        before,
+        "refreshed and stored"
+    );
+    assert_eq!(env.submissions().len(), 2);
+    env.finish().await;
+    Ok(())
+}

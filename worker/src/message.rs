@@ -82,6 +82,12 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         metrics::histogram!("worker_event_age_seconds").record(age);
     }
     let prefetched = prefetch(w, &events).await;
+    if let Some(f) = &prefetched.failure {
+        metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
+        tracing::warn!(reason = f.reason, status = ?f.status, attempt = meta.attempt,
+            "HubSpot batch read failed; the message will be retried");
+        return MessageOutcome::Retry(f.clone());
+    }
     let (done, failure) =
         crate::events_concurrent::process_all(w, &events, received_at, &prefetched).await;
     let mut results = Vec::with_capacity(done.len());

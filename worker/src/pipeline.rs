@@ -2,12 +2,13 @@
 //! map, record, deliver (DESIGN.md "Worker pipeline").
 
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use shared::{
     db::{self, events::EventKey},
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping,
-    portal::PortalStatus,
+    portal::{HubSpotAuthKind, PortalStatus},
     triggers::{self, Decision},
 };
 
@@ -178,17 +179,34 @@ pub async fn process_event(
     let fetched = w
         .retry
         .run("hubspot_fetch", || async move {
-            let token = hubspot_token(w, event.portal_id, portal_ref).await?;
-            let request = FetchRequest {
-                portal: event.portal_id,
-                token: &token,
-                object_type,
-                event,
-                firing: firing_ref,
-                mappings: rows,
-                program_id: &config.impact_program_id,
+            let read = |token: SecretString| async move {
+                let request = FetchRequest {
+                    portal: event.portal_id,
+                    token: &token,
+                    object_type,
+                    event,
+                    firing: firing_ref,
+                    mappings: rows,
+                    program_id: &config.impact_program_id,
+                };
+                (fetch(w, &request, prefetched).await, token)
             };
-            fetch(w, &request, prefetched).await
+            let (fetched, token) = read(hubspot_token(w, event.portal_id, portal_ref).await?).await;
+            match fetched {
+                // HubSpot refused a token we held for valid: refreshed now
+                // and read again at once (an OAuth token; a private-app
+                // token cannot be refreshed and the failure stands).
+                Err(f)
+                    if f.reason == "hubspot_auth"
+                        && portal_ref.auth_kind == HubSpotAuthKind::Oauth =>
+                {
+                    crate::tokens::token_rejected(w, event.portal_id, portal_ref, &token).await?;
+                    read(hubspot_token(w, event.portal_id, portal_ref).await?)
+                        .await
+                        .0
+                }
+                other => other,
+            }
         })
         .await;
     let mut fetched_json = None;

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use shared::{
     db::events::EventKey,
     events::{HubSpotEvent, PortalId},
+    failure::Failure,
     mapping::{self, Properties},
     object_type::ObjectType,
     portal::PortalStatus,
@@ -26,6 +27,9 @@ pub struct Prefetched {
     pub(crate) contacts: HashMap<(PortalId, u64), Option<u64>>,
     /// Events known not to be recorded yet (one query for the message).
     unseen: HashSet<EventKey>,
+    /// A batch read failed transiently (after the in-process retries): the
+    /// message is retried rather than read object by object.
+    pub failure: Option<Failure>,
 }
 
 impl Prefetched {
@@ -147,11 +151,17 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
         };
         let ids: Vec<u64> = ids.iter().copied().collect();
         let wanted: Vec<String> = props.iter().cloned().collect();
-        match w
-            .hubspot
-            .batch_read(&token, ty.as_str(), &ids, &wanted)
-            .await
-        {
+        // Retried in process like a single read (a 429 waits for the budget).
+        let read = w
+            .retry
+            .run("hubspot_batch_read", || async {
+                w.hubspot
+                    .batch_read(&token, ty.as_str(), &ids, &wanted)
+                    .await
+                    .map_err(|e| e.failure())
+            })
+            .await;
+        match read {
             Ok(objects) => {
                 metrics::counter!("worker_prefetched_objects_total")
                     .increment(objects.len() as u64);
@@ -162,7 +172,18 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
                     }
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "batch read failed; reading one by one"),
+            // Still rate limited or unavailable: reading the objects one by
+            // one would spend a call each on the same limit. The message is
+            // retried later instead.
+            Err(f) if f.is_transient() => {
+                tracing::debug!(
+                    reason = f.reason,
+                    "batch read failed; the message will be retried"
+                );
+                out.failure = Some(f);
+                return out;
+            }
+            Err(f) => tracing::debug!(reason = f.reason, "batch read failed; reading one by one"),
         }
         if ty == ObjectType::Deals {
             crate::prefetch_deals::deal_extras(w, &token, portal_id, &ids, &group, &mut out).await;

@@ -50,7 +50,7 @@ pub async fn hubspot_token(
             {
                 return Ok(t.clone());
             }
-            let (token, ttl) = oauth_token(w, portal).await?;
+            let (token, ttl) = oauth_token(w, portal, None).await?;
             w.tokens
                 .entries
                 .lock()
@@ -61,15 +61,45 @@ pub async fn hubspot_token(
     }
 }
 
+/// HubSpot refused `token` (401, e.g. `EXPIRED_AUTHENTICATION` before the
+/// stored expiry): an OAuth token is refreshed now, once across workers, so
+/// the in-process retry uses the new one instead of waiting on the retry
+/// ladder. A private-app token cannot be refreshed: nothing to do.
+pub async fn token_rejected(
+    w: &Worker,
+    portal: PortalId,
+    stored: &StoredPortal,
+    token: &SecretString,
+) -> Result<(), Failure> {
+    if stored.auth_kind != HubSpotAuthKind::Oauth {
+        return Ok(());
+    }
+    metrics::counter!("hubspot_token_rejected_total").increment(1);
+    w.tokens.invalidate(portal).await;
+    let (fresh, ttl) = oauth_token(w, portal, Some(token)).await?;
+    tracing::info!(%portal, "HubSpot refused the access token: refreshed it");
+    w.tokens
+        .entries
+        .lock()
+        .await
+        .insert(portal, (fresh, Instant::now() + ttl));
+    Ok(())
+}
+
 /// Reads (and if needed refreshes) the stored OAuth token under a row lock,
 /// so concurrent workers refresh once and all see the new token.
-async fn oauth_token(w: &Worker, portal: PortalId) -> Result<(SecretString, Duration), Failure> {
+async fn oauth_token(
+    w: &Worker,
+    portal: PortalId,
+    rejected: Option<&SecretString>,
+) -> Result<(SecretString, Duration), Failure> {
     let result = db::tokens::oauth_access_token(
         &w.pool,
         &w.cipher,
         &w.hubspot,
         w.oauth_app.as_ref(),
         portal,
+        rejected,
     )
     .await;
     match result {

@@ -47,6 +47,7 @@ pub async fn oauth_access_token(
     hubspot: &HubSpotClient,
     app: Option<&OAuthApp>,
     portal: PortalId,
+    rejected: Option<&SecretString>,
 ) -> Result<(SecretString, Duration, bool), TokenError> {
     let id = i64::try_from(portal.0).unwrap_or(-1);
     let mut tx = pool.begin().await?;
@@ -68,8 +69,12 @@ pub async fn oauth_access_token(
     let left = expires
         .map(|e| (e - Utc::now()).to_std().unwrap_or_default())
         .unwrap_or_default();
+    // A token HubSpot refused (401) is refreshed whatever its stored expiry
+    // says; a concurrent worker that refreshed it already left a different
+    // one, which is used as is.
     if left > REFRESH_MARGIN
         && let Some(access) = decrypt("hubspot_access_token")?
+        && rejected.is_none_or(|r| r.expose_secret() != access.expose_secret())
     {
         return Ok((access, left, false));
     }

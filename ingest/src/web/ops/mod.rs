@@ -331,6 +331,7 @@ pub async fn hubspot_token(site: &Website, portal: PortalId) -> Result<SecretStr
                 &site.hubspot,
                 Some(&site.app),
                 portal,
+                None,
             )
             .await
             {
