@@ -166,8 +166,13 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
                 ("city", "Lyon"),
             ],
         )?;
-        let page = wait_for(&b, &format!("{base}/activity"), "delivered", 60).await?;
-        anyhow::ensure!(page.contains("APISubmissions"), "QueuedUri shown");
+        // The QueuedUri appears once the conversion is delivered (the page
+        // explains "delivered" in prose too, so that word alone proves nothing).
+        let page = wait_for(&b, &format!("{base}/activity"), "APISubmissions", 60).await?;
+        anyhow::ensure!(
+            page.contains(r#"<td class="status">delivered</td>"#),
+            "the conversion is listed as delivered"
+        );
         b.screenshot(&shots.join("06-activity.png")).await?;
         anyhow::Ok(())
     }
