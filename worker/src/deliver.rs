@@ -17,6 +17,14 @@ fn db_failure(e: impl std::fmt::Display) -> Failure {
     Failure::transient("database_unavailable", e.to_string())
 }
 
+/// A stored portal's impact.com credentials, when it has them.
+pub(crate) fn impact_credentials(p: &db::portals::StoredPortal) -> Option<ImpactCredentials> {
+    Some(ImpactCredentials {
+        account_sid: p.config.as_ref()?.impact_account_sid.clone(),
+        auth_token: p.impact_auth_token.clone()?,
+    })
+}
+
 /// Posts conversion `id` unless it was delivered already.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResult, Failure> {
     // Within a message, deliveries go out in batches (same guarantees).
@@ -28,12 +36,9 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
         .get(&w.pool, &w.cipher, portal)
         .await
         .map_err(db_failure)?;
-    let creds = stored.as_ref().and_then(|p| {
-        Some(ImpactCredentials {
-            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
-            auth_token: p.impact_auth_token.clone()?,
-        })
-    });
+    let creds = stored
+        .as_ref()
+        .and_then(|p| crate::deliver::impact_credentials(p));
 
     let mut tx = w.pool.begin().await.map_err(db_failure)?;
     let Some(row) = db::conversions::lock(&mut *tx, id)

@@ -19,7 +19,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+use shared::{db, events::PortalId, failure::Failure};
 use tokio::sync::oneshot;
 
 use crate::{Worker, pipeline::EventResult};
@@ -128,12 +128,9 @@ impl DeliveryBatch {
             .get(&w.pool, &w.cipher, portal)
             .await
             .map_err(db_failure)?;
-        let creds = stored.as_ref().and_then(|p| {
-            Some(ImpactCredentials {
-                account_sid: p.config.as_ref()?.impact_account_sid.clone(),
-                auth_token: p.impact_auth_token.clone()?,
-            })
-        });
+        let creds = stored
+            .as_ref()
+            .and_then(|p| crate::deliver::impact_credentials(p));
         let mut unique = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();

@@ -19,7 +19,7 @@ use shared::{
     config::Settings,
     db::outcomes::{self, DueSubmission, Verdict},
     events::PortalId,
-    impact::{ImpactCredentials, ImpactError},
+    impact::ImpactError,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -195,12 +195,9 @@ async fn look(
             return later(None, false, cfg.max_backoff).await;
         }
     };
-    let creds = stored.as_ref().and_then(|p| {
-        Some(ImpactCredentials {
-            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
-            auth_token: p.impact_auth_token.clone()?,
-        })
-    });
+    let creds = stored
+        .as_ref()
+        .and_then(|p| crate::deliver::impact_credentials(p));
     let Some(creds) = creds else {
         return later(None, false, cfg.max_backoff).await;
     };

@@ -8,7 +8,6 @@ use shared::{
     db,
     events::{HubSpotEvent, PortalId},
     failure::Failure,
-    impact::ImpactCredentials,
     object_type::ObjectType,
 };
 
@@ -29,12 +28,9 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         .get(&w.pool, &w.cipher, portal)
         .await
         .map_err(db_failure)?;
-    let creds = stored.as_ref().and_then(|p| {
-        Some(ImpactCredentials {
-            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
-            auth_token: p.impact_auth_token.clone()?,
-        })
-    });
+    let creds = stored
+        .as_ref()
+        .and_then(|p| crate::deliver::impact_credentials(p));
     let mut tx = w.pool.begin().await.map_err(db_failure)?;
     let Some(row) = db::adjustments::lock(&mut *tx, id)
         .await

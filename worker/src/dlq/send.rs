@@ -3,7 +3,7 @@
 //! before the POST until its outcome is committed, as in `deliver`, so a
 //! replay and a live worker never post the same conversion at once.
 
-use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+use shared::{db, events::PortalId, failure::Failure};
 
 use crate::Worker;
 
@@ -36,12 +36,9 @@ pub async fn send(
         .get(&w.pool, &w.cipher, portal)
         .await
         .map_err(db_failure)?;
-    let creds = stored.as_ref().and_then(|p| {
-        Some(ImpactCredentials {
-            account_sid: p.config.as_ref()?.impact_account_sid.clone(),
-            auth_token: p.impact_auth_token.clone()?,
-        })
-    });
+    let creds = stored
+        .as_ref()
+        .and_then(|p| crate::deliver::impact_credentials(p));
     let Some(creds) = creds else {
         return Ok(Sent::Failed(Failure::permanent(
             "portal_unconfigured",
