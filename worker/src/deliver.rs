@@ -25,6 +25,18 @@ pub(crate) fn impact_credentials(p: &db::portals::StoredPortal) -> Option<Impact
     })
 }
 
+/// After impact.com refused the portal's credentials (`impact_auth`), flags
+/// them as failing for the owner (best effort: the failure itself is
+/// recorded with the delivery).
+pub(crate) async fn flag_refused_credentials(w: &Worker, portal: PortalId, f: &Failure) {
+    if f.reason == "impact_auth"
+        && let Err(e) =
+            db::portals::set_credentials_status(&w.pool, portal, "failing", Some(&f.detail)).await
+    {
+        tracing::warn!(error = %e, "could not record credentials status");
+    }
+}
+
 /// Posts conversion `id` unless it was delivered already.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResult, Failure> {
     // Within a message, deliveries go out in batches (same guarantees).
@@ -110,13 +122,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
             .map_err(db_failure)?;
             tx.commit().await.map_err(db_failure)?;
             metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
-            if f.reason == "impact_auth"
-                && let Err(e) =
-                    db::portals::set_credentials_status(&w.pool, portal, "failing", Some(&f.detail))
-                        .await
-            {
-                tracing::warn!(error = %e, "could not record credentials status");
-            }
+            flag_refused_credentials(w, portal, &f).await;
             tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
             if f.is_transient() {
                 Err(f)

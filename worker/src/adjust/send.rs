@@ -95,15 +95,9 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             tx.commit().await.map_err(db_failure)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason)
                 .increment(1);
-            if f.reason == "impact_auth"
-                && let Err(e) =
-                    db::portals::set_credentials_status(&w.pool, portal, "failing", Some(&f.detail))
-                        .await
-            {
-                tracing::warn!(error = %e, "could not record credentials status");
-            }
+            crate::deliver::flag_refused_credentials(w, portal, &f).await;
             tracing::warn!(%portal, adjustment = id, kind, class = f.class.as_str(),
-                reason = f.reason, detail = %f.detail, "adjustment failed");
+                reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "adjustment failed");
             if f.is_transient() {
                 Err(f)
             } else {

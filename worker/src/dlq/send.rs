@@ -91,15 +91,7 @@ pub async fn send(
                 .map_err(db_failure)?;
             }
             tx.commit().await.map_err(db_failure)?;
-            if f.reason == "impact_auth" {
-                let _ = db::portals::set_credentials_status(
-                    &w.pool,
-                    portal,
-                    "failing",
-                    Some(&f.detail),
-                )
-                .await;
-            }
+            crate::deliver::flag_refused_credentials(w, portal, &f).await;
             Ok(Sent::Failed(f))
         }
     }
