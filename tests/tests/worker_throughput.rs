@@ -70,6 +70,59 @@ async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Resu
     Ok(())
 }
 
+#[tokio::test]
+async fn a_failing_association_batch_retries_the_message_instead_of_reading_deal_by_deal()
+-> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    let mut deals = seed_deal_mappings();
+    deals.extend(seed_line_item_mappings());
+    env.apply(json!({
+        "triggers": { "deals": { "on_change": ["dealstage"] } },
+        "mappings": { "deals": deals }
+    }))
+    .await?;
+    let hs = env.sandbox.hubspot();
+    hs.deal_stage_stream(PORTAL, 30, &["closedwon"])?;
+    let changes: Vec<WebhookEvent> = env
+        .new_events()
+        .into_iter()
+        .filter(|e| e.subscription_type == "deal.propertyChange")
+        .collect();
+    // The deals' batch read works; their line-item associations do not.
+    hs.fail_next_on("/associations/", 1);
+    let before = hs.api_calls(PORTAL);
+    let outcome = env.process(&changes).await;
+    assert!(matches!(outcome, MessageOutcome::Retry(_)), "{outcome:?}");
+    let calls = hs.api_calls(PORTAL) - before;
+    assert!(
+        calls <= 3,
+        "{calls} HubSpot calls: no deal was read on its own after the batch failed"
+    );
+    assert!(env.submissions().is_empty(), "nothing sent half-read");
+    // The retried message goes through in a few batch calls.
+    let before = hs.api_calls(PORTAL);
+    let outcome = env.process(&changes).await;
+    let MessageOutcome::Done(results) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, EventResult::Delivered { .. })),
+        "{results:?}"
+    );
+    let calls = hs.api_calls(PORTAL) - before;
+    assert!((3..=5).contains(&calls), "{calls} HubSpot calls");
+    let subs = env.submissions();
+    assert_eq!(subs.len(), 30);
+    assert!(
+        subs.iter()
+            .all(|s| s.param("ItemSku1") == Some("SKU-ANVIL"))
+    );
+    env.finish().await;
+    Ok(())
+}
+
 /// One message with one contact creation of `portal`, as ingest publishes it.
 async fn publish(
     publisher: &Publisher,

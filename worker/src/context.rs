@@ -75,7 +75,8 @@ impl Worker {
             .build()
             .context("building the HTTP client")?;
         let hubspot = HubSpotClient::new(http.clone(), &settings.hubspot_api_url)
-            .context("CONNECTOR_HUBSPOT_API_URL is not a URL")?;
+            .context("CONNECTOR_HUBSPOT_API_URL is not a URL")?
+            .with_shared_budget(pool.clone());
         let impact = ImpactClient::new(http, &settings.impact_api_url);
         let oauth_app = match (&settings.hubspot_client_id, &settings.hubspot_client_secret) {
             (Some(id), Some(secret)) => Some(OAuthApp {

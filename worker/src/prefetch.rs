@@ -187,6 +187,9 @@ pub async fn prefetch(w: &Worker, events: &[HubSpotEvent]) -> Prefetched {
         }
         if ty == ObjectType::Deals {
             crate::prefetch_deals::deal_extras(w, &token, portal_id, &ids, &group, &mut out).await;
+            if out.failure.is_some() {
+                return out;
+            }
         }
     }
     out

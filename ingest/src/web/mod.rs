@@ -111,7 +111,8 @@ impl Website {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         let hubspot = HubSpotClient::new(http.clone(), &s.hubspot_api_url)
-            .map_err(|e| format!("CONNECTOR_HUBSPOT_API_URL: {e}"))?;
+            .map_err(|e| format!("CONNECTOR_HUBSPOT_API_URL: {e}"))?
+            .with_shared_budget(pool.clone());
         let replayer = worker::Worker::new(s, pool.clone()).map_err(|e| format!("{e:#}"))?;
         Ok(Self {
             replayer,

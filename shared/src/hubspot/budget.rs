@@ -7,8 +7,14 @@
 //! its last requests, and a request waits until it fits the window. The
 //! window starts at the documented 100 / 10 s, learns the real limit from
 //! `X-HubSpot-RateLimit-Max` / `-Interval-Milliseconds`, and takes
-//! `X-HubSpot-RateLimit-Remaining` into account (other workers share the
-//! budget).
+//! `X-HubSpot-RateLimit-Remaining` into account (other apps of the account
+//! share the limit).
+//!
+//! Every worker, and ingest's website, calls HubSpot for the same accounts:
+//! with a database ([`RateBudget::shared`]) the window lives in PostgreSQL
+//! (`hubspot_rate_windows`, migration 000007), so two workers split one
+//! account's limit instead of each spending all of it. Should the database
+//! not answer, a request falls back to this process's own window.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -16,7 +22,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 
 /// Share of the advertised limit we use: a little room for clock and
 /// network jitter between our send times and HubSpot's arrival times (other
@@ -119,11 +127,43 @@ pub struct Paused {
     pub retry_after: Duration,
 }
 
+/// A request slot taken by [`RateBudget::acquire`], handed back with the
+/// answer to [`RateBudget::answered`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(SlotAt);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotAt {
+    /// In this process's window.
+    Local(Instant),
+    /// In the shared window, at the database's time.
+    Shared(DateTime<Utc>),
+}
+
+impl Slot {
+    /// When the shared window scheduled the request (database time); `None`
+    /// for a slot of this process's own window.
+    pub fn shared_at(&self) -> Option<DateTime<Utc>> {
+        match self.0 {
+            SlotAt::Shared(at) => Some(at),
+            SlotAt::Local(_) => None,
+        }
+    }
+}
+
 /// Buckets by account (keyed by a hash of the access token).
 #[derive(Debug, Default)]
 pub struct RateBudget {
     buckets: Mutex<HashMap<[u8; 16], Window>>,
+    /// Where the shared windows live (`None`: this process only).
+    pool: Option<PgPool>,
+    /// The database failed a reservation: until then, requests use this
+    /// process's window without asking it (no timeout per request).
+    shared_down_until: Mutex<Option<Instant>>,
 }
+
+/// How long the shared window is not asked after it failed.
+const SHARED_BACKOFF: Duration = Duration::from_secs(5);
 
 fn key(token: &str) -> [u8; 16] {
     let digest = Sha256::digest(token.as_bytes());
@@ -132,15 +172,72 @@ fn key(token: &str) -> [u8; 16] {
     k
 }
 
+/// What the shared window answered to a reservation.
+enum Reserved {
+    /// Send after `wait`; the slot is at `at`.
+    At { wait: Duration, at: DateTime<Utc> },
+    /// The account is paused for longer than we wait.
+    Paused(Duration),
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+async fn shared_reserve(
+    pool: &PgPool,
+    account: &[u8; 16],
+    capacity: usize,
+    interval: Duration,
+) -> Result<Reserved, sqlx::Error> {
+    let (at, now, paused): (Option<DateTime<Utc>>, DateTime<Utc>, Option<DateTime<Utc>>) =
+        sqlx::query_as(
+            "SELECT at, now, paused_until FROM hubspot_rate_reserve(\
+             $1, $2, $3 * interval '1 millisecond', $4 * interval '1 millisecond')",
+        )
+        .bind(&account[..])
+        .bind(count(capacity))
+        .bind(millis(interval))
+        .bind(millis(LONGEST_WAIT))
+        .fetch_one(pool)
+        .await?;
+    Ok(match at {
+        Some(at) => Reserved::At {
+            wait: (at - now).to_std().unwrap_or_default(),
+            at,
+        },
+        None => Reserved::Paused(
+            paused
+                .and_then(|p| (p - now).to_std().ok())
+                .unwrap_or(LONGEST_WAIT),
+        ),
+    })
+}
+
 impl RateBudget {
+    /// A budget whose windows live in the database, shared with every
+    /// process using the same database.
+    pub fn shared(pool: PgPool) -> Self {
+        Self {
+            buckets: Mutex::default(),
+            pool: Some(pool),
+            shared_down_until: Mutex::default(),
+        }
+    }
+
     /// Waits until a request for this account fits the budget; `Err` when
     /// the account is paused for longer than [`LONGEST_WAIT`] (its daily
     /// limit is spent), without taking a slot.
-    pub async fn acquire(&self, token: &str) -> Result<Instant, Paused> {
-        let wait = {
+    pub async fn acquire(&self, token: &str) -> Result<Slot, Paused> {
+        let account = key(token);
+        let (capacity, interval, unlimited) = {
             let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
-            let w = buckets.entry(key(token)).or_insert_with(Window::new);
+            let w = buckets.entry(account).or_insert_with(Window::new);
             if let Some(until) = w.paused_until
                 && until.saturating_duration_since(now) > LONGEST_WAIT
             {
@@ -148,15 +245,102 @@ impl RateBudget {
                     retry_after: until.saturating_duration_since(now),
                 });
             }
+            (w.capacity, w.interval, w.unlimited)
+        };
+        // An account HubSpot does not limit needs no shared bookkeeping.
+        if let (Some(pool), false, false) = (&self.pool, unlimited, self.shared_down()) {
+            match shared_reserve(pool, &account, capacity, interval).await {
+                Ok(Reserved::At { wait, at }) => {
+                    Self::wait(wait).await;
+                    return Ok(Slot(SlotAt::Shared(at)));
+                }
+                Ok(Reserved::Paused(retry_after)) => return Err(Paused { retry_after }),
+                Err(e) => {
+                    metrics::counter!("hubspot_budget_shared_errors_total").increment(1);
+                    tracing::warn!(error = %e, "shared HubSpot rate budget unavailable; using this process's own window");
+                    *self
+                        .shared_down_until
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now() + SHARED_BACKOFF);
+                }
+            }
+        }
+        let (now, wait) = {
+            let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            let w = buckets.entry(account).or_insert_with(Window::new);
             (now, w.reserve(now))
         };
-        let (now, wait) = wait;
+        Self::wait(wait).await;
+        Ok(Slot(SlotAt::Local(now + wait)))
+    }
+
+    /// Whether the shared window failed lately.
+    fn shared_down(&self) -> bool {
+        self.shared_down_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    async fn wait(wait: Duration) {
         if !wait.is_zero() {
             metrics::counter!("hubspot_budget_waits_total").increment(1);
             metrics::histogram!("hubspot_budget_wait_seconds").record(wait.as_secs_f64());
             tokio::time::sleep(wait).await;
         }
-        Ok(now + wait)
+    }
+
+    /// Books the answer to a request sent in `slot`: the slot moves to now
+    /// (see [`RateBudget::settle`]), the rate-limit headers are learned
+    /// ([`RateBudget::observe`]), and a 429's policy followed (`limited`:
+    /// the policy name and the wait it asked for).
+    pub async fn answered(
+        &self,
+        token: &str,
+        slot: Slot,
+        seen: Observed,
+        limited: Option<(&str, Duration)>,
+    ) {
+        match slot.0 {
+            SlotAt::Local(reserved) => self.settle(token, reserved, Instant::now()),
+            SlotAt::Shared(reserved) => {
+                if let Some(pool) = &self.pool {
+                    let (capacity, interval) = self.window_size(token);
+                    let to_i32 = |v: Option<u64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
+                    let pause = limited.map(|(_, d)| millis(d));
+                    let booked = sqlx::query(
+                        "SELECT hubspot_rate_answered($1, $2, $3, \
+                         $4 * interval '1 millisecond', $5, $6, $7, $8 * interval '1 millisecond')",
+                    )
+                    .bind(&key(token)[..])
+                    .bind(reserved)
+                    .bind(count(capacity))
+                    .bind(millis(interval))
+                    .bind(to_i32(seen.max))
+                    .bind(to_i32(seen.remaining))
+                    .bind(seen.limited)
+                    .bind(pause)
+                    .execute(pool)
+                    .await;
+                    if let Err(e) = booked {
+                        metrics::counter!("hubspot_budget_shared_errors_total").increment(1);
+                        tracing::warn!(error = %e, "could not book a HubSpot answer in the shared rate budget");
+                    }
+                }
+            }
+        }
+        self.observe(token, seen);
+        if let Some((policy, retry_after)) = limited {
+            self.rate_limited(token, policy, retry_after);
+        }
+    }
+
+    /// The account's window as learned so far (capacity, interval).
+    fn window_size(&self, token: &str) -> (usize, Duration) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let w = buckets.entry(key(token)).or_insert_with(Window::new);
+        (w.capacity, w.interval)
     }
 
     /// Moves a slot taken by [`RateBudget::acquire`] (`reserved`) to `answered`,

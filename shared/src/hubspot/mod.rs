@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 pub use batch_assoc::BATCH_ASSOCIATIONS_LIMIT;
-pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget};
+pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
@@ -91,6 +91,19 @@ impl HubSpotClient {
             base,
             budget: Arc::default(),
         })
+    }
+
+    /// Shares the rate budget through the database: every process using
+    /// the same database (workers, ingest's website) splits an account's
+    /// HubSpot limit instead of each spending all of it.
+    pub fn with_shared_budget(mut self, pool: sqlx::PgPool) -> Self {
+        self.budget = Arc::new(RateBudget::shared(pool));
+        self
+    }
+
+    /// The client's rate budget.
+    pub fn budget(&self) -> &RateBudget {
+        &self.budget
     }
 
     pub(crate) fn url(&self, path: &str) -> url::Url {
@@ -244,8 +257,8 @@ impl HubSpotClient {
         req: reqwest::RequestBuilder,
         endpoint: &'static str,
     ) -> Result<T, HubSpotError> {
-        let reserved = match self.budget.acquire(token.expose_secret()).await {
-            Ok(at) => at,
+        let slot = match self.budget.acquire(token.expose_secret()).await {
+            Ok(slot) => slot,
             Err(paused) => {
                 metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => "paused")
                 .increment(1);
@@ -257,13 +270,14 @@ impl HubSpotClient {
         };
         let started = Instant::now();
         let result = req.bearer_auth(token.expose_secret()).send().await;
-        self.budget
-            .settle(token.expose_secret(), reserved, Instant::now());
         metrics::histogram!("hubspot_request_duration_seconds", "endpoint" => endpoint)
             .record(started.elapsed().as_secs_f64());
         let resp = match result {
             Ok(r) => r,
             Err(e) => {
+                self.budget
+                    .answered(token.expose_secret(), slot, Observed::default(), None)
+                    .await;
                 metrics::counter!("hubspot_requests_total", "endpoint" => endpoint, "status" => "error")
                     .increment(1);
                 return Err(HubSpotError::Unavailable(error::describe(&e)));
@@ -278,17 +292,17 @@ impl HubSpotClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        self.budget.observe(
-            token.expose_secret(),
-            Observed {
-                max: header("x-hubspot-ratelimit-max"),
-                interval_ms: header("x-hubspot-ratelimit-interval-milliseconds"),
-                remaining: header("x-hubspot-ratelimit-remaining"),
-                limited: status.as_u16() == 429,
-                success: status.is_success(),
-            },
-        );
+        let seen = Observed {
+            max: header("x-hubspot-ratelimit-max"),
+            interval_ms: header("x-hubspot-ratelimit-interval-milliseconds"),
+            remaining: header("x-hubspot-ratelimit-remaining"),
+            limited: status.as_u16() == 429,
+            success: status.is_success(),
+        };
         if status.is_success() {
+            self.budget
+                .answered(token.expose_secret(), slot, seen, None)
+                .await;
             let bytes = resp
                 .bytes()
                 .await
@@ -297,14 +311,16 @@ impl HubSpotClient {
                 .map_err(|e| HubSpotError::Decode(format!("{endpoint}: {e}")));
         }
         let err = HubSpotError::from_response(resp).await;
-        if let HubSpotError::RateLimited {
-            policy,
-            retry_after,
-        } = &err
-        {
-            self.budget
-                .rate_limited(token.expose_secret(), policy, *retry_after);
-        }
+        let limited = match &err {
+            HubSpotError::RateLimited {
+                policy,
+                retry_after,
+            } => Some((policy.as_str(), *retry_after)),
+            _ => None,
+        };
+        self.budget
+            .answered(token.expose_secret(), slot, seen, limited)
+            .await;
         Err(err)
     }
 }

@@ -32,6 +32,10 @@ pub struct FaultSettings {
     /// API answers 503 until then.
     #[serde(skip)]
     pub outage_until: Option<Instant>,
+    /// The next requests whose path contains the fragment answer 503 (one
+    /// per count).
+    #[serde(skip)]
+    pub failing_paths: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -181,6 +185,28 @@ pub(crate) async fn gate(State(hub): State<FakeHubSpot>, mut req: Request, next:
             None,
         );
     }
+    if faults
+        .failing_paths
+        .iter()
+        .any(|(f, n)| *n > 0 && req.uri().path().contains(f.as_str()))
+    {
+        let mut limits = lock(&hub.state.limits);
+        let path = req.uri().path();
+        if let Some((_, n)) = limits
+            .faults
+            .failing_paths
+            .iter_mut()
+            .find(|(f, n)| *n > 0 && path.contains(f.as_str()))
+        {
+            *n -= 1;
+            return errors::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                "Service Unavailable",
+                None,
+            );
+        }
+    }
     if faults.error_rate > 0.0 && rand::rng().random_bool(faults.error_rate.clamp(0.0, 1.0)) {
         return errors::error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -293,6 +319,15 @@ impl FakeHubSpot {
     /// Every API request answers 503 for `duration` from now.
     pub fn outage(&self, duration: Duration) {
         lock(&self.state.limits).faults.outage_until = Some(Instant::now() + duration);
+    }
+
+    /// The next `count` API requests whose path contains `fragment` answer
+    /// 503 (e.g. `"/associations/"`: only association reads fail).
+    pub fn fail_next_on(&self, fragment: &str, count: u32) {
+        lock(&self.state.limits)
+            .faults
+            .failing_paths
+            .push((fragment.to_owned(), count));
     }
 
     /// The current fault settings.
