@@ -153,9 +153,11 @@ async fn session(
 /// Processes one delivery and settles it with the broker.
 async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Delivery) {
     let meta = MessageMeta::from_properties(&d.properties);
+    let started = std::time::Instant::now();
     let processed = std::panic::AssertUnwindSafe(process_message(w, &d.data, meta))
         .catch_unwind()
         .await;
+    metrics::histogram!("worker_message_seconds").record(started.elapsed().as_secs_f64());
     let Ok(outcome) = processed else {
         // A bug, not the message's fault (probably): redeliver it. A
         // message that keeps crashing is cut off by the queue's delivery

@@ -97,6 +97,8 @@ impl DeliveryBatch {
     }
 
     async fn flush(&self, batch: Vec<(PortalId, i64, Reply)>) {
+        let started = std::time::Instant::now();
+        metrics::histogram!("worker_delivery_batch_size").record(batch.len() as f64);
         let mut by_portal: HashMap<PortalId, Vec<(i64, Reply)>> = HashMap::new();
         for (portal, id, reply) in batch {
             by_portal.entry(portal).or_default().push((id, reply));
@@ -114,6 +116,8 @@ impl DeliveryBatch {
                 let _ = reply.send(r);
             }
         }
+        metrics::histogram!("worker_delivery_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// One transaction: lock, post, record the outcomes, commit.

@@ -81,7 +81,9 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
         let age = (chrono::Utc::now() - at).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!("worker_event_age_seconds").record(age);
     }
+    let started = std::time::Instant::now();
     let prefetched = prefetch(w, &events).await;
+    metrics::histogram!("worker_prefetch_seconds").record(started.elapsed().as_secs_f64());
     if let Some(f) = &prefetched.failure {
         metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
         tracing::warn!(reason = f.reason, status = ?f.status, attempt = meta.attempt,

@@ -89,7 +89,10 @@ impl RecordBatch {
                 }
                 std::mem::take(&mut s.0)
             };
+            let started = std::time::Instant::now();
             self.commit(batch).await;
+            metrics::histogram!("worker_record_batch_seconds")
+                .record(started.elapsed().as_secs_f64());
         }
     }
 
