@@ -21,8 +21,9 @@ use worker::{EventResult, MessageOutcome};
 
 const QUIET: u64 = 1002;
 
-#[tokio::test]
-async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Result<()> {
+/// A worker whose deal mappings need line items and the deal's contact,
+/// and the webhook events of 30 deals moved to Closed Won.
+async fn thirty_deals_closed_won() -> anyhow::Result<(WorkerEnv, Vec<WebhookEvent>)> {
     let env = WorkerEnv::start().await?;
     let mut deals = seed_deal_mappings();
     deals.extend(seed_line_item_mappings());
@@ -31,13 +32,21 @@ async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Resu
         "mappings": { "deals": deals }
     }))
     .await?;
-    let hs = env.sandbox.hubspot();
-    hs.deal_stage_stream(PORTAL, 30, &["closedwon"])?;
+    env.sandbox
+        .hubspot()
+        .deal_stage_stream(PORTAL, 30, &["closedwon"])?;
     let changes: Vec<WebhookEvent> = env
         .new_events()
         .into_iter()
         .filter(|e| e.subscription_type == "deal.propertyChange")
         .collect();
+    Ok((env, changes))
+}
+
+#[tokio::test]
+async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Result<()> {
+    let (env, changes) = thirty_deals_closed_won().await?;
+    let hs = env.sandbox.hubspot();
     assert_eq!(changes.len(), 30);
     let before = hs.api_calls(PORTAL);
     let outcome = env.process(&changes).await;
@@ -73,21 +82,8 @@ async fn a_batch_of_deal_stage_changes_costs_a_few_batch_calls() -> anyhow::Resu
 #[tokio::test]
 async fn a_failing_association_batch_retries_the_message_instead_of_reading_deal_by_deal()
 -> anyhow::Result<()> {
-    let env = WorkerEnv::start().await?;
-    let mut deals = seed_deal_mappings();
-    deals.extend(seed_line_item_mappings());
-    env.apply(json!({
-        "triggers": { "deals": { "on_change": ["dealstage"] } },
-        "mappings": { "deals": deals }
-    }))
-    .await?;
+    let (env, changes) = thirty_deals_closed_won().await?;
     let hs = env.sandbox.hubspot();
-    hs.deal_stage_stream(PORTAL, 30, &["closedwon"])?;
-    let changes: Vec<WebhookEvent> = env
-        .new_events()
-        .into_iter()
-        .filter(|e| e.subscription_type == "deal.propertyChange")
-        .collect();
     // The deals' batch read works; their line-item associations do not.
     hs.fail_next_on("/associations/", 1);
     let before = hs.api_calls(PORTAL);
