@@ -44,6 +44,12 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The database did not answer (or refused a statement): transient, the
+    /// message is retried.
+    pub fn database(e: impl std::fmt::Display) -> Self {
+        Self::transient("database_unavailable", e.to_string())
+    }
+
     /// A transient failure.
     pub fn transient(reason: &'static str, detail: impl Into<String>) -> Self {
         Self {

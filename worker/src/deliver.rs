@@ -13,10 +13,6 @@ use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
 
 use crate::{Worker, pipeline::EventResult};
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// A stored portal's impact.com credentials, when it has them.
 pub(crate) fn impact_credentials(p: &db::portals::StoredPortal) -> Option<ImpactCredentials> {
     Some(ImpactCredentials {
@@ -47,15 +43,15 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
         .portals
         .get(&w.pool, &w.cipher, portal)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let creds = stored
         .as_ref()
         .and_then(|p| crate::deliver::impact_credentials(p));
 
-    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let Some(row) = db::conversions::lock(&mut *tx, id)
         .await
-        .map_err(db_failure)?
+        .map_err(Failure::database)?
     else {
         // The portal was deleted with its conversions meanwhile.
         return Ok(EventResult::Skipped("unknown_portal"));
@@ -72,8 +68,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
         );
         db::conversions::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
             .await
-            .map_err(db_failure)?;
-        tx.commit().await.map_err(db_failure)?;
+            .map_err(Failure::database)?;
+        tx.commit().await.map_err(Failure::database)?;
         return Ok(EventResult::Failed(f));
     };
 
@@ -91,8 +87,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
         Ok(queued) => {
             db::conversions::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
                 .await
-                .map_err(db_failure)?;
-            tx.commit().await.map_err(db_failure)?;
+                .map_err(Failure::database)?;
+            tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_conversions_total", "outcome" => "delivered").increment(1);
             // Written only when it changes (not once per conversion).
             let known_ok = stored
@@ -119,8 +115,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
                 &f.detail,
             )
             .await
-            .map_err(db_failure)?;
-            tx.commit().await.map_err(db_failure)?;
+            .map_err(Failure::database)?;
+            tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
             flag_refused_credentials(w, portal, &f).await;
             tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");

@@ -54,10 +54,6 @@ struct State {
     flushing: bool,
 }
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 impl DeliveryBatch {
     fn new(w: Worker) -> Self {
         Self {
@@ -131,7 +127,7 @@ impl DeliveryBatch {
             .portals
             .get(&w.pool, &w.cipher, portal)
             .await
-            .map_err(db_failure)?;
+            .map_err(Failure::database)?;
         let creds = stored
             .as_ref()
             .and_then(|p| crate::deliver::impact_credentials(p));
@@ -142,10 +138,10 @@ impl DeliveryBatch {
             .iter()
             .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
             .collect();
-        let mut tx = w.pool.begin().await.map_err(db_failure)?;
+        let mut tx = w.pool.begin().await.map_err(Failure::database)?;
         let rows = db::conversions::lock_many(&mut *tx, &unique)
             .await
-            .map_err(db_failure)?;
+            .map_err(Failure::database)?;
         let mut to_post = Vec::new();
         for row in rows {
             if row.status == "delivered" {
@@ -169,10 +165,10 @@ impl DeliveryBatch {
             for row in &to_post {
                 db::conversions::mark_attempt_failed(&mut *tx, row.id, true, f.reason, &f.detail)
                     .await
-                    .map_err(db_failure)?;
+                    .map_err(Failure::database)?;
                 out.insert(row.id, Ok(EventResult::Failed(f.clone())));
             }
-            tx.commit().await.map_err(db_failure)?;
+            tx.commit().await.map_err(Failure::database)?;
             return Ok(out);
         };
         let creds = &creds;
@@ -216,7 +212,7 @@ impl DeliveryBatch {
                         &f.detail,
                     )
                     .await
-                    .map_err(db_failure)?;
+                    .map_err(Failure::database)?;
                     metrics::counter!("worker_conversions_total", "outcome" => f.reason)
                         .increment(1);
                     tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
@@ -234,8 +230,8 @@ impl DeliveryBatch {
         }
         db::conversions::mark_delivered_many(&mut *tx, &delivered)
             .await
-            .map_err(db_failure)?;
-        tx.commit().await.map_err(db_failure)?;
+            .map_err(Failure::database)?;
+        tx.commit().await.map_err(Failure::database)?;
         metrics::counter!("worker_conversions_total", "outcome" => "delivered")
             .increment(delivered.len() as u64);
         let known_ok = stored

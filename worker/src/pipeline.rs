@@ -71,10 +71,6 @@ impl EventResult {
     }
 }
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// Processes one event. `Err` is a transient failure after which nothing
 /// final was recorded: the event must be retried.
 pub async fn process_event(
@@ -90,7 +86,7 @@ pub async fn process_event(
     } else {
         db::events::lookup(&w.pool, &key)
             .await
-            .map_err(db_failure)?
+            .map_err(Failure::database)?
     };
     if let Some(seen) = seen {
         return match seen.conversion {
@@ -116,7 +112,7 @@ pub async fn process_event(
         async move {
             crate::record_batch::outcome(w, key, event, received_at, (status, reason, error))
                 .await
-                .map_err(db_failure)
+                .map_err(Failure::database)
         }
     };
 
@@ -124,7 +120,7 @@ pub async fn process_event(
         .portals
         .get(&w.pool, &w.cipher, event.portal_id)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let skip = match &portal {
         None => Some("unknown_portal"),
         Some(p) if p.status == PortalStatus::Paused => Some("portal_paused"),
@@ -237,7 +233,7 @@ pub async fn process_event(
     let (row, first) =
         crate::record_batch::converted(w, object_type, &conversion, &key, event, received_at)
             .await
-            .map_err(db_failure)?;
+            .map_err(Failure::database)?;
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
         return Ok(EventResult::Duplicate);

@@ -109,7 +109,7 @@ async fn oauth_token(
             }
             Ok((token, ttl))
         }
-        Err(TokenError::Db(e)) => Err(Failure::transient("database_unavailable", e.to_string())),
+        Err(TokenError::Db(e)) => Err(Failure::database(e)),
         Err(TokenError::Unreadable(e)) => Err(Failure::permanent("secret_unreadable", e)),
         Err(TokenError::Unconfigured(e)) => Err(Failure::permanent("portal_unconfigured", e)),
         Err(TokenError::Revoked(detail)) => {

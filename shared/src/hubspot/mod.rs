@@ -101,11 +101,6 @@ impl HubSpotClient {
         self
     }
 
-    /// The client's rate budget.
-    pub fn budget(&self) -> &RateBudget {
-        &self.budget
-    }
-
     pub(crate) fn url(&self, path: &str) -> url::Url {
         self.base
             .join(path.trim_start_matches('/'))

@@ -22,10 +22,6 @@ use crate::{
     pipeline::portal_key,
 };
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// What the adjustment rules did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adjusted {
@@ -63,7 +59,7 @@ pub async fn apply(
     let conversions =
         db::adjustments::delivered_conversions(&w.pool, portal_key(event.portal_id), ty, object_id)
             .await
-            .map_err(db_failure)?;
+            .map_err(Failure::database)?;
     let mut out = Adjusted {
         kind,
         reason: "nothing_to_adjust",
@@ -81,7 +77,7 @@ pub async fn apply(
     for (conversion, params) in conversions {
         let existing = db::adjustments::find(&w.pool, conversion, kind, &key)
             .await
-            .map_err(db_failure)?;
+            .map_err(Failure::database)?;
         let row = match existing {
             // Dead-lettered before; replays go through the dead letter.
             Some(row) if row.status == "failed" => {
@@ -92,7 +88,7 @@ pub async fn apply(
             None => {
                 if db::adjustments::reversed(&w.pool, conversion)
                     .await
-                    .map_err(db_failure)?
+                    .map_err(Failure::database)?
                 {
                     let skip = if kind == "reversal" {
                         "already_reversed"
@@ -149,7 +145,7 @@ pub async fn apply(
                         };
                         let last = db::adjustments::last_amount(&w.pool, conversion)
                             .await
-                            .map_err(db_failure)?
+                            .map_err(Failure::database)?
                             .or_else(|| {
                                 params
                                     .iter()
@@ -180,7 +176,7 @@ pub async fn apply(
                 };
                 match db::adjustments::record(&w.pool, &new)
                     .await
-                    .map_err(db_failure)?
+                    .map_err(Failure::database)?
                 {
                     Some(row) => row,
                     None => {

@@ -16,10 +16,6 @@ use crate::{
     dlq::{self, send::Sent},
 };
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// Sends adjustment `id` unless it was delivered (and not `force`d).
 /// `Err` is a transient failure: the row stays `pending` for the retry.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
@@ -27,14 +23,14 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         .portals
         .get(&w.pool, &w.cipher, portal)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let creds = stored
         .as_ref()
         .and_then(|p| crate::deliver::impact_credentials(p));
-    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let Some(row) = db::adjustments::lock(&mut *tx, id)
         .await
-        .map_err(db_failure)?
+        .map_err(Failure::database)?
     else {
         return Ok(Sent::Failed(Failure::permanent(
             "adjustment_missing",
@@ -51,8 +47,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         );
         db::adjustments::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
             .await
-            .map_err(db_failure)?;
-        tx.commit().await.map_err(db_failure)?;
+            .map_err(Failure::database)?;
+        tx.commit().await.map_err(Failure::database)?;
         return Ok(Sent::Failed(f));
     };
     let reversal = row.kind == "reversal";
@@ -71,8 +67,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         Ok(queued) => {
             db::adjustments::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
                 .await
-                .map_err(db_failure)?;
-            tx.commit().await.map_err(db_failure)?;
+                .map_err(Failure::database)?;
+            tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => "delivered")
                 .increment(1);
             tracing::info!(%portal, adjustment = id, conversion = row.conversion_id, kind,
@@ -90,9 +86,9 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
                     &f.detail,
                 )
                 .await
-                .map_err(db_failure)?;
+                .map_err(Failure::database)?;
             }
-            tx.commit().await.map_err(db_failure)?;
+            tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason)
                 .increment(1);
             crate::deliver::flag_refused_credentials(w, portal, &f).await;

@@ -16,10 +16,6 @@ use crate::{
     tokens::hubspot_token,
 };
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// The parameters `event` maps to now (current configuration, fresh object),
 /// or why it would not convert.
 pub async fn preview(w: &Worker, event: &HubSpotEvent) -> Value {
@@ -38,7 +34,7 @@ async fn evaluate(
         .portals
         .get(&w.pool, &w.cipher, event.portal_id)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let Some(portal) = portal else {
         return Ok(Err("unknown_portal".into()));
     };

@@ -7,10 +7,6 @@ use shared::{db, events::PortalId, failure::Failure};
 
 use crate::Worker;
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// What a replay send did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
@@ -35,7 +31,7 @@ pub async fn send(
         .portals
         .get(&w.pool, &w.cipher, portal)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let creds = stored
         .as_ref()
         .and_then(|p| crate::deliver::impact_credentials(p));
@@ -45,10 +41,10 @@ pub async fn send(
             "the portal has no impact.com credentials",
         )));
     };
-    let mut tx = w.pool.begin().await.map_err(db_failure)?;
+    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let Some(row) = db::conversions::lock(&mut *tx, id)
         .await
-        .map_err(db_failure)?
+        .map_err(Failure::database)?
     else {
         return Ok(Sent::Failed(Failure::permanent(
             "conversion_missing",
@@ -72,8 +68,8 @@ pub async fn send(
         Ok(queued) => {
             db::conversions::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
                 .await
-                .map_err(db_failure)?;
-            tx.commit().await.map_err(db_failure)?;
+                .map_err(Failure::database)?;
+            tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_conversions_total", "outcome" => "replayed").increment(1);
             Ok(Sent::Delivered)
         }
@@ -88,9 +84,9 @@ pub async fn send(
                     &f.detail,
                 )
                 .await
-                .map_err(db_failure)?;
+                .map_err(Failure::database)?;
             }
-            tx.commit().await.map_err(db_failure)?;
+            tx.commit().await.map_err(Failure::database)?;
             crate::deliver::flag_refused_credentials(w, portal, &f).await;
             Ok(Sent::Failed(f))
         }

@@ -18,10 +18,6 @@ use sqlx::Row;
 
 use crate::Worker;
 
-fn db_failure(e: impl std::fmt::Display) -> Failure {
-    Failure::transient("database_unavailable", e.to_string())
-}
-
 /// The identity of an event as text (one open dead letter per event).
 pub fn event_key(e: &HubSpotEvent) -> String {
     let k = EventKey::of(e);
@@ -64,7 +60,7 @@ pub async fn permanent(
                 .bind(id)
                 .fetch_optional(&w.pool)
                 .await
-                .map_err(db_failure)?;
+                .map_err(Failure::database)?;
             row.map_or((None, 1), |r| (Some(r.get("payload")), r.get("attempts")))
         }
         None => (None, 1),
@@ -134,7 +130,7 @@ pub async fn message(
 pub(crate) async fn store(w: &Worker, letter: &NewDeadLetter) -> Result<(), Failure> {
     let id = db::dead_letters::insert(&w.pool, letter)
         .await
-        .map_err(db_failure)?;
+        .map_err(Failure::database)?;
     let class = letter.reason_class.map_or("permanent", ReasonClass::as_str);
     metrics::counter!("worker_dead_letters_total", "class" => class, "reason" => letter.reason.clone())
         .increment(1);

@@ -25,8 +25,6 @@ pub async fn on_event(
     received_at: Option<chrono::DateTime<chrono::Utc>>,
     maybe_erased: bool,
 ) -> Result<Option<crate::EventResult>, shared::failure::Failure> {
-    let db_failure =
-        |e: sqlx::Error| shared::failure::Failure::transient("database_unavailable", e.to_string());
     let Some(("contact", action)) = event.object_and_action() else {
         return Ok(None);
     };
@@ -54,14 +52,14 @@ pub async fn on_event(
             &format!("hubspot:{}", event.subscription_type),
         )
         .await
-        .map_err(db_failure)?;
+        .map_err(shared::failure::Failure::database)?;
         record("erased", t.as_str()).await?;
         return Ok(Some(crate::EventResult::Skipped("privacy_erased")));
     }
     if maybe_erased
         && is_erased(&w.pool, key.portal_id, key.object_id)
             .await
-            .map_err(db_failure)?
+            .map_err(shared::failure::Failure::database)?
     {
         record("skipped", "contact_erased").await?;
         return Ok(Some(crate::EventResult::Skipped("contact_erased")));
