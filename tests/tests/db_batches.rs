@@ -106,6 +106,29 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
             (4, "ignored".to_owned())
         ]
     );
+
+    // A portal deleted since the worker read it: nothing is recorded (no
+    // conversion outlives its account), and the error says why.
+    let e5 = event(5, 5000);
+    let k5 = EventKey::of(&e5);
+    let c5 = conversion("5_lead");
+    let mut gone = k5.clone();
+    gone.portal_id = 78;
+    let err = db::conversions::record_converted_many(
+        &pool,
+        &[item(&c5, &k5, &e5), item(&c5, &gone, &e5)],
+    )
+    .await
+    .expect_err("the second portal does not exist");
+    assert!(err.to_string().contains("portal was deleted"), "{err}");
+    let err = db::conversions::record_converted(&pool, ObjectType::Contacts, &c5, &gone, &e5, None)
+        .await
+        .expect_err("no such portal");
+    assert!(matches!(err, sqlx::Error::RowNotFound), "{err}");
+    let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM conversions WHERE portal_id = 78")
+        .fetch_one(&pool)
+        .await?;
+    assert_eq!(orphans, 0);
     pool.close().await;
     tests::e2e::drop_database(&url).await;
     Ok(())

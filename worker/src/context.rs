@@ -44,6 +44,14 @@ pub struct Inner {
     pub event_concurrency: usize,
     /// Erase a contact's data on `contact.deletion` too.
     pub erase_on_deletion: bool,
+    /// Event outcomes waiting for their commit (all messages share it).
+    pub records: Arc<crate::record_batch::RecordBatch>,
+    /// Deliveries waiting for their portal's next batch.
+    pub deliveries: crate::deliver_batch::DeliveryBatches,
+    /// Conversions of one delivery batch posted at once: as many as the
+    /// messages of a portal in progress would post ([`Self::event_concurrency`]
+    /// each), shared by its batches in flight.
+    pub delivery_concurrency: usize,
 }
 
 impl std::ops::Deref for Worker {
@@ -87,6 +95,7 @@ impl Worker {
         };
         Ok(Self {
             inner: Arc::new(Inner {
+                records: Arc::new(crate::record_batch::RecordBatch::new(pool.clone())),
                 pool,
                 cipher,
                 hubspot,
@@ -97,6 +106,11 @@ impl Worker {
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
+                deliveries: crate::deliver_batch::DeliveryBatches::default(),
+                delivery_concurrency: (usize::from(settings.worker_event_concurrency.max(1))
+                    * usize::from(settings.worker_portal_concurrency.max(1))
+                    / crate::deliver_batch::MAX_FLUSHING)
+                    .max(1),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
             }),
         })

@@ -36,8 +36,8 @@ pub(crate) async fn flag_refused_credentials(w: &Worker, portal: PortalId, f: &F
 /// Posts conversion `id` unless it was delivered already.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResult, Failure> {
     // Within a message, deliveries go out in batches (same guarantees).
-    if let Some(batch) = crate::deliver_batch::current() {
-        return batch.deliver(portal, id).await;
+    if crate::deliver_batch::batched() {
+        return w.deliveries.deliver(w, portal, id).await;
     }
     let stored = w
         .portals

@@ -66,7 +66,7 @@ pub async fn process_all(
         })
         .buffer_unordered(w.event_concurrency)
         .collect::<Vec<_>>();
-    let runs = crate::record_batch::scope(w, crate::deliver_batch::scope(w, runs)).await;
+    let runs = crate::record_batch::scope(w, crate::deliver_batch::scope(runs)).await;
     let mut results = Vec::with_capacity(events.len());
     let mut failure: Option<(usize, Failure)> = None;
     for (done, failed) in runs {

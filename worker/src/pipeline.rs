@@ -205,11 +205,17 @@ pub async fn process_event(
             }
         })
         .await;
-    let mut fetched_json = None;
+    // The fetched object goes to the dead-letter store with a failure; it
+    // is turned into JSON only then.
+    let mut context = None;
     let prepared = fetched.and_then(|ctx| {
-        fetched_json = Some(dlq::store::context_json(&ctx));
-        mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))
+        let built =
+            mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()));
+        context = Some(ctx);
+        built
     });
+    let fetched_json =
+        |context: &Option<shared::mapping::Context>| context.as_ref().map(dlq::store::context_json);
     let conversion = match prepared {
         Ok(c) => c,
         Err(f) if f.is_transient() => return Err(f),
@@ -219,7 +225,8 @@ pub async fn process_event(
             return Ok(EventResult::Skipped("portal_uninstalled"));
         }
         Err(f) => {
-            dlq::store::permanent(w, event, Some(object_type), &f, fetched_json, None).await?;
+            let fetched = fetched_json(&context);
+            dlq::store::permanent(w, event, Some(object_type), &f, fetched, None).await?;
             record("failed", f.reason, Some(f.detail.clone())).await?;
             return Ok(EventResult::Failed(f));
         }
@@ -244,7 +251,10 @@ pub async fn process_event(
         });
     }
     let result = deliver(w, event.portal_id, row.id).await;
-    dead_letter_refused(w, event, Some(object_type), &result, fetched_json, row.id).await?;
+    if matches!(result, Ok(EventResult::Failed(_))) {
+        let fetched = fetched_json(&context);
+        dead_letter_refused(w, event, Some(object_type), &result, fetched, row.id).await?;
+    }
     result
 }
 

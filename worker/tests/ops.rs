@@ -98,6 +98,63 @@ async fn prune_removes_only_what_is_past_retention() {
 }
 
 #[tokio::test]
+async fn pruning_conversions_unlinks_their_events_and_removes_rows_of_deleted_accounts() {
+    let db = Db::fresh().await;
+    let out = db.run(&["portal", "apply", "-"], Some(DOC));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    sql(&db, "INSERT INTO conversions (id, portal_id, event_type, order_id, object_type, object_id, payload, status, delivered_at) VALUES
+              (1, 62515, 'LEAD', 'old', 'contacts', 1, '[]', 'delivered', now() - interval '100 days'),
+              (2, 62515, 'LEAD', 'new', 'contacts', 2, '[]', 'delivered', now())").await;
+    sql(&db, "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at, status, conversion_id, event) VALUES
+              (62515, 1, 'contact.creation', 1, 1, 'converted', 1, '{}'),
+              (62515, 2, 'contact.creation', 2, 1, 'converted', 2, '{}')").await;
+    // Rows of an account deleted meanwhile (a worker raced the deletion).
+    sql(
+        &db,
+        "INSERT INTO audit_log (portal_id, actor, action) VALUES (777, 'admin', 'portal.delete')",
+    )
+    .await;
+    sql(&db, "INSERT INTO conversions (id, portal_id, event_type, order_id, object_type, object_id, payload) VALUES
+              (3, 777, 'LEAD', 'orphan', 'contacts', 3, '[]')").await;
+    sql(&db, "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at, status, event) VALUES
+              (777, 3, 'contact.creation', 3, 1, 'ignored', '{}')").await;
+
+    let out = db.run_env(
+        &["prune"],
+        None,
+        &[("CONNECTOR_RETENTION_CONVERSIONS_DAYS", "90")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "pruned 0 webhook events and 1 delivered conversions, and 2 rows of deleted accounts"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let links = sql(
+        &db,
+        "SELECT object_id, conversion_id FROM webhook_events ORDER BY object_id",
+    )
+    .await;
+    let links: Vec<(i64, Option<i64>)> = links
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            (r.get(0), r.get(1))
+        })
+        .collect();
+    assert_eq!(links, vec![(1, None), (2, Some(2))]);
+    let left = sql(&db, "SELECT order_id FROM conversions ORDER BY id").await;
+    assert_eq!(
+        left.len(),
+        1,
+        "only the recent conversion of the live portal stays"
+    );
+    db.drop().await;
+}
+
+#[tokio::test]
 async fn keys_rotate_online_and_old_keys_can_then_be_dropped() {
     let db = Db::fresh().await;
     let out = db.run(&["portal", "apply", "-"], Some(DOC));

@@ -27,6 +27,7 @@ fn params_of(v: serde_json::Value) -> Vec<(String, String)> {
 /// Records `conv` under its key. An existing row keeps its status; a row not
 /// delivered yet takes the new payload (so a fixed configuration or a newer
 /// object state is what a re-delivery sends), a delivered one is untouched.
+/// A portal that does not exist (any more) is `RowNotFound`.
 pub async fn record<'e>(
     db: impl PgExecutor<'e>,
     portal: i64,
@@ -37,7 +38,7 @@ pub async fn record<'e>(
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
     let row = sqlx::query(
         "INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
          ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
              payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
              updated_at = now()
@@ -186,7 +187,7 @@ pub async fn record_converted<'e>(
     let row = sqlx::query(
         "WITH c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
-             VALUES ($1, $2, $3, $4, $5, $6)
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  updated_at = now()
@@ -289,6 +290,7 @@ pub async fn record_converted_many<'e>(
          ), c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
              SELECT portal_id, event_type, order_id, object_type, object_id, payload FROM i
+             WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = i.portal_id)
              ORDER BY portal_id, event_type, order_id
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
@@ -323,8 +325,11 @@ pub async fn record_converted_many<'e>(
     .fetch_all(db)
     .await?;
     if rows.len() != items.len() {
+        // The only rows left out: their portal no longer exists (deleted
+        // since the worker read it). Nothing is committed; the events are
+        // retried, and then skipped as of an unknown portal.
         return Err(sqlx::Error::Protocol(format!(
-            "recorded {} conversions for {} events",
+            "recorded {} conversions for {} events: a portal was deleted meanwhile",
             rows.len(),
             items.len()
         )));

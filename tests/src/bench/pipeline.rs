@@ -162,6 +162,17 @@ impl PipelineEnv {
         )
     }
 
+    /// Delivered conversions of `portals` so far.
+    pub async fn delivered_of(&self, portals: &[u64]) -> anyhow::Result<i64> {
+        let ids: Vec<i64> = portals.iter().map(|p| *p as i64).collect();
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM conversions WHERE status = 'delivered' AND portal_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Waits until `expected` conversions are delivered (or `timeout`).
     pub async fn wait_delivered(&self, expected: i64, timeout: Duration) -> anyhow::Result<i64> {
         let started = std::time::Instant::now();

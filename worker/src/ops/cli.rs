@@ -77,11 +77,15 @@ pub async fn prune(settings: &Settings, out: &mut impl Write) -> anyhow::Result<
         settings.retention_conversions_days,
     )
     .await?;
-    writeln!(
+    write!(
         out,
         "pruned {} webhook events and {} delivered conversions",
         p.events, p.conversions
     )?;
+    if p.orphaned > 0 {
+        write!(out, ", and {} rows of deleted accounts", p.orphaned)?;
+    }
+    writeln!(out)?;
     Ok(())
 }
 

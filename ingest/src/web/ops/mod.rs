@@ -371,9 +371,9 @@ pub async fn properties(
     Ok(props)
 }
 
-/// Deletes the portal's configuration and secrets (cascading to triggers,
-/// mappings and conversions) and tells the workers, which then skip its
-/// events as an unknown portal.
+/// Deletes the portal's configuration and secrets (cascading to triggers and
+/// mappings), its conversions and recorded events, and tells the workers,
+/// which then skip its events as an unknown portal.
 pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
     let id = i64::try_from(portal.0).unwrap_or(-1);
     let mut tx = site.pool.begin().await?;
@@ -385,6 +385,12 @@ pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(),
     if gone == 0 {
         return Err(OpError::NotFound);
     }
+    // No foreign key cascades here (migration 000008: they cost every
+    // event); adjustments cascade from the conversions.
+    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     // The recorded events (HubSpot's payloads) go with the conversions.
     sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
         .bind(id)
