@@ -14,10 +14,6 @@ struct Cli {
     check_config: bool,
 }
 
-// Same allocator as the worker (see worker/src/main.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

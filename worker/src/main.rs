@@ -7,12 +7,6 @@ use shared::{config::Settings, telemetry};
 use tokio_util::sync::CancellationToken;
 use worker::cli::{Cli, Command};
 
-// The system allocator spent a third of a busy worker's CPU in malloc and
-// free (many short-lived JSON values and buffers per event); mimalloc a
-// fraction of that (README "Throughput").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -60,11 +60,6 @@ struct Args {
     serve_worker: bool,
 }
 
-// The allocator of the `worker` and `ingest` binaries, which this one
-// stands in for (`--serve-worker`, `--serve-ingest`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let rt = tokio::runtime::Builder::new_multi_thread()
