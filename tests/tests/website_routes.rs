@@ -740,6 +740,20 @@ async fn delete_account_needs_confirmation_then_removes_everything() -> anyhow::
     new_contact(&w, P1, "before-delete");
     w.env.worker.portals.clear().await;
     w.env.process(&w.env.new_events()).await;
+    let conversions = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM conversions WHERE portal_id = $1")
+            .bind(P1 as i64)
+            .fetch_one(&w.env.pool)
+            .await
+    };
+    sqlx::query(
+        "INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
+         VALUES ($1, 'Lead', '1_lead', 'contacts', 1, '[]')",
+    )
+    .bind(P1 as i64)
+    .execute(&w.env.pool)
+    .await?;
+    assert_eq!(conversions().await?, 1);
     let no = w.submit(&s, "/account/delete", &[("confirm", "")]).await;
     assert_eq!(no.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no.body.contains("Type delete to confirm"));
@@ -768,6 +782,7 @@ async fn delete_account_needs_confirmation_then_removes_everything() -> anyhow::
             .fetch_one(&w.env.pool)
             .await?;
     assert_eq!(events, 0);
+    assert_eq!(conversions().await?, 0, "conversions go with the account");
     // Processing stops: the worker no longer knows the portal.
     new_contact(&w, P1, "after-delete");
     w.env.worker.portals.invalidate(PortalId(P1)).await;
