@@ -59,8 +59,14 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|(row, first)| row.created && *first));
     assert_ne!(first[0].0.id, first[1].0.id);
+    let payload: serde_json::Value =
+        sqlx::query_scalar("SELECT payload FROM conversions WHERE id = $1")
+            .bind(first[1].0.id)
+            .fetch_one(&pool)
+            .await?;
     assert_eq!(
-        first[1].0.params, c2.params,
+        payload,
+        serde_json::to_value(&c2.params)?,
         "results keep the items' order"
     );
 

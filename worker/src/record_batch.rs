@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use shared::{
     db::{
         self,
-        conversions::{ConversionRow, ConvertedItem},
+        conversions::{ConvertedItem, RecordedConversion},
         events::{EventKey, EventOutcome},
     },
     events::HubSpotEvent,
@@ -83,14 +83,14 @@ impl Item {
 /// What was recorded, in the item's kind.
 enum Recorded {
     /// The conversion row, and whether this event was recorded first.
-    Converted((ConversionRow, bool)),
+    Converted((RecordedConversion, bool)),
     /// Whether this event was recorded first.
     Outcome(bool),
 }
 
 /// Where a caller waits for its result.
 enum Reply {
-    Converted(oneshot::Sender<Result<(ConversionRow, bool), String>>),
+    Converted(oneshot::Sender<Result<(RecordedConversion, bool), String>>),
     Outcome(oneshot::Sender<Result<bool, String>>),
 }
 
@@ -352,7 +352,7 @@ pub async fn converted(
     key: &EventKey,
     event: &HubSpotEvent,
     received_at: Option<DateTime<Utc>>,
-) -> Result<(ConversionRow, bool), String> {
+) -> Result<(RecordedConversion, bool), String> {
     let Ok(batch) = BATCH.try_with(Arc::clone) else {
         return db::conversions::record_converted(
             &w.pool,

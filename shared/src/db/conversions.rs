@@ -20,6 +20,30 @@ pub struct ConversionRow {
     pub created: bool,
 }
 
+/// A conversion as recorded for an event: its state, without the payload
+/// (the delivery reads that with the row's lock; returning it here cost
+/// PostgreSQL a JSON rendering and the worker a parse per conversion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedConversion {
+    /// Row id.
+    pub id: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i32,
+    /// True when this call created the row.
+    pub created: bool,
+}
+
+fn recorded_of(row: &sqlx::postgres::PgRow) -> RecordedConversion {
+    RecordedConversion {
+        id: row.get("id"),
+        status: row.get("status"),
+        attempts: row.get("attempts"),
+        created: row.get("created"),
+    }
+}
+
 fn params_of(v: serde_json::Value) -> Vec<(String, String)> {
     serde_json::from_value(v).unwrap_or_default()
 }
@@ -181,7 +205,7 @@ pub async fn record_converted<'e>(
     key: &super::events::EventKey,
     event: &crate::events::HubSpotEvent,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
-) -> Result<(ConversionRow, bool), sqlx::Error> {
+) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
     let row = sqlx::query(
@@ -191,7 +215,7 @@ pub async fn record_converted<'e>(
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  updated_at = now()
-             RETURNING id, status, payload, attempts, (xmax = 0) AS created
+             RETURNING id, status, attempts, (xmax = 0) AS created
          ), e AS (
              INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
                  property_name, status, conversion_id, event, received_at)
@@ -199,7 +223,7 @@ pub async fn record_converted<'e>(
              ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
              RETURNING 1
          )
-         SELECT c.id, c.status, c.payload, c.attempts, c.created, EXISTS (SELECT 1 FROM e) AS first FROM c",
+         SELECT c.id, c.status, c.attempts, c.created, EXISTS (SELECT 1 FROM e) AS first FROM c",
     )
     .bind(key.portal_id)
     .bind(&conv.event_type)
@@ -215,16 +239,7 @@ pub async fn record_converted<'e>(
     .bind(received_at)
     .fetch_one(db)
     .await?;
-    Ok((
-        ConversionRow {
-            id: row.get("id"),
-            status: row.get("status"),
-            params: params_of(row.get("payload")),
-            attempts: row.get("attempts"),
-            created: row.get("created"),
-        },
-        row.get("first"),
-    ))
+    Ok((recorded_of(&row), row.get("first")))
 }
 
 /// One item of [`record_converted_many`].
@@ -250,7 +265,7 @@ pub struct ConvertedItem<'a> {
 pub async fn record_converted_many<'e>(
     db: impl PgExecutor<'e>,
     items: &[ConvertedItem<'_>],
-) -> Result<Vec<(ConversionRow, bool)>, sqlx::Error> {
+) -> Result<Vec<(RecordedConversion, bool)>, sqlx::Error> {
     if items.is_empty() {
         return Ok(Vec::new());
     }
@@ -295,7 +310,7 @@ pub async fn record_converted_many<'e>(
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  updated_at = now()
-             RETURNING id, portal_id, event_type, order_id, status, payload, attempts, (xmax = 0) AS created
+             RETURNING id, portal_id, event_type, order_id, status, attempts, (xmax = 0) AS created
          ), e AS (
              INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
                  property_name, status, conversion_id, event, received_at)
@@ -306,7 +321,7 @@ pub async fn record_converted_many<'e>(
              ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
              RETURNING conversion_id
          )
-         SELECT c.id, c.status, c.payload, c.attempts, c.created,
+         SELECT c.id, c.status, c.attempts, c.created,
                 EXISTS (SELECT 1 FROM e WHERE e.conversion_id = c.id) AS first
          FROM i JOIN c USING (portal_id, event_type, order_id) ORDER BY i.n",
     )
@@ -336,17 +351,6 @@ pub async fn record_converted_many<'e>(
     }
     Ok(rows
         .into_iter()
-        .map(|row| {
-            (
-                ConversionRow {
-                    id: row.get("id"),
-                    status: row.get("status"),
-                    params: params_of(row.get("payload")),
-                    attempts: row.get("attempts"),
-                    created: row.get("created"),
-                },
-                row.get("first"),
-            )
-        })
+        .map(|row| (recorded_of(&row), row.get("first")))
         .collect())
 }
