@@ -66,7 +66,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
             "portal_unconfigured",
             "the portal has no impact.com credentials",
         );
-        db::conversions::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
+        db::conversions::mark_attempt_failed(&mut *tx, id, &f)
             .await
             .map_err(Failure::database)?;
         tx.commit().await.map_err(Failure::database)?;
@@ -107,15 +107,9 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
             })
         }
         Err(f) => {
-            db::conversions::mark_attempt_failed(
-                &mut *tx,
-                id,
-                !f.is_transient(),
-                f.reason,
-                &f.detail,
-            )
-            .await
-            .map_err(Failure::database)?;
+            db::conversions::mark_attempt_failed(&mut *tx, id, &f)
+                .await
+                .map_err(Failure::database)?;
             tx.commit().await.map_err(Failure::database)?;
             metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
             flag_refused_credentials(w, portal, &f).await;

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use shared::{db, events::PortalId, failure::Failure};
 use tokio::sync::oneshot;
 
-use crate::{Worker, pipeline::EventResult};
+use crate::{Worker, coalesce::Coalescer, pipeline::EventResult};
 
 type Reply = oneshot::Sender<Result<EventResult, Failure>>;
 
@@ -71,15 +71,16 @@ impl DeliveryBatches {
 }
 
 /// Deliveries of one portal waiting for the next batch.
-#[derive(Default)]
 pub struct DeliveryBatch {
-    state: Mutex<State>,
+    waiting: Coalescer<(i64, Reply)>,
 }
 
-#[derive(Default)]
-struct State {
-    waiting: Vec<(i64, Reply)>,
-    flushing: usize,
+impl Default for DeliveryBatch {
+    fn default() -> Self {
+        Self {
+            waiting: Coalescer::new(MAX_FLUSHING),
+        }
+    }
 }
 
 impl DeliveryBatch {
@@ -90,16 +91,7 @@ impl DeliveryBatch {
         id: i64,
     ) -> Result<EventResult, Failure> {
         let (tx, rx) = oneshot::channel();
-        let start = {
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.waiting.push((id, tx));
-            let start = s.flushing < MAX_FLUSHING;
-            if start {
-                s.flushing += 1;
-            }
-            start
-        };
-        if start {
+        if self.waiting.push((id, tx)) {
             // A task of its own: no caller waits on others' batches after
             // its own result is in.
             let w = w.clone();
@@ -115,15 +107,7 @@ impl DeliveryBatch {
 
     /// Posts batches until none waits.
     async fn lead(&self, w: &Worker, portal: PortalId) {
-        loop {
-            let batch = {
-                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if s.waiting.is_empty() {
-                    s.flushing -= 1;
-                    return;
-                }
-                std::mem::take(&mut s.waiting)
-            };
+        while let Some(batch) = self.waiting.next_batch() {
             self.flush(w, portal, batch).await;
         }
     }
@@ -193,7 +177,7 @@ async fn portal_batch(
             "the portal has no impact.com credentials",
         );
         for row in &to_post {
-            db::conversions::mark_attempt_failed(&mut *tx, row.id, true, f.reason, &f.detail)
+            db::conversions::mark_attempt_failed(&mut *tx, row.id, &f)
                 .await
                 .map_err(Failure::database)?;
             out.insert(row.id, Ok(EventResult::Failed(f.clone())));
@@ -234,15 +218,9 @@ async fn portal_batch(
                 delivered.push((id, queued.queued_uri));
             }
             Err(f) => {
-                db::conversions::mark_attempt_failed(
-                    &mut *tx,
-                    id,
-                    !f.is_transient(),
-                    f.reason,
-                    &f.detail,
-                )
-                .await
-                .map_err(Failure::database)?;
+                db::conversions::mark_attempt_failed(&mut *tx, id, &f)
+                    .await
+                    .map_err(Failure::database)?;
                 metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
                 tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
                 if f.reason == "impact_auth" {

@@ -8,6 +8,7 @@ pub mod adjust;
 pub mod backfill;
 pub mod cache;
 pub mod cli;
+mod coalesce;
 pub mod consumer;
 pub mod context;
 pub mod defer;

@@ -17,10 +17,7 @@
 //! transaction, so a row it cannot take (bad input) fails only its own
 //! event, not the other messages' events that shared its batch.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, Mutex},
-};
+use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use shared::{
@@ -36,7 +33,7 @@ use shared::{
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
-use crate::Worker;
+use crate::{Worker, coalesce::Coalescer};
 
 /// Batches being committed at once, at most. More would split the waiting
 /// outcomes into smaller batches (each statement has a fixed cost); one
@@ -120,16 +117,10 @@ impl Reply {
     }
 }
 
-#[derive(Default)]
-struct State {
-    waiting: Vec<(Item, Reply)>,
-    committing: usize,
-}
-
 /// Outcomes waiting for the next commit; one per worker.
 pub struct RecordBatch {
     pool: PgPool,
-    state: Mutex<State>,
+    waiting: Coalescer<(Item, Reply)>,
 }
 
 impl RecordBatch {
@@ -137,21 +128,12 @@ impl RecordBatch {
     pub fn new(pool: PgPool) -> Self {
         Self {
             pool,
-            state: Mutex::default(),
+            waiting: Coalescer::new(MAX_COMMITTING),
         }
     }
 
     fn submit(self: &Arc<Self>, item: Item, reply: Reply) {
-        let start = {
-            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.waiting.push((item, reply));
-            let start = s.committing < MAX_COMMITTING;
-            if start {
-                s.committing += 1;
-            }
-            start
-        };
-        if start {
+        if self.waiting.push((item, reply)) {
             // A task of its own, so that no caller waits on the batches of
             // others after its own result is in.
             let me = Arc::clone(self);
@@ -161,15 +143,7 @@ impl RecordBatch {
 
     /// Commits batches until none waits.
     async fn lead(&self) {
-        loop {
-            let batch = {
-                let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                if s.waiting.is_empty() {
-                    s.committing -= 1;
-                    return;
-                }
-                std::mem::take(&mut s.waiting)
-            };
+        while let Some(batch) = self.waiting.next_batch() {
             let started = std::time::Instant::now();
             metrics::histogram!("worker_record_batch_size").record(batch.len() as f64);
             self.commit(batch).await;

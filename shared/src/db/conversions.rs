@@ -125,14 +125,12 @@ pub async fn mark_delivered<'e>(
     .map(|_| ())
 }
 
-/// A failed attempt: `permanent` sets the status to `failed`, otherwise the
-/// conversion stays `pending` for the retry.
+/// A failed attempt (`f`): a permanent failure sets the status to `failed`,
+/// a transient one leaves the conversion `pending` for the retry.
 pub async fn mark_attempt_failed<'e>(
     db: impl PgExecutor<'e>,
     id: i64,
-    permanent: bool,
-    reason: &str,
-    error: &str,
+    f: &crate::failure::Failure,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = CASE WHEN $2 THEN 'failed' ELSE status END,
@@ -140,9 +138,9 @@ pub async fn mark_attempt_failed<'e>(
          WHERE id = $1",
     )
     .bind(id)
-    .bind(permanent)
-    .bind(reason)
-    .bind(error)
+    .bind(!f.is_transient())
+    .bind(f.reason)
+    .bind(&f.detail)
     .execute(db)
     .await
     .map(|_| ())

@@ -76,15 +76,9 @@ pub async fn send(
         Err(f) => {
             // A failed replay of a delivered conversion leaves it delivered.
             if row.status != "delivered" {
-                db::conversions::mark_attempt_failed(
-                    &mut *tx,
-                    id,
-                    !f.is_transient(),
-                    f.reason,
-                    &f.detail,
-                )
-                .await
-                .map_err(Failure::database)?;
+                db::conversions::mark_attempt_failed(&mut *tx, id, &f)
+                    .await
+                    .map_err(Failure::database)?;
             }
             tx.commit().await.map_err(Failure::database)?;
             crate::deliver::flag_refused_credentials(w, portal, &f).await;
