@@ -21,6 +21,27 @@ pub(crate) fn impact_credentials(p: &db::portals::StoredPortal) -> Option<Impact
     })
 }
 
+/// The portal as stored (cached) and its impact.com credentials, when it
+/// has them: what every delivery path reads first.
+pub(crate) async fn portal_credentials(
+    w: &Worker,
+    portal: PortalId,
+) -> Result<
+    (
+        Option<std::sync::Arc<db::portals::StoredPortal>>,
+        Option<ImpactCredentials>,
+    ),
+    Failure,
+> {
+    let stored = w
+        .portals
+        .get(&w.pool, &w.cipher, portal)
+        .await
+        .map_err(Failure::database)?;
+    let creds = stored.as_deref().and_then(impact_credentials);
+    Ok((stored, creds))
+}
+
 /// After impact.com refused the portal's credentials (`impact_auth`), flags
 /// them as failing for the owner (best effort: the failure itself is
 /// recorded with the delivery).
@@ -39,14 +60,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64) -> Result<EventResul
     if crate::deliver_batch::batched() {
         return w.deliveries.deliver(w, portal, id).await;
     }
-    let stored = w
-        .portals
-        .get(&w.pool, &w.cipher, portal)
-        .await
-        .map_err(Failure::database)?;
-    let creds = stored
-        .as_ref()
-        .and_then(|p| crate::deliver::impact_credentials(p));
+    let (stored, creds) = crate::deliver::portal_credentials(w, portal).await?;
 
     let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let Some(row) = db::conversions::lock(&mut *tx, id)

@@ -137,14 +137,7 @@ async fn portal_batch(
     portal: PortalId,
     ids: &[i64],
 ) -> Result<HashMap<i64, Result<EventResult, Failure>>, Failure> {
-    let stored = w
-        .portals
-        .get(&w.pool, &w.cipher, portal)
-        .await
-        .map_err(Failure::database)?;
-    let creds = stored
-        .as_ref()
-        .and_then(|p| crate::deliver::impact_credentials(p));
+    let (stored, creds) = crate::deliver::portal_credentials(w, portal).await?;
     let mut unique = ids.to_vec();
     unique.sort_unstable();
     unique.dedup();

@@ -19,14 +19,7 @@ use crate::{
 /// Sends adjustment `id` unless it was delivered (and not `force`d).
 /// `Err` is a transient failure: the row stays `pending` for the retry.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
-    let stored = w
-        .portals
-        .get(&w.pool, &w.cipher, portal)
-        .await
-        .map_err(Failure::database)?;
-    let creds = stored
-        .as_ref()
-        .and_then(|p| crate::deliver::impact_credentials(p));
+    let (_, creds) = crate::deliver::portal_credentials(w, portal).await?;
     let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let Some(row) = db::adjustments::lock(&mut *tx, id)
         .await

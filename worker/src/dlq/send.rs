@@ -27,14 +27,7 @@ pub async fn send(
     params: Option<Vec<(String, String)>>,
     force: bool,
 ) -> Result<Sent, Failure> {
-    let stored = w
-        .portals
-        .get(&w.pool, &w.cipher, portal)
-        .await
-        .map_err(Failure::database)?;
-    let creds = stored
-        .as_ref()
-        .and_then(|p| crate::deliver::impact_credentials(p));
+    let (_, creds) = crate::deliver::portal_credentials(w, portal).await?;
     let Some(creds) = creds else {
         return Ok(Sent::Failed(Failure::permanent(
             "portal_unconfigured",
