@@ -1,0 +1,103 @@
+//! Every query on `webhook_events` — the table that takes a row per event —
+//! is served by one of its few indexes (migration 000010): the identity
+//! serves the dedupe lookups, an object's events and a portal's events; a
+//! BRIN index the retention and subscription scans by `processed_at`; a
+//! partial index the converted events by conversion.
+
+use sqlx::{PgPool, Row};
+
+/// The plan of `sql` with sequential scans ruled out where an index can
+/// serve: the index names it uses.
+async fn plan(pool: &PgPool, sql: &str) -> anyhow::Result<String> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN {sql}")))
+        .fetch_all(&mut *tx)
+        .await?;
+    let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+    Ok(plan.join("\n"))
+}
+
+#[tokio::test]
+async fn webhook_event_queries_use_the_slim_indexes() -> anyhow::Result<()> {
+    let url = tests::e2e::fresh_database().await?;
+    let pool = shared::db::connect(&url, 2).await?;
+    shared::db::migrate(&pool).await?;
+    // Some history, so that the planner has rows to weigh.
+    sqlx::query(
+        "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+             property_name, status, conversion_id, event)
+         SELECT 77, g, 'contact.creation', g % 500, g, '', CASE WHEN g % 2 = 0 THEN 'converted' ELSE 'ignored' END,
+             CASE WHEN g % 2 = 0 THEN g END, '{}'
+         FROM generate_series(1, 5000) g",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("ANALYZE webhook_events").execute(&pool).await?;
+
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'webhook_events' ORDER BY indexname",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        indexes,
+        [
+            "webhook_events_conversion",
+            "webhook_events_identity",
+            "webhook_events_pkey",
+            "webhook_events_processed"
+        ]
+    );
+
+    let dedupe = plan(
+        &pool,
+        "SELECT 1 FROM webhook_events e WHERE e.portal_id = 77 AND e.event_id IS NOT DISTINCT FROM 42
+           AND e.subscription_type = 'contact.creation' AND e.object_id = 42 AND e.occurred_at = 42
+           AND e.property_name = ''",
+    )
+    .await?;
+    assert!(dedupe.contains("webhook_events_identity"), "{dedupe}");
+    assert!(
+        dedupe
+            .contains("Index Cond: ((portal_id = 77) AND (object_id = 42) AND (occurred_at = 42)"),
+        "the lookup narrows to the object's events: {dedupe}"
+    );
+
+    let object = plan(
+        &pool,
+        "SELECT id FROM webhook_events WHERE portal_id = 77 AND object_id = 42 AND subscription_type LIKE 'contact.%'",
+    )
+    .await?;
+    assert!(object.contains("webhook_events_identity"), "{object}");
+
+    let retention = plan(
+        &pool,
+        "SELECT id FROM webhook_events WHERE processed_at < now() - make_interval(days => 30)",
+    )
+    .await?;
+    assert!(
+        retention.contains("webhook_events_processed"),
+        "{retention}"
+    );
+
+    let by_conversion = plan(
+        &pool,
+        "SELECT id FROM webhook_events WHERE conversion_id IN (SELECT g FROM generate_series(1, 10) g)",
+    )
+    .await?;
+    assert!(
+        by_conversion.contains("webhook_events_conversion"),
+        "{by_conversion}"
+    );
+
+    // The partial index holds the converted events only.
+    let entries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM webhook_events WHERE conversion_id IS NOT NULL")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(entries, 2500);
+    Ok(())
+}
