@@ -25,13 +25,15 @@ mod tests {
     #[test]
     fn the_options_are_compiled_in_and_in_effect() {
         assert_eq!(
-            config::malloc_conf::read().unwrap().trim_end_matches('\0'),
+            config::malloc_conf::read()
+                .expect("jemalloc answers")
+                .trim_end_matches('\0'),
             "percpu_arena:percpu,dirty_decay_ms:1000,muzzy_decay_ms:0"
         );
         if std::env::var_os("_RJEM_MALLOC_CONF").is_none() {
             // One arena per CPU, not jemalloc's four.
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let arenas = opt::narenas::read().unwrap() as usize;
+            let arenas = opt::narenas::read().expect("jemalloc answers") as usize;
             assert!(arenas < 4 * cpus.max(2), "{arenas} arenas for {cpus} CPUs");
         }
     }
