@@ -2,6 +2,7 @@
 //! signatures, HubSpot events and the RabbitMQ topology and publisher.
 
 pub mod adjustments;
+#[cfg(feature = "jemalloc")]
 mod alloc;
 pub mod broker;
 pub mod config;
