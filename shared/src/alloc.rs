@@ -4,7 +4,7 @@
 //! threads (HTTP bodies, JSON, statement arrays), often freeing on one
 //! thread what the other allocated. glibc's malloc spent a third of the
 //! worker's CPU time on that (arena locks, consolidating freed chunks);
-//! with jemalloc the worker needs about 40 % less CPU per conversion (see
+//! with jemalloc the worker needs about a third less CPU per conversion (see
 //! README "Throughput").
 //!
 //! Tuned for a small resident set, since a worker holds a backlog of
