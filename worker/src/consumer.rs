@@ -20,6 +20,7 @@ use crate::{
     Worker,
     defer::defer,
     fair::{Admission, FairConfig, FairGate, portal_of},
+    held::HeldBody,
     message::{MessageMeta, MessageOutcome, process_message},
 };
 
@@ -116,9 +117,21 @@ async fn session(
                     Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
                 },
             };
-            if let Ok((ticket, delivery)) = delivery {
-                let running = ticket.start().await;
-                handle(&w, &cfg, &publisher, delivery).await;
+            if let Ok((ticket, mut delivery)) = delivery {
+                let running = match ticket.try_start() {
+                    Some(running) => running,
+                    None => {
+                        // It waits: hold its body compressed meanwhile.
+                        let held = HeldBody::hold(std::mem::take(&mut delivery.data));
+                        let running = ticket.start().await;
+                        delivery.data = held.restore();
+                        running
+                    }
+                };
+                // Boxed: a held message's task stays small while it waits
+                // (the processing future is ~13 KB; up to the prefetch of
+                // them wait at once).
+                Box::pin(handle(&w, &cfg, &publisher, delivery)).await;
                 drop((running, ticket));
             }
             drop(permit);

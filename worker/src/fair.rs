@@ -125,6 +125,16 @@ impl FairGate {
 }
 
 impl Ticket {
+    /// The slots, if both are free now (no waiting).
+    pub fn try_start(&self) -> Option<Running> {
+        let portal = self.working.clone().try_acquire_owned().ok()?;
+        let all = self.gate.all.clone().try_acquire_owned().ok()?;
+        Some(Running {
+            _portal: portal,
+            _all: all,
+        })
+    }
+
     /// Waits for a slot of the portal, then one of the process.
     pub async fn start(&self) -> Running {
         // Neither semaphore is ever closed.
@@ -239,5 +249,22 @@ mod tests {
             tokio::time::timeout(std::time::Duration::from_millis(50), quiet.start()).await;
         assert!(started.is_ok(), "a free process slot is left for it");
         drop((r1, r2));
+    }
+
+    #[tokio::test]
+    async fn try_start_takes_free_slots_and_never_waits() {
+        let g = gate(2, 1, 0);
+        let admit = |portal| match g.admit(portal) {
+            Admission::Admit(t) => t,
+            Admission::Defer => panic!("no backlog bound"),
+        };
+        let (a, b, c) = (admit(1), admit(1), admit(2));
+        let running = a.try_start().expect("both slots free");
+        assert!(b.try_start().is_none(), "its portal's slot is taken");
+        let other = c.try_start().expect("another portal, a process slot left");
+        assert!(admit(3).try_start().is_none(), "no process slot left");
+        drop(running);
+        assert!(b.try_start().is_some(), "freed");
+        drop(other);
     }
 }

@@ -18,6 +18,7 @@ pub mod dlq;
 pub mod events_concurrent;
 pub mod fair;
 pub mod fetch;
+pub mod held;
 pub mod message;
 pub mod metrics_server;
 pub mod ops;
