@@ -1,7 +1,8 @@
 //! Throughput behaviour (issue 7), asserted by counts and order, never by
 //! speed: a batch of deal stage changes costs a handful of HubSpot calls
-//! (batch reads and batch associations), and a noisy portal does not starve
-//! a quiet one.
+//! (batch reads and batch associations), a noisy portal does not starve
+//! a quiet one, and messages that wait for a slot (held compressed) are
+//! processed exactly as they came.
 
 use std::time::{Duration, Instant};
 
@@ -126,7 +127,17 @@ async fn publish(
     portal: u64,
     event: &WebhookEvent,
 ) -> anyhow::Result<()> {
-    let body = serde_json::to_vec(&[event])?;
+    publish_batch(publisher, exchange, portal, std::slice::from_ref(event)).await
+}
+
+/// One message with these events of `portal`, as ingest publishes a batch.
+async fn publish_batch(
+    publisher: &Publisher,
+    exchange: &str,
+    portal: u64,
+    events: &[WebhookEvent],
+) -> anyhow::Result<()> {
+    let body = serde_json::to_vec(events)?;
     let mut headers = FieldTable::default();
     headers.insert(
         RECEIVED_AT_HEADER.into(),
@@ -216,6 +227,71 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
         quiet_at < 20,
         "the quiet portal's conversion came {quiet_at}th, behind the noisy portal's backlog"
     );
+    env.finish().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::Result<()> {
+    let env = WorkerEnv::start_with(SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 5)],
+        // Each message takes a while, so the others wait for the one slot.
+        hubspot_latency: Duration::from_millis(100),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let mut mappings = seed_contact_mappings();
+    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
+    env.apply(portal_doc(
+        json!({ "contacts": { "on_create": true } }),
+        json!({ "contacts": mappings }),
+    ))
+    .await?;
+    let hs = env.sandbox.hubspot();
+    for i in 0..40 {
+        hs.create_contact(
+            PORTAL,
+            [
+                ("lifecyclestage", "lead".to_owned()),
+                ("custom_impact_click_id", format!("click-{i}")),
+            ],
+        )?;
+    }
+    let events = env.new_events();
+    let topology = worker::topology(&env.settings)?;
+    let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
+    let exchange = topology.events_exchange();
+    // Four messages (ten contacts each): bodies long enough to be held
+    // compressed while they wait.
+    for chunk in events.chunks(events.len().div_ceil(4)) {
+        assert!(serde_json::to_vec(chunk)?.len() >= worker::held::COMPRESS_FROM);
+        publish_batch(&publisher, &exchange, PORTAL, chunk).await?;
+    }
+    publisher.close().await;
+
+    let mut settings = env.settings.clone();
+    settings.worker_concurrency = 1;
+    settings.worker_portal_concurrency = 1;
+    let shutdown = CancellationToken::new();
+    let (w, token) = (env.worker.clone(), shutdown.clone());
+    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
+    let started = Instant::now();
+    while env.submissions().len() < 40 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A moment more: nothing beyond the 40 may arrive.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    shutdown.cancel();
+    task.await??;
+    let mut clicks: Vec<String> = env
+        .submissions()
+        .iter()
+        .filter_map(|s| s.param("ClickId").map(str::to_owned))
+        .collect();
+    clicks.sort();
+    let mut expected: Vec<String> = (0..40).map(|i| format!("click-{i}")).collect();
+    expected.sort();
+    assert_eq!(clicks, expected, "every event's conversion, once, as sent");
     env.finish().await;
     Ok(())
 }
