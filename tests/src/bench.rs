@@ -281,3 +281,190 @@ pub async fn drop_topology(settings: &Settings) -> anyhow::Result<()> {
 }
 
 pub mod pipeline;
+
+/// Peak memory of the services a benchmark uses but does not start
+/// (RabbitMQ, PostgreSQL), sampled from `/proc` every 250 ms on a thread of
+/// its own: their processes outlive the run, so their own high-water marks
+/// would not be the run's. The services are the processes listening on the
+/// settings' AMQP and PostgreSQL ports (and, for PostgreSQL, that
+/// postmaster's children: one backend per connection, and its helpers).
+pub struct ServiceRss {
+    stop: Arc<AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<ServicePeaks>>,
+}
+
+/// What [`ServiceRss`] saw, in KiB; `None`: the process was not found or
+/// not readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServicePeaks {
+    /// RabbitMQ: the resident set of the broker's Erlang VM.
+    pub rabbitmq_kb: Option<u64>,
+    /// PostgreSQL: the private memory (`RssAnon`) of the postmaster and of
+    /// each of its children, plus the shared parts counted once (the
+    /// largest `RssShmem`: the shared buffers touched; the largest
+    /// `RssFile`: its code).
+    pub postgres_kb: Option<u64>,
+}
+
+impl ServiceRss {
+    /// Starts sampling the broker listening on `amqp_port` and the
+    /// PostgreSQL server listening on `pg_port`.
+    pub fn start(amqp_port: u16, pg_port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let (broker, postmaster) = (listener_pid(amqp_port), listener_pid(pg_port));
+            let mut peaks = ServicePeaks::default();
+            loop {
+                let now = sample_services(broker, postmaster);
+                peaks.rabbitmq_kb = peaks.rabbitmq_kb.max(now.rabbitmq_kb);
+                peaks.postgres_kb = peaks.postgres_kb.max(now.postgres_kb);
+                if flag.load(Ordering::Relaxed) {
+                    return peaks;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        });
+        Self {
+            stop,
+            sampler: Some(sampler),
+        }
+    }
+
+    /// For these settings' broker and database.
+    pub fn for_settings(settings: &Settings) -> Self {
+        let (amqp, pg) = service_ports(settings);
+        Self::start(amqp, pg)
+    }
+
+    /// The peaks so far; sampling stops.
+    pub fn finish(&mut self) -> ServicePeaks {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ServiceRss {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The settings' AMQP and PostgreSQL ports.
+pub fn service_ports(settings: &Settings) -> (u16, u16) {
+    let port = |url: &str, default: u16| {
+        reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| u.port())
+            .unwrap_or(default)
+    };
+    (
+        port(&settings.amqp_url, 5672),
+        port(&settings.database_url, 5432),
+    )
+}
+
+/// The process listening on TCP `port` (any address), from
+/// `/proc/net/tcp{,6}` and the processes' open sockets.
+pub fn listener_pid(port: u16) -> Option<u32> {
+    let hex_port = format!(":{port:04X}");
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address, state (0A: LISTEN), inode.
+            if cols.len() > 9 && cols[1].ends_with(&hex_port) && cols[3] == "0A" {
+                inodes.push(format!("socket:[{}]", cols[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    for (pid, _) in processes() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path())
+                && inodes.iter().any(|i| target.as_os_str() == i.as_str())
+            {
+                return Some(pid);
+            }
+        }
+    }
+    None
+}
+
+/// Every process's id and `status` text.
+fn processes() -> impl Iterator<Item = (u32, String)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            let status = std::fs::read_to_string(e.path().join("status")).ok()?;
+            Some((pid, status))
+        })
+}
+
+fn status_kb(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One reading of the broker's and the PostgreSQL server's memory.
+pub fn sample_services(broker: Option<u32>, postmaster: Option<u32>) -> ServicePeaks {
+    let rabbitmq_kb = broker.and_then(|pid| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        Some(status_kb(&status, "VmRSS:"))
+    });
+    let postgres_kb = postmaster.and_then(|pm| {
+        let (mut anon, mut shmem, mut file, mut seen) = (0u64, 0u64, 0u64, false);
+        for (pid, status) in processes() {
+            let parent = status_kb(&status, "PPid:");
+            if pid != pm && parent != u64::from(pm) {
+                continue;
+            }
+            seen = true;
+            anon += status_kb(&status, "RssAnon:");
+            shmem = shmem.max(status_kb(&status, "RssShmem:"));
+            file = file.max(status_kb(&status, "RssFile:"));
+        }
+        seen.then_some(anon + shmem + file)
+    });
+    ServicePeaks {
+        rabbitmq_kb,
+        postgres_kb,
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_and_the_database_of_this_machine_are_found_and_measured() {
+        // CI and every session's machine run both (`.ci/run` starts them).
+        let (amqp, pg) = service_ports(&crate::harness::test_settings());
+        let (broker, postmaster) = (listener_pid(amqp), listener_pid(pg));
+        assert!(broker.is_some() && postmaster.is_some());
+        let now = sample_services(broker, postmaster);
+        assert!(now.rabbitmq_kb.is_some_and(|kb| kb > 10 * 1024), "{now:?}");
+        assert!(now.postgres_kb.is_some_and(|kb| kb > 1024), "{now:?}");
+        assert_eq!(listener_pid(1), None, "nothing listens on port 1");
+        let peaks = ServiceRss::start(amqp, pg).finish();
+        assert!(peaks.rabbitmq_kb.is_some() && peaks.postgres_kb.is_some());
+    }
+}

@@ -12,7 +12,7 @@ use sqlx::{PgPool, Row};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{
-    bench::{IngestChild, drop_topology, peak_rss_kb},
+    bench::{IngestChild, ServicePeaks, ServiceRss, drop_topology, peak_rss_kb},
     e2e::{self, KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
     harness,
     sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
@@ -100,6 +100,19 @@ pub struct PipelineEnv {
     pub ingest: IngestChild,
     /// Workers.
     pub workers: Vec<WorkerChild>,
+    /// RabbitMQ's and PostgreSQL's memory, sampled.
+    services: ServiceRss,
+}
+
+/// Peak memory of each process of a run, in KiB.
+#[derive(Debug, Clone)]
+pub struct PeakRss {
+    /// Ingest.
+    pub ingest_kb: u64,
+    /// Each worker.
+    pub workers_kb: Vec<u64>,
+    /// RabbitMQ and PostgreSQL (sampled every 250 ms).
+    pub services: ServicePeaks,
 }
 
 impl PipelineEnv {
@@ -141,6 +154,7 @@ impl PipelineEnv {
                 ingest.webhook_url(),
                 harness::TEST_SECRET,
             )));
+        let services = ServiceRss::for_settings(&settings);
         let workers = (0..workers)
             .map(|_| WorkerChild::spawn(&settings))
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -150,6 +164,7 @@ impl PipelineEnv {
             pool,
             ingest,
             workers,
+            services,
         })
     }
 
@@ -233,12 +248,14 @@ impl PipelineEnv {
             .sum()
     }
 
-    /// Peak RSS (KiB): ingest, each worker.
-    pub fn peak_rss(&self) -> (u64, Vec<u64>) {
-        (
-            self.ingest.peak_rss_kb(),
-            self.workers.iter().map(WorkerChild::peak_rss_kb).collect(),
-        )
+    /// Peak RSS so far: ingest, each worker, RabbitMQ and PostgreSQL (whose
+    /// sampling stops here).
+    pub fn peak_rss(&mut self) -> PeakRss {
+        PeakRss {
+            ingest_kb: self.ingest.peak_rss_kb(),
+            workers_kb: self.workers.iter().map(WorkerChild::peak_rss_kb).collect(),
+            services: self.services.finish(),
+        }
     }
 
     /// Stops the processes, drops the database and the queues.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tests::bench::{
     self,
-    pipeline::{BUSY, Measured, PipelineEnv, Triggers, quiet_portals, serve_worker_child},
+    pipeline::{BUSY, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals, serve_worker_child},
 };
 
 /// HubSpot's burst limit of a public app: calls per 10 s per account.
@@ -104,7 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// An import in the busy portal while the nine others trickle.
 async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
     let n = ((100_000.0 * scale) as usize).max(100);
-    let env = PipelineEnv::start(workers, limits, Triggers::ContactCreation).await?;
+    let mut env = PipelineEnv::start(workers, limits, Triggers::ContactCreation).await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -173,7 +173,7 @@ async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow:
 /// conversions/s (above the quota's ceiling) for 60 s × scale; without, all
 /// at once.
 async fn deals(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
-    let env = PipelineEnv::start(workers, limits, Triggers::DealStage).await?;
+    let mut env = PipelineEnv::start(workers, limits, Triggers::DealStage).await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stages = ["qualifiedtobuy", "closedwon"];
@@ -270,7 +270,7 @@ fn report(
     m: &Measured,
     calls: u64,
     ceiling: Option<f64>,
-    (ingest_kb, worker_kb): (u64, Vec<u64>),
+    rss: PeakRss,
     own_kb: u64,
     load: &str,
     extra: &str,
@@ -282,16 +282,26 @@ fn report(
         0.0
     };
     let mib = |kb: u64| kb as f64 / 1024.0;
-    let workers_mib: Vec<String> = worker_kb
+    let workers_mib: Vec<String> = rss
+        .workers_kb
         .iter()
         .map(|k| format!("{:.1}", mib(*k)))
         .collect();
+    let service = |kb: Option<u64>| {
+        (
+            kb.map_or("unknown".to_owned(), |k| format!("{:.1}", mib(k))),
+            kb.map_or("unknown".to_owned(), |k| k.to_string()),
+        )
+    };
+    let (rabbit_mib, rabbit_kb) = service(rss.services.rabbitmq_kb);
+    let (pg_mib, pg_kb) = service(rss.services.postgres_kb);
+    let ingest_kb = rss.ingest_kb;
     let (ceiling_text, ratio) = match ceiling {
         Some(c) => (format!("{c:.0}"), format!("{:.2}", rate / c)),
         None => ("none".to_owned(), "none".to_owned()),
     };
     println!(
-        "{name} ({workers} worker(s)): {rate:.0} conversions/s ({} in {:.1} s), {per_conv:.4} HubSpot calls/conversion, latency p50 {:.0} ms p99 {:.0} ms, quota ceiling {ceiling_text}/s (ratio {ratio}), peak RSS ingest {:.1} MiB, worker(s) {} MiB, sandbox+driver {:.1} MiB; {extra}",
+        "{name} ({workers} worker(s)): {rate:.0} conversions/s ({} in {:.1} s), {per_conv:.4} HubSpot calls/conversion, latency p50 {:.0} ms p99 {:.0} ms, quota ceiling {ceiling_text}/s (ratio {ratio}), peak RSS ingest {:.1} MiB, worker(s) {} MiB, sandbox+driver {:.1} MiB, RabbitMQ {rabbit_mib} MiB, PostgreSQL {pg_mib} MiB; {extra}",
         m.conversions,
         m.span_s,
         m.p50_ms,
@@ -300,13 +310,14 @@ fn report(
         workers_mib.join("/"),
         mib(own_kb),
     );
-    let worker_rss = worker_kb
+    let worker_rss = rss
+        .workers_kb
         .iter()
         .map(u64::to_string)
         .collect::<Vec<_>>()
         .join(",");
     println!(
-        "RESULT scenario={name} workers={workers} conversions={} seconds={:.1} conversions_per_s={rate:.0} hubspot_calls={calls} calls_per_conversion={per_conv:.4} p50_ms={:.0} p99_ms={:.0} ceiling_per_s={ceiling_text} ratio_to_ceiling={ratio} ingest_peak_rss_kb={ingest_kb} worker_peak_rss_kb={worker_rss} sandbox_peak_rss_kb={own_kb} load=\"{load}\" {extra}",
+        "RESULT scenario={name} workers={workers} conversions={} seconds={:.1} conversions_per_s={rate:.0} hubspot_calls={calls} calls_per_conversion={per_conv:.4} p50_ms={:.0} p99_ms={:.0} ceiling_per_s={ceiling_text} ratio_to_ceiling={ratio} ingest_peak_rss_kb={ingest_kb} worker_peak_rss_kb={worker_rss} sandbox_peak_rss_kb={own_kb} rabbitmq_peak_rss_kb={rabbit_kb} postgres_peak_rss_kb={pg_kb} load=\"{load}\" {extra}",
         m.conversions, m.span_s, m.p50_ms, m.p99_ms,
     );
 }
