@@ -282,28 +282,39 @@ pub async fn drop_topology(settings: &Settings) -> anyhow::Result<()> {
 
 pub mod pipeline;
 
-/// Peak memory of the services a benchmark uses but does not start
-/// (RabbitMQ, PostgreSQL), sampled from `/proc` every 250 ms on a thread of
-/// its own: their processes outlive the run, so their own high-water marks
-/// would not be the run's. The services are the processes listening on the
-/// settings' AMQP and PostgreSQL ports (and, for PostgreSQL, that
-/// postmaster's children: one backend per connection, and its helpers).
+/// Memory of the services a benchmark uses but does not start (RabbitMQ,
+/// PostgreSQL), sampled from `/proc` every 500 ms on a thread of its own:
+/// their processes outlive the run, so their own high-water marks would not
+/// be the run's. The services are the processes listening on the settings'
+/// AMQP and PostgreSQL ports (and, for PostgreSQL, that postmaster's
+/// children: one backend per connection, and its helpers). Finding them
+/// needs the right to read their `/proc/<pid>/fd` (root, or the services'
+/// own user); otherwise the readings are `None`.
 pub struct ServiceRss {
     stop: Arc<AtomicBool>,
-    sampler: Option<std::thread::JoinHandle<ServicePeaks>>,
+    sampler: Option<std::thread::JoinHandle<ServiceReadings>>,
+    done: Option<ServiceReadings>,
 }
 
-/// What [`ServiceRss`] saw, in KiB; `None`: the process was not found or
-/// not readable.
+/// Memory in KiB; `None`: the process was not found or not readable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ServicePeaks {
     /// RabbitMQ: the resident set of the broker's Erlang VM.
     pub rabbitmq_kb: Option<u64>,
-    /// PostgreSQL: the private memory (`RssAnon`) of the postmaster and of
-    /// each of its children, plus the shared parts counted once (the
-    /// largest `RssShmem`: the shared buffers touched; the largest
-    /// `RssFile`: its code).
+    /// PostgreSQL: the proportional set size (`Pss`: shared pages divided
+    /// among the processes sharing them) of the postmaster and each of its
+    /// children, summed.
     pub postgres_kb: Option<u64>,
+}
+
+/// The first reading (the services at rest, or holding what earlier runs
+/// left them) and the highest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServiceReadings {
+    /// When sampling started.
+    pub start: ServicePeaks,
+    /// The highest of each.
+    pub peak: ServicePeaks,
 }
 
 impl ServiceRss {
@@ -314,20 +325,22 @@ impl ServiceRss {
         let flag = stop.clone();
         let sampler = std::thread::spawn(move || {
             let (broker, postmaster) = (listener_pid(amqp_port), listener_pid(pg_port));
-            let mut peaks = ServicePeaks::default();
+            let start = sample_services(broker, postmaster);
+            let mut peak = start;
             loop {
-                let now = sample_services(broker, postmaster);
-                peaks.rabbitmq_kb = peaks.rabbitmq_kb.max(now.rabbitmq_kb);
-                peaks.postgres_kb = peaks.postgres_kb.max(now.postgres_kb);
                 if flag.load(Ordering::Relaxed) {
-                    return peaks;
+                    return ServiceReadings { start, peak };
                 }
-                std::thread::sleep(Duration::from_millis(250));
+                std::thread::sleep(Duration::from_millis(500));
+                let now = sample_services(broker, postmaster);
+                peak.rabbitmq_kb = peak.rabbitmq_kb.max(now.rabbitmq_kb);
+                peak.postgres_kb = peak.postgres_kb.max(now.postgres_kb);
             }
         });
         Self {
             stop,
             sampler: Some(sampler),
+            done: None,
         }
     }
 
@@ -337,13 +350,13 @@ impl ServiceRss {
         Self::start(amqp, pg)
     }
 
-    /// The peaks so far; sampling stops.
-    pub fn finish(&mut self) -> ServicePeaks {
+    /// The readings; sampling stops at the first call.
+    pub fn finish(&mut self) -> ServiceReadings {
         self.stop.store(true, Ordering::Relaxed);
-        self.sampler
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
+        if let Some(t) = self.sampler.take() {
+            self.done = Some(t.join().unwrap_or_default());
+        }
+        self.done.unwrap_or_default()
     }
 }
 
@@ -415,34 +428,34 @@ fn processes() -> impl Iterator<Item = (u32, String)> {
         })
 }
 
-fn status_kb(status: &str, key: &str) -> u64 {
-    status
-        .lines()
+/// A `Key:   123 kB` line's number.
+fn field_kb(text: &str, key: &str) -> Option<u64> {
+    text.lines()
         .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// One reading of the broker's and the PostgreSQL server's memory.
 pub fn sample_services(broker: Option<u32>, postmaster: Option<u32>) -> ServicePeaks {
     let rabbitmq_kb = broker.and_then(|pid| {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        Some(status_kb(&status, "VmRSS:"))
+        field_kb(&status, "VmRSS:")
     });
     let postgres_kb = postmaster.and_then(|pm| {
-        let (mut anon, mut shmem, mut file, mut seen) = (0u64, 0u64, 0u64, false);
+        let mut total: Option<u64> = None;
         for (pid, status) in processes() {
-            let parent = status_kb(&status, "PPid:");
-            if pid != pm && parent != u64::from(pm) {
+            if pid != pm && field_kb(&status, "PPid:") != Some(u64::from(pm)) {
                 continue;
             }
-            seen = true;
-            anon += status_kb(&status, "RssAnon:");
-            shmem = shmem.max(status_kb(&status, "RssShmem:"));
-            file = file.max(status_kb(&status, "RssFile:"));
+            let pss = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                .ok()
+                .and_then(|r| field_kb(&r, "Pss:"));
+            if let Some(kb) = pss {
+                *total.get_or_insert(0) += kb;
+            }
         }
-        seen.then_some(anon + shmem + file)
+        total
     });
     ServicePeaks {
         rabbitmq_kb,
@@ -459,12 +472,20 @@ mod service_tests {
         // CI and every session's machine run both (`.ci/run` starts them).
         let (amqp, pg) = service_ports(&crate::harness::test_settings());
         let (broker, postmaster) = (listener_pid(amqp), listener_pid(pg));
+        if std::fs::read_dir("/proc/1/fd").is_err() {
+            // Not root: other users' sockets cannot be matched to processes.
+            eprintln!("not permitted to read other processes' fds: skipped");
+            return;
+        }
         assert!(broker.is_some() && postmaster.is_some());
         let now = sample_services(broker, postmaster);
         assert!(now.rabbitmq_kb.is_some_and(|kb| kb > 10 * 1024), "{now:?}");
         assert!(now.postgres_kb.is_some_and(|kb| kb > 1024), "{now:?}");
         assert_eq!(listener_pid(1), None, "nothing listens on port 1");
-        let peaks = ServiceRss::start(amqp, pg).finish();
-        assert!(peaks.rabbitmq_kb.is_some() && peaks.postgres_kb.is_some());
+        let mut rss = ServiceRss::start(amqp, pg);
+        let first = rss.finish();
+        assert!(first.peak.rabbitmq_kb >= first.start.rabbitmq_kb);
+        assert!(first.start.postgres_kb.is_some());
+        assert_eq!(rss.finish(), first, "finish can be called again");
     }
 }

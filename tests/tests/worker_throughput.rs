@@ -258,9 +258,11 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
         )?;
     }
     let events = env.new_events();
+    assert!(events.len() >= 40, "one creation event per contact");
     let topology = worker::topology(&env.settings)?;
     let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
     let exchange = topology.events_exchange();
+    let compressed_before = worker::held::compressed_total();
     // Four messages (ten contacts each): bodies long enough to be held
     // compressed while they wait.
     for chunk in events.chunks(events.len().div_ceil(4)) {
@@ -292,6 +294,10 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
     let mut expected: Vec<String> = (0..40).map(|i| format!("click-{i}")).collect();
     expected.sort();
     assert_eq!(clicks, expected, "every event's conversion, once, as sent");
+    assert!(
+        worker::held::compressed_total() > compressed_before,
+        "messages waited, held compressed"
+    );
     env.finish().await;
     Ok(())
 }

@@ -97,7 +97,16 @@ async fn session(
         let next = tokio::select! {
             () = shutdown.cancelled() => break None,
             d = consumer.next() => d,
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    // Outside the message's own panic guard: its delivery
+                    // stays unsettled until the channel closes.
+                    tracing::error!(error = %e, "a message task panicked");
+                }
+                continue;
+            }
         };
         let delivery = match next {
             Some(Ok(d)) => d,
@@ -111,7 +120,7 @@ async fn session(
         tasks.spawn(async move {
             let delivery = match admission {
                 Admission::Admit(ticket) => Ok((ticket, delivery)),
-                Admission::Defer => match defer(&cfg.topology, &publisher, delivery).await {
+                Admission::Defer => match Box::pin(defer(&cfg.topology, &publisher, delivery)).await {
                     Ok(()) => Err(()),
                     // Not deferred after all: hold it beyond the bound.
                     Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
@@ -124,7 +133,15 @@ async fn session(
                         // It waits: hold its body compressed meanwhile.
                         let held = HeldBody::hold(std::mem::take(&mut delivery.data));
                         let running = ticket.start().await;
-                        delivery.data = held.restore();
+                        match held.restore() {
+                            Ok(body) => delivery.data = body,
+                            Err(e) => {
+                                // A bug: the broker still has the message as it came.
+                                tracing::error!(error = %e, "a held message could not be restored; requeued");
+                                requeue(&delivery).await;
+                                return;
+                            }
+                        }
                         running
                     }
                 };
@@ -177,13 +194,7 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
         // limit and dead-lettered.
         tracing::error!("panic while processing a message; requeued");
         metrics::counter!("worker_messages_total", "outcome" => "panic").increment(1);
-        let requeue = BasicNackOptions {
-            requeue: true,
-            ..Default::default()
-        };
-        if let Err(e) = d.acker.nack(requeue).await {
-            tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
-        }
+        requeue(&d).await;
         return;
     };
     let settled = match outcome {
@@ -221,6 +232,18 @@ async fn handle(w: &Worker, cfg: &ConsumerConfig, publisher: &Publisher, d: Deli
         },
     };
     if let Err(e) = settled {
+        tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
+    }
+}
+
+/// Returns a message to the queue as it is (redelivered at once; a message
+/// that keeps coming back is cut off by the queue's delivery limit).
+async fn requeue(d: &Delivery) {
+    let requeue = BasicNackOptions {
+        requeue: true,
+        ..Default::default()
+    };
+    if let Err(e) = d.acker.nack(requeue).await {
         tracing::warn!(error = %e, "could not settle a message; it will be redelivered");
     }
 }

@@ -12,7 +12,7 @@ use sqlx::{PgPool, Row};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{
-    bench::{IngestChild, ServicePeaks, ServiceRss, drop_topology, peak_rss_kb},
+    bench::{IngestChild, ServiceReadings, ServiceRss, drop_topology, peak_rss_kb},
     e2e::{self, KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
     harness,
     sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
@@ -111,8 +111,9 @@ pub struct PeakRss {
     pub ingest_kb: u64,
     /// Each worker.
     pub workers_kb: Vec<u64>,
-    /// RabbitMQ and PostgreSQL (sampled every 250 ms).
-    pub services: ServicePeaks,
+    /// RabbitMQ and PostgreSQL (sampled every 500 ms): at the start, and
+    /// the highest.
+    pub services: ServiceReadings,
 }
 
 impl PipelineEnv {

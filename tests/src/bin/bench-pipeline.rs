@@ -287,21 +287,29 @@ fn report(
         .iter()
         .map(|k| format!("{:.1}", mib(*k)))
         .collect();
-    let service = |kb: Option<u64>| {
-        (
-            kb.map_or("unknown".to_owned(), |k| format!("{:.1}", mib(k))),
-            kb.map_or("unknown".to_owned(), |k| k.to_string()),
-        )
+    let kb_text = |kb: Option<u64>| kb.map_or("unknown".to_owned(), |k| k.to_string());
+    // "412.0 MiB (398.1 at start)"
+    let service = |start: Option<u64>, peak: Option<u64>| match (start, peak) {
+        (Some(s), Some(p)) => format!("{:.1} MiB ({:.1} at start)", mib(p), mib(s)),
+        _ => "unknown".to_owned(),
     };
-    let (rabbit_mib, rabbit_kb) = service(rss.services.rabbitmq_kb);
-    let (pg_mib, pg_kb) = service(rss.services.postgres_kb);
+    let (start, peak) = (rss.services.start, rss.services.peak);
+    let rabbit = service(start.rabbitmq_kb, peak.rabbitmq_kb);
+    let pg = service(start.postgres_kb, peak.postgres_kb);
+    let services_kv = format!(
+        "rabbitmq_peak_rss_kb={} rabbitmq_start_rss_kb={} postgres_peak_pss_kb={} postgres_start_pss_kb={}",
+        kb_text(peak.rabbitmq_kb),
+        kb_text(start.rabbitmq_kb),
+        kb_text(peak.postgres_kb),
+        kb_text(start.postgres_kb),
+    );
     let ingest_kb = rss.ingest_kb;
     let (ceiling_text, ratio) = match ceiling {
         Some(c) => (format!("{c:.0}"), format!("{:.2}", rate / c)),
         None => ("none".to_owned(), "none".to_owned()),
     };
     println!(
-        "{name} ({workers} worker(s)): {rate:.0} conversions/s ({} in {:.1} s), {per_conv:.4} HubSpot calls/conversion, latency p50 {:.0} ms p99 {:.0} ms, quota ceiling {ceiling_text}/s (ratio {ratio}), peak RSS ingest {:.1} MiB, worker(s) {} MiB, sandbox+driver {:.1} MiB, RabbitMQ {rabbit_mib} MiB, PostgreSQL {pg_mib} MiB; {extra}",
+        "{name} ({workers} worker(s)): {rate:.0} conversions/s ({} in {:.1} s), {per_conv:.4} HubSpot calls/conversion, latency p50 {:.0} ms p99 {:.0} ms, quota ceiling {ceiling_text}/s (ratio {ratio}), peak RSS ingest {:.1} MiB, worker(s) {} MiB, sandbox+driver {:.1} MiB, RabbitMQ {rabbit}, PostgreSQL (PSS) {pg}; {extra}",
         m.conversions,
         m.span_s,
         m.p50_ms,
@@ -317,7 +325,7 @@ fn report(
         .collect::<Vec<_>>()
         .join(",");
     println!(
-        "RESULT scenario={name} workers={workers} conversions={} seconds={:.1} conversions_per_s={rate:.0} hubspot_calls={calls} calls_per_conversion={per_conv:.4} p50_ms={:.0} p99_ms={:.0} ceiling_per_s={ceiling_text} ratio_to_ceiling={ratio} ingest_peak_rss_kb={ingest_kb} worker_peak_rss_kb={worker_rss} sandbox_peak_rss_kb={own_kb} rabbitmq_peak_rss_kb={rabbit_kb} postgres_peak_rss_kb={pg_kb} load=\"{load}\" {extra}",
+        "RESULT scenario={name} workers={workers} conversions={} seconds={:.1} conversions_per_s={rate:.0} hubspot_calls={calls} calls_per_conversion={per_conv:.4} p50_ms={:.0} p99_ms={:.0} ceiling_per_s={ceiling_text} ratio_to_ceiling={ratio} ingest_peak_rss_kb={ingest_kb} worker_peak_rss_kb={worker_rss} sandbox_peak_rss_kb={own_kb} {services_kv} load=\"{load}\" {extra}",
         m.conversions, m.span_s, m.p50_ms, m.p99_ms,
     );
 }
