@@ -111,7 +111,7 @@ pub struct PeakRss {
     pub ingest_kb: u64,
     /// Each worker.
     pub workers_kb: Vec<u64>,
-    /// RabbitMQ and PostgreSQL (sampled every 500 ms): at the start, and
+    /// RabbitMQ and PostgreSQL (sampled): at the start, and
     /// the highest.
     pub services: ServiceReadings,
 }
