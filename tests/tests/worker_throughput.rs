@@ -22,6 +22,45 @@ use worker::{EventResult, MessageOutcome};
 
 const QUIET: u64 = 1002;
 
+/// A new lead's properties, with click id `click-{i}`.
+fn lead(i: usize) -> [(&'static str, String); 2] {
+    [
+        ("lifecyclestage", "lead".to_owned()),
+        ("custom_impact_click_id", format!("click-{i}")),
+    ]
+}
+
+/// Contact creations fire, one OrderId per contact: (triggers, mappings).
+fn contacts_on_create() -> (serde_json::Value, serde_json::Value) {
+    let mut mappings = seed_contact_mappings();
+    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
+    (
+        json!({ "contacts": { "on_create": true } }),
+        json!({ "contacts": mappings }),
+    )
+}
+
+/// Runs a worker with `settings` until `n` conversions reached impact.com
+/// (60 s at most), then `linger` longer, and stops it.
+async fn run_worker_until(
+    env: &WorkerEnv,
+    settings: shared::config::Settings,
+    n: usize,
+    linger: Duration,
+) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let (w, token) = (env.worker.clone(), shutdown.clone());
+    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
+    let started = Instant::now();
+    while env.submissions().len() < n && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(linger).await;
+    shutdown.cancel();
+    task.await??;
+    Ok(())
+}
+
 /// A worker whose deal mappings need line items and the deal's contact,
 /// and the webhook events of 30 deals moved to Closed Won.
 async fn thirty_deals_closed_won() -> anyhow::Result<(WorkerEnv, Vec<WebhookEvent>)> {
@@ -168,30 +207,19 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
         ..SandboxConfig::default()
     };
     let env = WorkerEnv::start_with(cfg).await?;
-    let mut mappings = seed_contact_mappings();
-    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
-    let triggers = json!({ "contacts": { "on_create": true } });
-    env.apply(portal_doc(
-        triggers.clone(),
-        json!({ "contacts": mappings.clone() }),
-    ))
-    .await?;
-    let mut quiet_doc = portal_doc(triggers, json!({ "contacts": mappings }));
+    let (triggers, mappings) = contacts_on_create();
+    env.apply(portal_doc(triggers.clone(), mappings.clone()))
+        .await?;
+    let mut quiet_doc = portal_doc(triggers, mappings);
     quiet_doc["portal_id"] = json!(QUIET);
     quiet_doc["hubspot"] = json!({ "private_app_token": format!("pat-sandbox-{QUIET}") });
     env.apply(quiet_doc).await?;
 
     let hs = env.sandbox.hubspot();
-    let props = |i: usize| {
-        [
-            ("lifecyclestage", "lead".to_owned()),
-            ("custom_impact_click_id", format!("click-{i}")),
-        ]
-    };
     for i in 0..40 {
-        hs.create_contact(PORTAL, props(i))?;
+        hs.create_contact(PORTAL, lead(i))?;
     }
-    hs.create_contact(QUIET, props(99))?;
+    hs.create_contact(QUIET, lead(99))?;
     let events = env.new_events();
     let topology = worker::topology(&env.settings)?;
     let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
@@ -207,16 +235,7 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
     settings.worker_concurrency = 4;
     settings.worker_portal_concurrency = 2;
     settings.worker_portal_backlog = 6;
-    let shutdown = CancellationToken::new();
-    let (w, token) = (env.worker.clone(), shutdown.clone());
-    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
-
-    let started = Instant::now();
-    while env.submissions().len() < 41 && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    shutdown.cancel();
-    task.await??;
+    run_worker_until(&env, settings, 41, Duration::ZERO).await?;
     let subs = env.submissions();
     assert_eq!(subs.len(), 41, "every conversion, once");
     let quiet_at = subs
@@ -240,22 +259,11 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
         ..SandboxConfig::default()
     })
     .await?;
-    let mut mappings = seed_contact_mappings();
-    mappings[2] = json!({ "from": "hs_object_id", "to": "OrderId" });
-    env.apply(portal_doc(
-        json!({ "contacts": { "on_create": true } }),
-        json!({ "contacts": mappings }),
-    ))
-    .await?;
+    let (triggers, mappings) = contacts_on_create();
+    env.apply(portal_doc(triggers, mappings)).await?;
     let hs = env.sandbox.hubspot();
     for i in 0..40 {
-        hs.create_contact(
-            PORTAL,
-            [
-                ("lifecyclestage", "lead".to_owned()),
-                ("custom_impact_click_id", format!("click-{i}")),
-            ],
-        )?;
+        hs.create_contact(PORTAL, lead(i))?;
     }
     let events = env.new_events();
     assert!(events.len() >= 40, "one creation event per contact");
@@ -274,17 +282,8 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
     let mut settings = env.settings.clone();
     settings.worker_concurrency = 1;
     settings.worker_portal_concurrency = 1;
-    let shutdown = CancellationToken::new();
-    let (w, token) = (env.worker.clone(), shutdown.clone());
-    let task = tokio::spawn(async move { worker::run_with(w, &settings, token).await });
-    let started = Instant::now();
-    while env.submissions().len() < 40 && started.elapsed() < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    // A moment more: nothing beyond the 40 may arrive.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    shutdown.cancel();
-    task.await??;
+    // A moment more than the 40: nothing beyond them may arrive.
+    run_worker_until(&env, settings, 40, Duration::from_millis(300)).await?;
     let mut clicks: Vec<String> = env
         .submissions()
         .iter()
