@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     Worker,
     defer::defer,
-    fair::{Admission, FairConfig, FairGate, portal_of},
+    fair::{Admission, FairConfig, FairGate, Running, Ticket, portal_of},
     held::HeldBody,
     message::{MessageMeta, MessageOutcome, process_message},
 };
@@ -120,30 +120,17 @@ async fn session(
         tasks.spawn(async move {
             let delivery = match admission {
                 Admission::Admit(ticket) => Ok((ticket, delivery)),
-                Admission::Defer => match Box::pin(defer(&cfg.topology, &publisher, delivery)).await {
-                    Ok(()) => Err(()),
-                    // Not deferred after all: hold it beyond the bound.
-                    Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
-                },
+                Admission::Defer => {
+                    match Box::pin(defer(&cfg.topology, &publisher, delivery)).await {
+                        Ok(()) => Err(()),
+                        // Not deferred after all: hold it beyond the bound.
+                        Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
+                    }
+                }
             };
             if let Ok((ticket, mut delivery)) = delivery {
-                let running = match ticket.try_start() {
-                    Some(running) => running,
-                    None => {
-                        // It waits: hold its body compressed meanwhile.
-                        let held = HeldBody::hold(std::mem::take(&mut delivery.data));
-                        let running = ticket.start().await;
-                        match held.restore() {
-                            Ok(body) => delivery.data = body,
-                            Err(e) => {
-                                // A bug: the broker still has the message as it came.
-                                tracing::error!(error = %e, "a held message could not be restored; requeued");
-                                requeue(&delivery).await;
-                                return;
-                            }
-                        }
-                        running
-                    }
+                let Some(running) = start(&ticket, &mut delivery).await else {
+                    return;
                 };
                 // Boxed: a held message's task stays small while it waits
                 // (the processing future is ~13 KB; up to the prefetch of
@@ -177,6 +164,28 @@ async fn session(
             Ok(())
         }
         Some(e) => Err(e),
+    }
+}
+
+/// Takes the message's slots; while it waits for them, its body is held
+/// compressed. `None`: the body could not be restored (a bug) and the
+/// message went back to the queue, which still has it as it came.
+async fn start(ticket: &Ticket, delivery: &mut Delivery) -> Option<Running> {
+    if let Some(running) = ticket.try_start() {
+        return Some(running);
+    }
+    let held = HeldBody::hold(std::mem::take(&mut delivery.data));
+    let running = ticket.start().await;
+    match held.restore() {
+        Ok(body) => {
+            delivery.data = body;
+            Some(running)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a held message could not be restored; requeued");
+            requeue(delivery).await;
+            None
+        }
     }
 }
 
