@@ -284,12 +284,7 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
     settings.worker_portal_concurrency = 1;
     // A moment more than the 40: nothing beyond them may arrive.
     run_worker_until(&env, settings, 40, Duration::from_millis(300)).await?;
-    let mut clicks: Vec<String> = env
-        .submissions()
-        .iter()
-        .filter_map(|s| s.param("ClickId").map(str::to_owned))
-        .collect();
-    clicks.sort();
+    let clicks = env.submitted("ClickId");
     let mut expected: Vec<String> = (0..40).map(|i| format!("click-{i}")).collect();
     expected.sort();
     assert_eq!(clicks, expected, "every event's conversion, once, as sent");

@@ -199,6 +199,17 @@ impl WorkerEnv {
         self.sandbox.impact().submissions()
     }
 
+    /// One parameter of every accepted submission that has it, sorted.
+    pub fn submitted(&self, param: &str) -> Vec<String> {
+        let mut values: Vec<String> = self
+            .submissions()
+            .iter()
+            .filter_map(|s| s.param(param).map(str::to_owned))
+            .collect();
+        values.sort();
+        values
+    }
+
     /// Conversion rows: (event type, OrderId, status, attempts).
     pub async fn conversions(&self) -> anyhow::Result<Vec<(String, String, String, i32)>> {
         let rows = sqlx::query(
