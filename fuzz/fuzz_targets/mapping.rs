@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 
 use libfuzzer_sys::fuzz_target;
-use shared::mapping::{
+use domain::mapping::{
     Context, FieldKind, FieldMapping, Properties, Source, Target, build, needs, normalize,
 };
-use shared::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

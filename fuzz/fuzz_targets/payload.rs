@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::events::{decode_message, parse_delivery};
+use domain::events::{decode_message, parse_delivery};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(batches) = parse_delivery(data, 100) else {

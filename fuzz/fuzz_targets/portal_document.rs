@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::portal::PortalDocument;
+use domain::portal::PortalDocument;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(valid) = doc.validate() else {
         return;
     };
-    let again = PortalDocument::export(&valid.config, shared::portal::HubSpotAuthKind::PrivateApp);
+    let again = PortalDocument::export(&valid.config, domain::portal::HubSpotAuthKind::PrivateApp);
     let text = serde_json::to_string(&again).expect("a document serialises");
     let reparsed = PortalDocument::parse(&text).expect("an exported document parses");
     let _ = reparsed.validate();

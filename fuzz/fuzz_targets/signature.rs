@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::signature::{SignedRequest, Verifier, decode_v3_uri, sign_v3};
+use domain::signature::{SignedRequest, Verifier, decode_v3_uri, sign_v3};
 
 const SECRET: &str = "fuzz-client-secret";
 const NOW: u64 = 1_700_000_000_000;

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use domain::signature::Verifier;
 use secrecy::ExposeSecret;
 use shared::{
     broker::{Publisher, Topology},
     config::{ConfigError, Settings},
-    signature::Verifier,
 };
 
 /// Shared, cheaply cloned handler state.

@@ -12,16 +12,15 @@ use axum::{
     extract::{OriginalUri, State},
     http::{HeaderMap, StatusCode, header},
 };
+use domain::{
+    events::{PayloadError, PortalBatch, parse_delivery},
+    signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
+};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{Value, json};
-use shared::{
-    broker::{
-        EVENT_COUNT_HEADER, OutgoingMessage, PORTAL_HEADER, PublishError, Publisher,
-        RECEIVED_AT_HEADER,
-    },
-    events::{PayloadError, PortalBatch, parse_delivery},
-    signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
+use shared::broker::{
+    EVENT_COUNT_HEADER, OutgoingMessage, PORTAL_HEADER, PublishError, Publisher, RECEIVED_AT_HEADER,
 };
 
 use crate::{AppState, error::ApiError};

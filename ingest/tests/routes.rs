@@ -5,9 +5,10 @@ use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
 };
+use domain::signature;
 use secrecy::SecretString;
 use serde_json::Value;
-use shared::{config::Settings, signature};
+use shared::config::Settings;
 use tower::ServiceExt;
 
 const SECRET: &str = "route-test-secret";

@@ -4,6 +4,5 @@ pub mod bench;
 pub mod e2e;
 pub mod faults;
 pub mod harness;
-pub mod sandbox;
 pub mod webdriver;
 pub mod website;

@@ -12,7 +12,8 @@ use serde_json::Value;
 use shared::config::Settings;
 use tower::ServiceExt;
 
-use crate::{e2e::WorkerEnv, sandbox::PortalSeed, sandbox::SandboxConfig};
+use crate::e2e::WorkerEnv;
+use sandbox::{PortalSeed, SandboxConfig};
 
 /// The operator token the tests configure.
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";

@@ -2,16 +2,12 @@
 //! kind (`record_converted_many`, `record_many`): the same results as one
 //! statement per event, including events and conversions seen before.
 
+use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
 use serde_json::json;
-use shared::{
-    db::{
-        self,
-        conversions::ConvertedItem,
-        events::{EventKey, EventOutcome},
-    },
-    events::HubSpotEvent,
-    mapping::Conversion,
-    object_type::ObjectType,
+use shared::db::{
+    self,
+    conversions::ConvertedItem,
+    events::{EventKey, EventOutcome},
 };
 
 fn event(object: u64, occurred: u64) -> HubSpotEvent {

@@ -10,8 +10,8 @@ use axum::{
     body::Body,
     http::{Method, Request, header},
 };
+use domain::signature;
 use serde_json::{Value, json};
-use shared::signature;
 use sqlx::PgPool;
 use tests::{
     harness::{self, TEST_SECRET, now_ms},

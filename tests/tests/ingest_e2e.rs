@@ -77,7 +77,7 @@ async fn a_signed_batch_comes_out_of_the_queue_intact() -> anyhow::Result<()> {
         &Some(2),
         "persistent"
     );
-    let decoded = shared::events::decode_message(&msg.delivery.data)?;
+    let decoded = domain::events::decode_message(&msg.delivery.data)?;
     assert_eq!(decoded.len(), 100);
     assert_eq!(decoded[99].extra["weird"]["nested"][1], 2.5);
     assert_eq!(queue_len(&ch, &work_queue(&settings)).await?, 0);
@@ -95,7 +95,7 @@ async fn refused_requests_enqueue_nothing() -> anyhow::Result<()> {
     let stale_ts = (now_ms() - 301_000).to_string();
     let future_ts = (now_ms() + 301_000).to_string();
     let sig = |body: &[u8], ts: &str| {
-        shared::signature::sign_v3(TEST_SECRET.as_bytes(), "POST", &url, body, ts)
+        domain::signature::sign_v3(TEST_SECRET.as_bytes(), "POST", &url, body, ts)
     };
 
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
@@ -191,7 +191,7 @@ async fn refused_requests_enqueue_nothing() -> anyhow::Result<()> {
         assert_eq!(body["error"], code, "{message}");
     }
     // v1 is refused unless enabled.
-    let v1 = shared::signature::sign_v1(TEST_SECRET.as_bytes(), &good);
+    let v1 = domain::signature::sign_v1(TEST_SECRET.as_bytes(), &good);
     let resp = client
         .post(&url)
         .header("X-HubSpot-Signature", v1)
@@ -218,7 +218,7 @@ async fn v1_is_accepted_when_enabled() -> anyhow::Result<()> {
     let (_conn, ch) = broker_channel().await?;
     let client = reqwest::Client::new();
     let body = event_batch(5, 1, 2);
-    let v1 = shared::signature::sign_v1(TEST_SECRET.as_bytes(), &body);
+    let v1 = domain::signature::sign_v1(TEST_SECRET.as_bytes(), &body);
     let resp = client
         .post(ingest.webhook_url())
         .header("X-HubSpot-Signature", v1)
@@ -246,7 +246,7 @@ async fn public_url_is_what_the_signature_covers() -> anyhow::Result<()> {
     let ts = now_ms().to_string();
     // HubSpot called the public URL; the query's escapes are decoded per its table.
     let signed_uri = "https://hooks.example.com/webhooks/hubspot?tag=a@b";
-    let v3 = shared::signature::sign_v3(TEST_SECRET.as_bytes(), "POST", signed_uri, &body, &ts);
+    let v3 = domain::signature::sign_v3(TEST_SECRET.as_bytes(), "POST", signed_uri, &body, &ts);
     let resp = client
         .post(format!("{}?tag=a%40b", ingest.webhook_url()))
         .header("X-HubSpot-Signature-v3", &v3)
@@ -332,7 +332,7 @@ async fn broker_outage_answers_503_then_recovers_without_restart() -> anyhow::Re
     let mut ids = Vec::new();
     while let Some(m) = get_one(&ch, &work_queue(&settings)).await? {
         ids.extend(
-            shared::events::decode_message(&m.delivery.data)?
+            domain::events::decode_message(&m.delivery.data)?
                 .iter()
                 .map(|e| e.object_id),
         );

@@ -7,8 +7,8 @@
 
 use std::time::Duration;
 
+use sandbox::{ObjectType, PortalSeed, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
-use tests::sandbox::{ObjectType, PortalSeed, Sandbox, SandboxConfig};
 
 const PORTAL: u64 = 1001;
 const TOKEN: &str = "pat-sandbox-1001";
@@ -147,7 +147,7 @@ async fn object_read_returns_strings_requested_properties_and_associations() {
             [("email", "ada@example.com"), ("lifecyclestage", "lead")],
         )
         .unwrap();
-    let item = tests::sandbox::props([
+    let item = sandbox::props([
         ("name", "Anvil"),
         ("hs_sku", "SKU-1"),
         ("price", "10.00"),

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use sandbox::impact::{ErrorStyle, Fault};
+use sandbox::{FaultPlan, Sandbox, SandboxConfig, SubmissionKind};
 use serde_json::Value;
-use tests::sandbox::impact::{ErrorStyle, Fault};
-use tests::sandbox::{FaultPlan, Sandbox, SandboxConfig, SubmissionKind};
 
 const SID: &str = "IRsandbox";
 const TOKEN: &str = "sandbox-token";

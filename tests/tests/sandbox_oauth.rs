@@ -4,8 +4,8 @@
 // In tests a panic is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use sandbox::{PortalSeed, Sandbox, SandboxConfig};
 use serde_json::Value;
-use tests::sandbox::{PortalSeed, Sandbox, SandboxConfig};
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
 

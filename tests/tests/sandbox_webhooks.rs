@@ -14,11 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use sandbox::{DeliveryOptions, ObjectType, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tests::sandbox::{
-    DeliveryOptions, ObjectType, PortalSeed, Sandbox, SandboxConfig, WebhookTarget,
-};
 
 const SECRET: &str = "test-client-secret";
 const PORTAL: u64 = 1001;
@@ -128,14 +126,14 @@ async fn property_change_is_delivered_signed_v1_and_v3() {
     assert_eq!(h("x-hubspot-signature-v3"), v3);
 
     // The ingest code path accepts it too: v3 preferred, v1 when alone.
-    let mut verifier = shared::signature::Verifier::new(SECRET, 300);
+    let mut verifier = domain::signature::Verifier::new(SECRET, 300);
     verifier.accept_v1 = true;
     let (v1h, v3h, version) = (
         h("x-hubspot-signature"),
         h("x-hubspot-signature-v3"),
         h("x-hubspot-signature-version"),
     );
-    let mut req = shared::signature::SignedRequest {
+    let mut req = domain::signature::SignedRequest {
         method: "POST",
         uri: &url,
         body,
@@ -147,13 +145,13 @@ async fn property_change_is_delivered_signed_v1_and_v3() {
     let now = chrono::Utc::now().timestamp_millis() as u64;
     assert_eq!(
         verifier.verify(&req, now).unwrap(),
-        shared::signature::SignatureVersion::V3
+        domain::signature::SignatureVersion::V3
     );
     req.signature_v3 = None;
     req.timestamp = None;
     assert_eq!(
         verifier.verify(&req, now).unwrap(),
-        shared::signature::SignatureVersion::V1
+        domain::signature::SignatureVersion::V1
     );
 
     let events: Vec<Value> = serde_json::from_slice(body).unwrap();

@@ -16,14 +16,13 @@ use std::{
 };
 
 use base64::Engine as _;
+use domain::events::PortalId;
+use sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use shared::{crypto::SecretCipher, db::portals::secret_context, events::PortalId};
+use shared::{crypto::SecretCipher, db::portals::secret_context};
 use sqlx::{PgPool, Row};
-use tests::{
-    e2e::{self, seed_contact_mappings},
-    sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
-};
+use tests::e2e::{self, seed_contact_mappings};
 use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;

@@ -3,10 +3,10 @@
 //! fresh database (no socket: `oneshot`).
 
 use axum::http::{Method, StatusCode};
+use sandbox::ObjectType;
 use serde_json::json;
 use tests::{
     e2e::seed_deal_mappings,
-    sandbox::ObjectType,
     website::{Auth, OPERATOR_TOKEN, WebEnv},
 };
 use worker::{EventResult, MessageOutcome};

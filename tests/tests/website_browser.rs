@@ -6,9 +6,9 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use sandbox::{SandboxConfig, WebhookTarget};
 use tests::{
     e2e::{PORTAL, WorkerEnv},
-    sandbox::{SandboxConfig, WebhookTarget},
     webdriver::{Browser, find_browser},
     website::website_settings,
 };

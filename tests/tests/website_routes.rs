@@ -3,8 +3,8 @@
 //! sandbox and a fresh database (no socket: `oneshot`).
 
 use axum::http::{Method, StatusCode};
+use domain::events::PortalId;
 use serde_json::json;
-use shared::events::PortalId;
 use tests::website::{Auth, Login, OPERATOR_TOKEN, WebEnv};
 use worker::{EventResult, MessageOutcome};
 

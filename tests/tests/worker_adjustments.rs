@@ -5,13 +5,11 @@
 
 use std::time::Duration;
 
+use sandbox::{ObjectType, Submission, impact::Fault};
 use serde_json::{Value, json};
 use shared::db::dead_letters::DeadLetterId;
 use sqlx::Row;
-use tests::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker},
-    sandbox::{ObjectType, Submission, impact::Fault},
-};
+use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{
     EventResult, MessageOutcome,
     dlq::replay::{ReplayMode, ReplayOutcome, replay_one},

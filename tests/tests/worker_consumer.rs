@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use sandbox::{WebhookTarget, impact::Fault};
 use serde_json::json;
 use tests::{
     e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
     harness::{self, TcpProxy},
-    sandbox::{WebhookTarget, impact::Fault},
 };
 
 fn contacts_doc() -> serde_json::Value {
@@ -211,7 +211,7 @@ async fn the_whole_pipeline_from_a_hubspot_webhook() -> anyhow::Result<()> {
         .await?;
     hs.set_property(
         PORTAL,
-        tests::sandbox::ObjectType::Contacts,
+        sandbox::ObjectType::Contacts,
         id,
         "lifecyclestage",
         "customer",

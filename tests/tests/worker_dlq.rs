@@ -8,12 +8,12 @@ use lapin::{
     options::{BasicConsumeOptions, BasicNackOptions},
     types::FieldTable,
 };
+use sandbox::{ObjectType, impact::Fault, impact::FaultPlan};
 use serde_json::json;
 use shared::db::dead_letters::{self, DeadLetterId, Filter};
 use tests::{
     e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
     harness,
-    sandbox::{ObjectType, impact::Fault, impact::FaultPlan},
 };
 use tokio_util::sync::CancellationToken;
 use worker::{

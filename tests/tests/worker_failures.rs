@@ -1,12 +1,10 @@
 //! Every failure is classified and recorded, never silently dropped; skipped
 //! events are counted with their reason; bad portal documents are refused.
 
+use sandbox::{ObjectType, impact::Fault};
 use serde_json::json;
 use sqlx::Row;
-use tests::{
-    e2e::{PORTAL, WorkerEnv, portal_doc, seed_contact_mappings},
-    sandbox::{ObjectType, impact::Fault},
-};
+use tests::e2e::{PORTAL, WorkerEnv, portal_doc, seed_contact_mappings};
 use worker::{EventResult, MessageOutcome};
 
 fn done(outcome: MessageOutcome) -> Vec<EventResult> {
@@ -288,7 +286,7 @@ async fn bad_portal_documents_are_refused_with_clear_errors() -> anyhow::Result<
 
     // An exported document applies back unchanged (secrets kept).
     env.apply(contacts_doc()).await?;
-    let exported = worker::cli::export(&env.pool, shared::events::PortalId(PORTAL)).await?;
+    let exported = worker::cli::export(&env.pool, domain::events::PortalId(PORTAL)).await?;
     let text = serde_json::to_string(&exported)?;
     assert!(
         !text.contains("sandbox-token") && !text.contains("pat-sandbox"),

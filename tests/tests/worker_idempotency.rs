@@ -1,14 +1,12 @@
-//! No conversion is sent twice (DESIGN invariant 3), and the event's moment
+//! No conversion is sent twice (invariant 3, docs/src/architecture.md), and the event's moment
 //! is what is judged (invariant 4): duplicates, repeats, out-of-order
 //! events, a crash between impact.com's answer and the commit, OR triggers.
 
 use std::time::Duration;
 
+use sandbox::{ObjectType, impact::Fault};
 use serde_json::json;
-use tests::{
-    e2e::{PORTAL, WorkerEnv, seed_deal_mappings},
-    sandbox::{ObjectType, impact::Fault},
-};
+use tests::e2e::{PORTAL, WorkerEnv, seed_deal_mappings};
 use worker::{EventResult, MessageOutcome};
 
 fn done(outcome: MessageOutcome) -> Vec<EventResult> {

@@ -1,11 +1,11 @@
 //! OAuth portals: tokens stored encrypted, refreshed before expiry, and an
 //! uninstalled app (refresh answers `invalid_grant`) pauses the portal.
 
+use domain::events::PortalId;
 use secrecy::SecretString;
 use serde_json::json;
 use shared::{
     db,
-    events::PortalId,
     hubspot::{HubSpotClient, OAuthApp},
 };
 use tests::e2e::{KEY, PORTAL, WorkerEnv, seed_contact_mappings};

@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
+use sandbox::{ObjectType, WebhookEvent, impact::Fault};
 use serde_json::json;
-use tests::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker},
-    sandbox::{ObjectType, WebhookEvent, impact::Fault},
-};
+use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{MessageOutcome, outcomes::PollConfig};
 
 async fn deal_env() -> anyhow::Result<WorkerEnv> {
@@ -356,7 +354,7 @@ async fn polling_keeps_to_the_share_of_the_budget_left_for_deliveries() -> anyho
 
 #[tokio::test]
 async fn the_fake_completes_submissions_as_told_and_reports_its_rate_limit() -> anyhow::Result<()> {
-    let sandbox = tests::sandbox::Sandbox::start(tests::sandbox::SandboxConfig::default()).await?;
+    let sandbox = sandbox::Sandbox::start(sandbox::SandboxConfig::default()).await?;
     let http = reqwest::Client::new();
     let base = sandbox.impact_url();
     let r = http

@@ -9,13 +9,11 @@ use std::{
     time::Duration,
 };
 
+use sandbox::{ObjectType, WebhookEvent};
 use serde_json::json;
 use sha1::Digest as _;
 use sqlx::{PgPool, Row};
-use tests::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker},
-    sandbox::{ObjectType, WebhookEvent},
-};
+use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{EventResult, MessageMeta, MessageOutcome};
 
 const EMAIL: &str = "Janelle.Quixotica@Example.com";
@@ -512,7 +510,7 @@ async fn logs_of_a_full_run_carry_no_personal_data() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_fake_hubspot_emits_privacy_deletions_from_its_control_api() -> anyhow::Result<()> {
-    let sandbox = tests::sandbox::Sandbox::start(tests::sandbox::SandboxConfig::default()).await?;
+    let sandbox = sandbox::Sandbox::start(sandbox::SandboxConfig::default()).await?;
     let hs = sandbox.hubspot();
     let contact = hs.create_contact(PORTAL, [("email", EMAIL)])?;
     let http = reqwest::Client::new();

@@ -4,10 +4,9 @@
 //! its own event, not the others of the batch (which may be other
 //! messages').
 
+use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
 use serde_json::json;
-use shared::{
-    db::events::EventKey, events::HubSpotEvent, mapping::Conversion, object_type::ObjectType,
-};
+use shared::db::events::EventKey;
 use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use worker::record_batch;
 

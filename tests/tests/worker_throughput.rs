@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use lapin::types::{AMQPValue, FieldTable};
+use sandbox::{PortalSeed, SandboxConfig, WebhookEvent};
 use serde_json::json;
 use shared::broker::{OutgoingMessage, PORTAL_HEADER, Publisher, RECEIVED_AT_HEADER};
 use tests::{
@@ -15,7 +16,6 @@ use tests::{
         seed_line_item_mappings,
     },
     harness,
-    sandbox::{PortalSeed, SandboxConfig, WebhookEvent},
 };
 use tokio_util::sync::CancellationToken;
 use worker::{EventResult, MessageOutcome};

@@ -5,13 +5,12 @@
 
 use anyhow::Context as _;
 use clap::Args;
-use shared::{
-    config::Settings,
+use domain::{
     events::{HubSpotEvent, PortalId},
-    hubspot::CrmObject,
     object_type::ObjectType,
     triggers::ObjectTriggers,
 };
+use shared::{config::Settings, hubspot::CrmObject};
 
 use crate::{
     Worker,

@@ -7,13 +7,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use domain::events::PortalId;
 use shared::{
     crypto::SecretCipher,
     db::{
         self,
         portals::{PortalStoreError, StoredPortal},
     },
-    events::PortalId,
 };
 use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::RwLock;

@@ -7,9 +7,8 @@ use std::{io::Read, path::PathBuf};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use shared::{
-    config::Settings, crypto::SecretCipher, db, events::PortalId, portal::PortalDocument,
-};
+use domain::{events::PortalId, portal::PortalDocument};
+use shared::{config::Settings, crypto::SecretCipher, db};
 use sqlx::PgPool;
 
 /// HubSpot → impact.com conversion worker.

@@ -9,7 +9,8 @@
 //! (impact.com rejects the repeat as `CONV_DUPLICATE`), counted in
 //! `worker_conversions_resumed_total`. No second row is ever created.
 
-use shared::{db, events::PortalId, failure::Failure, impact::ImpactCredentials};
+use domain::{events::PortalId, failure::Failure};
+use shared::{db, impact::ImpactCredentials};
 
 use crate::{Worker, pipeline::EventResult};
 

@@ -23,8 +23,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use domain::{events::PortalId, failure::Failure};
 use futures::StreamExt;
-use shared::{db, events::PortalId, failure::Failure};
+use shared::db;
 use tokio::sync::oneshot;
 
 use crate::{Worker, coalesce::Coalescer, pipeline::EventResult};

@@ -11,8 +11,8 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
+use domain::{events::HubSpotEvent, failure::Failure};
 use futures::StreamExt;
-use shared::{events::HubSpotEvent, failure::Failure};
 
 use crate::{
     Worker,

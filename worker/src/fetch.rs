@@ -2,14 +2,14 @@
 //! properties mapped), a deal's line items and associated contact, and the
 //! deal stage's label.
 
-use secrecy::SecretString;
-use shared::{
+use domain::{
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping::{self, Context, FieldMapping},
     object_type::ObjectType,
     triggers::Firing,
 };
+use secrecy::SecretString;
 
 use crate::{Worker, prefetch::Prefetched};
 

@@ -1,5 +1,5 @@
 //! The worker: consumes queued HubSpot events and delivers impact.com
-//! conversions (DESIGN.md "Worker pipeline"), plus operator commands.
+//! conversions (docs/src/architecture.md), plus operator commands.
 //!
 //! [`run`] is the whole process (tests call it in-process with a fresh
 //! queue prefix and database); [`process_message`] is one deterministic step.

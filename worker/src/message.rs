@@ -1,6 +1,7 @@
 //! One queued message (a JSON array of events, or one event) → its outcome.
 //! This is the single step tests drive deterministically.
 
+use domain::{events::decode_message, failure::Failure};
 use lapin::{
     BasicProperties,
     types::{AMQPValue, FieldTable},
@@ -8,8 +9,6 @@ use lapin::{
 use shared::{
     broker::{ATTEMPT_HEADER, RECEIVED_AT_HEADER},
     db,
-    events::decode_message,
-    failure::Failure,
 };
 
 use crate::{Worker, pipeline::EventResult, prefetch::prefetch};

@@ -15,10 +15,10 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use domain::events::PortalId;
 use shared::{
     config::Settings,
     db::outcomes::{self, DueSubmission, Verdict},
-    events::PortalId,
     impact::ImpactError,
 };
 use tokio_util::sync::CancellationToken;

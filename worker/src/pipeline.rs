@@ -1,16 +1,16 @@
 //! One event, from the queue to impact.com: dedupe, portal, triggers, fetch,
-//! map, record, deliver (DESIGN.md "Worker pipeline").
+//! map, record, deliver (docs/src/architecture.md).
 
 use chrono::{DateTime, Utc};
-use secrecy::SecretString;
-use shared::{
-    db::{self, events::EventKey},
+use domain::{
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping,
     portal::{HubSpotAuthKind, PortalStatus},
     triggers::{self, Decision},
 };
+use secrecy::SecretString;
+use shared::db::{self, events::EventKey};
 
 use crate::{
     Worker,
@@ -215,7 +215,7 @@ pub async fn process_event(
         built
     });
     let fetched_json =
-        |context: &Option<shared::mapping::Context>| context.as_ref().map(dlq::store::context_json);
+        |context: &Option<domain::mapping::Context>| context.as_ref().map(dlq::store::context_json);
     let conversion = match prepared {
         Ok(c) => c,
         Err(f) if f.is_transient() => return Err(f),
@@ -263,7 +263,7 @@ pub async fn process_event(
 async fn dead_letter_refused(
     w: &Worker,
     event: &HubSpotEvent,
-    object_type: Option<shared::object_type::ObjectType>,
+    object_type: Option<domain::object_type::ObjectType>,
     result: &Result<EventResult, Failure>,
     fetched: Option<serde_json::Value>,
     conversion_id: i64,

@@ -5,8 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use shared::{
-    db::events::EventKey,
+use domain::{
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     mapping::{self, Properties},
@@ -14,6 +13,7 @@ use shared::{
     portal::PortalStatus,
     triggers::{self, Decision},
 };
+use shared::db::events::EventKey;
 
 use crate::{Worker, fetch::object_properties, tokens::hubspot_token};
 

@@ -10,13 +10,9 @@
 
 use std::collections::HashMap;
 
+use domain::{events::PortalId, failure::Failure, object_type::ObjectType};
 use secrecy::SecretString;
-use shared::{
-    events::PortalId,
-    failure::Failure,
-    hubspot::{CrmObject, HubSpotError},
-    object_type::ObjectType,
-};
+use shared::hubspot::{CrmObject, HubSpotError};
 
 use crate::{
     Worker,

@@ -20,15 +20,11 @@
 use std::{collections::HashSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use shared::{
-    db::{
-        self,
-        conversions::{ConvertedItem, RecordedConversion},
-        events::{EventKey, EventOutcome},
-    },
-    events::HubSpotEvent,
-    mapping::Conversion,
-    object_type::ObjectType,
+use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
+use shared::db::{
+    self,
+    conversions::{ConvertedItem, RecordedConversion},
+    events::{EventKey, EventOutcome},
 };
 use sqlx::PgPool;
 use tokio::sync::oneshot;

@@ -7,7 +7,8 @@
 use std::{future::Future, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
-use shared::{config::Settings, failure::Failure};
+use domain::failure::Failure;
+use shared::config::Settings;
 
 /// The in-process retry policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use domain::events::PortalId;
 use secrecy::SecretString;
-use shared::{
-    events::PortalId,
-    hubspot::{HubSpotClient, HubSpotError, Pipeline},
-};
+use shared::hubspot::{HubSpotClient, HubSpotError, Pipeline};
 use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(300);

@@ -6,16 +6,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use domain::{events::PortalId, failure::Failure, portal::HubSpotAuthKind};
 use secrecy::SecretString;
-use shared::{
-    db::{
-        self,
-        portals::StoredPortal,
-        tokens::{REFRESH_MARGIN, TokenError},
-    },
-    events::PortalId,
-    failure::Failure,
-    portal::HubSpotAuthKind,
+use shared::db::{
+    self,
+    portals::StoredPortal,
+    tokens::{REFRESH_MARGIN, TokenError},
 };
 use tokio::sync::Mutex;
 

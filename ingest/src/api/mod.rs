@@ -18,9 +18,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
+use domain::{events::PortalId, object_type::ObjectType, portal::MappingRow, triggers::TriggerSet};
 use serde::Deserialize;
 use serde_json::json;
-use shared::{events::PortalId, object_type::ObjectType, portal::MappingRow, triggers::TriggerSet};
 
 mod extract;
 
@@ -255,7 +255,7 @@ async fn adjustments(
     method: Method,
     headers: HeaderMap,
     ApiPath(portal): ApiPath<u64>,
-    ApiJson(input): ApiJson<shared::adjustments::AdjustmentSet>,
+    ApiJson(input): ApiJson<domain::adjustments::AdjustmentSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_adjustments(&site, portal, input, &actor).await)

@@ -25,21 +25,20 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
+use domain::{events::PortalId, object_type::ObjectType};
 use secrecy::{ExposeSecret, SecretString};
 use shared::{
     config::Settings,
     crypto::SecretCipher,
-    events::PortalId,
     hubspot::{HubSpotClient, OAuthApp, PropertyInfo},
     impact::ImpactClient,
-    object_type::ObjectType,
 };
 use sqlx::PgPool;
 use tokio::sync::RwLock;
 
 use crate::AppState;
 
-/// The scopes the install asks for (docs/hubspot-api.md "OAuth").
+/// The scopes the install asks for (docs/src/reference/hubspot.md).
 pub const SCOPES: &str = "oauth crm.objects.contacts.read crm.objects.companies.read crm.objects.deals.read crm.objects.line_items.read crm.schemas.contacts.read crm.schemas.companies.read crm.schemas.deals.read";
 
 /// Path HubSpot redirects to after the user approved the install.

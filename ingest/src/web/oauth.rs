@@ -12,7 +12,8 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use shared::{db, events::PortalId};
+use domain::events::PortalId;
+use shared::db;
 
 use super::{
     pages::{page_error, site},

@@ -1,14 +1,14 @@
 //! Preview: the conversion an object would produce now, with the portal's
 //! mappings, or what is missing. Reads HubSpot like the worker does (object,
 //! a deal's line items, associated contact and stage label) and maps with
-//! the same pure `shared::mapping::build`.
+//! the same pure `domain::mapping::build`.
 
-use serde::Serialize;
-use shared::{
+use domain::{
     events::PortalId,
     mapping::{self, Context},
     object_type::ObjectType,
 };
+use serde::Serialize;
 
 use super::{Website, ops::OpError};
 

@@ -7,11 +7,11 @@
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use domain::events::PortalId;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
-use shared::events::PortalId;
 use subtle::ConstantTimeEq;
 
 /// Name of the session cookie.

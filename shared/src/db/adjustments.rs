@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Row, postgres::PgRow};
 
-use crate::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 /// One adjustment as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

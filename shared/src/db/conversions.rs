@@ -3,7 +3,7 @@
 
 use sqlx::{PgExecutor, Row};
 
-use crate::{mapping::Conversion, object_type::ObjectType};
+use domain::{mapping::Conversion, object_type::ObjectType};
 
 /// A conversion row's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub async fn mark_delivered<'e>(
 pub async fn mark_attempt_failed<'e>(
     db: impl PgExecutor<'e>,
     id: i64,
-    f: &crate::failure::Failure,
+    f: &domain::failure::Failure,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = CASE WHEN $2 THEN 'failed' ELSE status END,
@@ -201,7 +201,7 @@ pub async fn record_converted<'e>(
     object_type: ObjectType,
     conv: &Conversion,
     key: &super::events::EventKey,
-    event: &crate::events::HubSpotEvent,
+    event: &domain::events::HubSpotEvent,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
@@ -249,7 +249,7 @@ pub struct ConvertedItem<'a> {
     /// The event's identity.
     pub key: &'a super::events::EventKey,
     /// The event.
-    pub event: &'a crate::events::HubSpotEvent,
+    pub event: &'a domain::events::HubSpotEvent,
     /// When ingest accepted it.
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -1,9 +1,9 @@
 //! The `webhook_events` table: what the worker finished with, keyed by the
-//! event's identity (DESIGN invariant 3).
+//! event's identity (invariant 3, docs/src/architecture.md).
 
 use sqlx::{PgExecutor, Row};
 
-use crate::events::HubSpotEvent;
+use domain::events::HubSpotEvent;
 
 /// An event's identity: `(portal, eventId, subscriptionType, objectId,
 /// occurredAt)` plus the property name of property changes (a repeated

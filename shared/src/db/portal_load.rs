@@ -6,9 +6,9 @@ use secrecy::SecretString;
 use sqlx::{PgPool, Row};
 
 use super::portals::{PortalStoreError, secret_context};
-use crate::{
+use crate::crypto::SecretCipher;
+use domain::{
     adjustments::AdjustmentSet,
-    crypto::SecretCipher,
     events::PortalId,
     mapping::{FieldMapping, MappingSet, Source, Target},
     object_type::ObjectType,

@@ -4,8 +4,8 @@
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use crate::{
-    crypto::{CryptoError, SecretCipher},
+use crate::crypto::{CryptoError, SecretCipher};
+use domain::{
     events::PortalId,
     mapping::{MappingSet, Source},
     portal::{HubSpotAuthKind, Validated},
@@ -188,7 +188,7 @@ async fn replace_rules(
 async fn replace_adjustments(
     tx: &mut Transaction<'_, Postgres>,
     id: i64,
-    adjustments: &crate::adjustments::AdjustmentSet,
+    adjustments: &domain::adjustments::AdjustmentSet,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM adjustment_rules WHERE portal_id = $1")
         .bind(id)

@@ -11,9 +11,9 @@ use sqlx::{PgPool, Row};
 use super::portals::{notify, secret_context};
 use crate::{
     crypto::SecretCipher,
-    events::PortalId,
     hubspot::{HubSpotClient, HubSpotError, OAuthApp, OAuthError},
 };
+use domain::events::PortalId;
 
 /// Refresh when less than this is left of a token's life.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);

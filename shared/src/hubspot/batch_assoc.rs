@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{Association, HubSpotClient, HubSpotError};
-use crate::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 /// Most records in one batch association read.
 pub const BATCH_ASSOCIATIONS_LIMIT: usize = 1_000;

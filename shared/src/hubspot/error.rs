@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::failure::{Failure, truncate};
+use domain::failure::{Failure, truncate};
 
 /// What went wrong calling HubSpot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

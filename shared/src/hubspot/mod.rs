@@ -1,4 +1,4 @@
-//! HubSpot CRM API client (docs/hubspot-api.md): objects, batch reads,
+//! HubSpot CRM API client (see docs/src/reference/hubspot.md): objects, batch reads,
 //! associations v4, deal pipelines, and the OAuth token refresh.
 //!
 //! Every call takes the bearer token explicitly: the client holds no
@@ -23,7 +23,7 @@ pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
 pub use search::last_modified_property;
 
-use crate::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 /// Largest number of ids in one batch read.
 pub const BATCH_READ_LIMIT: usize = 100;

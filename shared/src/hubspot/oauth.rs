@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{HubSpotClient, HubSpotError, error::describe};
-use crate::failure::truncate;
+use domain::failure::truncate;
 
 /// The connector's HubSpot app credentials.
 #[derive(Debug, Clone)]

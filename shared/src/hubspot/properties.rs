@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{HubSpotClient, HubSpotError};
-use crate::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 /// One property of an object type.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

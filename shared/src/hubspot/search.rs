@@ -4,7 +4,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{CrmObject, HubSpotClient, HubSpotError};
-use crate::object_type::ObjectType;
+use domain::object_type::ObjectType;
 
 /// Results per page (HubSpot allows up to 200).
 const PAGE: usize = 100;

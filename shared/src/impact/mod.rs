@@ -1,4 +1,4 @@
-//! impact.com Conversions API client (docs/impact-api.md):
+//! impact.com Conversions API client (see docs/src/reference/impact.md):
 //! `POST {base}/Advertisers/{AccountSID}/Conversions`, form-encoded, Basic auth.
 
 pub mod budget;
@@ -12,7 +12,7 @@ use std::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::failure::{Failure, truncate};
+use domain::failure::{Failure, truncate};
 
 /// An advertiser account's API credentials.
 #[derive(Clone)]
@@ -284,7 +284,7 @@ pub(crate) fn reset_delay(value: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failure::FailureClass;
+    use domain::failure::FailureClass;
 
     #[test]
     fn answers_are_classified_as_documented() {

@@ -1,5 +1,5 @@
 //! `GET {base}/Advertisers/{SID}/APISubmissions/{BatchId}`: what became of a
-//! queued submission (docs/impact-api.md "Responses").
+//! queued submission (see docs/src/reference/impact.md).
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{ImpactClient, ImpactCredentials, ImpactError, budget::RateHeaders};
-use crate::failure::truncate;
+use domain::failure::truncate;
 
 /// A submission's state as impact.com reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]

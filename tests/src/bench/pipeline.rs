@@ -15,8 +15,8 @@ use crate::{
     bench::{IngestChild, ServiceReadings, ServiceRss, drop_topology, peak_rss_kb},
     e2e::{self, KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
     harness,
-    sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
 };
+use sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 
 /// Run by the benchmark's own executable with `--serve-worker`: a worker
 /// process configured from the environment; stops when stdin closes.

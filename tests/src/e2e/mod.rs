@@ -17,10 +17,8 @@ use shared::{
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use worker::{MessageMeta, MessageOutcome, Worker};
 
-use crate::{
-    harness,
-    sandbox::{Sandbox, SandboxConfig, Submission, WebhookEvent},
-};
+use crate::harness;
+use sandbox::{Sandbox, SandboxConfig, Submission, WebhookEvent};
 
 /// The sandbox's default portal.
 pub const PORTAL: u64 = 1001;

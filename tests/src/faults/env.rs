@@ -19,8 +19,8 @@ use super::{
 use crate::{
     e2e::{KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
     harness::TEST_SECRET,
-    sandbox::{FakeHubSpot, Sandbox},
 };
+use sandbox::{FakeHubSpot, Sandbox};
 
 /// Stages every deal of the load goes through (one conversion each).
 const STAGES: [&str; 3] = ["appointmentscheduled", "qualifiedtobuy", "closedwon"];

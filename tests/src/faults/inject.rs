@@ -13,7 +13,7 @@ use super::{
     report::FaultCounts,
     services::PrivateRabbit,
 };
-use crate::sandbox::{FakeHubSpot, FakeImpact, FaultPlan, Sandbox, impact::Fault as ImpactFault};
+use sandbox::{FakeHubSpot, FakeImpact, FaultPlan, Sandbox, impact::Fault as ImpactFault};
 
 /// Longer than the worker's 20 s HTTP timeout: a slow answer is a timeout.
 pub(super) const TIMEOUT_DELAY: Duration = Duration::from_secs(25);

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::sandbox::{Submission, SubmissionKind, WebhookEvent};
+use sandbox::{Submission, SubmissionKind, WebhookEvent};
 
 /// A conversion: (impact.com account, OrderId).
 pub type ConversionKey = (String, String);

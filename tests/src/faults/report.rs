@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use sqlx::{PgPool, Row};
 
 use super::reconcile::Reconciliation;
-use crate::sandbox::WebhookStats;
+use sandbox::WebhookStats;
 
 /// Faults the run injected, and how the processes went.
 #[derive(Debug, Clone, Default)]

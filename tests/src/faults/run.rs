@@ -21,11 +21,8 @@ use super::{
     report,
     services::{PrivateRabbit, free_port},
 };
-use crate::{
-    e2e::KEY,
-    harness::TEST_SECRET,
-    sandbox::{DeliveryOptions, ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget},
-};
+use crate::{e2e::KEY, harness::TEST_SECRET};
+use sandbox::{DeliveryOptions, ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 
 /// Runs the suite; the error case is a set-up failure (e.g. no private
 /// RabbitMQ), a finished run's verdict is in the [`Report`].

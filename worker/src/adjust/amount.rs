@@ -1,9 +1,10 @@
 //! The new `Amount` of a modification, mapped like the conversion's.
 
-use shared::{
-    db, events::HubSpotEvent, failure::Failure, mapping, object_type::ObjectType,
-    portal::PortalConfig, triggers::Firing,
+use domain::{
+    events::HubSpotEvent, failure::Failure, mapping, object_type::ObjectType, portal::PortalConfig,
+    triggers::Firing,
 };
+use shared::db;
 
 use crate::{
     Worker,

@@ -1,6 +1,6 @@
 //! Reversals and modifications of delivered conversions (README "Reversals
 //! and modifications"): the event is judged by the pure rules of
-//! `shared::adjustments`; each delivered conversion of the object gets at
+//! `domain::adjustments`; each delivered conversion of the object gets at
 //! most one adjustment per kind and triggering event (the idempotency key),
 //! recorded before it is sent, retried and dead-lettered like conversions.
 
@@ -8,13 +8,13 @@ mod amount;
 pub mod cli;
 pub mod send;
 
-use shared::{
+use domain::{
     adjustments::{self, Adjustment},
-    db::{self, adjustments::NewAdjustment},
     events::HubSpotEvent,
     failure::Failure,
     portal::PortalConfig,
 };
+use shared::db::{self, adjustments::NewAdjustment};
 
 use crate::{
     Worker,

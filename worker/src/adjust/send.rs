@@ -4,12 +4,12 @@
 //! a replay) never send the same adjustment at once, and a delivered one is
 //! sent again only when an operator forces it.
 
-use shared::{
-    db,
+use domain::{
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     object_type::ObjectType,
 };
+use shared::db;
 
 use crate::{
     Worker,
@@ -112,7 +112,7 @@ pub(super) async fn dead_letter(
         reason_class: Some(db::dead_letters::ReasonClass::Permanent),
         reason: f.reason.to_owned(),
         last_status: f.status,
-        last_error: Some(shared::failure::truncate(&f.detail, 4000)),
+        last_error: Some(domain::failure::truncate(&f.detail, 4000)),
         attempts: row.attempts + 1,
         events: serde_json::json!([event]),
         event_key: Some(format!("adjustment:{}", row.id)),

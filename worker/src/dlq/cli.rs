@@ -203,7 +203,7 @@ fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::R
             d.reason,
             d.last_status.map_or_else(dash, |s| s.to_string()),
             d.attempts,
-            shared::failure::truncate(&error, 80),
+            domain::failure::truncate(&error, 80),
         )?;
     }
     writeln!(out, "{} dead letter(s)", rows.len())

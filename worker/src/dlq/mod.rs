@@ -12,11 +12,12 @@ pub mod send;
 pub mod sink;
 pub mod store;
 
+use domain::failure::Failure;
 use lapin::{
     message::Delivery,
     options::{BasicAckOptions, BasicNackOptions},
 };
-use shared::{db::dead_letters::ReasonClass, failure::Failure};
+use shared::db::dead_letters::ReasonClass;
 
 use crate::Worker;
 

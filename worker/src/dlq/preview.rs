@@ -1,13 +1,13 @@
 //! What a re-evaluating replay would send, computed without recording or
 //! sending anything (`--dry-run`).
 
-use serde_json::{Value, json};
-use shared::{
+use domain::{
     events::HubSpotEvent,
     failure::Failure,
     mapping,
     triggers::{self, Decision},
 };
+use serde_json::{Value, json};
 
 use crate::{
     Worker,

@@ -2,10 +2,8 @@
 //! a freshly fetched object, then the normal pipeline (deduplication,
 //! conversion lock, delivery), so a replay never sends what live traffic sent.
 
-use shared::{
-    db::{self, events::EventKey},
-    events::{HubSpotEvent, PortalId},
-};
+use domain::events::{HubSpotEvent, PortalId};
+use shared::db::{self, events::EventKey};
 
 use super::{
     replay::{ReplayOutcome, ReplayReport, events_of, report},

@@ -5,14 +5,12 @@
 
 use std::time::Duration;
 
+use domain::events::{HubSpotEvent, PortalId, decode_message};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shared::{
-    db::{
-        self,
-        dead_letters::{DeadLetter, DeadLetterId},
-    },
-    events::{HubSpotEvent, PortalId, decode_message},
+use shared::db::{
+    self,
+    dead_letters::{DeadLetter, DeadLetterId},
 };
 use sqlx::Row;
 

@@ -3,7 +3,8 @@
 //! before the POST until its outcome is committed, as in `deliver`, so a
 //! replay and a live worker never post the same conversion at once.
 
-use shared::{db, events::PortalId, failure::Failure};
+use domain::{events::PortalId, failure::Failure};
+use shared::db;
 
 use crate::Worker;
 

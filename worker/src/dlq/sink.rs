@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use domain::{events::decode_message, failure::Failure};
 use futures::StreamExt;
 use lapin::{
     message::Delivery,
@@ -13,8 +14,6 @@ use lapin::{
 use shared::{
     broker::{Topology, connect},
     db::dead_letters::ReasonClass,
-    events::decode_message,
-    failure::Failure,
 };
 use tokio_util::sync::CancellationToken;
 

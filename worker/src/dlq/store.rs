@@ -2,17 +2,17 @@
 //! pipeline), a message whose retries are exhausted (from the consumer), a
 //! poison or malformed message (from the dead-letter sink).
 
-use serde_json::{Value, json};
-use shared::{
-    db::{
-        self,
-        dead_letters::{NewDeadLetter, ReasonClass},
-        events::EventKey,
-    },
+use domain::{
     events::HubSpotEvent,
     failure::{Failure, truncate},
     mapping::Context,
     object_type::ObjectType,
+};
+use serde_json::{Value, json};
+use shared::db::{
+    self,
+    dead_letters::{NewDeadLetter, ReasonClass},
+    events::EventKey,
 };
 use sqlx::Row;
 

@@ -1,7 +1,8 @@
 //! `worker keys status|rotate`: which key sealed each stored secret, and
 //! re-encryption under the current key without downtime.
 
-use shared::{crypto::SecretCipher, db::portals::secret_context, events::PortalId};
+use domain::events::PortalId;
+use shared::{crypto::SecretCipher, db::portals::secret_context};
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
 /// The encrypted columns of `portals`.

@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use domain::object_type::ObjectType;
 use serde_json::{Value, json};
-use shared::object_type::ObjectType;
 use sqlx::{PgPool, Row};
 
 /// One subscription: `contact.creation`, or `deal.propertyChange` of a property.

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use shared::{adjustments::ObjectAdjustments, object_type::ObjectType};
+use domain::{adjustments::ObjectAdjustments, object_type::ObjectType};
 use sqlx::{PgPool, Row};
 
 use super::subscriptions::Needed;

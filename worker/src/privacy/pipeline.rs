@@ -4,7 +4,7 @@ use super::{ERASED, Trigger, erase, is_erased};
 
 /// The event as stored for an erased contact: without the changed value
 /// and without fields we do not know (they may carry anything).
-pub fn stored_event(event: &shared::events::HubSpotEvent) -> shared::events::HubSpotEvent {
+pub fn stored_event(event: &domain::events::HubSpotEvent) -> domain::events::HubSpotEvent {
     let mut e = event.clone();
     if e.property_value.is_some() {
         e.property_value = Some(ERASED.into());
@@ -20,11 +20,11 @@ pub fn stored_event(event: &shared::events::HubSpotEvent) -> shared::events::Hub
 /// message's lookup already showed the contact was not erased.
 pub async fn on_event(
     w: &crate::Worker,
-    event: &shared::events::HubSpotEvent,
+    event: &domain::events::HubSpotEvent,
     key: &shared::db::events::EventKey,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
     maybe_erased: bool,
-) -> Result<Option<crate::EventResult>, shared::failure::Failure> {
+) -> Result<Option<crate::EventResult>, domain::failure::Failure> {
     let Some(("contact", action)) = event.object_and_action() else {
         return Ok(None);
     };
@@ -39,7 +39,7 @@ pub async fn on_event(
         async move {
             crate::record_batch::outcome(w, key, stored, received_at, (status, reason, None))
                 .await
-                .map_err(|e| shared::failure::Failure::transient("database_unavailable", e))
+                .map_err(|e| domain::failure::Failure::transient("database_unavailable", e))
         }
     };
     if let Some(t) = trigger {
@@ -52,14 +52,14 @@ pub async fn on_event(
             &format!("hubspot:{}", event.subscription_type),
         )
         .await
-        .map_err(shared::failure::Failure::database)?;
+        .map_err(domain::failure::Failure::database)?;
         record("erased", t.as_str()).await?;
         return Ok(Some(crate::EventResult::Skipped("privacy_erased")));
     }
     if maybe_erased
         && is_erased(&w.pool, key.portal_id, key.object_id)
             .await
-            .map_err(shared::failure::Failure::database)?
+            .map_err(domain::failure::Failure::database)?
     {
         record("skipped", "contact_erased").await?;
         return Ok(Some(crate::EventResult::Skipped("contact_erased")));

@@ -1,7 +1,7 @@
 //! Activity: recent conversions and dead letters.
 
+use domain::events::PortalId;
 use serde::Serialize;
-use shared::events::PortalId;
 use sqlx::Row;
 
 use super::{OpError, Website};

@@ -6,21 +6,23 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use domain::{
+    adjustments::AdjustmentSet,
+    events::PortalId,
+    object_type::ObjectType,
+    portal::{HubSpotAuthKind, ImpactSection, MappingRow, PortalDocument, unmapped_required},
+    triggers::TriggerSet,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::{
-    adjustments::AdjustmentSet,
     db::{
         self,
         portals::{PortalStoreError, StoredPortal},
         tokens::TokenError,
     },
-    events::PortalId,
     hubspot::PropertyInfo,
     impact::ImpactCredentials,
-    object_type::ObjectType,
-    portal::{HubSpotAuthKind, ImpactSection, MappingRow, PortalDocument, unmapped_required},
-    triggers::TriggerSet,
 };
 
 use super::Website;

@@ -2,7 +2,7 @@
 //! Triggers page, next to the triggers (README "Reversals and modifications").
 //! The form's text fields round-trip the document's `adjustments.<type>`.
 
-use shared::adjustments::{DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, ObjectAdjustments};
+use domain::adjustments::{DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, ObjectAdjustments};
 
 use super::*;
 

@@ -18,7 +18,7 @@ struct TypeMappings {
     properties_error: Option<String>,
 }
 
-/// Computed fields offered per object type (shared::mapping::Source).
+/// Computed fields offered per object type (domain::mapping::Source).
 fn computed(ty: ObjectType) -> Vec<(&'static str, &'static str)> {
     let mut v = match ty {
         ObjectType::Contacts => vec![(

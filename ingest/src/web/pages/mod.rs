@@ -13,12 +13,13 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
+use domain::{
+    events::PortalId, mapping::target_names, object_type::ObjectType, portal::MappingRow,
+    triggers::PropertyTrigger,
+};
 use minijinja::{Value, context};
 use serde::Serialize;
-use shared::{
-    events::PortalId, hubspot::PropertyInfo, mapping::target_names, object_type::ObjectType,
-    portal::MappingRow, triggers::PropertyTrigger,
-};
+use shared::hubspot::PropertyInfo;
 
 use super::{
     Website,

@@ -79,7 +79,7 @@ async fn edit_triggers(
     site: &Website,
     portal: PortalId,
     f: &Fields,
-    edit: impl FnOnce(&mut shared::triggers::ObjectTriggers) -> Result<(), OpError>,
+    edit: impl FnOnce(&mut domain::triggers::ObjectTriggers) -> Result<(), OpError>,
 ) -> Result<Vec<String>, OpError> {
     let ty = object_type(f)?;
     let mut all = ops::view(site, portal).await?.triggers;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::model::ObjectType;
 use super::{FakeHubSpot, Props};
-use crate::sandbox::lock;
+use crate::lock;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()

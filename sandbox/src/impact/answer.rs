@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::validate::FieldError;
 use super::{ErrorStyle, FakeImpact};
-use crate::sandbox::{ImpactAccount, lock};
+use crate::{ImpactAccount, lock};
 
 pub(crate) const DEFAULT_HOURLY: u32 = 1_000;
 const HOUR: Duration = Duration::from_secs(3600);
@@ -37,10 +37,9 @@ pub(crate) fn reply(xml: bool, status: StatusCode, v: Value) -> Response {
                 out.push_str(&format!("</{name}>"));
             }
             Value::Null => out.push_str(&format!("<{name}/>")),
-            Value::String(s) => out.push_str(&format!(
-                "<{name}>{}</{name}>",
-                crate::sandbox::html_escape(s)
-            )),
+            Value::String(s) => {
+                out.push_str(&format!("<{name}>{}</{name}>", crate::html_escape(s)))
+            }
             other => out.push_str(&format!("<{name}>{other}</{name}>")),
         }
     }

@@ -1,4 +1,4 @@
-//! impact.com's minimum for an accepted conversion (docs/impact-api.md):
+//! impact.com's minimum for an accepted conversion (see docs/src/reference/impact.md):
 //! `CampaignId`, an event type, `EventDate`, `OrderId` and an attribution key.
 
 use super::{ATTRIBUTION_FIELDS, Conversion, EVENT_TYPE_FIELDS, MappingError};

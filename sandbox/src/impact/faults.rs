@@ -32,7 +32,7 @@ pub struct FaultPlan {
     #[serde(default)]
     pub slow: f64,
     /// How slow a slow answer is.
-    #[serde(default, with = "crate::sandbox::millis")]
+    #[serde(default, with = "crate::millis")]
     pub slow_delay: Duration,
 }
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use super::events::{DeliveryOptions, WebhookEvent, WebhookStats};
 use super::signing;
-use crate::sandbox::{WebhookTarget, lock};
+use crate::{WebhookTarget, lock};
 
 #[derive(Default)]
 struct PortalQueue {

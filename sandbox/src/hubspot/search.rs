@@ -15,7 +15,7 @@ use super::limits::Caller;
 use super::model::{CrmObject, ObjectType};
 use super::view::object_json;
 use super::{FakeHubSpot, errors};
-use crate::sandbox::lock;
+use crate::lock;
 
 const MAX_LIMIT: usize = 200;
 const MAX_RESULTS: usize = 10_000;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::faults::{Fault, FaultPlan};
 use super::{FakeImpact, Submission};
-use crate::sandbox::html_escape;
+use crate::html_escape;
 
 pub(crate) fn routes() -> Router<FakeImpact> {
     Router::new()

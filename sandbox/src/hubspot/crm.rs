@@ -17,7 +17,7 @@ use super::limits::Caller;
 use super::model::{CrmObject, iso};
 use super::view::{Query, associations_json, find, object_json, object_type};
 use super::{FakeHubSpot, errors};
-use crate::sandbox::lock;
+use crate::lock;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()

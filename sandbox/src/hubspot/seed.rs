@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 
 use super::model::{ObjectType, Portal, iso};
 use super::schema::{self, PIPELINES};
-use crate::sandbox::PortalSeed;
+use crate::PortalSeed;
 
 const FIRST: [&str; 12] = [
     "Ada", "Grace", "Alan", "Linus", "Barbara", "Ken", "Margaret", "Dennis", "Frances", "John",

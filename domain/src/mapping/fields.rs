@@ -1,5 +1,5 @@
 //! The impact.com conversion fields a mapping may target, with their kinds
-//! and limits (docs/impact-api.md).
+//! and limits (see docs/src/reference/impact.md).
 
 /// How a field's value is normalised and checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

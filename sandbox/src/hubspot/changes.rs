@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::model::{CrmObject, ObjectType};
 use super::webhooks::WebhookEvent;
 use super::{FakeHubSpot, Props, Source, props, schema, seed};
-use crate::sandbox::lock;
+use crate::lock;
 
 impl FakeHubSpot {
     /// Creates a record (emits `{type}.creation`), linked to `associations`.

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::FakeHubSpot;
 use super::errors::correlation_id;
 use super::oauth::GrantError;
-use crate::sandbox::{html_escape, lock};
+use crate::{html_escape, lock};
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()

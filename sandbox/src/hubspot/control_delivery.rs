@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::FakeHubSpot;
 use super::webhooks::DeliveryOptions;
-use crate::sandbox::WebhookTarget;
+use crate::WebhookTarget;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()

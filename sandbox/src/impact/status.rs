@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::FakeImpact;
 use super::answer::{authenticate, count_hourly, rate_headers, reply, unauthorized};
-use crate::sandbox::lock;
+use crate::lock;
 
 pub(crate) async fn api_submission(
     State(imp): State<FakeImpact>,

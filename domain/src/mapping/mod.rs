@@ -2,7 +2,7 @@
 //! of an impact.com conversion. Pure: [`build`] is a function of the
 //! mappings and a [`Context`] gathered by the worker.
 //!
-//! Language (DESIGN.md "Mapping language"): plain properties, the seed's
+//! Language (docs/src/reference/portal-document.md): plain properties, the seed's
 //! computed fields, `line_item{i}.<prop>` → `Item<Field>{i}`, constants and a
 //! per-row value map. `CampaignId` comes from the Program ID unless mapped.
 

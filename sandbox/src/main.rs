@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use tests::sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
+use sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 
 /// Fakes of HubSpot and impact.com, for trying the connector without either.
 #[derive(Debug, Parser)]

@@ -17,8 +17,8 @@ use super::answer::{
 use super::faults::Fault;
 use super::validate::{self, FieldError};
 use super::{FakeImpact, Submission, SubmissionKind, SubmissionStatus, body};
-use crate::sandbox::lock;
-use crate::sandbox::serve::DropConnection;
+use crate::lock;
+use crate::serve::DropConnection;
 
 pub(crate) fn routes() -> Router<FakeImpact> {
     Router::new()

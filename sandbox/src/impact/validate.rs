@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate};
 
-use crate::sandbox::ImpactAccount;
+use crate::ImpactAccount;
 
 /// One rejected field.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use super::model::ObjectType;
 use super::webhooks::{DeliveryOptions, Timing, WebhookEvent, WebhookStats};
 use super::{FakeHubSpot, Props, Source, props, schema, seed};
-use crate::sandbox::{WebhookTarget, lock};
+use crate::{WebhookTarget, lock};
 
 impl FakeHubSpot {
     fn next_scenario(&self) -> u64 {

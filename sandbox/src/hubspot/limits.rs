@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::oauth::TokenCheck;
 use super::{FakeHubSpot, ObjectType, errors};
-use crate::sandbox::lock;
+use crate::lock;
 
 const WINDOW: Duration = Duration::from_secs(10);
 const SEARCH_PER_SECOND: usize = 5;
@@ -24,7 +24,7 @@ const DAILY_LIMIT: u64 = 250_000;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultSettings {
     /// Added before every API answer.
-    #[serde(default, with = "crate::sandbox::millis")]
+    #[serde(default, with = "crate::millis")]
     pub latency: Duration,
     /// Share (0..=1) of API requests answered 500.
     #[serde(default)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::FakeImpact;
 use super::validate::{FieldError, err};
-use crate::sandbox::lock;
+use crate::lock;
 
 /// What impact.com answers for an action it cannot find or change;
 /// empty when the request may proceed. An accepted reversal is remembered.

@@ -15,7 +15,7 @@ use super::limits::Caller;
 use super::model::{ObjectType, association_type, iso};
 use super::view::Query;
 use super::{FakeHubSpot, errors};
-use crate::sandbox::lock;
+use crate::lock;
 
 const MAX_PAGE: usize = 500;
 const MAX_BATCH: usize = 1_000;

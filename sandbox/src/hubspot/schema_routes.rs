@@ -14,7 +14,7 @@ use super::limits::Caller;
 use super::model::ObjectType;
 use super::view::object_type;
 use super::{FakeHubSpot, errors, schema};
-use crate::sandbox::lock;
+use crate::lock;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()

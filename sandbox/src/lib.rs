@@ -1,5 +1,5 @@
-//! The sandbox: faithful fakes of HubSpot and impact.com, as documented in
-//! `shared/docs/hubspot-api.md` and `shared/docs/impact-api.md`.
+//! The sandbox: faithful fakes of HubSpot and impact.com, following HubSpot's
+//! and impact.com's published API references.
 //!
 //! Tests start one with [`Sandbox::start`] on random ports and point the
 //! pipeline at [`Sandbox::hubspot_url`] and [`Sandbox::impact_url`]; the

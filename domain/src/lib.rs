@@ -1,0 +1,17 @@
+//! The connector's pure domain, free of I/O: what a HubSpot event is and how
+//! its signature is checked, when a trigger fires, how a mapping turns a
+//! HubSpot object into impact.com parameters, what a portal document says,
+//! and which changes reverse or modify a delivered conversion.
+//!
+//! Every function here is a plain function of its inputs, testable without
+//! a runtime, a database or a network; the processes (`ingest`, `console`,
+//! `worker`) wire I/O around them through `shared`.
+
+pub mod adjustments;
+pub mod events;
+pub mod failure;
+pub mod mapping;
+pub mod object_type;
+pub mod portal;
+pub mod signature;
+pub mod triggers;
