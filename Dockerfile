@@ -4,7 +4,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ingest -p worker -p tests --bin ingest --bin worker --bin sandbox \
+    cargo build --release --locked -p ingest -p worker -p sandbox --bin ingest --bin worker --bin sandbox \
  && mkdir -p /out && cp target/release/ingest target/release/worker target/release/sandbox /out/
 
 FROM debian:bookworm-slim
