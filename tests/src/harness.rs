@@ -8,16 +8,13 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use domain::signature;
 use lapin::{
     Channel,
     options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions, QueuePurgeOptions},
     types::FieldTable,
 };
-use secrecy::SecretString;
 use shared::config::Settings;
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;

@@ -14,7 +14,7 @@ use shared::{
     config::Settings,
     crypto::SecretCipher,
 };
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use worker::{MessageMeta, MessageOutcome, Worker};
 
 use crate::harness;
