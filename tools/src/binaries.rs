@@ -16,6 +16,12 @@ use anyhow::{Context as _, bail};
 /// Set to `1` to skip the build and take the executables as they are.
 pub const NO_BUILD_ENV: &str = "CONNECTOR_TOOLS_NO_BUILD";
 
+/// The executables a tool may run, each the binary of the package of the
+/// same name. All of them are built together, whichever a tool needs: one
+/// cargo command, one resolution of features, so that one tool's build is
+/// never undone by another's.
+pub const EXECUTABLES: &[&str] = &["worker", "ingest", "sandbox"];
+
 /// The folder holding the executables.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -23,15 +29,15 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// The executables `names` (each the binary of the package of the same
-    /// name), built first when run through cargo.
+    /// The executables `names` (of [`EXECUTABLES`]), all built first when
+    /// run through cargo.
     pub fn ensure(names: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the running executable")?;
         let dir = profile_dir(&exe)?;
         let me = Self { dir };
         let skip = std::env::var(NO_BUILD_ENV).is_ok_and(|v| v == "1");
         match std::env::var_os("CARGO") {
-            Some(cargo) if !skip => me.build(&cargo, names)?,
+            Some(cargo) if !skip => me.build(&cargo, EXECUTABLES)?,
             _ => {}
         }
         for name in names {

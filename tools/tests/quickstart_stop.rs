@@ -88,7 +88,10 @@ fn children_of(pid: u32) -> Vec<u32> {
         .flatten()
     {
         let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     out
 }
@@ -152,7 +155,9 @@ fn cleanup(pid: u32, database: &str) {
             sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await
         {
             let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut conn)
+                .await;
         }
     });
 }
