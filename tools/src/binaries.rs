@@ -29,15 +29,19 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// The executables `names` (of [`EXECUTABLES`]), all built first when
-    /// run through cargo.
+    /// The executables `names`, built first with all of [`EXECUTABLES`]
+    /// when run through cargo.
     pub fn ensure(names: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the running executable")?;
         let dir = profile_dir(&exe)?;
         let me = Self { dir };
         let skip = std::env::var(NO_BUILD_ENV).is_ok_and(|v| v == "1");
         match std::env::var_os("CARGO") {
-            Some(cargo) if !skip => me.build(&cargo, EXECUTABLES)?,
+            Some(cargo) if !skip => {
+                let mut all = EXECUTABLES.to_vec();
+                all.extend(names.iter().filter(|n| !EXECUTABLES.contains(n)));
+                me.build(&cargo, &all)?;
+            }
             _ => {}
         }
         for name in names {
