@@ -29,7 +29,9 @@ use super::Website;
 
 mod activity;
 
-pub use activity::{Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay};
+pub use activity::{
+    Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay, replay_request,
+};
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,9 @@ pub enum OpError {
     /// A record of the portal (e.g. a dead letter) does not exist.
     #[error("{0}")]
     Missing(String),
+    /// A service the operation needs (the broker) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl OpError {
@@ -68,6 +73,7 @@ impl OpError {
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -81,6 +87,7 @@ impl OpError {
             Self::Database(_) => "database_unavailable",
             Self::Upstream(_) => "upstream_error",
             Self::Missing(_) => "not_found",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -377,34 +384,9 @@ pub async fn properties(
 /// mappings), its conversions and recorded events, and tells the workers,
 /// which then skip its events as an unknown portal.
 pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
-    let mut tx = site.pool.begin().await?;
-    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if gone == 0 {
+    if !db::website::delete_portal(&site.pool, portal, actor).await? {
         return Err(OpError::NotFound);
     }
-    // No foreign key cascades here (migration 000008: they cost every
-    // event); adjustments cascade from the conversions.
-    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    // The recorded events (HubSpot's payloads) go with the conversions.
-    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
-        .bind(id)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-    db::portals::notify(&mut tx, portal).await?;
-    tx.commit().await?;
     site.properties
         .write()
         .await
