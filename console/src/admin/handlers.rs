@@ -3,7 +3,7 @@
 
 use axum::{
     Extension, Json,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
 };
 use serde::Deserialize;
@@ -17,7 +17,11 @@ use shared::{
     },
 };
 
-use super::{AdminState, AdminStore, auth::Operator};
+use super::{
+    AdminState, AdminStore,
+    auth::Operator,
+    extract::{AdminJson, AdminPath},
+};
 use crate::{error::ApiError, replays::RequestError};
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -98,7 +102,7 @@ pub async fn list(State(state): State<AdminState>, Query(q): Query<FilterParams>
 }
 
 /// `GET /admin/api/dead-letters/{id}`.
-pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Answer {
+pub async fn show(State(state): State<AdminState>, AdminPath(id): AdminPath<i64>) -> Answer {
     let w = store(&state)?;
     match dead_letters::get(&w.pool, DeadLetterId(id))
         .await
@@ -147,7 +151,7 @@ async fn request(
 pub async fn replay_id(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
     body: Option<Json<ReplayMode>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = store(&state)?;
@@ -171,7 +175,7 @@ pub struct BulkReplay {
 pub async fn replay_filter(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Json(body): Json<BulkReplay>,
+    AdminJson(body): AdminJson<BulkReplay>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = store(&state)?;
     let mut filter = body.filter.to_filter()?;
@@ -186,7 +190,10 @@ pub async fn replay_filter(
 }
 
 /// `GET /admin/api/replays/{id}`: a replay request, its status and results.
-pub async fn replay_status(State(state): State<AdminState>, Path(id): Path<uuid::Uuid>) -> Answer {
+pub async fn replay_status(
+    State(state): State<AdminState>,
+    AdminPath(id): AdminPath<uuid::Uuid>,
+) -> Answer {
     let w = store(&state)?;
     match replays::get(&w.pool, id).await.map_err(db_error)? {
         Some(r) => Ok(Json(json!(r))),
@@ -225,8 +232,8 @@ pub struct DiscardBody {
 pub async fn discard(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Path(id): Path<i64>,
-    Json(body): Json<DiscardBody>,
+    AdminPath(id): AdminPath<i64>,
+    AdminJson(body): AdminJson<DiscardBody>,
 ) -> Answer {
     let w = store(&state)?;
     if body.reason.trim().is_empty() {
@@ -257,7 +264,7 @@ pub struct EraseBody {
 pub async fn privacy_erase(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Json(body): Json<EraseBody>,
+    AdminJson(body): AdminJson<EraseBody>,
 ) -> Answer {
     let w = store(&state)?;
     if body.portal <= 0 || body.contact <= 0 {

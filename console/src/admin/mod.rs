@@ -5,6 +5,7 @@
 //! Replays are requests carried out by the workers (202 and an id).
 
 mod auth;
+mod extract;
 mod handlers;
 
 use std::sync::Arc;

@@ -19,7 +19,8 @@ pub enum Discarded {
     NotOpen,
 }
 
-/// Discards open dead letter `id` as `actor`, for `reason` (audited).
+/// Discards open dead letter `id` as `actor`, for `reason` (audited when
+/// the dead letter exists).
 pub async fn discard(
     pool: &PgPool,
     id: DeadLetterId,
@@ -34,10 +35,20 @@ pub async fn discard(
     } else {
         Discarded::NotOpen
     };
-    let portal = letter.as_ref().and_then(|l| l.portal_id);
-    let detail = json!({ "dead_letter": id, "reason": reason });
-    let label = if done { "discarded" } else { "not_open" };
-    db::audit::record(pool, portal, actor, "dead_letter.discard", &detail, label).await?;
+    // A dead letter that does not exist leaves nothing to audit.
+    if let Some(letter) = &letter {
+        let detail = json!({ "dead_letter": id, "reason": reason });
+        let label = if done { "discarded" } else { "not_open" };
+        db::audit::record(
+            pool,
+            letter.portal_id,
+            actor,
+            "dead_letter.discard",
+            &detail,
+            label,
+        )
+        .await?;
+    }
     Ok(outcome)
 }
 
