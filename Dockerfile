@@ -1,11 +1,11 @@
-# Multi-stage build: one small runtime image holding ingest, worker and the sandbox.
+# Multi-stage build: one small runtime image holding ingest, the console, worker and the sandbox.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ingest -p worker -p sandbox --bin ingest --bin worker --bin sandbox \
- && mkdir -p /out && cp target/release/ingest target/release/worker target/release/sandbox /out/
+    cargo build --release --locked --bin ingest --bin console --bin worker --bin sandbox \
+ && mkdir -p /out && cp target/release/ingest target/release/console target/release/worker target/release/sandbox /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
@@ -13,5 +13,5 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /out/ /usr/local/bin/
 COPY examples/ /examples/
 USER connector
-EXPOSE 8080
+EXPOSE 8080 8090
 CMD ["ingest"]

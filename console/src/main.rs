@@ -46,7 +46,11 @@ async fn main() -> std::process::ExitCode {
             Some(l) => Some(l),
             None => return std::process::ExitCode::from(2),
         },
-        _ => None,
+        (Some(_), None) => {
+            tracing::warn!("CONNECTOR_ADMIN_TOKEN is unset or empty: the admin API stays off");
+            None
+        }
+        (None, _) => None,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(shutdown_on_signal(shutdown.clone()));
