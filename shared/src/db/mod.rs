@@ -12,6 +12,7 @@ pub mod outcomes;
 pub mod portal_load;
 pub mod portals;
 pub mod privacy;
+pub mod rate_windows;
 pub mod replays;
 pub mod tokens;
 pub mod website;
