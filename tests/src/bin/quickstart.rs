@@ -19,7 +19,8 @@ use tokio::process::{Child, Command};
 /// Runs ingest, a worker and the sandbox, and shows conversions arriving.
 #[derive(Parser)]
 struct Args {
-    /// Port of ingest; the fake HubSpot and impact.com take the next two.
+    /// Port of ingest; the fake HubSpot and impact.com take the next two,
+    /// the console the one after.
     #[arg(long, default_value_t = 18080)]
     port: u16,
     /// The demo portal document.
@@ -50,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let hubspot = format!("http://127.0.0.1:{hubspot_port}");
     let impact = format!("http://127.0.0.1:{impact_port}");
     let ingest = format!("http://127.0.0.1:{ingest_port}");
+    let console = format!("http://127.0.0.1:{}", args.port + 3);
 
     let db_url = recreate_database(&args.database).await?;
     let prefix = format!("demo{}.", std::process::id());
@@ -62,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         ("CONNECTOR_IMPACT_API_URL", impact.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
         ("CONNECTOR_PUBLIC_URL", ingest.clone()),
+        ("CONNECTOR_CONSOLE_ADDR", format!("127.0.0.1:{}", args.port + 3)),
+        ("CONNECTOR_CONSOLE_PUBLIC_URL", console.clone()),
         // The connector website: "log in through HubSpot" goes to the sandbox.
         ("CONNECTOR_HUBSPOT_CLIENT_ID", "sandbox-client-id".into()),
         (
@@ -115,9 +119,11 @@ async fn main() -> anyhow::Result<()> {
         logs.display()
     );
     children.push(spawn(&bin_dir, "ingest", &[], &env, &logs)?);
+    children.push(spawn(&bin_dir, "console", &[], &env, &logs)?);
     children.push(spawn(&bin_dir, "worker", &["run"], &env, &logs)?);
     wait_http(&format!("{ingest}/readyz"), Duration::from_secs(30)).await?;
-    println!("== the connector website: {ingest}/login (log in through the sandbox's HubSpot)");
+    wait_http(&format!("{console}/login"), Duration::from_secs(30)).await?;
+    println!("== the connector website: {console}/login (log in through the sandbox's HubSpot)");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let client = reqwest::Client::new();
