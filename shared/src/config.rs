@@ -507,10 +507,26 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn an_empty_operator_token_is_no_token() {
+        let mut s = Settings::defaults();
+        assert!(s.operator_token().is_none());
+        for empty in ["", "   "] {
+            s.admin_token = Some(SecretString::from(empty));
+            assert!(s.operator_token().is_none(), "{empty:?}");
+        }
+        s.admin_token = Some(SecretString::from("t"));
+        assert!(s.operator_token().is_some());
+        s.console_public_url = Some("ftp://x".into());
+        assert!(s.validate_console().is_err());
+    }
+
+    #[test]
     fn defaults_match_the_documented_interface() {
         let s = Settings::defaults();
         assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.ingest_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.console_addr.to_string(), "127.0.0.1:8090");
+        assert_eq!(s.admin_addr, None);
         assert_eq!(s.queue_prefix, "");
         assert_eq!(s.max_body_bytes, 1 << 20);
         assert!(!s.accept_signature_v1);

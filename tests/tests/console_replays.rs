@@ -106,6 +106,14 @@ async fn a_replay_request_goes_through_the_broker_to_a_worker_and_delivers_once(
     assert_eq!(after.as_ref(), Some(&done), "the request is untouched");
     assert_eq!(env.submissions().len(), 1, "delivered once");
 
+    // `worker dlq replays [ID]` shows it.
+    let mut out = Vec::new();
+    let cmd = worker::dlq::cli::DlqCommand::Replays { id: Some(id) };
+    worker::dlq::cli::run(&env.settings, cmd, &mut out).await?;
+    let shown: Value = serde_json::from_slice(&out)?;
+    assert_eq!(shown[0]["status"], "done", "{shown}");
+    assert_eq!(shown[0]["results"][0]["outcome"], "delivered");
+
     // Carried out directly too: a finished request is never run again.
     worker::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
     assert_eq!(shared::db::replays::get(&env.pool, id).await?, Some(done));

@@ -64,7 +64,10 @@ async fn main() -> anyhow::Result<()> {
         ("CONNECTOR_IMPACT_API_URL", impact.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
         ("CONNECTOR_PUBLIC_URL", ingest.clone()),
-        ("CONNECTOR_CONSOLE_ADDR", format!("127.0.0.1:{}", args.port + 3)),
+        (
+            "CONNECTOR_CONSOLE_ADDR",
+            format!("127.0.0.1:{}", args.port + 3),
+        ),
         ("CONNECTOR_CONSOLE_PUBLIC_URL", console.clone()),
         // The connector website: "log in through HubSpot" goes to the sandbox.
         ("CONNECTOR_HUBSPOT_CLIENT_ID", "sandbox-client-id".into()),
