@@ -143,3 +143,85 @@ async fn a_portal_scoped_request_never_replays_another_portals_dead_letter() -> 
     env.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_website_api_requests_a_replay_and_shows_its_progress() -> anyhow::Result<()> {
+    use axum::http::Method;
+    use tests::website::{Auth, WebEnv};
+    let w = WebEnv::start().await?;
+    let s = w.install(PORTAL).await?;
+    let other = w.install(1002).await?;
+    let base = format!("/api/v1/portals/{PORTAL}");
+    let put = |path: &'static str, body: Value| {
+        let (w, s, base) = (&w, &s, &base);
+        async move {
+            let a = w
+                .api(
+                    Method::PUT,
+                    &format!("{base}/{path}"),
+                    Auth::Session(s),
+                    Some(body),
+                )
+                .await;
+            assert!(a.status.is_success(), "{path}: {} {}", a.status, a.body);
+        }
+    };
+    let settings = |program: &str| json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": program});
+    put("settings", settings("9999")).await;
+    put("triggers", json!({"contacts": {"on_create": true}})).await;
+    put("mappings", json!({"contacts": seed_contact_mappings()})).await;
+    w.env.sandbox.hubspot().create_contact(
+        PORTAL,
+        [
+            ("lifecyclestage", "lead"),
+            ("hs_lead_status", "NEW"),
+            ("custom_impact_click_id", "api-click"),
+        ],
+    )?;
+    w.env.worker.portals.clear().await;
+    w.env.process(&w.env.new_events()).await;
+    let letter = w.env.dead_letters().await?[0].0;
+    put("settings", settings("1000")).await;
+
+    let path = format!("{base}/dead-letters/{letter}/replay");
+    let asked = w.api(Method::POST, &path, Auth::Session(&s), None).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.body);
+    assert_eq!(asked.json()["status"], "requested");
+    let id = asked.json()["replay_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let status_path = format!("{base}/replays/{id}");
+    let queued = w
+        .api(Method::GET, &status_path, Auth::Session(&s), None)
+        .await;
+    assert_eq!(queued.json()["status"], "queued", "{}", queued.body);
+    // Another portal's session learns nothing about it.
+    let theirs = format!("/api/v1/portals/1002/replays/{id}");
+    let hidden = w
+        .api(Method::GET, &theirs, Auth::Session(&other), None)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND, "{}", hidden.body);
+
+    // The worker started after the settings change: its cache may be stale.
+    w.env.worker.portals.clear().await;
+    w.carry_out_replays().await?;
+    let done = w
+        .api(Method::GET, &status_path, Auth::Session(&s), None)
+        .await;
+    assert_eq!(done.json()["status"], "done", "{}", done.body);
+    let outcome = &done.json()["results"][0]["outcome"];
+    assert_eq!(outcome, "delivered", "{}", done.body);
+    assert_eq!(w.env.submitted("ClickId"), ["api-click"]);
+    let activity = w
+        .api(
+            Method::GET,
+            &format!("{base}/activity"),
+            Auth::Session(&s),
+            None,
+        )
+        .await;
+    assert_eq!(activity.json()["replays"][0]["id"], id.as_str());
+    w.finish().await;
+    Ok(())
+}
