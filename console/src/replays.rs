@@ -40,7 +40,9 @@ impl ReplayDesk {
         };
         Ok(Self {
             publisher: Publisher::new(&s.amqp_url, "connector-console", topology, 1),
-            timeout: s.publish_timeout(),
+            // The first request also opens the connection: more than a
+            // webhook's confirm budget.
+            timeout: s.publish_timeout().max(Duration::from_secs(5)),
         })
     }
 
