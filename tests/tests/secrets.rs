@@ -2,9 +2,8 @@
 //! encryption key is a clear start-up error.
 //!
 //! The full flow runs ingest, the console and a worker as child processes
-//! (the `fault-suite` executable's `--serve-ingest` / `--serve-worker`, and
-//! this test executable re-run as [`serve_console_child`]: the same library
-//! entry points the `ingest`, `console` and `worker` binaries run) with
+//! (the `ingest`, `console` and `worker` executables, built first: see
+//! `tools::binaries`) with
 //! `CONNECTOR_LOG=debug`, installs a portal through OAuth, saves an
 //! impact.com auth token through the website API, sends a signed webhook and
 //! delivers a conversion; then searches every captured log line and every
@@ -27,74 +26,37 @@ use tests::e2e::{self, seed_contact_mappings};
 use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;
-const SUITE: &str = env!("CARGO_BIN_EXE_fault-suite");
+
+/// `ingest`, `console` or `worker`, beside this test's executable (built
+/// first when run through cargo).
+fn exe(name: &str) -> anyhow::Result<PathBuf> {
+    Ok(tools::binaries::Binaries::ensure(&["worker", "ingest", "console"])?.path(name))
+}
 
 fn random_key() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn spawn(flag: &str, env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
+/// Starts `name` (`ingest`, `console`, or `worker` with `run`).
+fn spawn(name: &str, env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
     let file = std::fs::File::create(log)?;
-    Ok(Command::new(SUITE)
-        .arg(flag)
+    let args: &[&str] = if name == "worker" { &["run"] } else { &[] };
+    Ok(Command::new(exe(name)?)
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
         .kill_on_drop(true)
         .spawn()?)
 }
 
-/// Set (to anything) in the environment of the console child.
-const CONSOLE_CHILD: &str = "SECRETS_TEST_SERVE_CONSOLE";
-
-/// This executable re-run as the console child: only this test, with
-/// [`CONSOLE_CHILD`] set.
-fn spawn_console(env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
-    let file = std::fs::File::create(log)?;
-    Ok(Command::new(std::env::current_exe()?)
-        .args(["--exact", "serve_console_child", "--nocapture"])
-        .env(CONSOLE_CHILD, "1")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .kill_on_drop(true)
-        .spawn()?)
-}
-
-/// Not a test on its own: in the console child, serves the console as its
-/// binary does (configured from the environment) until stdin closes.
-#[test]
-fn serve_console_child() -> anyhow::Result<()> {
-    if std::env::var_os(CONSOLE_CHILD).is_none() {
-        return Ok(());
-    }
-    let rt = tokio::runtime::Runtime::new()?;
-    let served = rt.block_on(async {
-        let settings = shared::config::Settings::load()?;
-        shared::telemetry::init_logging(settings.log_format, &settings.log);
-        let listener = tokio::net::TcpListener::bind(settings.console_addr).await?;
-        let admin = match settings.admin_addr {
-            Some(a) => Some(tokio::net::TcpListener::bind(a).await?),
-            None => None,
-        };
-        let shutdown = tokio_util::sync::CancellationToken::new();
-        let s = shutdown.clone();
-        tokio::spawn(async move {
-            use tokio::io::AsyncReadExt as _;
-            let _ = tokio::io::stdin().read(&mut [0u8; 1]).await;
-            s.cancel();
-        });
-        console::run(settings, listener, admin, shutdown).await
-    });
-    rt.shutdown_background();
-    served
-}
-
+/// SIGTERM (a graceful stop), then waits.
 async fn stop(mut child: Child) -> anyhow::Result<()> {
-    drop(child.stdin.take());
+    if let Some(pid) = child.id() {
+        tools::process::signal(pid, rustix::process::Signal::TERM);
+    }
     tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
     Ok(())
 }
@@ -181,9 +143,9 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     std::fs::create_dir_all(&dir)?;
     let (ingest_log, worker_log) = (dir.join("ingest.log"), dir.join("worker.log"));
     let console_log = dir.join("console.log");
-    let ingest = spawn("--serve-ingest", &env, &ingest_log)?;
-    let console = spawn_console(&env, &console_log)?;
-    let worker = spawn("--serve-worker", &env, &worker_log)?;
+    let ingest = spawn("ingest", &env, &ingest_log)?;
+    let console = spawn("console", &env, &console_log)?;
+    let worker = spawn("worker", &env, &worker_log)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -370,10 +332,10 @@ fn cookie(resp: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the `worker` entry point with `env` until it exits (or 30 s).
+/// Runs `worker run` with `env` until it exits (or 30 s).
 async fn worker_exit(env: &[(&str, String)]) -> anyhow::Result<(Option<i32>, String)> {
-    let mut cmd = Command::new(SUITE);
-    cmd.arg("--serve-worker").env_clear();
+    let mut cmd = Command::new(exe("worker")?);
+    cmd.arg("run").env_clear();
     cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
@@ -381,7 +343,7 @@ async fn worker_exit(env: &[(&str, String)]) -> anyhow::Result<(Option<i32>, Str
     let started = Instant::now();
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        cmd.stdin(Stdio::piped()).kill_on_drop(true).output(),
+        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
     )
     .await??;
     assert!(started.elapsed() < Duration::from_secs(30));
