@@ -28,6 +28,7 @@ pub mod prefetch;
 mod prefetch_deals;
 pub mod privacy;
 pub mod record_batch;
+pub mod replay_requests;
 pub mod retry;
 pub mod stages;
 pub mod tokens;
@@ -102,6 +103,13 @@ pub async fn run_with(
         topology(settings)?,
         shutdown.clone(),
     ));
+    let replays = tokio::spawn(replay_requests::run(
+        worker.clone(),
+        settings.amqp_url.clone(),
+        topology(settings)?,
+        settings.replay_rate_per_sec,
+        shutdown.clone(),
+    ));
     let cfg = consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
@@ -118,6 +126,7 @@ pub async fn run_with(
     let _ = listener.await;
     let _ = pruner.await;
     let _ = sink.await;
+    let _ = replays.await;
     if let Some(p) = poller {
         let _ = p.await;
     }

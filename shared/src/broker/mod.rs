@@ -7,12 +7,16 @@
 //!        │                                 ▼
 //!  {p}hubspot.events.retry.<delay> ◀── worker    {p}hubspot.dead (quorum) ──▶ dead-letter sink
 //!   (quorum, TTL, dead-letters back to the work queue)
+//!
+//! console ──replay id──▶ {p}hubspot.replays (quorum) ──▶ worker (replay requests)
 //! ```
 
 mod publisher;
+pub mod replay;
 mod topology;
 
 pub use publisher::{OutgoingMessage, PublishError, Publisher};
+pub use replay::{ReplayMode, ReplayRequest};
 pub use topology::{Topology, delay_label};
 
 use lapin::{Connection, ConnectionProperties};
