@@ -1,10 +1,10 @@
 //! The quick start's command (`./scripts/quickstart`, which builds the
 //! binaries and runs this): the whole pipeline on this machine against the
 //! sandbox. It starts the sandbox, ingest, the console and a worker as
-//! separate processes, applies the demo portal, makes things happen in the fake HubSpot and
-//! prints each conversion as the fake impact.com receives it. However it
-//! ends (Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL), its children end
-//! with it (see `tools::quickstart`).
+//! separate processes, applies the demo portal, makes things happen in the
+//! fake HubSpot and prints each conversion as the fake impact.com receives
+//! it. However it ends (Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL), its
+//! children end with it (see `tools::quickstart`).
 
 use std::{
     collections::HashSet,
