@@ -1,9 +1,10 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then
 //! `CONNECTOR_*` environment variables (the last one wins).
 //!
-//! One flat [`Settings`] struct serves every process, so the configuration
+//! One flat [`Settings`] struct serves every process so the configuration
 //! reference (docs/src/reference/configuration.md) is a single table; each
-//! process checks the parts it needs at start-up (`checks`).
+//! process checks the parts it needs with [`Settings::validate_ingest`] /
+//! [`Settings::validate_console`] / [`Settings::validate_worker`].
 
 use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 
