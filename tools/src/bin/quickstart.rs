@@ -174,7 +174,7 @@ async fn demo(
     .await?;
 
     println!(
-        "== starting ingest ({ingest}) and a worker; logs in {}",
+        "== starting ingest ({ingest}), the console and a worker; logs in {}",
         logs.display()
     );
     children.spawn("ingest", &bins.path("ingest"), &[], &env)?;
