@@ -111,6 +111,15 @@ pub struct PortalSecrets {
     pub impact_auth_token: Option<SecretString>,
 }
 
+/// Whether `name` can be a HubSpot property's internal name (letters,
+/// digits, `_` and `-`).
+fn valid_property(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use secrecy::ExposeSecret;
 
-use super::{HubSpotAuthKind, PortalConfig, PortalDocument, PortalSecrets, PortalStatus};
+use super::{
+    HubSpotAuthKind, PortalConfig, PortalDocument, PortalSecrets, PortalStatus, valid_property,
+};
 use crate::{
     events::PortalId,
     mapping::{ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target},
@@ -271,11 +273,4 @@ pub fn unmapped_required(rows: &[FieldMapping]) -> Vec<&'static str> {
         missing.push("an attribution field (ClickId, CustomerId, ...)");
     }
     missing
-}
-
-pub(super) fn valid_property(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }

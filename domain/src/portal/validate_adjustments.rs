@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::validate::valid_property;
+use super::valid_property;
 use crate::{
     adjustments::ObjectAdjustments,
     mapping::{MappingSet, ORDER_AMOUNT_FIELDS, Target},

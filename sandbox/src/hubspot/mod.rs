@@ -11,6 +11,7 @@ mod limits;
 pub mod model;
 pub mod oauth;
 mod oauth_routes;
+mod object_type;
 pub mod pipelines;
 mod scenarios;
 pub mod schema;

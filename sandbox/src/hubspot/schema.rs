@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::ObjectType;
+use super::object_type::ObjectType;
 pub use super::pipelines::{
     PIPELINES, Pipeline, Stage, pipeline_json, pipeline_of, stage_json, stage_probability,
 };

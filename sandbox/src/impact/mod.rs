@@ -6,7 +6,6 @@ mod answer;
 mod body;
 mod control;
 mod faults;
-mod items;
 mod routes;
 mod status;
 mod validate;

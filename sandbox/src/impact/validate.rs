@@ -6,6 +6,8 @@ use chrono::{DateTime, NaiveDate};
 
 use crate::ImpactAccount;
 
+mod items;
+
 /// One rejected field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FieldError {
@@ -267,7 +269,7 @@ pub(crate) fn conversion(params: &[(String, String)], account: &ImpactAccount) -
         }
         _ => {}
     }
-    errors.extend(super::items::check(&map));
+    errors.extend(items::check(&map));
     errors
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::validate::{FieldError, ITEM_FIELDS, ORDER_TOTALS, err, indexed};
+use super::{FieldError, ITEM_FIELDS, ORDER_TOTALS, err, indexed};
 
 /// Item rules: indexes from 1 without gaps, never `ItemPrice{i}` with
 /// `ItemSubTotal{i}`, no item amounts with order totals.
