@@ -328,11 +328,10 @@ pub async fn delete_account(
 }
 
 mod activity;
-mod adjustments;
 mod mappings;
 mod triggers;
 
 pub use activity::{activity, preview, preview_form, replay};
-pub use adjustments::save_adjustments;
 pub use mappings::{add_mapping, mappings, refresh_properties, remove_mapping};
+pub use triggers::adjustments::save_adjustments;
 pub use triggers::{add_trigger, remove_trigger, set_active, triggers};

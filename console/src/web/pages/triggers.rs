@@ -2,6 +2,8 @@
 
 use super::*;
 
+pub(super) mod adjustments;
+
 #[derive(Serialize)]
 struct TriggerRow {
     property: String,
@@ -16,7 +18,7 @@ struct TypeTriggers {
     on_change: Vec<TriggerRow>,
     properties: Vec<PropertyInfo>,
     properties_error: Option<String>,
-    adjust: super::adjustments::AdjustForm,
+    adjust: adjustments::AdjustForm,
 }
 
 pub(super) async fn triggers_page(
@@ -52,9 +54,7 @@ pub(super) async fn triggers_page(
             on_change,
             properties,
             properties_error,
-            adjust: super::adjustments::form_of(
-                &view.adjustments.get(&ty).cloned().unwrap_or_default(),
-            ),
+            adjust: adjustments::form_of(&view.adjustments.get(&ty).cloned().unwrap_or_default()),
         });
     }
     render(

@@ -4,7 +4,7 @@
 
 use domain::adjustments::{DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, ObjectAdjustments};
 
-use super::*;
+use super::super::*;
 
 /// One object type's rules as the form shows them.
 #[derive(Debug, Default, PartialEq, Eq, Serialize)]
@@ -136,7 +136,7 @@ pub async fn save_adjustments(
         ops::save_adjustments(&site, portal, all, &actor(portal)).await
     }
     .await;
-    super::triggers::triggers_page(
+    super::triggers_page(
         &site,
         portal,
         &csrf,
