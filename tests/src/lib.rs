@@ -1,6 +1,7 @@
 //! End-to-end tests of the connector (the sandbox is a crate of its own;
 //! the quick start, benchmarks and fault suite are the `tools` crate).
 
+pub mod cli;
 pub mod e2e;
 pub mod harness;
 pub mod webdriver;

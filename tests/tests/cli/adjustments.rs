@@ -1,10 +1,7 @@
 //! `worker adjustments list`, and adjustment rules through `portal apply` /
 //! `portal export`, against a fresh database.
 
-mod common;
-
-use common::{DOC, Db, SERVER, text};
-use sqlx::Connection;
+use tests::cli::{DOC, Db, text};
 
 #[tokio::test]
 async fn rules_round_trip_and_adjustments_are_listed() {
@@ -21,9 +18,7 @@ async fn rules_round_trip_and_adjustments_are_listed() {
     let exported: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(exported["adjustments"], doc["adjustments"]);
 
-    let mut conn = sqlx::PgConnection::connect(&format!("{SERVER}/{}", db.0))
-        .await
-        .expect("connects");
+    let mut conn = db.connect().await;
     sqlx::query(
         "INSERT INTO conversions (id, portal_id, event_type, order_id, object_type, object_id, payload, status)
          VALUES (1, 62515, 'SQL', '7', 'contacts', 7, '[]', 'delivered')",

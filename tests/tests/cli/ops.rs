@@ -1,17 +1,12 @@
 //! Operations commands through the binary: webhook subscriptions, pruning
 //! and online key rotation.
 
-mod common;
-
-use common::{DOC, Db, KEY, SERVER, text};
-use sqlx::Connection;
+use tests::cli::{DOC, Db, KEY, text};
 
 const NEW_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 
 async fn sql(db: &Db, query: &str) -> Vec<sqlx::postgres::PgRow> {
-    let mut conn = sqlx::PgConnection::connect(&format!("{SERVER}/{}", db.0))
-        .await
-        .expect("connects");
+    let mut conn = db.connect().await;
     sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
         .fetch_all(&mut conn)
         .await

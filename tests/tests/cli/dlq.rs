@@ -1,17 +1,12 @@
 //! `worker dlq ...` against a fresh database holding dead letters.
 
-mod common;
-
-use common::{Db, SERVER, text};
-use sqlx::Connection;
+use tests::cli::{Db, text};
 
 #[tokio::test]
 async fn dlq_list_show_replay_dry_run_and_discard() {
     let db = Db::fresh().await;
     assert!(db.run(&["migrate"], None).status.success());
-    let mut conn = sqlx::PgConnection::connect(&format!("{SERVER}/{}", db.0))
-        .await
-        .expect("connects");
+    let mut conn = db.connect().await;
     for (portal, class, error) in [
         (
             62515_i64,

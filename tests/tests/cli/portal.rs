@@ -1,8 +1,6 @@
 //! The `worker` binary's operator commands against a fresh database.
 
-mod common;
-
-use common::{DOC, Db, text};
+use tests::cli::{DOC, Db, text};
 
 #[tokio::test]
 async fn apply_export_list_and_refusals() {

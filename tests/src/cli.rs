@@ -1,51 +1,57 @@
-//! Shared by the binary tests: a fresh database and the `worker` binary run against it.
-#![allow(dead_code)] // Each test binary uses a different part.
+//! The `worker` executable run as an operator runs it, against a fresh
+//! database of the shared harness ([`tools::support::fresh_database`]).
 
 use std::{
     io::Write,
+    path::PathBuf,
     process::{Command, Output, Stdio},
 };
 
-use sqlx::Connection;
+use sqlx::{Connection, PgConnection};
 
+/// The encryption key the commands run with.
 pub const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-pub const SERVER: &str = "postgres://postgres@127.0.0.1:5432";
 
-pub struct Db(pub String);
+/// A fresh database, dropped by [`Db::drop`].
+pub struct Db {
+    url: String,
+}
 
 impl Db {
+    /// Creates the database.
     pub async fn fresh() -> Db {
-        let name = format!("worker_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{SERVER}/test"))
+        let url = tools::support::fresh_database()
             .await
             .expect("PostgreSQL is running");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("creates");
-        Db(name)
+        Db { url }
     }
 
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A connection to it.
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect(&self.url).await.expect("connects")
+    }
+
+    /// Drops the database.
     pub async fn drop(self) {
-        if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{SERVER}/test")).await {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.0
-            )))
-            .execute(&mut admin)
-            .await;
-        }
+        tools::support::drop_database(&self.url).await;
     }
 
+    /// Runs `worker ARGS` with `stdin`.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
         self.run_env(args, stdin, &[])
     }
 
+    /// Runs `worker ARGS` with `stdin` and extra environment variables.
     pub fn run_env(&self, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_worker"))
+        let mut child = Command::new(worker_executable())
             .args(args)
             .envs(env.iter().copied())
-            .env("CONNECTOR_DATABASE_URL", format!("{SERVER}/{}", self.0))
+            .env("CONNECTOR_DATABASE_URL", &self.url)
             .env("CONNECTOR_ENCRYPTION_KEY", KEY)
             .env("CONNECTOR_LOG", "warn")
             .stdin(Stdio::piped())
@@ -65,10 +71,23 @@ impl Db {
     }
 }
 
+/// The `worker` executable of this build (built first under cargo).
+fn worker_executable() -> PathBuf {
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        tools::binaries::Binaries::ensure(&["worker"])
+            .expect("the worker executable")
+            .path("worker")
+    })
+    .clone()
+}
+
+/// Output as text.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A portal document with a contact trigger and mappings.
 pub const DOC: &str = r#"{
   "portal_id": 62515,
   "hubspot": { "private_app_token": "pat-na1-secret" },

@@ -1,0 +1,13 @@
+//! The console: the connector website and its JSON API, the admin API, replay
+//! requests carried out by a worker, secrets at rest and in logs, and the
+//! hostile-input catalogue.
+//!
+//! One test binary: each module below was a test file of its own.
+
+mod admin_api;
+mod hostile_input;
+mod replays;
+mod secrets;
+mod website_adjustments;
+mod website_browser;
+mod website_routes;

@@ -1,0 +1,25 @@
+//! The pipeline end to end: ingest's webhook edge, the worker's consumer and
+//! pipeline (dedupe, triggers, fetch, mapping, delivery, retries, dead
+//! letters, adjustments, outcomes, privacy, OAuth tokens, batching and
+//! fairness), and the database queries behind them, against real RabbitMQ
+//! and PostgreSQL with the sandbox standing in for HubSpot and impact.com.
+//!
+//! One test binary: each module below was a test file of its own.
+
+mod adjustments;
+mod backfill;
+mod batching;
+mod consumer;
+mod db_batches;
+mod db_indexes;
+mod dlq;
+mod failures;
+mod hubspot_shared_budget;
+mod idempotency;
+mod ingest_e2e;
+mod oauth;
+mod outcomes;
+mod privacy;
+mod record_batch;
+mod seed_tables;
+mod throughput;

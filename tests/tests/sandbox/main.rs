@@ -1,0 +1,11 @@
+//! The sandbox's fakes held to HubSpot's and impact.com's published behaviour:
+//! the CRM and OAuth APIs, webhook delivery and signing, impact.com's
+//! Conversions and Actions APIs, and ingest receiving what the fake sends.
+//!
+//! One test binary: each module below was a test file of its own.
+
+mod hubspot;
+mod impact;
+mod ingest;
+mod oauth;
+mod webhooks;
