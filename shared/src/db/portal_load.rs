@@ -39,7 +39,7 @@ pub async fn load(
     cipher: Option<&SecretCipher>,
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let id = portal.db_key();
     let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)

@@ -254,7 +254,7 @@ pub async fn set_credentials_status(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let changed = sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
-        .bind(i64::try_from(portal.0).unwrap_or(-1))
+        .bind(portal.db_key())
         .bind(status)
         .bind(error)
         .execute(&mut *tx)

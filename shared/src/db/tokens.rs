@@ -49,7 +49,7 @@ pub async fn oauth_access_token(
     portal: PortalId,
     rejected: Option<&SecretString>,
 ) -> Result<(SecretString, Duration, bool), TokenError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let id = portal.db_key();
     let mut tx = pool.begin().await?;
     let row = sqlx::query(
         "SELECT hubspot_access_token, hubspot_refresh_token, hubspot_token_expires_at

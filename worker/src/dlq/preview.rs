@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Worker,
-    fetch::{FetchRequest, fetch},
-    prefetch::Prefetched,
-    tokens::hubspot_token,
+    pipeline::fetch::{FetchRequest, fetch, prefetched::Prefetched, tokens::hubspot_token},
 };
 
 /// The parameters `event` maps to now (current configuration, fresh object),
@@ -53,14 +51,13 @@ async fn evaluate(
     let token = hubspot_token(w, event.portal_id, &portal).await?;
     let request = FetchRequest {
         portal: event.portal_id,
-        token: &token,
         object_type,
         event,
         firing: &firing,
         mappings: rows,
         program_id: &config.impact_program_id,
     };
-    let ctx = fetch(w, &request, &Prefetched::none()).await?;
+    let ctx = fetch(w, &request, &token, &Prefetched::none()).await?;
     let conversion =
         mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
     Ok(Ok(conversion.params))

@@ -6,13 +6,12 @@ use domain::events::{HubSpotEvent, PortalId};
 use shared::db::{self, events::EventKey};
 
 use super::{
-    replay::{ReplayOutcome, ReplayReport, events_of, report},
+    report::{ReplayOutcome, ReplayReport, events_of, report},
     send::{Sent, send},
 };
 use crate::{
     Worker,
-    pipeline::{EventResult, process_event},
-    prefetch::Prefetched,
+    pipeline::{Batching, EventResult, fetch::prefetched::Prefetched, process_event},
 };
 use shared::db::dead_letters::DeadLetter;
 
@@ -58,7 +57,7 @@ async fn reevaluate_event(
     if let Err(e) = forget_failure(w, event).await {
         return (ReplayOutcome::Retry, format!("database: {e}"));
     }
-    match process_event(w, event, None, &Prefetched::none()).await {
+    match process_event(w, event, None, &Prefetched::none(), Batching::Alone).await {
         Ok(EventResult::Delivered { conversion_id, .. }) => (
             ReplayOutcome::Delivered,
             format!("conversion {conversion_id} delivered"),

@@ -7,7 +7,7 @@ use serde_json::json;
 use shared::db::{self, dead_letters::DeadLetter};
 
 use super::{
-    replay::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report},
+    report::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report},
     send::Sent,
 };
 use crate::Worker;
@@ -69,7 +69,7 @@ pub(super) async fn replay(
             "taken by another replay",
         ));
     };
-    let r = match crate::adjust::send::deliver(w, portal, adjustment, mode.force).await {
+    let r = match crate::pipeline::adjust::send::deliver(w, portal, adjustment, mode.force).await {
         Ok(Sent::Delivered) => report(
             id,
             ReplayOutcome::Delivered,

@@ -6,18 +6,11 @@
 use domain::{events::PortalId, failure::Failure};
 use shared::db;
 
-use crate::Worker;
-
-/// What a replay send did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sent {
-    /// impact.com queued it.
-    Delivered,
-    /// Delivered before and not forced: nothing sent.
-    AlreadyDelivered,
-    /// Refused or failed.
-    Failed(Failure),
-}
+pub use crate::pipeline::deliver::Sent;
+use crate::{
+    Worker,
+    pipeline::deliver::{flag_refused_credentials, portal_credentials},
+};
 
 /// Posts conversion `id` with `params` (or the row's own payload);
 /// a delivered row is posted again only when `force`.
@@ -28,7 +21,7 @@ pub async fn send(
     params: Option<Vec<(String, String)>>,
     force: bool,
 ) -> Result<Sent, Failure> {
-    let (_, creds) = crate::deliver::portal_credentials(w, portal).await?;
+    let (_, creds) = portal_credentials(w, portal).await?;
     let Some(creds) = creds else {
         return Ok(Sent::Failed(Failure::permanent(
             "portal_unconfigured",
@@ -75,7 +68,7 @@ pub async fn send(
                     .map_err(Failure::database)?;
             }
             tx.commit().await.map_err(Failure::database)?;
-            crate::deliver::flag_refused_credentials(w, portal, &f).await;
+            flag_refused_credentials(w, portal, &f).await;
             Ok(Sent::Failed(f))
         }
     }

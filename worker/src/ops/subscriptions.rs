@@ -71,8 +71,8 @@ pub fn app_config(needed: &[Needed], target_url: &str) -> Value {
     })
 }
 
-/// Reads every active portal's triggers.
-pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
+/// Reads every active portal's triggers: the subscriptions they need.
+pub async fn load_triggers(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
     let triggers = sqlx::query(
         "SELECT t.portal_id, t.object_type, t.on_create,
                 COALESCE(array_agg(tp.property ORDER BY tp.position) FILTER (WHERE tp.property IS NOT NULL), '{}') AS props
@@ -96,8 +96,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
             r.try_get::<Vec<String>, _>("props")?,
         ));
     }
-    let rules = super::subscriptions_adjust::load(pool).await?;
-    Ok(super::subscriptions_adjust::add(needed(&rows), &rules))
+    Ok(needed(&rows))
 }
 
 /// The subscriptions of which no event was received in the last `days` days.

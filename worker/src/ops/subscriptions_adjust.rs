@@ -48,8 +48,17 @@ pub fn add(needed: Vec<Needed>, rules: &[(i64, ObjectType, ObjectAdjustments)]) 
         .collect()
 }
 
+/// The subscriptions every active portal needs: its triggers' and its
+/// adjustment rules'.
+pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
+    let triggers = super::subscriptions::load_triggers(pool).await?;
+    Ok(add(triggers, &load_rules(pool).await?))
+}
+
 /// Every active portal's adjustment rules.
-pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<(i64, ObjectType, ObjectAdjustments)>> {
+pub async fn load_rules(
+    pool: &PgPool,
+) -> anyhow::Result<Vec<(i64, ObjectType, ObjectAdjustments)>> {
     let rows = sqlx::query(
         "SELECT a.portal_id, a.object_type, a.rules FROM adjustment_rules a
          JOIN portals p USING (portal_id) WHERE p.status = 'active'",

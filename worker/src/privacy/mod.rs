@@ -24,11 +24,8 @@
 //! erasure is recorded in `privacy_erasures` and `audit_log` (ids and counts
 //! only); later events of the contact are skipped (`contact_erased`).
 
-mod pipeline;
 pub mod scrub;
 mod tables;
-
-pub use pipeline::{on_event, stored_event};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -40,6 +37,17 @@ use tables::{
     contact_events, conversions, is_contact_letter, params_of, scrub_audit, scrub_free_texts,
     scrub_letter,
 };
+
+/// The event as stored for an erased contact: without the changed value
+/// and without fields we do not know (they may carry anything).
+pub fn stored_event(event: &domain::events::HubSpotEvent) -> domain::events::HubSpotEvent {
+    let mut e = event.clone();
+    if e.property_value.is_some() {
+        e.property_value = Some(ERASED.into());
+    }
+    e.extra.clear();
+    e
+}
 
 /// What started an erasure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
