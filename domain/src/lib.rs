@@ -15,3 +15,6 @@ pub mod object_type;
 pub mod portal;
 pub mod signature;
 pub mod triggers;
+
+#[cfg(test)]
+mod test_support;

@@ -1,26 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::events::PortalId;
-
-fn event(kind: &str, prop: Option<(&str, &str)>) -> HubSpotEvent {
-    HubSpotEvent {
-        event_id: Some(1),
-        subscription_id: None,
-        portal_id: PortalId(62515),
-        app_id: None,
-        occurred_at: 1_564_113_600_000,
-        subscription_type: kind.into(),
-        attempt_number: Some(0),
-        object_id: 123,
-        property_name: prop.map(|p| p.0.to_owned()),
-        property_value: prop.map(|p| p.1.to_owned()),
-        change_source: None,
-        change_flag: None,
-        source_id: None,
-        extra: Default::default(),
-    }
-}
+use crate::test_support::event;
 
 fn set(doc: serde_json::Value) -> TriggerSet {
     serde_json::from_value(doc).expect("valid trigger set")

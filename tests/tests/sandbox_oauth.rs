@@ -24,6 +24,16 @@ async fn token(client: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> (
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+/// Exchanges an authorization code issued for [`REDIRECT`].
+async fn exchange(client: &reqwest::Client, base: &str, code: &str) -> (u16, Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
+    token(client, base, &form).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn authorize_exchange_introspect_refresh_uninstall() {
     let cfg = SandboxConfig {
@@ -85,31 +95,13 @@ async fn authorize_exchange_introspect_refresh_uninstall() {
         (400, Some("invalid_grant"))
     );
     let code = sb.hubspot().authorize(2002, REDIRECT, "s2").unwrap();
-    let (status, tokens) = token(
-        &client,
-        &base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, tokens) = exchange(&client, &base, &code).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(tokens["token_type"], "bearer");
     assert_eq!(tokens["expires_in"], 1800);
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let (status, _) = token(
-        &client,
-        &base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, _) = exchange(&client, &base, &code).await;
     assert_eq!(status, 400);
     let resp = client
         .post(format!("{base}/oauth/2026-03/token"))
@@ -201,16 +193,7 @@ async fn authorize_exchange_introspect_refresh_uninstall() {
         .unwrap()
         .1
         .into_owned();
-    let (_, narrow_tokens) = token(
-        &client,
-        &base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &narrow_code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (_, narrow_tokens) = exchange(&client, &base, &narrow_code).await;
     let resp = read(narrow_tokens["access_token"].as_str().unwrap().to_string()).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(
@@ -272,16 +255,7 @@ async fn deny_redirects_with_access_denied_and_bad_client_id_is_refused() {
     assert_eq!(resp.status(), 400);
     sb.hubspot().set_token_response_hub_id(false);
     let code = sb.hubspot().authorize(1001, REDIRECT, "s").unwrap();
-    let (status, tokens) = token(
-        &client,
-        &base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-        ],
-    )
-    .await;
+    let (status, tokens) = exchange(&client, &base, &code).await;
     assert_eq!(status, 200);
     assert!(tokens.get("hub_id").is_none());
     sb.shutdown().await;

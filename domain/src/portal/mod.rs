@@ -14,7 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use document::{HubSpotSection, ImpactSection, MappingRow, PortalDocument};
-pub use validate::{DocumentErrors, Validated, unmapped_required};
+pub use validate::{DocumentErrors, StoredCredentials, Validated, unmapped_required};
 
 use crate::{
     adjustments::AdjustmentSet, events::PortalId, mapping::MappingSet, triggers::TriggerSet,

@@ -139,3 +139,42 @@ fn uninstalled_is_not_for_operators() {
     );
     assert!(e[0].starts_with("status:"), "{e:?}");
 }
+
+#[test]
+fn credentials_a_document_needs_depend_on_what_is_stored() {
+    let full = PortalDocument::parse(ISSUE_EXAMPLE)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    let bare = PortalDocument::parse(
+        &ISSUE_EXAMPLE
+            .replace(r#""private_app_token": "pat-na1-xyz""#, "")
+            .replace(r#", "auth_token": "tok""#, ""),
+    )
+    .expect("parses")
+    .validate()
+    .expect("valid");
+    let oauth = StoredCredentials {
+        hubspot: HubSpotAuthKind::Oauth,
+        impact_token: true,
+    };
+    // A new portal: both secrets from the document.
+    assert_eq!(full.credentials_over(None), Ok(HubSpotAuthKind::PrivateApp));
+    let missing = bare.credentials_over(None).expect_err("refused");
+    assert!(missing.starts_with("impact.auth_token"), "{missing}");
+    // Installed with OAuth and configured before: secrets may be left out.
+    assert_eq!(
+        bare.credentials_over(Some(oauth)),
+        Ok(HubSpotAuthKind::Oauth)
+    );
+    // A private-app token in the document replaces the OAuth install.
+    assert_eq!(
+        full.credentials_over(Some(oauth)),
+        Ok(HubSpotAuthKind::PrivateApp)
+    );
+    let no_impact = StoredCredentials {
+        impact_token: false,
+        ..oauth
+    };
+    assert!(bare.credentials_over(Some(no_impact)).is_err());
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use secrecy::ExposeSecret;
 
-use super::{PortalConfig, PortalDocument, PortalSecrets, PortalStatus};
+use super::{HubSpotAuthKind, PortalConfig, PortalDocument, PortalSecrets, PortalStatus};
 use crate::{
     events::PortalId,
     mapping::{ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target},
@@ -26,6 +26,38 @@ pub struct Validated {
     pub secrets: PortalSecrets,
     /// Not errors, but probably mistakes (e.g. a trigger without mappings).
     pub warnings: Vec<String>,
+}
+
+/// What is stored for a portal before a document is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredCredentials {
+    /// How the connector authenticates with HubSpot.
+    pub hubspot: HubSpotAuthKind,
+    /// Whether an impact.com Auth Token is stored.
+    pub impact_token: bool,
+}
+
+impl Validated {
+    /// The HubSpot authentication the portal has once this document is
+    /// applied over `stored` (`None`: a new portal), or why it cannot be
+    /// applied: a portal needs an impact.com Auth Token, and a HubSpot
+    /// credential (a private-app token in the document, or one stored, e.g.
+    /// from the OAuth install).
+    pub fn credentials_over(
+        &self,
+        stored: Option<StoredCredentials>,
+    ) -> Result<HubSpotAuthKind, String> {
+        if self.secrets.impact_auth_token.is_none() && !stored.is_some_and(|s| s.impact_token) {
+            return Err(
+                "impact.auth_token: required (no token is stored for this portal yet)".into(),
+            );
+        }
+        match (&self.secrets.hubspot_private_token, stored) {
+            (Some(_), _) => Ok(HubSpotAuthKind::PrivateApp),
+            (None, Some(s)) => Ok(s.hubspot),
+            (None, None) => Err("hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into()),
+        }
+    }
 }
 
 impl PortalDocument {

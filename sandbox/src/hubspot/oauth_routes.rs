@@ -213,45 +213,46 @@ async fn introspect(State(hub): State<FakeHubSpot>, body: axum::body::Bytes) -> 
     }
 }
 
-async fn access_token_info(State(hub): State<FakeHubSpot>, Path(token): Path<String>) -> Response {
-    let info = lock(&hub.state.oauth)
-        .introspect(&token)
-        .filter(|i| i.token_type == "access_token");
-    match info {
-        Some(i) => Json(json!({
-            "token": token,
-            "user": "sandbox@example.com",
-            "hub_domain": format!("sandbox-{}.example.com", i.portal),
-            "scopes": i.scopes,
-            "hub_id": i.portal,
-            "app_id": app_id(&hub),
-            "expires_in": i.expires_in,
-            "user_id": 1234567,
-            "token_type": "access",
-        }))
-        .into_response(),
-        None => not_found_token(),
-    }
+/// `GET /oauth/v1/access-tokens/{token}`: HubSpot's legacy token metadata.
+async fn access_token_info(hub: State<FakeHubSpot>, token: Path<String>) -> Response {
+    token_info(hub, token, "access_token").await
 }
 
-async fn refresh_token_info(State(hub): State<FakeHubSpot>, Path(token): Path<String>) -> Response {
-    let info = lock(&hub.state.oauth)
+/// `GET /oauth/v1/refresh-tokens/{token}`.
+async fn refresh_token_info(hub: State<FakeHubSpot>, token: Path<String>) -> Response {
+    token_info(hub, token, "refresh_token").await
+}
+
+/// A token's metadata, as HubSpot's v1 endpoints answer for its kind
+/// (`access_token` or `refresh_token`); 404 for a token of the other kind.
+async fn token_info(
+    State(hub): State<FakeHubSpot>,
+    Path(token): Path<String>,
+    kind: &str,
+) -> Response {
+    let Some(i) = lock(&hub.state.oauth)
         .introspect(&token)
-        .filter(|i| i.token_type == "refresh_token");
-    match info {
-        Some(i) => Json(json!({
-            "token": token,
-            "user": "sandbox@example.com",
-            "hub_domain": format!("sandbox-{}.example.com", i.portal),
-            "scopes": i.scopes,
-            "hub_id": i.portal,
-            "client_id": hub.state.client_id,
-            "user_id": 1234567,
-            "token_type": "refresh",
-        }))
-        .into_response(),
-        None => not_found_token(),
+        .filter(|i| i.token_type == kind)
+    else {
+        return not_found_token();
+    };
+    let mut body = json!({
+        "token": token,
+        "user": "sandbox@example.com",
+        "hub_domain": format!("sandbox-{}.example.com", i.portal),
+        "scopes": i.scopes,
+        "hub_id": i.portal,
+        "user_id": 1234567,
+    });
+    let extra = if kind == "access_token" {
+        json!({"app_id": app_id(&hub), "expires_in": i.expires_in, "token_type": "access"})
+    } else {
+        json!({"client_id": hub.state.client_id, "token_type": "refresh"})
+    };
+    if let (Some(b), serde_json::Value::Object(e)) = (body.as_object_mut(), extra) {
+        b.extend(e);
     }
+    Json(body).into_response()
 }
 
 async fn revoke_refresh(State(hub): State<FakeHubSpot>, Path(token): Path<String>) -> Response {

@@ -22,11 +22,14 @@ use crate::serve::DropConnection;
 
 pub(crate) fn routes() -> Router<FakeImpact> {
     Router::new()
-        .route("/Advertisers/{sid}/Conversions", post(conversion))
-        .route("/Advertisers/{sid}/Conversions.json", post(conversion))
+        .route("/Advertisers/{sid}/Conversions", post(submit::<CONVERSION>))
+        .route(
+            "/Advertisers/{sid}/Conversions.json",
+            post(submit::<CONVERSION>),
+        )
         .route(
             "/Advertisers/{sid}/Actions",
-            put(update_action).delete(reverse_action),
+            put(submit::<UPDATE>).delete(submit::<REVERSAL>),
         )
         .route(
             "/Advertisers/{sid}/APISubmissions/{batch_id}",
@@ -34,34 +37,26 @@ pub(crate) fn routes() -> Router<FakeImpact> {
         )
 }
 
-async fn conversion(
-    State(imp): State<FakeImpact>,
-    Path(sid): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    receive(imp, SubmissionKind::Conversion, sid, headers, None, body).await
-}
-
-async fn update_action(
+/// Conversions, action updates and reversals share one handler; the route
+/// names the kind (a const parameter: axum handlers take no extra state).
+async fn submit<const KIND: u8>(
     State(imp): State<FakeImpact>,
     Path(sid): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    receive(imp, SubmissionKind::ActionUpdate, sid, headers, q, body).await
+    let (kind, q) = match KIND {
+        CONVERSION => (SubmissionKind::Conversion, None),
+        UPDATE => (SubmissionKind::ActionUpdate, q),
+        _ => (SubmissionKind::ActionReversal, q),
+    };
+    receive(imp, kind, sid, headers, q, body).await
 }
 
-async fn reverse_action(
-    State(imp): State<FakeImpact>,
-    Path(sid): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    receive(imp, SubmissionKind::ActionReversal, sid, headers, q, body).await
-}
+const CONVERSION: u8 = 0;
+const UPDATE: u8 = 1;
+const REVERSAL: u8 = 2;
 
 async fn receive(
     imp: FakeImpact,

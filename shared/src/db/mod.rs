@@ -10,6 +10,7 @@ pub mod events;
 pub mod outcomes;
 pub mod portal_load;
 pub mod portals;
+pub mod rate_windows;
 pub mod tokens;
 
 use std::time::Duration;

@@ -8,7 +8,7 @@ use crate::crypto::{CryptoError, SecretCipher};
 use domain::{
     events::PortalId,
     mapping::{MappingSet, Source},
-    portal::{HubSpotAuthKind, Validated},
+    portal::{HubSpotAuthKind, StoredCredentials, Validated},
     triggers::TriggerSet,
 };
 
@@ -56,27 +56,16 @@ pub async fn apply(
         .fetch_optional(&mut *tx)
         .await?;
     let created = existing.is_none();
-    let has_impact_token = existing
-        .as_ref()
-        .is_some_and(|r| r.get::<bool, _>("has_impact"));
-    if doc.secrets.impact_auth_token.is_none() && !has_impact_token {
-        return Err(PortalStoreError::Refused(
-            "impact.auth_token: required (no token is stored for this portal yet)".into(),
-        ));
-    }
+    let stored = existing.as_ref().and_then(|r| {
+        Some(StoredCredentials {
+            hubspot: HubSpotAuthKind::parse(r.get::<&str, _>("hubspot_auth_kind"))?,
+            impact_token: r.get::<bool, _>("has_impact"),
+        })
+    });
+    let kind = doc
+        .credentials_over(stored)
+        .map_err(PortalStoreError::Refused)?;
     let token = doc.secrets.hubspot_private_token.as_ref();
-    let stored_kind = existing
-        .as_ref()
-        .and_then(|r| HubSpotAuthKind::parse(r.get::<&str, _>("hubspot_auth_kind")));
-    let kind = match (token, stored_kind) {
-        (Some(_), _) => HubSpotAuthKind::PrivateApp,
-        (None, Some(k)) => k,
-        (None, None) => {
-            return Err(PortalStoreError::Refused(
-                "hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into(),
-            ));
-        }
-    };
     let enc = |s: Option<&SecretString>, column: &str| {
         s.map(|s| cipher.encrypt(s.expose_secret(), &secret_context(c.portal_id, column)))
     };

@@ -17,7 +17,7 @@
 //! not answer, a request falls back to this process's own window.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::Mutex,
     time::{Duration, Instant},
 };
@@ -26,84 +26,14 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-/// Share of the advertised limit we use: a little room for clock and
-/// network jitter between our send times and HubSpot's arrival times (other
-/// apps of the account show up in `X-HubSpot-RateLimit-Remaining`).
-const SHARE: f64 = 0.95;
+use crate::db::rate_windows;
+
+use super::window::{Window, share};
 
 /// A pause longer than this (HubSpot's `DAILY` policy) is not waited out in
 /// process: the call fails at once with the time left, and the message
 /// takes the retry ladder.
 pub const LONGEST_WAIT: Duration = Duration::from_secs(30);
-
-#[derive(Debug)]
-struct Window {
-    capacity: usize,
-    interval: Duration,
-    /// Send times of the requests in the current window, oldest first
-    /// (may lie in the future: reserved slots).
-    sent: VecDeque<Instant>,
-    /// No request before then (a `DAILY` 429, or a `Retry-After`).
-    paused_until: Option<Instant>,
-    /// The last successful answer carried no rate-limit headers: the API is
-    /// not limiting this account (a test double, or a plan without burst
-    /// limits), so requests are not held back until headers appear again.
-    unlimited: bool,
-}
-
-impl Window {
-    fn new() -> Self {
-        Self {
-            capacity: share(100),
-            interval: Duration::from_secs(10),
-            sent: VecDeque::new(),
-            paused_until: None,
-            unlimited: false,
-        }
-    }
-
-    fn expire(&mut self, now: Instant) {
-        while self
-            .sent
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= self.interval)
-        {
-            self.sent.pop_front();
-        }
-    }
-
-    /// Takes one request slot; returns how long to wait before sending.
-    fn reserve(&mut self, now: Instant) -> Duration {
-        self.expire(now);
-        let not_before = self.paused_until.filter(|p| *p > now).unwrap_or(now);
-        if self.unlimited {
-            self.sent
-                .push_back(not_before.max(self.sent.back().copied().unwrap_or(now)));
-            return not_before.saturating_duration_since(now);
-        }
-        let at = if self.sent.len() < self.capacity {
-            now.max(self.sent.back().copied().unwrap_or(now))
-        } else {
-            let idx = self.sent.len() - self.capacity;
-            (self.sent[idx] + self.interval).max(self.sent.back().copied().unwrap_or(now))
-        };
-        let at = at.max(not_before);
-        self.sent.push_back(at);
-        at.saturating_duration_since(now)
-    }
-
-    /// Marks `n` more slots of the current window as used (by others).
-    fn occupy(&mut self, now: Instant, n: usize) {
-        let at = self.sent.partition_point(|t| *t <= now);
-        for _ in 0..n {
-            self.sent.insert(at, now);
-        }
-    }
-}
-
-fn share(max: u64) -> usize {
-    ((max as f64 * SHARE).floor() as usize).max(1)
-}
 
 /// What a response said about the budget.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,25 +124,20 @@ async fn shared_reserve(
     capacity: usize,
     interval: Duration,
 ) -> Result<Reserved, sqlx::Error> {
-    let (at, now, paused): (Option<DateTime<Utc>>, DateTime<Utc>, Option<DateTime<Utc>>) =
-        sqlx::query_as(
-            "SELECT at, now, paused_until FROM hubspot_rate_reserve(\
-             $1, $2, $3 * interval '1 millisecond', $4 * interval '1 millisecond')",
-        )
-        .bind(&account[..])
-        .bind(count(capacity))
-        .bind(millis(interval))
-        .bind(millis(LONGEST_WAIT))
-        .fetch_one(pool)
-        .await?;
-    Ok(match at {
+    let window = rate_windows::Window {
+        account,
+        capacity: count(capacity),
+        interval_ms: millis(interval),
+    };
+    let r = rate_windows::reserve(pool, &window, millis(LONGEST_WAIT)).await?;
+    Ok(match r.at {
         Some(at) => Reserved::At {
-            wait: (at - now).to_std().unwrap_or_default(),
+            wait: (at - r.now).to_std().unwrap_or_default(),
             at,
         },
         None => Reserved::Paused(
-            paused
-                .and_then(|p| (p - now).to_std().ok())
+            r.paused_until
+                .and_then(|p| (p - r.now).to_std().ok())
                 .unwrap_or(LONGEST_WAIT),
         ),
     })
@@ -308,21 +233,20 @@ impl RateBudget {
                 if let Some(pool) = &self.pool {
                     let (capacity, interval) = self.window_size(token);
                     let to_i32 = |v: Option<u64>| v.map(|v| i32::try_from(v).unwrap_or(i32::MAX));
-                    let pause = limited.map(|(_, d)| millis(d));
-                    let booked = sqlx::query(
-                        "SELECT hubspot_rate_answered($1, $2, $3, \
-                         $4 * interval '1 millisecond', $5, $6, $7, $8 * interval '1 millisecond')",
-                    )
-                    .bind(&key(token)[..])
-                    .bind(reserved)
-                    .bind(count(capacity))
-                    .bind(millis(interval))
-                    .bind(to_i32(seen.max))
-                    .bind(to_i32(seen.remaining))
-                    .bind(seen.limited)
-                    .bind(pause)
-                    .execute(pool)
-                    .await;
+                    let account = key(token);
+                    let window = rate_windows::Window {
+                        account: &account,
+                        capacity: count(capacity),
+                        interval_ms: millis(interval),
+                    };
+                    let answer = rate_windows::Answer {
+                        reserved,
+                        max: to_i32(seen.max),
+                        remaining: to_i32(seen.remaining),
+                        limited: seen.limited,
+                        pause_ms: limited.map(|(_, d)| millis(d)),
+                    };
+                    let booked = rate_windows::answered(pool, &window, &answer).await;
                     if let Err(e) = booked {
                         metrics::counter!("hubspot_budget_shared_errors_total").increment(1);
                         tracing::warn!(error = %e, "could not book a HubSpot answer in the shared rate budget");
@@ -407,85 +331,5 @@ impl RateBudget {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn never_more_than_the_limit_in_any_window() {
-        let mut w = Window::new();
-        let now = Instant::now();
-        let times: Vec<Instant> = (0..200).map(|_| now + w.reserve(now)).collect();
-        for (i, t) in times.iter().enumerate() {
-            let in_window = times[..i]
-                .iter()
-                .filter(|s| t.saturating_duration_since(**s) < w.interval)
-                .count();
-            assert!(in_window < w.capacity, "request {i}: {in_window} before it");
-        }
-        assert_eq!(times[94], now, "the first 95 go at once");
-        assert_eq!(times[95], now + Duration::from_secs(10));
-    }
-
-    #[test]
-    fn headers_and_429s_shrink_what_is_left() {
-        let budget = RateBudget::default();
-        budget.observe(
-            "t",
-            Observed {
-                max: Some(190),
-                interval_ms: Some(10_000),
-                remaining: Some(3),
-                limited: false,
-                success: true,
-            },
-        );
-        let mut buckets = budget.buckets.lock().expect("not poisoned");
-        let w = buckets.get_mut(&key("t")).expect("created");
-        assert_eq!(w.capacity, 180);
-        assert_eq!(w.sent.len(), 180, "the server's count wins");
-        assert!(w.reserve(Instant::now()) > Duration::ZERO);
-    }
-
-    #[tokio::test]
-    async fn a_daily_429_pauses_the_account_and_a_rolling_one_waits_the_window() {
-        let budget = RateBudget::default();
-        budget.rate_limited("daily", "DAILY", Duration::from_secs(3600));
-        let paused = budget.acquire("daily").await.expect_err("paused");
-        assert!(budget.acquire("other").await.is_ok());
-        assert!(paused.retry_after > Duration::from_secs(3500));
-        // Another account is not affected.
-        assert!(budget.acquire("other").await.is_ok());
-        budget.rate_limited("rolling", "TEN_SECONDLY_ROLLING", Duration::from_secs(1));
-        let mut buckets = budget.buckets.lock().expect("not poisoned");
-        let w = buckets.get_mut(&key("rolling")).expect("created");
-        assert!(w.reserve(Instant::now()) >= Duration::from_millis(900));
-    }
-
-    #[test]
-    fn answers_without_rate_limit_headers_lift_the_window() {
-        let budget = RateBudget::default();
-        let no_headers = Observed {
-            success: true,
-            ..Observed::default()
-        };
-        budget.observe("t", no_headers);
-        let mut buckets = budget.buckets.lock().expect("not poisoned");
-        let w = buckets.get_mut(&key("t")).expect("created");
-        let now = Instant::now();
-        assert!((0..500).all(|_| w.reserve(now).is_zero()));
-        drop(buckets);
-        budget.observe(
-            "t",
-            Observed {
-                max: Some(110),
-                interval_ms: Some(10_000),
-                remaining: Some(100),
-                limited: false,
-                success: true,
-            },
-        );
-        let mut buckets = budget.buckets.lock().expect("not poisoned");
-        let w = buckets.get_mut(&key("t")).expect("created");
-        assert!(!w.unlimited, "headers are back");
-    }
-}
+#[path = "budget_tests.rs"]
+mod tests;
