@@ -4,7 +4,9 @@
 //! its own event, not the others of the batch (which may be other
 //! messages').
 
-use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
+use domain::{
+    events::HubSpotEvent, mapping::Conversion, object_type::ObjectType, status::EventStatus,
+};
 use serde_json::json;
 use shared::db::events::EventKey;
 use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
@@ -55,7 +57,7 @@ async fn a_refused_batch_is_written_one_outcome_at_a_time() -> anyhow::Result<()
             w,
             shared,
             (&ki, &ignored, None),
-            ("ignored", "no_trigger", None)
+            (EventStatus::Ignored, "no_trigger", None)
         ),
     );
     let (row, first) = rl.expect("the live portal's conversion is recorded");

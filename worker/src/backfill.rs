@@ -58,9 +58,9 @@ pub struct BackfillReport {
 /// what was done is recognised).
 pub async fn backfill(w: &Worker, args: &BackfillArgs) -> anyhow::Result<BackfillReport> {
     let now = chrono::Utc::now();
-    let since = parse_time(&args.since, now).map_err(anyhow::Error::msg)?;
+    let since = parse_time(&args.since, now)?;
     let until = match &args.until {
-        Some(u) => parse_time(u, now).map_err(anyhow::Error::msg)?,
+        Some(u) => parse_time(u, now)?,
         None => now,
     };
     let portal_id = PortalId(args.portal);

@@ -1,5 +1,6 @@
 //! Reading a portal back: configuration (triggers, mappings) and decrypted secrets.
 
+use domain::status::CredentialsStatus;
 use std::collections::BTreeMap;
 
 use secrecy::SecretString;
@@ -31,6 +32,14 @@ pub struct StoredPortal {
     pub impact_auth_token: Option<SecretString>,
     /// `unknown`, `ok` or `failing`.
     pub credentials_status: String,
+}
+
+impl StoredPortal {
+    /// Whether its impact.com credentials work, as last seen (`None`: a
+    /// name this version does not know).
+    pub fn credentials(&self) -> Option<CredentialsStatus> {
+        self.credentials_status.parse().ok()
+    }
 }
 
 /// Reads one portal (`None`: unknown portal).

@@ -1,6 +1,7 @@
 //! The `portals`, `triggers`, `trigger_properties` and `mappings` tables:
 //! applying a validated document, and reading a portal back.
 
+use domain::status::CredentialsStatus;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
@@ -234,7 +235,17 @@ pub async fn list(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
         .collect())
 }
 
-/// Records whether impact.com accepted the portal's credentials (`ok`/`failing`).
+/// Records whether impact.com accepted the portal's credentials.
+pub async fn set_credentials(
+    pool: &PgPool,
+    portal: PortalId,
+    status: CredentialsStatus,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_credentials_status(pool, portal, status.as_str(), error).await
+}
+
+/// [`set_credentials`] by the status's stored name (`ok`/`failing`).
 pub async fn set_credentials_status(
     pool: &PgPool,
     portal: PortalId,

@@ -97,7 +97,7 @@ pub struct FilterArgs {
 impl FilterArgs {
     /// The store's filter.
     pub fn to_filter(&self, id: Option<i64>) -> anyhow::Result<Filter> {
-        ops::filter(
+        Ok(ops::filter(
             id,
             self.portal,
             self.object_type.clone(),
@@ -107,8 +107,7 @@ impl FilterArgs {
             self.text.clone(),
             self.state.clone(),
             self.limit,
-        )
-        .map_err(anyhow::Error::msg)
+        )?)
     }
 }
 

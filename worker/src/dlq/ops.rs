@@ -1,11 +1,17 @@
 //! Discarding a dead letter, and parsing operator filters (CLI and admin API).
 
 use chrono::{DateTime, Utc};
+use domain::status::DeadLetterState;
 use serde_json::json;
 use shared::db::{
     self,
-    dead_letters::{DeadLetterId, Filter, ReasonClass},
+    dead_letters::{DeadLetter, DeadLetterId, Filter, ReasonClass},
 };
+
+/// A time an operator wrote that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a time (RFC 3339, YYYY-MM-DD, or an age like 2h)")]
+pub struct BadTime(pub String);
 use sqlx::PgPool;
 
 /// How a discard ended.
@@ -26,8 +32,9 @@ pub async fn discard(
     reason: &str,
 ) -> Result<Discarded, sqlx::Error> {
     let letter = db::dead_letters::get(pool, id).await?;
-    let open = letter.as_ref().is_some_and(|l| l.state == "open");
-    let done = open && db::dead_letters::resolve(pool, id, "discarded", actor, reason).await?;
+    let open = letter.as_ref().is_some_and(DeadLetter::is_open);
+    let done = open
+        && db::dead_letters::resolve(pool, id, DeadLetterState::Discarded, actor, reason).await?;
     let outcome = if done {
         Discarded::Discarded
     } else {
@@ -42,7 +49,7 @@ pub async fn discard(
 
 /// Parses a time: RFC 3339 (`2026-11-27T10:00:00Z`), a date (`2026-11-27`),
 /// or an age (`2h`, `3d`, `90m`) meaning that long ago.
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -55,7 +62,7 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         .and_then(|d| d.first().copied())
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| now - d)
-        .ok_or_else(|| format!("{text:?} is not a time (RFC 3339, YYYY-MM-DD, or an age like 2h)"))
+        .ok_or_else(|| BadTime(text.to_owned()))
 }
 
 /// A filter from operator inputs.
@@ -70,7 +77,7 @@ pub fn filter(
     text: Option<String>,
     state: Option<String>,
     limit: Option<i64>,
-) -> Result<Filter, String> {
+) -> Result<Filter, BadTime> {
     let now = Utc::now();
     Ok(Filter {
         id,

@@ -2,7 +2,10 @@
 //! a freshly fetched object, then the normal pipeline (deduplication,
 //! conversion lock, delivery), so a replay never sends what live traffic sent.
 
-use domain::events::{HubSpotEvent, PortalId};
+use domain::{
+    events::{HubSpotEvent, PortalId},
+    status::DeliveryStatus,
+};
 use shared::db::{self, events::EventKey};
 
 use super::{
@@ -76,7 +79,7 @@ async fn reevaluate_event(
         Ok(EventResult::Duplicate) => match (force, event_conversion(w, event).await) {
             (_, Err(e)) => (ReplayOutcome::Retry, format!("database: {e}")),
             (true, Ok(Some((conversion, _)))) => forced(w, event.portal_id, conversion).await,
-            (false, Ok(Some((conversion, status)))) if status == "delivered" => (
+            (false, Ok(Some((conversion, DeliveryStatus::Delivered)))) => (
                 ReplayOutcome::AlreadyDelivered,
                 format!("conversion {conversion} was delivered already; nothing sent"),
             ),
@@ -118,7 +121,7 @@ async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome
 async fn event_conversion(
     w: &Worker,
     event: &HubSpotEvent,
-) -> Result<Option<(i64, String)>, sqlx::Error> {
+) -> Result<Option<(i64, DeliveryStatus)>, sqlx::Error> {
     let seen = db::events::lookup(&w.pool, &EventKey::of(event)).await?;
     Ok(seen.and_then(|s| s.conversion))
 }
@@ -126,21 +129,7 @@ async fn event_conversion(
 /// Lets the event through deduplication again when its recorded outcome is
 /// a failure (its own, or its conversion's), never when it was delivered.
 async fn forget_failure(w: &Worker, event: &HubSpotEvent) -> Result<(), sqlx::Error> {
-    let k = EventKey::of(event);
-    sqlx::query(
-        "DELETE FROM webhook_events e
-         WHERE e.portal_id = $1 AND e.event_id IS NOT DISTINCT FROM $2 AND e.subscription_type = $3
-           AND e.object_id = $4 AND e.occurred_at = $5 AND e.property_name = $6
-           AND (e.status = 'failed' OR EXISTS (SELECT 1 FROM conversions c
-                WHERE c.id = e.conversion_id AND c.status = 'failed'))",
-    )
-    .bind(k.portal_id)
-    .bind(k.event_id)
-    .bind(&k.subscription_type)
-    .bind(k.object_id)
-    .bind(k.occurred_at)
-    .bind(&k.property_name)
-    .execute(&w.pool)
-    .await
-    .map(|_| ())
+    db::events::forget_failure(&w.pool, &EventKey::of(event))
+        .await
+        .map(|_| ())
 }

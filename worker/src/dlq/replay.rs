@@ -3,6 +3,7 @@
 //! `as_sent`, resending the stored payload. A delivered conversion is never
 //! sent again unless `force`. Every replay is written to the audit log.
 
+use domain::status::{DeadLetterState, DeliveryStatus};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -10,7 +11,6 @@ use shared::db::{
     self,
     dead_letters::{DeadLetter, DeadLetterId},
 };
-use sqlx::Row;
 
 pub use super::report::{ReplayMode, ReplayOutcome, ReplayReport};
 use super::report::{audit, events_of, portal_of, report};
@@ -32,7 +32,7 @@ pub async fn replay_one(
     let Some(letter) = db::dead_letters::get(&w.pool, id).await? else {
         return Ok(report(id, ReplayOutcome::NotFound, "no such dead letter"));
     };
-    if letter.state != "open" {
+    if !letter.is_open() {
         return Ok(report(
             id,
             ReplayOutcome::NotOpen,
@@ -43,7 +43,7 @@ pub async fn replay_one(
         return super::replay_adjustment::replay(w, &letter, adjustment, mode, actor).await;
     }
     let delivered = match letter.conversion_id {
-        Some(c) => conversion_status(w, c).await?.as_deref() == Some("delivered"),
+        Some(c) => db::conversions::status(&w.pool, c).await? == Some(DeliveryStatus::Delivered),
         None => false,
     };
     if mode.dry_run {
@@ -75,9 +75,9 @@ pub async fn replay_one(
     };
     let state = match r.outcome {
         ReplayOutcome::Delivered | ReplayOutcome::Failed | ReplayOutcome::NothingToSend => {
-            "replayed"
+            DeadLetterState::Replayed
         }
-        _ => "open",
+        _ => DeadLetterState::Open,
     };
     let resolution = format!("{}: {}", r.outcome.as_str(), r.detail);
     db::dead_letters::resolve(&w.pool, id, state, actor, &resolution).await?;
@@ -104,14 +104,6 @@ pub async fn replay_many(
         reports.push(r);
     }
     Ok(reports)
-}
-
-async fn conversion_status(w: &Worker, id: i64) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT status FROM conversions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&w.pool)
-        .await?;
-    Ok(row.map(|r| r.get(0)))
 }
 
 fn dry_run_detail(mode: ReplayMode, delivered: bool) -> String {

@@ -3,6 +3,7 @@
 //! the values that were refused). A delivered adjustment is sent again only
 //! with `force`. Audited like every replay.
 
+use domain::status::{DeadLetterState, DeliveryStatus};
 use serde_json::json;
 use shared::db::{self, dead_letters::DeadLetter};
 
@@ -31,7 +32,7 @@ pub(super) async fn replay(
             format!("adjustment {adjustment} no longer exists"),
         ));
     };
-    let delivered = row.status == "delivered";
+    let delivered = row.delivery_status() == Some(DeliveryStatus::Delivered);
     let method = if row.kind == "reversal" {
         "DELETE"
     } else {
@@ -84,8 +85,8 @@ pub(super) async fn replay(
         Ok(Sent::Failed(f)) | Err(f) => report(id, ReplayOutcome::Retry, f.to_string()),
     };
     let state = match r.outcome {
-        ReplayOutcome::Delivered => "replayed",
-        _ => "open",
+        ReplayOutcome::Delivered => DeadLetterState::Replayed,
+        _ => DeadLetterState::Open,
     };
     let resolution = format!("{}: {}", r.outcome.as_str(), r.detail);
     db::dead_letters::resolve(&w.pool, id, state, actor, &resolution).await?;

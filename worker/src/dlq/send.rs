@@ -3,7 +3,7 @@
 //! before the POST until its outcome is committed, as in `deliver`, so a
 //! replay and a live worker never post the same conversion at once.
 
-use domain::{events::PortalId, failure::Failure};
+use domain::{events::PortalId, failure::Failure, status::DeliveryStatus};
 use shared::db;
 
 pub use crate::pipeline::deliver::Sent;
@@ -38,7 +38,8 @@ pub async fn send(
             format!("conversion {id} no longer exists"),
         )));
     };
-    if row.status == "delivered" && !force {
+    let delivered = row.status == DeliveryStatus::Delivered;
+    if delivered && !force {
         return Ok(Sent::AlreadyDelivered);
     }
     let params = params.unwrap_or(row.params);
@@ -62,7 +63,7 @@ pub async fn send(
         }
         Err(f) => {
             // A failed replay of a delivered conversion leaves it delivered.
-            if row.status != "delivered" {
+            if !delivered {
                 db::conversions::mark_attempt_failed(&mut *tx, id, &f)
                     .await
                     .map_err(Failure::database)?;

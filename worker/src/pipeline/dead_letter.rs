@@ -14,7 +14,6 @@ use shared::db::{
     dead_letters::{NewDeadLetter, ReasonClass},
     events::EventKey,
 };
-use sqlx::Row;
 
 use crate::{Worker, pipeline::result::EventResult};
 
@@ -56,12 +55,10 @@ pub async fn permanent(
 ) -> Result<(), Failure> {
     let (payload, attempts) = match conversion_id {
         Some(id) => {
-            let row = sqlx::query("SELECT payload, attempts FROM conversions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&w.pool)
+            let row = db::conversions::payload_and_attempts(&w.pool, id)
                 .await
                 .map_err(Failure::database)?;
-            row.map_or((None, 1), |r| (Some(r.get("payload")), r.get("attempts")))
+            row.map_or((None, 1), |(payload, attempts)| (Some(payload), attempts))
         }
         None => (None, 1),
     };

@@ -1,7 +1,7 @@
 //! Deduplication: an event recorded before is not processed again, except
 //! to resume the delivery of the conversion it recorded.
 
-use domain::{events::HubSpotEvent, failure::Failure};
+use domain::{events::HubSpotEvent, failure::Failure, status::DeliveryStatus};
 use shared::db::{self, events::EventKey};
 
 use crate::{
@@ -30,7 +30,7 @@ pub async fn dedupe(
         return Ok(None);
     };
     match seen.conversion {
-        Some((id, status)) if status == "pending" => {
+        Some((id, DeliveryStatus::Pending)) => {
             metrics::counter!("worker_conversions_resumed_total").increment(1);
             let result = deliver(w, batching, event.portal_id, id).await;
             dead_letter::refused(w, event, None, &result, None, id).await?;

@@ -25,7 +25,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use domain::{events::PortalId, failure::Failure};
+use domain::{
+    events::PortalId,
+    failure::Failure,
+    status::{CredentialsStatus, DeliveryStatus},
+};
 use futures::StreamExt;
 use shared::{
     db::{self, conversions::ConversionRow, portals::StoredPortal},
@@ -94,12 +98,17 @@ pub(crate) async fn portal_credentials(
 /// recorded with the delivery).
 pub(crate) async fn flag_refused_credentials(w: &Worker, portal: PortalId, f: &Failure) {
     if f.reason == "impact_auth" {
-        set_credentials_status(w, portal, "failing", Some(&f.detail)).await;
+        set_credentials(w, portal, CredentialsStatus::Failing, Some(&f.detail)).await;
     }
 }
 
-async fn set_credentials_status(w: &Worker, portal: PortalId, status: &str, detail: Option<&str>) {
-    if let Err(e) = db::portals::set_credentials_status(&w.pool, portal, status, detail).await {
+async fn set_credentials(
+    w: &Worker,
+    portal: PortalId,
+    status: CredentialsStatus,
+    detail: Option<&str>,
+) {
+    if let Err(e) = db::portals::set_credentials(&w.pool, portal, status, detail).await {
         tracing::warn!(error = %e, "could not record credentials status");
     }
 }
@@ -237,11 +246,13 @@ async fn deliver_batch(w: &Worker, portal: PortalId, ids: &[i64]) -> Result<Resu
         .increment(delivered.len() as u64);
     let known_ok = stored
         .as_ref()
-        .is_some_and(|p| p.credentials_status == "ok");
+        .is_some_and(|p| p.credentials() == Some(CredentialsStatus::Ok));
     match (&auth_failure, delivered.is_empty()) {
-        (Some(detail), _) => set_credentials_status(w, portal, "failing", Some(detail)).await,
+        (Some(detail), _) => {
+            set_credentials(w, portal, CredentialsStatus::Failing, Some(detail)).await;
+        }
         // Written only when it changes (not once per batch).
-        (None, false) if !known_ok => set_credentials_status(w, portal, "ok", None).await,
+        (None, false) if !known_ok => set_credentials(w, portal, CredentialsStatus::Ok, None).await,
         _ => {}
     }
     tracing::debug!(%portal, delivered = delivered.len(), "conversions delivered");
@@ -260,7 +271,7 @@ async fn lock_pending(
         .map_err(Failure::database)?;
     let mut to_post = Vec::with_capacity(rows.len());
     for row in rows {
-        if row.status == "delivered" {
+        if row.status == DeliveryStatus::Delivered {
             metrics::counter!("worker_conversions_total", "outcome" => "already_delivered")
                 .increment(1);
             let done = EventResult::AlreadyDelivered {

@@ -7,6 +7,7 @@ use domain::{
     mapping::{self, Context, Conversion, FieldMapping},
     object_type::ObjectType,
     portal::PortalConfig,
+    status::EventStatus,
 };
 
 use crate::pipeline::{dead_letter, record::EventRecord, result::EventResult};
@@ -57,13 +58,13 @@ pub async fn give_up(
         return Err(f);
     }
     if f.reason == "hubspot_uninstalled" {
-        rec.outcome("skipped", "portal_uninstalled", Some(f.detail))
+        rec.outcome(EventStatus::Skipped, "portal_uninstalled", Some(f.detail))
             .await?;
         return Ok(EventResult::Skipped("portal_uninstalled"));
     }
     let fetched = fetched.map(dead_letter::context_json);
     dead_letter::permanent(rec.w, rec.event, Some(object_type), &f, fetched, None).await?;
-    rec.outcome("failed", f.reason, Some(f.detail.clone()))
+    rec.outcome(EventStatus::Failed, f.reason, Some(f.detail.clone()))
         .await?;
     Ok(EventResult::Failed(f))
 }

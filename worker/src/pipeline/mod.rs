@@ -26,7 +26,11 @@ pub mod retry;
 pub mod trigger;
 
 use chrono::{DateTime, Utc};
-use domain::{events::HubSpotEvent, failure::Failure};
+use domain::{
+    events::HubSpotEvent,
+    failure::Failure,
+    status::{DeliveryStatus, EventStatus},
+};
 use shared::db::events::EventKey;
 
 use crate::Worker;
@@ -98,7 +102,7 @@ pub async fn process_event(
         // A concurrent duplicate of this event got there first; it delivers.
         return Ok(EventResult::Duplicate);
     }
-    if row.status == "delivered" {
+    if row.status == DeliveryStatus::Delivered {
         return Ok(EventResult::AlreadyDelivered {
             conversion_id: row.id,
         });
@@ -118,6 +122,6 @@ pub async fn process_event(
 
 /// Records the event skipped for `reason`.
 async fn skipped(rec: &EventRecord<'_>, reason: &'static str) -> Result<EventResult, Failure> {
-    rec.outcome("skipped", reason, None).await?;
+    rec.outcome(EventStatus::Skipped, reason, None).await?;
     Ok(EventResult::Skipped(reason))
 }

@@ -2,7 +2,7 @@
 //! carried out (and recorded `erased`); an event of an erased contact is
 //! skipped (`contact_erased`) and stored without its value.
 
-use domain::failure::Failure;
+use domain::{failure::Failure, status::EventStatus};
 
 use crate::{
     pipeline::{record::EventRecord, result::EventResult},
@@ -31,7 +31,7 @@ pub async fn privacy(
         erase(&w.pool, &w.cipher, key.portal_id, key.object_id, t, &actor)
             .await
             .map_err(Failure::database)?;
-        rec.outcome("erased", t.as_str(), None).await?;
+        rec.outcome(EventStatus::Erased, t.as_str(), None).await?;
         return Ok(Some(EventResult::Skipped("privacy_erased")));
     }
     if maybe_erased
@@ -39,7 +39,8 @@ pub async fn privacy(
             .await
             .map_err(Failure::database)?
     {
-        rec.outcome("skipped", "contact_erased", None).await?;
+        rec.outcome(EventStatus::Skipped, "contact_erased", None)
+            .await?;
         return Ok(Some(EventResult::Skipped("contact_erased")));
     }
     Ok(None)

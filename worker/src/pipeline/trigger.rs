@@ -7,6 +7,7 @@ use domain::{
     failure::Failure,
     object_type::ObjectType,
     portal::PortalConfig,
+    status::EventStatus,
     triggers::{self, Decision, Firing},
 };
 
@@ -36,12 +37,12 @@ pub async fn trigger(
         Some(Adjusted {
             failure: Some(f), ..
         }) => {
-            rec.outcome("failed", f.reason, Some(f.detail.clone()))
+            rec.outcome(EventStatus::Failed, f.reason, Some(f.detail.clone()))
                 .await?;
             EventResult::Failed(f)
         }
         Some(a) => {
-            rec.outcome("adjusted", a.reason, None).await?;
+            rec.outcome(EventStatus::Adjusted, a.reason, None).await?;
             EventResult::Adjusted {
                 kind: a.kind,
                 reason: a.reason,
@@ -49,7 +50,7 @@ pub async fn trigger(
             }
         }
         None => {
-            rec.outcome("ignored", reason, None).await?;
+            rec.outcome(EventStatus::Ignored, reason, None).await?;
             EventResult::Ignored(reason)
         }
     };

@@ -13,6 +13,7 @@ use domain::{
     failure::Failure,
     object_type::ObjectType,
     portal::PortalConfig,
+    status::DeliveryStatus,
 };
 use shared::db::{
     self,
@@ -118,7 +119,7 @@ pub async fn apply(
 /// What one delivered conversion gets.
 enum Step {
     /// Send (or resume) this recorded adjustment.
-    Send(AdjustmentRow),
+    Send(Box<AdjustmentRow>),
     /// Nothing sent, for this reason.
     Skip(&'static str),
     /// Dead-lettered; the other conversions go on.
@@ -160,8 +161,10 @@ impl Plan<'_> {
             .map_err(Failure::database)?;
         match existing {
             // Dead-lettered before; replays go through the dead letter.
-            Some(row) if row.status == "failed" => return Ok(Step::Skip("adjustment_failed")),
-            Some(row) => return Ok(Step::Send(row)),
+            Some(row) if row.delivery_status() == Some(DeliveryStatus::Failed) => {
+                return Ok(Step::Skip("adjustment_failed"));
+            }
+            Some(row) => return Ok(Step::Send(Box::new(row))),
             None => {}
         }
         if db::adjustments::reversed(&w.pool, conversion)
@@ -274,7 +277,7 @@ impl Plan<'_> {
             .await
             .map_err(Failure::database)?;
         Ok(match recorded {
-            Some(row) => Step::Send(row),
+            Some(row) => Step::Send(Box::new(row)),
             None => {
                 count(self.kind, "already_reversed");
                 Step::Skip("already_reversed")

@@ -8,6 +8,7 @@ use domain::{
     events::{HubSpotEvent, PortalId},
     failure::Failure,
     object_type::ObjectType,
+    status::DeliveryStatus,
 };
 use shared::db;
 
@@ -33,7 +34,8 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             format!("adjustment {id} no longer exists"),
         )));
     };
-    if row.status == "delivered" && !force {
+    let delivered = row.delivery_status() == Some(DeliveryStatus::Delivered);
+    if delivered && !force {
         return Ok(Sent::AlreadyDelivered);
     }
     let Some(creds) = creds else {
@@ -73,7 +75,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         }
         Err(f) => {
             // A failed resend of a delivered adjustment leaves it delivered.
-            if row.status != "delivered" {
+            if !delivered {
                 db::adjustments::mark_attempt_failed(
                     &mut *tx,
                     id,

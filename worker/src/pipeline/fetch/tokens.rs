@@ -8,10 +8,9 @@ use std::{
 
 use domain::{events::PortalId, failure::Failure, portal::HubSpotAuthKind};
 use secrecy::SecretString;
-use shared::db::{
-    self,
-    portals::StoredPortal,
-    tokens::{REFRESH_MARGIN, TokenError},
+use shared::{
+    db::portals::StoredPortal,
+    hubspot::tokens::{REFRESH_MARGIN, TokenError, oauth_access_token},
 };
 use tokio::sync::Mutex;
 
@@ -89,7 +88,7 @@ async fn oauth_token(
     portal: PortalId,
     rejected: Option<&SecretString>,
 ) -> Result<(SecretString, Duration), Failure> {
-    let result = db::tokens::oauth_access_token(
+    let result = oauth_access_token(
         &w.pool,
         &w.cipher,
         &w.hubspot,

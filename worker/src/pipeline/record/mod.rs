@@ -28,6 +28,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use domain::{
     events::HubSpotEvent, failure::Failure, mapping::Conversion, object_type::ObjectType,
+    status::EventStatus,
 };
 use shared::db::{conversions::RecordedConversion, events::EventKey};
 use sqlx::PgPool;
@@ -182,7 +183,7 @@ pub async fn outcome(
     w: &Worker,
     batching: Batching,
     (key, event, received_at): (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
-    (status, reason, error): (&'static str, &'static str, Option<String>),
+    (status, reason, error): (EventStatus, &'static str, Option<String>),
 ) -> Result<bool, RecordError> {
     let item = Item::Outcome {
         key: key.clone(),
@@ -223,7 +224,7 @@ impl<'a> EventRecord<'a> {
     /// Records an outcome without conversion.
     pub async fn outcome(
         &self,
-        status: &'static str,
+        status: EventStatus,
         reason: &'static str,
         error: Option<String>,
     ) -> Result<bool, Failure> {

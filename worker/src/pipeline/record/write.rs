@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
+use domain::{
+    events::HubSpotEvent, mapping::Conversion, object_type::ObjectType, status::EventStatus,
+};
 use shared::db::{
     self,
     conversions::{ConvertedItem, RecordedConversion},
@@ -24,7 +26,7 @@ pub(super) enum Item {
         key: EventKey,
         event: HubSpotEvent,
         received_at: Option<DateTime<Utc>>,
-        status: &'static str,
+        status: EventStatus,
         reason: Option<&'static str>,
         error: Option<String>,
     },
@@ -148,7 +150,7 @@ async fn write_outcomes(
                 event,
                 *received_at,
                 EventOutcome {
-                    status,
+                    status: *status,
                     reason: *reason,
                     error: error.as_deref(),
                     conversion_id: None,
@@ -192,7 +194,7 @@ async fn write_one(tx: &mut PgConnection, item: &Item) -> Result<Recorded, sqlx:
             error,
         } => {
             let outcome = EventOutcome {
-                status,
+                status: *status,
                 reason: *reason,
                 error: error.as_deref(),
                 conversion_id: None,
