@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use domain::status::DeliveryStatus;
 use shared::{
     config::Settings,
     crypto::SecretCipher,
@@ -101,11 +102,13 @@ pub async fn conversions(
             r.event_type,
             r.order_id,
             r.status,
-            r.outcome.as_deref().unwrap_or(if r.status == "delivered" {
-                "queued"
-            } else {
-                "-"
-            }),
+            r.outcome
+                .as_deref()
+                .unwrap_or(if r.status == DeliveryStatus::Delivered.as_str() {
+                    "queued"
+                } else {
+                    "-"
+                }),
             r.error_type.as_deref().unwrap_or("-"),
             reason,
         )?;

@@ -27,21 +27,21 @@ pub async fn preview(w: &Worker, event: &HubSpotEvent) -> Value {
 async fn evaluate(
     w: &Worker,
     event: &HubSpotEvent,
-) -> Result<Result<Vec<(String, String)>, String>, Failure> {
+) -> Result<Result<Vec<(String, String)>, &'static str>, Failure> {
     let portal = w
         .portals
         .get(&w.pool, &w.cipher, event.portal_id)
         .await
         .map_err(Failure::database)?;
     let Some(portal) = portal else {
-        return Ok(Err("unknown_portal".into()));
+        return Ok(Err("unknown_portal"));
     };
     let Some(config) = portal.config.as_ref() else {
-        return Ok(Err("portal_unconfigured".into()));
+        return Ok(Err("portal_unconfigured"));
     };
     let (object_type, firing) = match triggers::evaluate(&config.triggers, event) {
         Decision::Fire(t, f) => (t, f),
-        Decision::Ignore(reason) => return Ok(Err(reason.as_str().into())),
+        Decision::Ignore(reason) => return Ok(Err(reason.as_str())),
     };
     let rows = config
         .mappings
