@@ -291,6 +291,8 @@ impl Settings {
     /// Loads defaults, then the file named by `CONNECTOR_CONFIG` (if set),
     /// then the `CONNECTOR_*` environment.
     pub fn load() -> Result<Self, ConfigError> {
+        // The first thing every process does: HTTPS clients need this.
+        crate::tls::install_crypto_provider();
         let file = std::env::var_os(CONFIG_FILE_ENV);
         Self::figment(file.as_deref().map(Path::new), std::env::vars())
             .extract()
@@ -299,6 +301,7 @@ impl Settings {
 
     /// Defaults only (tests start from these and override fields).
     pub fn defaults() -> Self {
+        crate::tls::install_crypto_provider();
         Figment::from(Serialized::defaults(DEFAULTS))
             .extract()
             .expect("built-in defaults are valid")

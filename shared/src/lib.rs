@@ -12,3 +12,4 @@ pub mod db;
 pub mod hubspot;
 pub mod impact;
 pub mod telemetry;
+pub mod tls;

@@ -10,6 +10,7 @@ use crate::config::LogFormat;
 /// Installs the global log subscriber. Safe to call more than once (tests):
 /// later calls keep the first subscriber.
 pub fn init_logging(format: LogFormat, filter: &str) {
+    crate::tls::install_crypto_provider();
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
@@ -28,6 +29,7 @@ pub fn init_logging(format: LogFormat, filter: &str) {
 /// The process-wide Prometheus recorder (installed on first use), whose
 /// handle renders the `/metrics` text.
 pub fn metrics() -> PrometheusHandle {
+    crate::tls::install_crypto_provider();
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {

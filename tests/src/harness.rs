@@ -8,50 +8,21 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{SystemTime, UNIX_EPOCH},
 };
 
-use domain::signature;
 use lapin::{
     Channel,
     options::{BasicAckOptions, BasicGetOptions, QueueDeclareOptions, QueuePurgeOptions},
     types::FieldTable,
 };
-use secrecy::SecretString;
 use shared::config::Settings;
 use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-/// The client secret tests sign with.
-pub const TEST_SECRET: &str = "test-client-secret-0123456789";
-
-/// The AMQP URL of the local broker (overridable with `CONNECTOR_AMQP_URL`).
-pub fn amqp_url() -> String {
-    std::env::var("CONNECTOR_AMQP_URL").unwrap_or_else(|_| Settings::defaults().amqp_url)
-}
-
-/// A queue prefix no other test uses.
-pub fn unique_prefix() -> String {
-    format!("t{}.", uuid::Uuid::new_v4().simple())
-}
-
-/// Default settings isolated under a fresh queue prefix, with the test secret.
-pub fn test_settings() -> Settings {
-    let mut s = Settings::defaults();
-    s.amqp_url = amqp_url();
-    s.queue_prefix = unique_prefix();
-    s.hubspot_client_secret = Some(SecretString::from(TEST_SECRET));
-    s.ingest_addr = "127.0.0.1:0".parse().expect("valid address");
-    s.log = "warn".into();
-    s
-}
-
-/// Epoch milliseconds now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use tools::support::{
+    TEST_SECRET, amqp_url, broker_channel, delete_topology, event_batch, now_ms, signed_request,
+    test_settings, unique_prefix,
+};
 
 /// An ingest process running inside the test.
 pub struct IngestHandle {
@@ -94,48 +65,6 @@ pub async fn spawn_ingest(settings: Settings) -> anyhow::Result<IngestHandle> {
     })
 }
 
-/// A webhook request signed with v3 (and v1) the way HubSpot signs it.
-pub fn signed_request(
-    client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    body: Vec<u8>,
-) -> reqwest::RequestBuilder {
-    let ts = now_ms().to_string();
-    let v3 = signature::sign_v3(secret.as_bytes(), "POST", url, &body, &ts);
-    let v1 = signature::sign_v1(secret.as_bytes(), &body);
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("X-HubSpot-Signature-v3", v3)
-        .header("X-HubSpot-Request-Timestamp", ts)
-        .header("X-HubSpot-Signature", v1)
-        .header("X-HubSpot-Signature-Version", "v1")
-        .body(body)
-}
-
-/// A JSON array of `n` HubSpot-shaped events for `portal`, starting at `first_id`.
-pub fn event_batch(portal: u64, first_id: u64, n: usize) -> Vec<u8> {
-    let occurred = now_ms();
-    let events: Vec<serde_json::Value> = (0..n as u64)
-        .map(|i| {
-            serde_json::json!({
-                "eventId": first_id + i, "subscriptionId": 12345, "portalId": portal,
-                "appId": 54321, "occurredAt": occurred, "subscriptionType": "contact.creation",
-                "attemptNumber": 0, "objectId": first_id + i, "changeSource": "CRM", "changeFlag": "NEW"
-            })
-        })
-        .collect();
-    serde_json::to_vec(&events).expect("serialisable")
-}
-
-/// Opens a channel on the local broker.
-pub async fn broker_channel() -> anyhow::Result<(lapin::Connection, Channel)> {
-    let conn = shared::broker::connect(&amqp_url(), "connector-tests").await?;
-    let ch = conn.create_channel().await?;
-    Ok((conn, ch))
-}
-
 /// Number of ready messages in `queue` (which must exist).
 pub async fn queue_len(ch: &Channel, queue: &str) -> anyhow::Result<u32> {
     let opts = QueueDeclareOptions {
@@ -166,24 +95,6 @@ pub async fn get_one(
 pub async fn purge(ch: &Channel, queue: &str) -> anyhow::Result<()> {
     ch.queue_purge(queue.into(), QueuePurgeOptions::default())
         .await?;
-    Ok(())
-}
-
-/// Deletes every queue and the exchange of a test's topology.
-pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Result<()> {
-    let topo = shared::broker::Topology {
-        prefix: settings.queue_prefix.clone(),
-        retry_delays: settings.retry_delays()?,
-        delivery_limit: settings.delivery_limit,
-    };
-    let mut queues = vec![topo.work_queue(), topo.dead_queue()];
-    queues.extend((0..topo.retry_delays.len()).filter_map(|i| topo.retry_queue(i)));
-    for q in queues {
-        let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
-    }
-    let _ = ch
-        .exchange_delete(topo.events_exchange().as_str().into(), Default::default())
-        .await;
     Ok(())
 }
 

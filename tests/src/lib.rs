@@ -1,8 +1,7 @@
-//! End-to-end tests, the sandbox and benchmarks of the connector.
+//! End-to-end tests of the connector (the sandbox is a crate of its own;
+//! the quick start, benchmarks and fault suite are the `tools` crate).
 
-pub mod bench;
 pub mod e2e;
-pub mod faults;
 pub mod harness;
 pub mod webdriver;
 pub mod website;

@@ -1,19 +1,24 @@
-//! The reduced fault suite (CI): the `fault-suite` binary with `--reduced`
-//! — 40 s of load on two portals while workers are SIGKILLed, a private
-//! RabbitMQ restarts, a private PostgreSQL crashes, impact.com fails and
-//! HubSpot answers 429 and delivers duplicates out of order — must end with
-//! nothing lost and nothing doubled.
+//! The reduced fault suite (CI): `tools::faults` with the reduced
+//! configuration — 40 s of load on two portals while `worker` processes
+//! are SIGKILLed, a private RabbitMQ restarts, a private PostgreSQL
+//! crashes, impact.com fails and HubSpot answers 429 and delivers
+//! duplicates out of order — must end with nothing lost and nothing
+//! doubled. The `worker` and `ingest` executables are built first (see
+//! `tools::binaries`), like `cargo run --bin fault-suite` does.
 
-use std::process::Command;
+use tools::{
+    binaries::Binaries,
+    faults::{self, FaultConfig},
+};
 
-#[test]
-fn nothing_is_lost_or_doubled_under_faults() {
-    let out = Command::new(env!("CARGO_BIN_EXE_fault-suite"))
-        .args(["--reduced", "--seed", "11"])
-        .output()
-        .expect("the fault-suite binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_is_lost_or_doubled_under_faults() -> anyhow::Result<()> {
+    shared::tls::install_crypto_provider();
+    let bins = tokio::task::spawn_blocking(|| Binaries::ensure(&["worker", "ingest"])).await??;
+    let cfg = FaultConfig::reduced(11);
+    let dir = cfg.work_dir.clone();
+    let report = faults::run(cfg, &bins).await?;
+    let stdout = report.render();
     let result = |key: &str| {
         stdout
             .lines()
@@ -21,9 +26,9 @@ fn nothing_is_lost_or_doubled_under_faults() {
             .and_then(|v| v.parse::<u64>().ok())
     };
     assert!(
-        out.status.success(),
-        "fault suite failed ({}):\n{stdout}\n{stderr}",
-        out.status
+        report.passed(),
+        "fault suite failed; logs in {}:\n{stdout}",
+        dir.display()
     );
     assert_eq!(result("lost"), Some(0), "{stdout}");
     assert_eq!(result("duplicates"), Some(0), "{stdout}");
@@ -37,4 +42,6 @@ fn nothing_is_lost_or_doubled_under_faults() {
     assert_eq!(result("postgres_crashes"), Some(1), "{stdout}");
     assert!(result("faulted_posts").unwrap_or(0) > 0, "{stdout}");
     assert!(stdout.contains("RESULT verdict=pass"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
 }

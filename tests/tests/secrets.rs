@@ -1,9 +1,8 @@
 //! Secrets: encrypted at rest, never logged, and a wrong or missing
 //! encryption key is a clear start-up error.
 //!
-//! The full flow runs ingest and a worker as child processes (the
-//! `fault-suite` executable's `--serve-ingest` / `--serve-worker`, i.e. the
-//! same library entry points the `ingest` and `worker` binaries run) with
+//! The full flow runs ingest and a worker as child processes (the `ingest`
+//! and `worker` executables, built first: see `tools::binaries`) with
 //! `CONNECTOR_LOG=debug`, installs a portal through OAuth, saves an
 //! impact.com auth token through the website API, sends a signed webhook and
 //! delivers a conversion; then searches every captured log line and every
@@ -26,27 +25,37 @@ use tests::e2e::{self, seed_contact_mappings};
 use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;
-const SUITE: &str = env!("CARGO_BIN_EXE_fault-suite");
+
+/// `ingest` or `worker`, beside this test's executable (built first when
+/// run through cargo).
+fn exe(name: &str) -> anyhow::Result<PathBuf> {
+    Ok(tools::binaries::Binaries::ensure(&["worker", "ingest"])?.path(name))
+}
 
 fn random_key() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn spawn(flag: &str, env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
+/// Starts `name` (`ingest`, or `worker` with `run`).
+fn spawn(name: &str, env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
     let file = std::fs::File::create(log)?;
-    Ok(Command::new(SUITE)
-        .arg(flag)
+    let args: &[&str] = if name == "worker" { &["run"] } else { &[] };
+    Ok(Command::new(exe(name)?)
+        .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
+        .stdin(Stdio::null())
         .stdout(file.try_clone()?)
         .stderr(file)
         .kill_on_drop(true)
         .spawn()?)
 }
 
+/// SIGTERM (a graceful stop), then waits.
 async fn stop(mut child: Child) -> anyhow::Result<()> {
-    drop(child.stdin.take());
+    if let Some(pid) = child.id() {
+        tools::process::signal(pid, rustix::process::Signal::TERM);
+    }
     tokio::time::timeout(Duration::from_secs(30), child.wait()).await??;
     Ok(())
 }
@@ -122,8 +131,8 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let dir = std::env::temp_dir().join(format!("secrets-test-{tag}"));
     std::fs::create_dir_all(&dir)?;
     let (ingest_log, worker_log) = (dir.join("ingest.log"), dir.join("worker.log"));
-    let ingest = spawn("--serve-ingest", &env, &ingest_log)?;
-    let worker = spawn("--serve-worker", &env, &worker_log)?;
+    let ingest = spawn("ingest", &env, &ingest_log)?;
+    let worker = spawn("worker", &env, &worker_log)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -298,10 +307,10 @@ fn cookie(resp: &reqwest::Response, name: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs the `worker` entry point with `env` until it exits (or 30 s).
+/// Runs `worker run` with `env` until it exits (or 30 s).
 async fn worker_exit(env: &[(&str, String)]) -> anyhow::Result<(Option<i32>, String)> {
-    let mut cmd = Command::new(SUITE);
-    cmd.arg("--serve-worker").env_clear();
+    let mut cmd = Command::new(exe("worker")?);
+    cmd.arg("run").env_clear();
     cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
@@ -309,7 +318,7 @@ async fn worker_exit(env: &[(&str, String)]) -> anyhow::Result<(Option<i32>, Str
     let started = Instant::now();
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        cmd.stdin(Stdio::piped()).kill_on_drop(true).output(),
+        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
     )
     .await??;
     assert!(started.elapsed() < Duration::from_secs(30));

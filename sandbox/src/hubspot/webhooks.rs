@@ -55,6 +55,7 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub(crate) fn new(target: Option<WebhookTarget>, timing: Timing, seed: u64) -> Arc<Engine> {
+        install_crypto_provider();
         Arc::new(Engine {
             target: std::sync::Mutex::new(target),
             options: Default::default(),
@@ -323,5 +324,14 @@ impl Engine {
         };
         lock(&self.queues).entry(portal).or_default().in_flight -= 1;
         ok
+    }
+}
+
+/// reqwest is built without a rustls crypto provider of its own (the
+/// workspace uses `ring`): the process's default must be installed before
+/// the first client is built. An already installed one is kept.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }

@@ -13,7 +13,7 @@ use shared::{
     config::Settings,
     crypto::SecretCipher,
 };
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{PgPool, Row};
 use worker::{MessageMeta, MessageOutcome, Worker};
 
 use crate::harness;
@@ -23,38 +23,10 @@ use sandbox::{Sandbox, SandboxConfig, Submission, WebhookEvent};
 pub const PORTAL: u64 = 1001;
 /// Its private-app token.
 pub const TOKEN: &str = "pat-sandbox-1001";
-/// A fixed test encryption key (base64 of 32 bytes).
-pub const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-
-/// PostgreSQL server URL without a database (overridable with `TEST_POSTGRES_URL`).
-fn server_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A uniquely named, empty database; returns its URL.
-pub async fn fresh_database() -> anyhow::Result<String> {
-    let name = format!("worker_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{}/test", server_url())).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await?;
-    Ok(format!("{}/{name}", server_url()))
-}
-
-/// Drops a database made by [`fresh_database`].
-pub async fn drop_database(url: &str) {
-    let Some(name) = url.rsplit('/').next().filter(|n| n.starts_with("worker_")) else {
-        return;
-    };
-    if let Ok(mut admin) = PgConnection::connect(&format!("{}/test", server_url())).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut admin)
-        .await;
-    }
-}
+pub use tools::support::{
+    KEY, drop_database, fresh_database, seed_contact_mappings, seed_deal_mappings,
+    seed_line_item_mappings,
+};
 
 /// A sandbox, a fresh database and a worker wired to both.
 pub struct WorkerEnv {
@@ -266,43 +238,6 @@ pub fn portal_doc(triggers: Value, mappings: Value) -> Value {
         "triggers": triggers,
         "mappings": mappings,
     })
-}
-
-/// The seed guide's contacts table.
-pub fn seed_contact_mappings() -> Value {
-    json!([
-        { "from": "lifecyclestage", "to": "EventTypeCode" },
-        { "from": "hs_object_id", "to": "CustomerId" },
-        { "from": "contact_[lead_status]_id", "to": "OrderId" },
-        { "from": "lastmodifieddate", "to": "EventDate" },
-        { "from": "company", "to": "Text3" },
-        { "from": "city", "to": "CustomerCity" },
-        { "from": "country", "to": "CustomerCountry" },
-        { "from": "zip", "to": "CustomerPostCode" },
-        { "from": "custom_impact_click_id", "to": "ClickId" }
-    ])
-}
-
-/// The seed guide's deals table.
-pub fn seed_deal_mappings() -> Vec<Value> {
-    vec![
-        json!({ "from": "deal_[deal stage]", "to": "EventTypeCode" }),
-        json!({ "from": "deal_contact_id", "to": "CustomerId" }),
-        json!({ "from": "deal_[stage]_id", "to": "OrderId" }),
-        json!({ "from": "hs_lastmodifieddate", "to": "EventDate" }),
-        json!({ "from": "closedate", "to": "Text3" }),
-        json!({ "from": "hs_deal_stage_probability", "to": "Text2" }),
-        json!({ "from": "amount", "to": "OrderSubTotal" }),
-    ]
-}
-
-/// The seed guide's line-item rows.
-pub fn seed_line_item_mappings() -> Vec<Value> {
-    vec![
-        json!({ "from": "line_item{i}.hs_sku", "to": "ItemSku{i}" }),
-        json!({ "from": "line_item{i}.name", "to": "ItemName{i}" }),
-        json!({ "from": "line_item{i}.price", "to": "ItemPrice{i}" }),
-    ]
 }
 
 /// Normalises an ISO timestamp from HubSpot the way the worker sends it.

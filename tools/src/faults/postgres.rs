@@ -10,7 +10,7 @@ use std::{
 use anyhow::{Context as _, bail};
 use tokio::process::Command;
 
-use super::services::free_port;
+use crate::process::free_port;
 
 /// A PostgreSQL cluster of our own (`initdb` + `pg_ctl`).
 pub struct PrivatePostgres {

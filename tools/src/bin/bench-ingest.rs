@@ -1,5 +1,5 @@
 //! `cargo run --release --bin bench-ingest`: signed batches of 100 events
-//! against ingest (a separate process) and RabbitMQ on loopback, at HubSpot's
+//! against ingest (the `ingest` executable, a separate process) and RabbitMQ on loopback, at HubSpot's
 //! default concurrency of 10 and a higher one, plus the bare broker ceiling
 //! (one persistent, confirmed message per event). Prints a table and one
 //! `RESULT scenario=<name> key=value ...` line per result.
@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tests::{bench, harness};
+use tools::{bench, binaries::Binaries, support as harness};
 
 /// Ingest throughput and latency benchmark.
 #[derive(Parser)]
@@ -21,23 +21,19 @@ struct Args {
     /// Events per request (HubSpot sends at most 100).
     #[arg(long, default_value_t = 100)]
     batch: usize,
-    /// Internal: run ingest in this process (the benchmark starts itself this way).
-    #[arg(long, hide = true)]
-    serve_ingest: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    shared::tls::install_crypto_provider();
+    let bins = Binaries::ensure(&["ingest"])?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if args.serve_ingest {
-        return rt.block_on(bench::serve_ingest_child());
-    }
-    rt.block_on(run(args))
+    rt.block_on(run(args, &bins))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration_secs);
     println!(
         "bench-ingest: {} s per scenario, {} events per request, {} cores",
@@ -53,7 +49,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     for &c in &args.concurrency {
         let mut settings = harness::test_settings();
         settings.log = "warn".into();
-        let child = bench::IngestChild::spawn(&settings).await?;
+        let child = bench::IngestChild::spawn(bins, &settings).await?;
         let started = Instant::now();
         let load = bench::drive_webhooks(
             &child.webhook_url(),
@@ -66,7 +62,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let elapsed = started.elapsed();
         let rss_kb = child.peak_rss_kb();
         child.stop().await?;
-        bench::drop_topology(&settings).await?;
+        harness::drop_topology(&settings).await?;
         let eps = load.events as f64 / elapsed.as_secs_f64();
         let name = format!("ingest-c{c}");
         println!(

@@ -2,19 +2,25 @@
 //! binaries and runs this): the whole pipeline on this machine against the
 //! sandbox. It starts the sandbox, ingest and a worker as separate processes,
 //! applies the demo portal, makes things happen in the fake HubSpot and
-//! prints each conversion as the fake impact.com receives it.
+//! prints each conversion as the fake impact.com receives it. However it
+//! ends (Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL), its children end
+//! with it (see `tools::quickstart`).
 
 use std::{
     collections::HashSet,
     path::{Path, PathBuf},
-    process::Stdio,
+    process::ExitCode,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tools::{
+    binaries::Binaries,
+    quickstart::{Children, exec_child_if_asked, termination},
+};
 
 /// Runs ingest, a worker and the sandbox, and shows conversions arriving.
 #[derive(Parser)]
@@ -37,25 +43,77 @@ const SECRET: &str = "sandbox-client-secret";
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const PORTAL: u64 = 1001;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    if let Some(e) = exec_child_if_asked() {
+        eprintln!("quickstart: {e:#}");
+        return ExitCode::from(127);
+    }
     let args = Args::parse();
-    let bin_dir = std::env::current_exe()?
-        .parent()
-        .context("executable has a folder")?
-        .to_path_buf();
+    shared::tls::install_crypto_provider();
+    // One thread: every child is started from the main thread, which lives
+    // as long as the process (children die with the thread that started them).
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("quickstart: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(supervise(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("quickstart: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the demo until it ends or a termination signal arrives, then stops
+/// the children and removes the demo's queues.
+async fn supervise(args: Args) -> anyhow::Result<()> {
+    let bins = Binaries::ensure(&["sandbox", "ingest", "worker"])?;
+    let logs = bins.dir().join("quickstart-logs");
+    let mut children = Children::new(&logs, &std::env::current_exe()?)?;
+    let prefix = format!("demo{}.", std::process::id());
+    let outcome = tokio::select! {
+        r = demo(&args, &bins, &mut children, &prefix) => r,
+        sig = termination() => {
+            println!("== {}: stopping", sig?);
+            Ok(usize::MAX)
+        }
+    };
+    children.stop_all(Duration::from_secs(15)).await;
+    // The demo's queues go with it.
+    let mut settings = shared::config::Settings::defaults();
+    settings.queue_prefix = prefix;
+    let _ = tools::support::drop_topology(&settings).await;
+    match outcome? {
+        0 => bail!("no conversion arrived; see the logs in {}", logs.display()),
+        _ => Ok(()),
+    }
+}
+
+/// The demo: returns the number of conversions shown.
+async fn demo(
+    args: &Args,
+    bins: &Binaries,
+    children: &mut Children,
+    prefix: &str,
+) -> anyhow::Result<usize> {
+    let bin_dir = bins.dir();
     let logs = bin_dir.join("quickstart-logs");
-    std::fs::create_dir_all(&logs)?;
     let (ingest_port, hubspot_port, impact_port) = (args.port, args.port + 1, args.port + 2);
     let hubspot = format!("http://127.0.0.1:{hubspot_port}");
     let impact = format!("http://127.0.0.1:{impact_port}");
     let ingest = format!("http://127.0.0.1:{ingest_port}");
 
     let db_url = recreate_database(&args.database).await?;
-    let prefix = format!("demo{}.", std::process::id());
     let env: Vec<(&str, String)> = vec![
         ("CONNECTOR_DATABASE_URL", db_url),
-        ("CONNECTOR_QUEUE_PREFIX", prefix.clone()),
+        ("CONNECTOR_QUEUE_PREFIX", prefix.to_owned()),
         ("CONNECTOR_HUBSPOT_CLIENT_SECRET", SECRET.into()),
         ("CONNECTOR_ENCRYPTION_KEY", KEY.into()),
         ("CONNECTOR_HUBSPOT_API_URL", hubspot.clone()),
@@ -72,10 +130,9 @@ async fn main() -> anyhow::Result<()> {
     ];
 
     println!("== starting the sandbox (fake HubSpot {hubspot}, fake impact.com {impact})");
-    let mut children = Vec::new();
-    children.push(spawn(
-        &bin_dir,
+    children.spawn(
         "sandbox",
+        &bins.path("sandbox"),
         &[
             "--hubspot-addr",
             &format!("127.0.0.1:{hubspot_port}"),
@@ -89,8 +146,7 @@ async fn main() -> anyhow::Result<()> {
             &PORTAL.to_string(),
         ],
         &env,
-        &logs,
-    )?);
+    )?;
     wait_http(
         &format!("{impact}/_sandbox/accounts"),
         Duration::from_secs(30),
@@ -101,9 +157,9 @@ async fn main() -> anyhow::Result<()> {
         "== migrating the database and applying {}",
         args.portal.display()
     );
-    run_to_end(&bin_dir, "worker", &["migrate"], &env).await?;
+    run_to_end(bin_dir, "worker", &["migrate"], &env).await?;
     run_to_end(
-        &bin_dir,
+        bin_dir,
         "worker",
         &["portal", "apply", &args.portal.to_string_lossy()],
         &env,
@@ -114,8 +170,8 @@ async fn main() -> anyhow::Result<()> {
         "== starting ingest ({ingest}) and a worker; logs in {}",
         logs.display()
     );
-    children.push(spawn(&bin_dir, "ingest", &[], &env, &logs)?);
-    children.push(spawn(&bin_dir, "worker", &["run"], &env, &logs)?);
+    children.spawn("ingest", &bins.path("ingest"), &[], &env)?;
+    children.spawn("worker", &bins.path("worker"), &["run"], &env)?;
     wait_http(&format!("{ingest}/readyz"), Duration::from_secs(30)).await?;
     println!("== the connector website: {ingest}/login (log in through the sandbox's HubSpot)");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -166,26 +222,16 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "== the pipeline keeps running: change records with the sandbox control API (README), Ctrl-C stops"
         );
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            () = async { loop { let _ = watch(&client, &impact, Duration::from_secs(3600), usize::MAX).await; } } => {}
+        loop {
+            if watch(&client, &impact, Duration::from_secs(3600), usize::MAX)
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
-    for mut c in children {
-        let _ = c.start_kill();
-        let _ = c.wait().await;
-    }
-    // The demo's queues go with it.
-    let mut settings = shared::config::Settings::defaults();
-    settings.queue_prefix = prefix;
-    if let Ok((conn, ch)) = tests::harness::broker_channel().await {
-        let _ = tests::harness::delete_topology(&ch, &settings).await;
-        let _ = conn.close(200, "done".into()).await;
-    }
-    if shown == 0 {
-        bail!("no conversion arrived; see the logs in {}", logs.display());
-    }
-    Ok(())
+    Ok(shown)
 }
 
 /// Prints conversions as they arrive until `expected` were seen or `limit` passed.
@@ -241,25 +287,6 @@ async fn watch(
     Ok(seen.len())
 }
 
-fn spawn(
-    dir: &Path,
-    bin: &str,
-    args: &[&str],
-    env: &[(&str, String)],
-    logs: &Path,
-) -> anyhow::Result<Child> {
-    let log = std::fs::File::create(logs.join(format!("{bin}.log")))?;
-    Command::new(dir.join(bin))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("starting {bin} (built by ./scripts/quickstart)"))
-}
-
 async fn run_to_end(
     dir: &Path,
     bin: &str,
@@ -269,6 +296,7 @@ async fn run_to_end(
     let status = Command::new(dir.join(bin))
         .args(args)
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .kill_on_drop(true)
         .status()
         .await?;
     if !status.success() {

@@ -19,14 +19,19 @@ use super::{
     postgres::PrivatePostgres,
     procs::{Proc, Role},
     report,
-    services::{PrivateRabbit, free_port},
+    services::PrivateRabbit,
 };
-use crate::{e2e::KEY, harness::TEST_SECRET};
+use crate::{
+    binaries::Binaries,
+    process::free_port,
+    support::{KEY, TEST_SECRET, WEBHOOK_PATH, apply_portal},
+};
 use sandbox::{DeliveryOptions, ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 
-/// Runs the suite; the error case is a set-up failure (e.g. no private
-/// RabbitMQ), a finished run's verdict is in the [`Report`].
-pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
+/// Runs the suite with the `ingest` and `worker` executables of `bins`; the
+/// error case is a set-up failure (e.g. no private RabbitMQ), a finished
+/// run's verdict is in the [`Report`].
+pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&cfg.work_dir)?;
     let dir = cfg.work_dir.clone();
     println!(
@@ -75,20 +80,24 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     .await?;
     let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
     for p in &portals {
-        worker::cli::apply_text(&pool, &cipher, &portal_doc(*p).to_string(), "fault-suite").await?;
+        apply_portal(&pool, &cipher, &portal_doc(*p), "fault-suite").await?;
     }
 
-    // Children run from a copy: rebuilding the workspace during a run
-    // replaces the executable, and restarts must keep working.
-    let exe = dir.join("fault-suite-child");
-    std::fs::copy(std::env::current_exe()?, &exe).context("copying the executable")?;
+    // Children run from copies: rebuilding the workspace during a run
+    // replaces the executables, and restarts must keep working.
+    let copy = |name: &str| -> anyhow::Result<std::path::PathBuf> {
+        let exe = dir.join(format!("{name}-exe"));
+        std::fs::copy(bins.path(name), &exe).with_context(|| format!("copying {name}"))?;
+        Ok(exe)
+    };
+    let (ingest_exe, worker_exe) = (copy("ingest")?, copy("worker")?);
     let ingest_port = free_port()?;
     let ladder = retry_schedule(cfg.duration);
     println!("fault-suite: retry ladder {ladder}");
     let env = child_env(&rabbit.amqp_url(), &db_url, &sandbox, ingest_port, ladder);
     let ingest = Arc::new(Mutex::new(Proc::spawn(
         Role::Ingest,
-        &exe,
+        &ingest_exe,
         env.clone(),
         &dir.join("ingest.log"),
     )?));
@@ -96,7 +105,7 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     for i in 0..cfg.workers {
         workers.push(Proc::spawn(
             Role::Worker,
-            &exe,
+            &worker_exe,
             env.clone(),
             &dir.join(format!("worker-{i}.log")),
         )?);
@@ -105,7 +114,7 @@ pub async fn run(cfg: FaultConfig) -> anyhow::Result<Report> {
     wait_ready(ingest_port).await?;
     let hs = sandbox.hubspot().clone();
     hs.set_webhook_target(Some(WebhookTarget::new(
-        format!("http://127.0.0.1:{ingest_port}{}", ingest::WEBHOOK_PATH),
+        format!("http://127.0.0.1:{ingest_port}{WEBHOOK_PATH}"),
         TEST_SECRET,
     )));
     hs.set_delivery_options(DeliveryOptions {

@@ -1,6 +1,6 @@
-//! Ingest and workers as child processes of the fault suite (its own
-//! executable re-run with `--serve-ingest` / `--serve-worker`), so a kill
-//! is a real SIGKILL of a real process.
+//! Ingest and workers as child processes of the fault suite (the real
+//! `ingest` and `worker run` executables), so a kill is a real SIGKILL of
+//! a real process.
 
 use std::{
     path::{Path, PathBuf},
@@ -8,14 +8,17 @@ use std::{
     time::Duration,
 };
 
+use rustix::process::Signal;
 use tokio::process::{Child, Command};
+
+use crate::process::signal;
 
 /// What a child process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// `--serve-ingest`.
+    /// `ingest`.
     Ingest,
-    /// `--serve-worker`.
+    /// `worker run`.
     Worker,
 }
 
@@ -32,7 +35,7 @@ pub struct Proc {
 
 impl Proc {
     /// Starts a child with `env` (the `CONNECTOR_*` settings), logging to `log`.
-    /// `exe` is a copy of the suite's executable (a rebuild during the run
+    /// `exe` is a copy of the role's executable (a rebuild during the run
     /// must not change or remove what restarts run).
     pub fn spawn(
         role: Role,
@@ -57,15 +60,14 @@ impl Proc {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let flag = match self.role {
-            Role::Ingest => "--serve-ingest",
-            Role::Worker => "--serve-worker",
+        let args: &[&str] = match self.role {
+            Role::Ingest => &[],
+            Role::Worker => &["run"],
         };
         let child = Command::new(&self.exe)
-            .arg(flag)
+            .args(args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            // The parent closes stdin to ask for a graceful stop.
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true)
@@ -84,27 +86,18 @@ impl Proc {
         Ok(())
     }
 
-    /// Asks for a graceful stop (stdin closed) and waits up to `grace`.
+    /// Asks for a graceful stop (SIGTERM) and waits up to `grace`.
     pub async fn stop(&mut self, grace: Duration) -> anyhow::Result<bool> {
-        let Some(mut c) = self.child.take() else {
-            return Ok(true);
-        };
-        drop(c.stdin.take());
-        match tokio::time::timeout(grace, c.wait()).await {
-            Ok(status) => Ok(status?.success()),
-            Err(_) => {
-                c.start_kill()?;
-                c.wait().await?;
-                Ok(false)
-            }
-        }
+        wait_stopped(self.begin_stop(), grace).await
     }
 
-    /// Asks for a graceful stop (stdin closed) and hands the process over
-    /// for [`wait_stopped`]; the supervisor may start a successor meanwhile.
+    /// Asks for a graceful stop (SIGTERM) and hands the process over for
+    /// [`wait_stopped`]; the supervisor may start a successor meanwhile.
     pub fn begin_stop(&mut self) -> Option<Child> {
-        let mut c = self.child.take()?;
-        drop(c.stdin.take());
+        let c = self.child.take()?;
+        if let Some(pid) = c.id() {
+            signal(pid, Signal::TERM);
+        }
         Some(c)
     }
 

@@ -9,7 +9,10 @@
 use std::time::Duration;
 
 use clap::Parser;
-use tests::faults::{self, FaultConfig};
+use tools::{
+    binaries::Binaries,
+    faults::{self, FaultConfig},
+};
 
 /// Fault suite: nothing lost, nothing doubled.
 #[derive(Parser)]
@@ -41,16 +44,18 @@ struct Args {
     /// Keep the work folder (logs, data) even when the run passed.
     #[arg(long)]
     keep: bool,
-    /// Internal: run ingest in this process.
-    #[arg(long, hide = true)]
-    serve_ingest: bool,
-    /// Internal: run a worker in this process.
-    #[arg(long, hide = true)]
-    serve_worker: bool,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    shared::tls::install_crypto_provider();
+    let bins = match Binaries::ensure(&["worker", "ingest"]) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("fault-suite: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,25 +66,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if args.serve_ingest || args.serve_worker {
-        let served = if args.serve_ingest {
-            rt.block_on(tests::bench::serve_ingest_child())
-        } else {
-            rt.block_on(tests::bench::pipeline::serve_worker_child())
-        };
-        // The stdin watcher blocks a runtime thread on a read that only ends
-        // when the parent closes stdin: without this a child that failed at
-        // start-up (database down) would hang instead of exiting, and the
-        // supervisor could not restart it.
-        rt.shutdown_background();
-        return match served {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("fault-suite child: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        };
-    }
     let cfg = if args.reduced {
         FaultConfig::reduced(args.seed)
     } else {
@@ -106,7 +92,7 @@ fn main() -> std::process::ExitCode {
         cfg.seed
     );
     let dir = cfg.work_dir.clone();
-    match rt.block_on(faults::run(cfg)) {
+    match rt.block_on(faults::run(cfg, &bins)) {
         Ok(report) => {
             print!("{}", report.render());
             if report.passed() {

@@ -19,9 +19,12 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tests::bench::{
-    self,
-    pipeline::{BUSY, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals, serve_worker_child},
+use tools::{
+    bench::{
+        self,
+        pipeline::{BUSY, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals},
+    },
+    binaries::Binaries,
 };
 
 /// HubSpot's burst limit of a public app: calls per 10 s per account.
@@ -52,29 +55,19 @@ struct Args {
         default_value = "a-import,b-deals,c-import,c-deals"
     )]
     scenarios: Vec<String>,
-    /// Internal: run ingest in this process.
-    #[arg(long, hide = true)]
-    serve_ingest: bool,
-    /// Internal: run a worker in this process.
-    #[arg(long, hide = true)]
-    serve_worker: bool,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    shared::tls::install_crypto_provider();
+    let bins = Binaries::ensure(&["worker", "ingest"])?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if args.serve_ingest {
-        return rt.block_on(bench::serve_ingest_child());
-    }
-    if args.serve_worker {
-        return rt.block_on(serve_worker_child());
-    }
-    rt.block_on(run(args))
+    rt.block_on(run(args, &bins))
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
     let scale = if args.quick { 0.2 } else { args.scale };
     println!(
         "bench-pipeline: scale {scale}, workers {:?}, {} cores, load {}",
@@ -86,10 +79,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         for name in &args.scenarios {
             let started = Instant::now();
             match name.as_str() {
-                "a-import" => import(workers, true, scale, name).await?,
-                "c-import" => import(workers, false, scale, name).await?,
-                "b-deals" => deals(workers, true, scale, name).await?,
-                "c-deals" => deals(workers, false, scale, name).await?,
+                "a-import" => import(bins, workers, true, scale, name).await?,
+                "c-import" => import(bins, workers, false, scale, name).await?,
+                "b-deals" => deals(bins, workers, true, scale, name).await?,
+                "c-deals" => deals(bins, workers, false, scale, name).await?,
                 other => anyhow::bail!("unknown scenario {other}"),
             }
             eprintln!(
@@ -102,9 +95,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// An import in the busy portal while the nine others trickle.
-async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
+async fn import(
+    bins: &Binaries,
+    workers: usize,
+    limits: bool,
+    scale: f64,
+    name: &str,
+) -> anyhow::Result<()> {
     let n = ((100_000.0 * scale) as usize).max(100);
-    let mut env = PipelineEnv::start(workers, limits, Triggers::ContactCreation).await?;
+    let mut env = PipelineEnv::start(bins, workers, limits, Triggers::ContactCreation).await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -172,8 +171,14 @@ async fn import(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow:
 /// Deal stage changes in the busy portal: with limits, offered at 400
 /// conversions/s (above the quota's ceiling) for 60 s × scale; without, all
 /// at once.
-async fn deals(workers: usize, limits: bool, scale: f64, name: &str) -> anyhow::Result<()> {
-    let mut env = PipelineEnv::start(workers, limits, Triggers::DealStage).await?;
+async fn deals(
+    bins: &Binaries,
+    workers: usize,
+    limits: bool,
+    scale: f64,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut env = PipelineEnv::start(bins, workers, limits, Triggers::DealStage).await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stages = ["qualifiedtobuy", "closedwon"];

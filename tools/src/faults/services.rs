@@ -1,4 +1,4 @@
-//! A private RabbitMQ for the fault suite (and free ports): started
+//! A private RabbitMQ for the fault suite: started
 //! as children on free ports under a temporary folder, so the suite can
 //! stop and restart them without touching the shared services.
 
@@ -11,22 +11,9 @@ use std::{
 use anyhow::{Context as _, bail};
 use tokio::process::{Child, Command};
 
-/// A free TCP port on loopback (bound, then released).
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+use rustix::process::Signal;
 
-/// Sends `signal` (e.g. `-TERM`) to a process group we started.
-fn signal_group(pgid: u32, signal: &str) {
-    let _ = std::process::Command::new("kill")
-        .arg(signal)
-        .arg("--")
-        .arg(format!("-{pgid}"))
-        .stderr(Stdio::null())
-        .status();
-}
+use crate::process::{free_port, signal_group};
 
 /// Whether something accepts TCP connections on `port`.
 async fn port_open(port: u16) -> bool {
@@ -129,14 +116,14 @@ impl PrivateRabbit {
             return Ok(());
         };
         if let Some(pid) = child.id() {
-            signal_group(pid, "-TERM");
+            signal_group(pid, Signal::TERM);
         }
         if tokio::time::timeout(Duration::from_secs(60), child.wait())
             .await
             .is_err()
         {
             if let Some(pid) = child.id() {
-                signal_group(pid, "-KILL");
+                signal_group(pid, Signal::KILL);
             }
             child.wait().await?;
         }
@@ -159,7 +146,7 @@ impl PrivateRabbit {
 impl Drop for PrivateRabbit {
     fn drop(&mut self) {
         if let Some(pid) = self.child.as_ref().and_then(Child::id) {
-            signal_group(pid, "-KILL");
+            signal_group(pid, Signal::KILL);
         }
     }
 }

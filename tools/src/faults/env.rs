@@ -16,9 +16,8 @@ use super::{
     procs::Proc,
     reconcile::{Reconciliation, reconcile},
 };
-use crate::{
-    e2e::{KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
-    harness::TEST_SECRET,
+use crate::support::{
+    KEY, TEST_SECRET, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings,
 };
 use sandbox::{FakeHubSpot, Sandbox};
 

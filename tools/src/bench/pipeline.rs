@@ -9,31 +9,17 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::config::Settings;
 use sqlx::{PgPool, Row};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{
-    bench::{IngestChild, ServiceReadings, ServiceRss, drop_topology, peak_rss_kb},
-    e2e::{self, KEY, seed_contact_mappings, seed_deal_mappings, seed_line_item_mappings},
-    harness,
+    bench::{IngestChild, ServiceReadings, ServiceRss, peak_rss_kb},
+    binaries::Binaries,
+    process::stop_gracefully,
+    support::{
+        self as harness, KEY, apply_portal, drop_topology, seed_contact_mappings,
+        seed_deal_mappings, seed_line_item_mappings,
+    },
 };
 use sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
-
-/// Run by the benchmark's own executable with `--serve-worker`: a worker
-/// process configured from the environment; stops when stdin closes.
-pub async fn serve_worker_child() -> anyhow::Result<()> {
-    let settings = Settings::load()?;
-    shared::telemetry::init_logging(settings.log_format, &settings.log);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let s = shutdown.clone();
-    tokio::spawn(async move {
-        let mut line = String::new();
-        let _ = BufReader::new(tokio::io::stdin())
-            .read_line(&mut line)
-            .await;
-        s.cancel();
-    });
-    worker::run(settings, shutdown).await
-}
 
 /// A worker running as a child process.
 pub struct WorkerChild {
@@ -41,11 +27,11 @@ pub struct WorkerChild {
 }
 
 impl WorkerChild {
-    /// Starts the current executable with `--serve-worker`. The benchmark's
-    /// own `CONNECTOR_WORKER_*` variables pass through (tuning).
-    pub fn spawn(settings: &Settings) -> anyhow::Result<Self> {
-        let child = tokio::process::Command::new(std::env::current_exe()?)
-            .arg("--serve-worker")
+    /// Starts `worker run`. The benchmark's own `CONNECTOR_WORKER_*`
+    /// variables pass through (tuning).
+    pub fn spawn(bins: &Binaries, settings: &Settings) -> anyhow::Result<Self> {
+        let child = tokio::process::Command::new(bins.path("worker"))
+            .arg("run")
             .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
             .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
             .env("CONNECTOR_DATABASE_URL", &settings.database_url)
@@ -53,9 +39,10 @@ impl WorkerChild {
             .env("CONNECTOR_HUBSPOT_API_URL", &settings.hubspot_api_url)
             .env("CONNECTOR_IMPACT_API_URL", &settings.impact_api_url)
             .env("CONNECTOR_LOG", &settings.log)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .kill_on_drop(true)
-            .spawn()?;
+            .spawn()
+            .context("starting worker")?;
         Ok(Self { child })
     }
 
@@ -64,10 +51,9 @@ impl WorkerChild {
         self.child.id().map_or(0, peak_rss_kb)
     }
 
-    /// Asks for a graceful stop and waits.
+    /// Asks for a graceful stop (SIGTERM) and waits.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        drop(self.child.stdin.take());
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await??;
+        stop_gracefully(&mut self.child, Duration::from_secs(30)).await?;
         Ok(())
     }
 }
@@ -118,7 +104,12 @@ pub struct PeakRss {
 
 impl PipelineEnv {
     /// Starts everything; `limits`: HubSpot's rate limit and the fake latencies on.
-    pub async fn start(workers: usize, limits: bool, triggers: Triggers) -> anyhow::Result<Self> {
+    pub async fn start(
+        bins: &Binaries,
+        workers: usize,
+        limits: bool,
+        triggers: Triggers,
+    ) -> anyhow::Result<Self> {
         let mut portals = vec![PortalSeed::sized(BUSY, 10)];
         portals.extend(
             quiet_portals()
@@ -135,7 +126,7 @@ impl PipelineEnv {
         let sandbox = Sandbox::start(cfg).await?;
         let mut settings = harness::test_settings();
         settings.log = "warn".into();
-        settings.database_url = e2e::fresh_database().await?;
+        settings.database_url = harness::fresh_database().await?;
         settings.encryption_key = Some(SecretString::from(KEY));
         settings.hubspot_api_url = sandbox.hubspot_url();
         settings.impact_api_url = sandbox.impact_url();
@@ -144,11 +135,11 @@ impl PipelineEnv {
         let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
         for portal in std::iter::once(BUSY).chain(quiet_portals()) {
             let doc = portal_doc(portal, triggers);
-            worker::cli::apply_text(&pool, &cipher, &doc.to_string(), "bench")
+            apply_portal(&pool, &cipher, &doc, "bench")
                 .await
                 .with_context(|| format!("configuring portal {portal}"))?;
         }
-        let ingest = IngestChild::spawn(&settings).await?;
+        let ingest = IngestChild::spawn(bins, &settings).await?;
         sandbox
             .hubspot()
             .set_webhook_target(Some(WebhookTarget::new(
@@ -157,7 +148,7 @@ impl PipelineEnv {
             )));
         let services = ServiceRss::for_settings(&settings);
         let workers = (0..workers)
-            .map(|_| WorkerChild::spawn(&settings))
+            .map(|_| WorkerChild::spawn(bins, &settings))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             sandbox,
@@ -269,7 +260,7 @@ impl PipelineEnv {
         }
         self.ingest.stop().await?;
         self.pool.close().await;
-        e2e::drop_database(&self.settings.database_url).await;
+        harness::drop_database(&self.settings.database_url).await;
         drop_topology(&self.settings).await?;
         self.sandbox.shutdown().await;
         Ok(())

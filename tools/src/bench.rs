@@ -1,0 +1,256 @@
+//! Building blocks of the benchmarks: child processes, load generators,
+//! the broker ceiling and resource readings.
+
+pub mod pipeline;
+pub mod services;
+
+pub use services::{
+    ServicePeaks, ServiceReadings, ServiceRss, listener_pid, sample_services, service_ports,
+};
+
+use std::{
+    process::Stdio,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use lapin::{
+    BasicProperties,
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions},
+    types::{AMQPValue, FieldTable},
+};
+use secrecy::ExposeSecret;
+use shared::config::Settings;
+use tokio::process::{Child, Command};
+
+use crate::{
+    binaries::Binaries,
+    process::{free_port, stop_gracefully},
+    support::{self as harness, WEBHOOK_PATH},
+};
+use services::field_kb;
+
+/// Number of CPU cores.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Peak resident set size (VmHWM) of a process, in KiB.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| field_kb(&s, "VmHWM:"))
+        .unwrap_or(0)
+}
+
+/// Ingest running as a child process (the real `ingest` executable), so
+/// its memory is measured alone.
+pub struct IngestChild {
+    child: Child,
+    addr: String,
+}
+
+impl IngestChild {
+    /// Starts `ingest` with `settings` as environment on a free port and
+    /// waits until it is ready.
+    pub async fn spawn(bins: &Binaries, settings: &Settings) -> anyhow::Result<Self> {
+        let secret = settings
+            .hubspot_client_secret
+            .as_ref()
+            .map(|s| s.expose_secret().to_owned())
+            .unwrap_or_default();
+        let addr = format!("127.0.0.1:{}", free_port()?);
+        let mut child = Command::new(bins.path("ingest"))
+            .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
+            .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
+            .env("CONNECTOR_HUBSPOT_CLIENT_SECRET", secret)
+            .env("CONNECTOR_INGEST_ADDR", &addr)
+            .env("CONNECTOR_LOG", &settings.log)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting ingest")?;
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if client
+                .get(format!("http://{addr}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!("ingest exited at start-up ({status})");
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("ingest was not ready on {addr} within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, addr })
+    }
+
+    /// The webhook URL.
+    pub fn webhook_url(&self) -> String {
+        format!("http://{}{}", self.addr, WEBHOOK_PATH)
+    }
+
+    /// Peak RSS so far, in KiB.
+    pub fn peak_rss_kb(&self) -> u64 {
+        self.child.id().map_or(0, peak_rss_kb)
+    }
+
+    /// Asks for a graceful stop (SIGTERM) and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        stop_gracefully(&mut self.child, Duration::from_secs(30)).await?;
+        Ok(())
+    }
+}
+
+/// What a load run observed.
+pub struct LoadResult {
+    /// Events in accepted requests.
+    pub events: u64,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests not answered 200.
+    pub failures: u64,
+    /// Acknowledgement latency of accepted requests, in microseconds.
+    pub latency_us: Histogram<u64>,
+}
+
+impl LoadResult {
+    /// Median latency in milliseconds.
+    pub fn p50_ms(&self) -> f64 {
+        self.latency_us.value_at_quantile(0.50) as f64 / 1000.0
+    }
+
+    /// 99th percentile latency in milliseconds.
+    pub fn p99_ms(&self) -> f64 {
+        self.latency_us.value_at_quantile(0.99) as f64 / 1000.0
+    }
+}
+
+/// Sends signed batches of `batch` events with `concurrency` requests in
+/// flight for `duration`.
+pub async fn drive_webhooks(
+    url: &str,
+    secret: &str,
+    concurrency: usize,
+    batch: usize,
+    duration: Duration,
+) -> anyhow::Result<LoadResult> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let (client, url, secret, stop) = (
+            client.clone(),
+            url.to_owned(),
+            secret.to_owned(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+                .map_err(anyhow::Error::from)?;
+            let (mut events, mut requests, mut failures) = (0u64, 0u64, 0u64);
+            let mut next_id = (w as u64) << 40;
+            while !stop.load(Ordering::Relaxed) {
+                let body = harness::event_batch(1000 + w as u64, next_id, batch);
+                next_id += batch as u64;
+                let started = Instant::now();
+                let resp = harness::signed_request(&client, &url, &secret, body)
+                    .send()
+                    .await;
+                requests += 1;
+                match resp {
+                    Ok(r) if r.status() == 200 => {
+                        hist.saturating_record(started.elapsed().as_micros() as u64);
+                        events += batch as u64;
+                    }
+                    _ => failures += 1,
+                }
+            }
+            anyhow::Ok((events, requests, failures, hist))
+        }));
+    }
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut out = LoadResult {
+        events: 0,
+        requests: 0,
+        failures: 0,
+        latency_us: Histogram::new_with_bounds(1, 600_000_000, 3)?,
+    };
+    for t in tasks {
+        let (e, r, f, h) = t.await??;
+        out.events += e;
+        out.requests += r;
+        out.failures += f;
+        out.latency_us.add(h)?;
+    }
+    Ok(out)
+}
+
+/// The bare broker ceiling: a minimal lapin publisher with confirms sending
+/// one persistent ~250-byte message per event to a fresh quorum queue, with
+/// up to 1,000 confirms outstanding. Returns messages per second.
+pub async fn broker_ceiling(amqp_url: &str, duration: Duration) -> anyhow::Result<f64> {
+    let conn = shared::broker::connect(amqp_url, "bench-ceiling").await?;
+    let ch = conn.create_channel().await?;
+    let queue = format!("{}bench.ceiling", harness::unique_prefix());
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    ch.queue_declare(
+        queue.as_str().into(),
+        QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        },
+        args,
+    )
+    .await?;
+    ch.confirm_select(ConfirmSelectOptions::default()).await?;
+    let event = harness::event_batch(1, 1, 1);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut window = std::collections::VecDeque::new();
+    while started.elapsed() < duration {
+        let confirm = ch
+            .basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions::default(),
+                &event,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await?;
+        window.push_back(confirm);
+        if window.len() >= 1000
+            && let Some(c) = window.pop_front()
+        {
+            c.await?;
+        }
+        sent += 1;
+    }
+    for c in window {
+        c.await?;
+    }
+    let rate = sent as f64 / started.elapsed().as_secs_f64();
+    ch.queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+        .await?;
+    let _ = conn.close(200, "done".into()).await;
+    Ok(rate)
+}
