@@ -9,4 +9,3 @@ mod reevaluate;
 pub mod replay;
 mod replay_adjustment;
 mod report;
-pub mod send;

@@ -8,13 +8,15 @@ use domain::{
 };
 use shared::db::{self, events::EventKey};
 
-use super::{
-    report::{ReplayOutcome, ReplayReport, events_of, report},
-    send::{Sent, send},
-};
+use super::report::{ReplayOutcome, ReplayReport, events_of, report};
 use crate::{
     Worker,
-    pipeline::{Batching, EventResult, fetch::prefetched::Prefetched, process_event},
+    pipeline::{
+        Batching, EventResult,
+        deliver::{Sent, resend},
+        fetch::prefetched::Prefetched,
+        process_event,
+    },
 };
 use shared::db::dead_letters::DeadLetter;
 
@@ -106,7 +108,7 @@ async fn reevaluate_event(
 }
 
 async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome, String) {
-    match send(w, portal, conversion, None, true).await {
+    match resend(w, portal, conversion, None, true).await {
         Ok(Sent::Delivered) => (
             ReplayOutcome::Delivered,
             format!("conversion {conversion} sent again (--force)"),

@@ -16,10 +16,8 @@ pub use super::report::{ReplayMode, ReplayOutcome, ReplayReport};
 use super::report::{audit, events_of, portal_of, report};
 use crate::{
     Worker,
-    dlq::{
-        preview::preview,
-        send::{Sent, send},
-    },
+    dlq::preview::preview,
+    pipeline::deliver::{Sent, resend},
 };
 
 /// Replays dead letter `id` as `actor`.
@@ -149,7 +147,7 @@ async fn as_sent(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayReport {
         );
     };
     let params: Vec<(String, String)> = serde_json::from_value(payload).unwrap_or_default();
-    match send(w, portal, conversion, Some(params), force).await {
+    match resend(w, portal, conversion, Some(&params), force).await {
         Ok(Sent::Delivered) => report(
             id,
             ReplayOutcome::Delivered,

@@ -7,11 +7,8 @@ use domain::status::{DeadLetterState, DeliveryStatus};
 use serde_json::json;
 use shared::db::{self, dead_letters::DeadLetter};
 
-use super::{
-    report::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report},
-    send::Sent,
-};
-use crate::Worker;
+use super::report::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report};
+use crate::{Worker, pipeline::deliver::Sent};
 
 /// Replays dead letter `letter`, which holds adjustment `adjustment`.
 pub(super) async fn replay(

@@ -62,10 +62,61 @@ pub async fn deliver(
     match batching {
         Batching::Shared => w.deliveries.deliver(w, portal, id).await,
         Batching::Alone => {
-            let mut results = deliver_batch(w, portal, &[id]).await?;
+            let mut results = deliver_batch(w, portal, &[id], How::Deliver).await?;
             results
                 .remove(&id)
                 .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }))
+        }
+    }
+}
+
+/// Sends recorded conversion `id` again for a replay: with `params` (the
+/// stored payload of `--as-sent`) or the row's own, and even when it was
+/// delivered already if `force`. The same batch of one as [`deliver`]; a
+/// refusal of a delivered row leaves it delivered.
+pub async fn resend(
+    w: &Worker,
+    portal: PortalId,
+    id: i64,
+    params: Option<&[(String, String)]>,
+    force: bool,
+) -> Result<Sent, Failure> {
+    let how = How::Resend { params, force };
+    let mut results = deliver_batch(w, portal, &[id], how).await?;
+    Ok(match results.remove(&id) {
+        Some(Ok(EventResult::Delivered { .. })) => Sent::Delivered,
+        Some(Ok(EventResult::AlreadyDelivered { .. })) => Sent::AlreadyDelivered,
+        Some(Ok(EventResult::Failed(f)) | Err(f)) => Sent::Failed(f),
+        _ => Sent::Failed(Failure::permanent(
+            "conversion_missing",
+            format!("conversion {id} no longer exists"),
+        )),
+    })
+}
+
+/// What a delivery batch does with its rows.
+#[derive(Debug, Clone, Copy)]
+enum How<'a> {
+    /// Posts each row not delivered yet (live traffic, replay, backfill).
+    Deliver,
+    /// A replay's send: `params` instead of the row's when given, a
+    /// delivered row too when `force`; impact.com's failures are answered
+    /// as such, transient or not (the replay reports them).
+    Resend {
+        params: Option<&'a [(String, String)]>,
+        force: bool,
+    },
+}
+
+impl How<'_> {
+    fn force(self) -> bool {
+        matches!(self, Self::Resend { force: true, .. })
+    }
+
+    fn metric(self) -> &'static str {
+        match self {
+            Self::Deliver => "delivered",
+            Self::Resend { .. } => "replayed",
         }
     }
 }
@@ -195,7 +246,7 @@ async fn flush(w: &Worker, portal: PortalId, items: Vec<(i64, Reply)>) {
     let started = std::time::Instant::now();
     metrics::histogram!("worker_delivery_batch_size").record(items.len() as f64);
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-    let mut results = match deliver_batch(w, portal, &ids).await {
+    let mut results = match deliver_batch(w, portal, &ids, How::Deliver).await {
         Ok(r) => r,
         Err(f) => ids.iter().map(|id| (*id, Err(f.clone()))).collect(),
     };
@@ -211,22 +262,33 @@ async fn flush(w: &Worker, portal: PortalId, items: Vec<(i64, Reply)>) {
 /// One transaction: lock `ids`, post those not delivered yet, record their
 /// outcomes, commit. A row that no longer exists (its portal was deleted
 /// meanwhile) is `Skipped("unknown_portal")`.
-async fn deliver_batch(w: &Worker, portal: PortalId, ids: &[i64]) -> Result<Results, Failure> {
+async fn deliver_batch(
+    w: &Worker,
+    portal: PortalId,
+    ids: &[i64],
+    how: How<'_>,
+) -> Result<Results, Failure> {
     let (stored, creds) = portal_credentials(w, portal).await?;
     let mut unique = ids.to_vec();
     unique.sort_unstable();
     unique.dedup();
+    let unconfigured = Failure::permanent(
+        "portal_unconfigured",
+        "the portal has no impact.com credentials",
+    );
+    if creds.is_none() && matches!(how, How::Resend { .. }) {
+        // A replay's send changes nothing without credentials.
+        let failed = |id: &i64| (*id, Ok(EventResult::Failed(unconfigured.clone())));
+        return Ok(unique.iter().map(failed).collect());
+    }
     let mut out: Results = unique
         .iter()
         .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
         .collect();
     let mut tx = w.pool.begin().await.map_err(Failure::database)?;
-    let to_post = lock_pending(&mut tx, &unique, &mut out).await?;
+    let to_post = lock_pending(&mut tx, &unique, how.force(), &mut out).await?;
     let Some(creds) = creds else {
-        let f = Failure::permanent(
-            "portal_unconfigured",
-            "the portal has no impact.com credentials",
-        );
+        let f = unconfigured;
         for row in &to_post {
             db::conversions::mark_attempt_failed(&mut *tx, row.id, &f)
                 .await
@@ -236,13 +298,13 @@ async fn deliver_batch(w: &Worker, portal: PortalId, ids: &[i64]) -> Result<Resu
         tx.commit().await.map_err(Failure::database)?;
         return Ok(out);
     };
-    let answers = post_all(w, &creds, to_post).await;
-    let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, &mut out).await?;
+    let answers = post_all(w, &creds, to_post, how).await;
+    let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, how, &mut out).await?;
     db::conversions::mark_delivered_many(&mut *tx, &delivered)
         .await
         .map_err(Failure::database)?;
     tx.commit().await.map_err(Failure::database)?;
-    metrics::counter!("worker_conversions_total", "outcome" => "delivered")
+    metrics::counter!("worker_conversions_total", "outcome" => how.metric())
         .increment(delivered.len() as u64);
     let known_ok = stored
         .as_ref()
@@ -259,11 +321,12 @@ async fn deliver_batch(w: &Worker, portal: PortalId, ids: &[i64]) -> Result<Resu
     Ok(out)
 }
 
-/// Locks the rows; those delivered already are answered in `out`, the
-/// others returned to be posted.
+/// Locks the rows; those delivered already are answered in `out` (unless
+/// `force`), the others returned to be posted.
 async fn lock_pending(
     tx: &mut PgConnection,
     ids: &[i64],
+    force: bool,
     out: &mut Results,
 ) -> Result<Vec<ConversionRow>, Failure> {
     let rows = db::conversions::lock_many(&mut *tx, ids)
@@ -271,7 +334,7 @@ async fn lock_pending(
         .map_err(Failure::database)?;
     let mut to_post = Vec::with_capacity(rows.len());
     for row in rows {
-        if row.status == DeliveryStatus::Delivered {
+        if row.status == DeliveryStatus::Delivered && !force {
             metrics::counter!("worker_conversions_total", "outcome" => "already_delivered")
                 .increment(1);
             let done = EventResult::AlreadyDelivered {
@@ -285,24 +348,36 @@ async fn lock_pending(
     Ok(to_post)
 }
 
-/// impact.com's answer to one conversion.
-type Answer = (i64, Result<shared::impact::Queued, Failure>);
+/// impact.com's answer to one conversion, and whether it was delivered before.
+type Answer = (i64, bool, Result<shared::impact::Queued, Failure>);
 
 /// Posts the rows concurrently (over the HTTP client's kept-alive
 /// connections); short blips are retried in process, the rows staying locked.
-async fn post_all(w: &Worker, creds: &ImpactCredentials, rows: Vec<ConversionRow>) -> Vec<Answer> {
+async fn post_all(
+    w: &Worker,
+    creds: &ImpactCredentials,
+    rows: Vec<ConversionRow>,
+    how: How<'_>,
+) -> Vec<Answer> {
     futures::stream::iter(rows)
         .map(|row| async move {
+            let params = match how {
+                How::Resend {
+                    params: Some(p), ..
+                } => p,
+                _ => row.params.as_slice(),
+            };
             let answer = w
                 .retry
                 .run("impact_submit", || async {
                     w.impact
-                        .submit_conversion(creds, &row.params)
+                        .submit_conversion(creds, params)
                         .await
                         .map_err(|e| e.failure())
                 })
                 .await;
-            (row.id, answer)
+            let delivered_before = row.status == DeliveryStatus::Delivered;
+            (row.id, delivered_before, answer)
         })
         .buffer_unordered(w.delivery_concurrency)
         .collect()
@@ -315,11 +390,12 @@ async fn record_answers(
     tx: &mut PgConnection,
     portal: PortalId,
     answers: Vec<Answer>,
+    how: How<'_>,
     out: &mut Results,
 ) -> Result<(Vec<(i64, Option<String>)>, Option<String>), Failure> {
     let mut delivered = Vec::new();
     let mut auth_failure = None;
-    for (id, answer) in answers {
+    for (id, delivered_before, answer) in answers {
         match answer {
             Ok(queued) => {
                 let done = EventResult::Delivered {
@@ -330,15 +406,18 @@ async fn record_answers(
                 delivered.push((id, queued.queued_uri));
             }
             Err(f) => {
-                db::conversions::mark_attempt_failed(&mut *tx, id, &f)
-                    .await
-                    .map_err(Failure::database)?;
+                // A failed resend of a delivered conversion leaves it delivered.
+                if !delivered_before {
+                    db::conversions::mark_attempt_failed(&mut *tx, id, &f)
+                        .await
+                        .map_err(Failure::database)?;
+                }
                 metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
                 tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
                 if f.reason == "impact_auth" {
                     auth_failure = Some(f.detail.clone());
                 }
-                let r = if f.is_transient() {
+                let r = if f.is_transient() && matches!(how, How::Deliver) {
                     Err(f)
                 } else {
                     Ok(EventResult::Failed(f))
