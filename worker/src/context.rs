@@ -13,10 +13,10 @@ use shared::{
 use sqlx::PgPool;
 
 use crate::pipeline::{
-    deliver::{DeliveryBatches, MAX_FLUSHING},
-    fetch::{stages::StageCache, tokens::TokenCache},
+    deliver::batches::{DeliveryBatches, MAX_FLUSHING},
+    fetch::{stages::StageCache, token_cache::TokenCache},
     portal_cache::PortalCache,
-    record::RecordBatch,
+    record::batch::RecordBatch,
     retry::ShortRetry,
 };
 

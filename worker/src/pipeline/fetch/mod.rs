@@ -7,6 +7,7 @@ mod prefetch_deals;
 pub mod prefetched;
 pub mod shapes;
 pub mod stages;
+pub mod token_cache;
 pub mod tokens;
 
 use domain::{

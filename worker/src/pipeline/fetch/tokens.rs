@@ -1,33 +1,15 @@
 //! HubSpot access tokens: a private app's static token, or OAuth tokens
 //! refreshed before expiry, once across all workers (row lock on the portal).
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
+use crate::Worker;
 use domain::{events::PortalId, failure::Failure, portal::HubSpotAuthKind};
 use secrecy::SecretString;
 use shared::{
     db::portals::StoredPortal,
     hubspot::tokens::{REFRESH_MARGIN, TokenError, oauth_access_token},
 };
-use tokio::sync::Mutex;
-
-use crate::Worker;
-
-/// OAuth access tokens by portal, with their expiry.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<PortalId, (SecretString, Instant)>>,
-}
-
-impl TokenCache {
-    /// Forgets a portal's token.
-    pub async fn invalidate(&self, portal: PortalId) {
-        self.entries.lock().await.remove(&portal);
-    }
-}
 
 /// The bearer token for a portal's HubSpot calls.
 pub async fn hubspot_token(
@@ -40,17 +22,11 @@ pub async fn hubspot_token(
             Failure::permanent("portal_unconfigured", "no HubSpot private-app token stored")
         }),
         HubSpotAuthKind::Oauth => {
-            if let Some((t, until)) = w.tokens.entries.lock().await.get(&portal)
-                && *until > Instant::now() + REFRESH_MARGIN
-            {
-                return Ok(t.clone());
+            if let Some(t) = w.tokens.fresh(portal, REFRESH_MARGIN).await {
+                return Ok(t);
             }
             let (token, ttl) = oauth_token(w, portal, None).await?;
-            w.tokens
-                .entries
-                .lock()
-                .await
-                .insert(portal, (token.clone(), Instant::now() + ttl));
+            w.tokens.insert(portal, token.clone(), ttl).await;
             Ok(token)
         }
     }
@@ -73,11 +49,7 @@ pub async fn token_rejected(
     w.tokens.invalidate(portal).await;
     let (fresh, ttl) = oauth_token(w, portal, Some(token)).await?;
     tracing::info!(%portal, "HubSpot refused the access token: refreshed it");
-    w.tokens
-        .entries
-        .lock()
-        .await
-        .insert(portal, (fresh, Instant::now() + ttl));
+    w.tokens.insert(portal, fresh, ttl).await;
     Ok(())
 }
 

@@ -20,10 +20,9 @@
 //! once; deliveries that arrive meanwhile form the next batch. Portals never
 //! wait on each other's batches.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+pub mod batches;
+
+use std::sync::Arc;
 
 use domain::{
     events::PortalId,
@@ -36,20 +35,13 @@ use shared::{
     impact::ImpactCredentials,
 };
 use sqlx::PgConnection;
-use tokio::sync::oneshot;
 
 use crate::{
     Worker,
-    pipeline::{batching::Batching, coalesce::Coalescer, result::EventResult},
+    pipeline::{batching::Batching, result::EventResult},
 };
 
-type Reply = oneshot::Sender<Result<EventResult, Failure>>;
-
-/// Each conversion's result, by id.
-type Results = HashMap<i64, Result<EventResult, Failure>>;
-
-/// Batches of one portal being posted at once, at most.
-pub const MAX_FLUSHING: usize = 2;
+pub use batches::{DeliveryBatches, MAX_FLUSHING, Results};
 
 /// Delivers conversion `id` of `portal`, with the portal's next shared batch
 /// or alone.
@@ -60,7 +52,11 @@ pub async fn deliver(
     id: i64,
 ) -> Result<EventResult, Failure> {
     match batching {
-        Batching::Shared => w.deliveries.deliver(w, portal, id).await,
+        Batching::Shared => {
+            let w2 = w.clone();
+            let flush = move |ids| flush(w2.clone(), portal, ids);
+            w.deliveries.deliver(portal, id, flush).await
+        }
         Batching::Alone => {
             let mut results = deliver_batch(w, portal, &[id], How::Deliver).await?;
             results
@@ -176,87 +172,13 @@ pub enum Sent {
     Failed(Failure),
 }
 
-/// The delivery batches of a worker, one per portal.
-#[derive(Default)]
-pub struct DeliveryBatches {
-    portals: Mutex<HashMap<PortalId, Arc<DeliveryBatch>>>,
-}
-
-impl DeliveryBatches {
-    /// Delivers conversion `id` of `portal` with the portal's next batch.
-    pub async fn deliver(
-        &self,
-        w: &Worker,
-        portal: PortalId,
-        id: i64,
-    ) -> Result<EventResult, Failure> {
-        let batch = {
-            let mut portals = self.portals.lock().unwrap_or_else(|e| e.into_inner());
-            Arc::clone(portals.entry(portal).or_default())
-        };
-        batch.deliver(w, portal, id).await
-    }
-}
-
-/// Deliveries of one portal waiting for the next batch.
-pub struct DeliveryBatch {
-    waiting: Coalescer<(i64, Reply)>,
-}
-
-impl Default for DeliveryBatch {
-    fn default() -> Self {
-        Self {
-            waiting: Coalescer::new(MAX_FLUSHING),
-        }
-    }
-}
-
-impl DeliveryBatch {
-    async fn deliver(
-        self: Arc<Self>,
-        w: &Worker,
-        portal: PortalId,
-        id: i64,
-    ) -> Result<EventResult, Failure> {
-        let (tx, rx) = oneshot::channel();
-        if self.waiting.push((id, tx)) {
-            // A task of its own: no caller waits on others' batches after
-            // its own result is in.
-            let w = w.clone();
-            tokio::spawn(async move { self.lead(&w, portal).await });
-        }
-        rx.await.unwrap_or_else(|_| {
-            Err(Failure::transient(
-                "delivery_interrupted",
-                "the delivery batch was interrupted",
-            ))
-        })
-    }
-
-    /// Posts batches until none waits.
-    async fn lead(&self, w: &Worker, portal: PortalId) {
-        while let Some(batch) = self.waiting.next_batch() {
-            flush(w, portal, batch).await;
-        }
-    }
-}
-
-/// Delivers one coalesced batch and answers its callers.
-async fn flush(w: &Worker, portal: PortalId, items: Vec<(i64, Reply)>) {
-    let started = std::time::Instant::now();
-    metrics::histogram!("worker_delivery_batch_size").record(items.len() as f64);
-    let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-    let mut results = match deliver_batch(w, portal, &ids, How::Deliver).await {
+/// Delivers one coalesced batch of the worker's deliveries (the flush of
+/// [`DeliveryBatches`]).
+async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
+    match deliver_batch(&w, portal, &ids, How::Deliver).await {
         Ok(r) => r,
         Err(f) => ids.iter().map(|id| (*id, Err(f.clone()))).collect(),
-    };
-    for (id, reply) in items {
-        let r = results
-            .remove(&id)
-            .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }));
-        let _ = reply.send(r);
     }
-    metrics::histogram!("worker_delivery_batch_seconds").record(started.elapsed().as_secs_f64());
 }
 
 /// One transaction: lock `ids`, post those not delivered yet, record their
