@@ -1,5 +1,5 @@
 # Multi-stage build. The default target, `runtime`, is the production image:
-# ingest and worker only, no test code. `--target sandbox` is the image of
+# ingest, the console and worker only, no test code. `--target sandbox` is the image of
 # the fake HubSpot and impact.com (docker-compose.yml's sandbox profile);
 # BuildKit builds only the stages the chosen target needs.
 FROM rust:1-bookworm AS build
@@ -7,8 +7,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p ingest -p worker --bin ingest --bin worker \
- && mkdir -p /out && cp target/release/ingest target/release/worker /out/
+    cargo build --release --locked --bin ingest --bin console --bin worker \
+ && mkdir -p /out && cp target/release/ingest target/release/console target/release/worker /out/
 
 FROM rust:1-bookworm AS sandbox-build
 WORKDIR /src
@@ -32,5 +32,5 @@ FROM base AS runtime
 COPY --from=build /out/ /usr/local/bin/
 COPY examples/ /examples/
 USER connector
-EXPOSE 8080
+EXPOSE 8080 8090
 CMD ["ingest"]

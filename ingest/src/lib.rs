@@ -1,14 +1,11 @@
 //! The HTTP edge HubSpot calls: verifies webhook signatures, validates the
 //! events and enqueues them durably in RabbitMQ before answering. No database
-//! or HubSpot call happens on this path. The operators' admin API
-//! (`/admin/api/...`, see [`admin`]) is served beside it.
+//! or HubSpot call happens in this process: the connector website, its JSON
+//! API and the operators' admin API are the `console` crate's.
 
-pub mod admin;
-pub mod api;
 mod error;
 mod health;
 mod state;
-pub mod web;
 pub mod webhook;
 
 use std::time::Duration;
@@ -30,24 +27,16 @@ pub const WEBHOOK_PATH: &str = "/webhooks/hubspot";
 /// The router: a plain function of the state, so tests can drive it with
 /// `tower::ServiceExt::oneshot` without a socket.
 pub fn app(state: AppState) -> Router {
-    app_with_admin(state, admin::AdminState::disabled())
-}
-
-/// The router with the admin API enabled as `admin` says.
-pub fn app_with_admin(state: AppState, admin: admin::AdminState) -> Router {
     describe_metrics();
     Router::new()
         .route(WEBHOOK_PATH, post(webhook::receive))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(web::routes())
-        .merge(api::routes())
         // The webhook handler enforces its own (configurable) limit so it can
         // answer 413 with a JSON body before reading further.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
-        .merge(admin::router(admin))
 }
 
 /// Runs ingest on `listener` until `shutdown` fires, then finishes in-flight
@@ -65,18 +54,11 @@ pub async fn run(
     if let Err(e) = publisher.connect().await {
         tracing::warn!(error = %e, "broker not reachable at start-up; will keep retrying");
     }
-    if let Ok(site) = &state.website {
-        // The website's schema; the worker applies the same migrations.
-        if let Err(e) = shared::db::migrate(&site.pool).await {
-            tracing::warn!(error = %e, "website: database migrations not applied; pages answer 503 until the database is reachable");
-        }
-    }
     let supervisor = publisher.spawn_supervisor(shutdown.clone());
     let upkeep = spawn_metrics_upkeep(shutdown.clone());
     tracing::info!(addr = %listener.local_addr()?, "ingest listening");
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    let admin = admin::AdminState::from_settings(&settings);
-    let server = axum::serve(listener, app_with_admin(state, admin))
+    let server = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = tokio::select! {
         r = server => r.map_err(anyhow::Error::from),

@@ -26,8 +26,6 @@ pub struct AppState {
     pub publish_timeout: std::time::Duration,
     /// The events exchange.
     pub exchange: Arc<str>,
-    /// The connector website and its API, or why they are off (503).
-    pub website: crate::web::WebsiteSlot,
 }
 
 impl AppState {
@@ -55,7 +53,6 @@ impl AppState {
             max_body_bytes: s.max_body_bytes,
             max_batch_events: s.max_batch_events,
             publish_timeout: s.publish_timeout(),
-            website: crate::web::Website::slot(s),
         })
     }
 }

@@ -48,6 +48,16 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Address the ingest HTTP server listens on.
     pub ingest_addr: SocketAddr,
+    /// Address the console (the connector website and `/api/v1`) listens on.
+    pub console_addr: SocketAddr,
+    /// Address of the console's admin API (`/admin/api/...`); unset, or
+    /// `CONNECTOR_ADMIN_TOKEN` unset or empty: the admin API is off.
+    #[serde(default)]
+    pub admin_addr: Option<SocketAddr>,
+    /// Public base URL of the console (the OAuth redirect URL is derived
+    /// from it); unset: `CONNECTOR_PUBLIC_URL`.
+    #[serde(default)]
+    pub console_public_url: Option<String>,
     /// Public base URL HubSpot calls (scheme, host, optional port), used to
     /// rebuild the URI covered by v3 signatures. Unset: taken from the
     /// request's `Host` header with `http://`.
@@ -189,6 +199,7 @@ struct Defaults {
     amqp_url: &'static str,
     queue_prefix: &'static str,
     ingest_addr: &'static str,
+    console_addr: &'static str,
     accept_signature_v1: bool,
     accept_signature_v2: bool,
     max_body_bytes: usize,
@@ -232,6 +243,7 @@ const DEFAULTS: Defaults = Defaults {
     amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
     queue_prefix: "",
     ingest_addr: "127.0.0.1:8080",
+    console_addr: "127.0.0.1:8090",
     accept_signature_v1: false,
     accept_signature_v2: false,
     max_body_bytes: 1024 * 1024,
@@ -370,6 +382,35 @@ impl Settings {
         self.retry_delays().map(|_| ())
     }
 
+    /// Checks what the console process needs (the website itself reports
+    /// its missing settings as 503 pages, as before).
+    pub fn validate_console(&self) -> Result<(), ConfigError> {
+        for (name, url) in [
+            ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
+            ("CONNECTOR_PUBLIC_URL", &self.public_url),
+        ] {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(ConfigError::Invalid {
+                    name,
+                    problem: "not an http(s) URL; expected e.g. https://connector.example.com"
+                        .into(),
+                });
+            }
+        }
+        self.retry_delays().map(|_| ())
+    }
+
+    /// The operator token when it is set and not empty (an empty token
+    /// never opens anything).
+    pub fn operator_token(&self) -> Option<&SecretString> {
+        use secrecy::ExposeSecret as _;
+        self.admin_token
+            .as_ref()
+            .filter(|t| !t.expose_secret().trim().is_empty())
+    }
+
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         if self.worker_prefetch == 0 {
@@ -469,10 +510,26 @@ mod tests {
     use secrecy::ExposeSecret;
 
     #[test]
+    fn an_empty_operator_token_is_no_token() {
+        let mut s = Settings::defaults();
+        assert!(s.operator_token().is_none());
+        for empty in ["", "   "] {
+            s.admin_token = Some(SecretString::from(empty));
+            assert!(s.operator_token().is_none(), "{empty:?}");
+        }
+        s.admin_token = Some(SecretString::from("t"));
+        assert!(s.operator_token().is_some());
+        s.console_public_url = Some("ftp://x".into());
+        assert!(s.validate_console().is_err());
+    }
+
+    #[test]
     fn defaults_match_the_documented_interface() {
         let s = Settings::defaults();
         assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.ingest_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.console_addr.to_string(), "127.0.0.1:8090");
+        assert_eq!(s.admin_addr, None);
         assert_eq!(s.queue_prefix, "");
         assert_eq!(s.max_body_bytes, 1 << 20);
         assert!(!s.accept_signature_v1);

@@ -1,6 +1,6 @@
-//! Helpers for end-to-end tests and benchmarks: isolated settings, an
-//! in-process ingest on a random port, signed requests, a broker proxy that
-//! a test can cut, and queue inspection.
+//! Helpers for end-to-end tests: an in-process ingest on a random port, a
+//! broker proxy that a test can cut, and queue inspection; isolated
+//! settings and signed requests come from `tools::support`.
 
 use std::{
     net::SocketAddr,

@@ -1,6 +1,8 @@
 //! The connector website under test: a [`WorkerEnv`] (sandbox, fresh
-//! database, worker) plus ingest's router configured for the website, driven
-//! without a socket (`tower::ServiceExt::oneshot`).
+//! database, worker) plus the console's routers (website and `/api/v1`,
+//! admin API) configured for it, driven without a socket
+//! (`tower::ServiceExt::oneshot`). Replays requested there are carried out
+//! by a worker running in the test ([`WebEnv::carry_out_replays`]).
 
 use axum::{
     Router,
@@ -9,10 +11,10 @@ use axum::{
 };
 use secrecy::SecretString;
 use serde_json::Value;
-use shared::config::Settings;
+use shared::{config::Settings, db::replays::ReplayRequestRow};
 use tower::ServiceExt;
 
-use crate::e2e::WorkerEnv;
+use crate::e2e::{WorkerEnv, eventually, spawn_worker};
 use sandbox::{PortalSeed, SandboxConfig};
 
 /// The operator token the tests configure.
@@ -78,8 +80,10 @@ pub fn website_settings(env: &WorkerEnv, public_url: &str) -> Settings {
 pub struct WebEnv {
     /// Sandbox, database, worker.
     pub env: WorkerEnv,
-    /// Ingest's router.
+    /// The console's website and `/api/v1` router.
     pub app: Router,
+    /// The console's admin API router (operator token [`OPERATOR_TOKEN`]).
+    pub admin: Router,
 }
 
 impl WebEnv {
@@ -90,31 +94,50 @@ impl WebEnv {
             ..SandboxConfig::default()
         };
         let env = WorkerEnv::start_with(cfg).await?;
-        let mut s = website_settings(&env, PUBLIC_URL);
-        // Nothing listens here: the website never needs the broker.
-        s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-        let app = ingest::app(ingest::AppState::from_settings(&s)?);
-        Ok(Self { env, app })
+        // The broker (the environment's queue prefix) only carries replay
+        // requests to the worker.
+        let s = website_settings(&env, PUBLIC_URL);
+        let app = console::app(console::AppState::from_settings(&s));
+        let admin = console::admin::router(console::admin::AdminState::from_settings(&s));
+        Ok(Self { env, app, admin })
     }
 
-    /// Sends a request.
+    /// Runs a worker until every replay request is finished (at most 30 s),
+    /// then stops it; returns the requests, latest first.
+    pub async fn carry_out_replays(&self) -> anyhow::Result<Vec<ReplayRequestRow>> {
+        let mut settings = self.env.settings.clone();
+        // Nothing but the replays: no outcome polling behind the test's back.
+        settings.outcomes_poll = false;
+        let worker = spawn_worker(&self.env, settings);
+        let pool = &self.env.pool;
+        let done = eventually(
+            std::time::Duration::from_secs(30),
+            "the replay requests",
+            || async {
+                let all = shared::db::replays::list(pool, None, 1000).await?;
+                Ok(all.iter().all(ReplayRequestRow::finished))
+            },
+        )
+        .await;
+        worker.stop().await?;
+        done?;
+        Ok(shared::db::replays::list(pool, None, 1000).await?)
+    }
+
+    /// Sends a request: `/admin/...` to the admin API's router (its own
+    /// listener in production), anything else to the website's.
     pub async fn send(&self, req: Request<Body>) -> Answer {
-        let resp = self
-            .app
+        let router = if req.uri().path().starts_with("/admin/") {
+            &self.admin
+        } else {
+            &self.app
+        };
+        let resp = router
             .clone()
             .oneshot(req)
             .await
             .expect("the router is infallible");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .unwrap_or_default();
-        Answer {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        answer(resp).await
     }
 
     /// `GET path` with an optional cookie.
@@ -231,6 +254,40 @@ impl WebEnv {
     /// Drops the database.
     pub async fn finish(self) {
         self.env.finish().await;
+    }
+}
+
+/// Waits (at most 30 s) until replay request `id` is finished; returns it.
+pub async fn replay_finished(
+    pool: &sqlx::PgPool,
+    id: uuid::Uuid,
+) -> anyhow::Result<ReplayRequestRow> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(r) = shared::db::replays::get(pool, id).await?
+            && r.finished()
+        {
+            return Ok(r);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "replay request {id} not finished in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Reads a response into an [`Answer`].
+pub async fn answer(resp: axum::response::Response) -> Answer {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
 

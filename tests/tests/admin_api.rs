@@ -1,5 +1,7 @@
-//! The admin HTTP API (`/admin/api/...`): bearer token, dead-letter list,
-//! show, replay and discard, through the router without a socket.
+//! The admin HTTP API (`/admin/api/...`, the console's own listener):
+//! bearer token, dead-letter list, show, replay (requests a worker running
+//! in the test carries out) and discard, through the router without a
+//! socket; and the listener that stays closed without a token.
 
 use axum::{
     body::{Body, to_bytes},
@@ -8,16 +10,16 @@ use axum::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::config::Settings;
-use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
+use tests::{
+    e2e::{PORTAL, WorkerEnv, seed_contact_mappings, spawn_worker},
+    website::replay_finished,
+};
 use tower::ServiceExt;
 
 const TOKEN: &str = "operator-token";
 
-fn ingest_state() -> ingest::AppState {
-    let mut s = Settings::defaults();
-    s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-    s.hubspot_client_secret = Some(SecretString::from("secret"));
-    ingest::AppState::from_settings(&s).expect("valid settings")
+fn admin_app(settings: &Settings) -> axum::Router {
+    console::admin::router(console::admin::AdminState::from_settings(settings))
 }
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
@@ -55,23 +57,80 @@ fn doc(program: &str) -> Value {
     })
 }
 
+/// Posts a replay, expects 202 and waits for the worker to finish it.
+async fn replay(env: &WorkerEnv, app: &axum::Router, path: &str, body: Value) -> Value {
+    let (status, accepted) = call(app, post(path, body)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["replay_id"]
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .expect("a replay id");
+    replay_finished(&env.pool, id).await.expect("finished");
+    let (status, shown) = call(app, get(&format!("/admin/api/replays/{id}"), Some(TOKEN))).await;
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["status"], "done", "{shown}");
+    shown
+}
+
 #[tokio::test]
 async fn without_a_token_the_admin_api_is_closed() {
-    let app = ingest::app(ingest_state());
+    let app = console::admin::router(console::admin::AdminState::disabled());
     let (status, body) = call(&app, get("/admin/api/dead-letters", Some("x"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "admin_disabled");
 
+    // An empty (or blank) token opens nothing, not even to an empty bearer.
+    for empty in ["", "  "] {
+        let mut s = Settings::defaults();
+        s.admin_token = Some(SecretString::from(empty));
+        let (status, body) = call(&admin_app(&s), get("/admin/api/dead-letters", Some(""))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{empty:?}");
+        assert_eq!(body["error"], "admin_disabled");
+    }
+
     // A token but no usable store (no encryption key): 503, clearly.
     let mut s = Settings::defaults();
     s.admin_token = Some(SecretString::from(TOKEN));
-    let admin = ingest::admin::AdminState::from_settings(&s);
-    let app = ingest::app_with_admin(ingest_state(), admin);
+    let app = admin_app(&s);
     let (status, body) = call(&app, get("/admin/api/dead-letters", Some(TOKEN))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "store_unavailable");
     let (status, _) = call(&app, get("/admin/api/dead-letters", Some("wrong"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_admin_listener_stays_closed_when_the_token_is_empty() -> anyhow::Result<()> {
+    let mut s = Settings::defaults();
+    s.admin_token = Some(SecretString::from(""));
+    s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    let site = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let (site_addr, admin_addr) = (site.local_addr()?, admin.local_addr()?);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(console::run(s, site, Some(admin), shutdown.clone()));
+    let http = reqwest::Client::new();
+    tests::e2e::eventually(
+        std::time::Duration::from_secs(10),
+        "the console",
+        || async {
+            Ok(http
+                .get(format!("http://{site_addr}/login"))
+                .send()
+                .await
+                .is_ok())
+        },
+    )
+    .await?;
+    let refused = http
+        .get(format!("http://{admin_addr}/admin/api/dead-letters"))
+        .header("authorization", "Bearer ")
+        .send()
+        .await;
+    assert!(refused.is_err(), "nothing listens: {refused:?}");
+    shutdown.cancel();
+    task.await??;
+    Ok(())
 }
 
 #[tokio::test]
@@ -90,8 +149,9 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
         )?;
     }
     env.process(&env.new_events()).await;
-    let admin = ingest::admin::AdminState::with_worker(TOKEN, env.worker.clone(), 1000);
-    let app = ingest::app_with_admin(ingest_state(), admin);
+    let mut settings = env.settings.clone();
+    settings.admin_token = Some(SecretString::from(TOKEN));
+    let app = admin_app(&settings);
 
     let (status, _) = call(&app, get("/admin/api/dead-letters", None)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -122,6 +182,15 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &app,
+        get(
+            &format!("/admin/api/replays/{}", uuid::Uuid::new_v4()),
+            Some(TOKEN),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, body) = call(
         &app,
@@ -143,35 +212,39 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
     assert_eq!(status, StatusCode::CONFLICT);
 
     env.apply(doc("1000")).await?;
-    let (status, body) = call(
+    let mut worker_settings = env.settings.clone();
+    worker_settings.outcomes_poll = false;
+    let worker = spawn_worker(&env, worker_settings);
+    let dry = replay(
+        &env,
         &app,
-        post(
-            "/admin/api/dead-letters/replay",
-            json!({"portal": PORTAL, "dry_run": true}),
-        ),
+        "/admin/api/dead-letters/replay",
+        json!({"portal": PORTAL, "dry_run": true}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["replayed"], 1);
+    assert_eq!(dry["results"].as_array().map(Vec::len), Some(1), "{dry}");
+    assert_eq!(dry["results"][0]["outcome"], "dry_run");
     assert!(env.submissions().is_empty(), "a dry run sends nothing");
-    let (status, body) = call(
+    let bulk = replay(
+        &env,
         &app,
-        post("/admin/api/dead-letters/replay", json!({"portal": PORTAL})),
+        "/admin/api/dead-letters/replay",
+        json!({"portal": PORTAL}),
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["delivered"], 1, "{body}");
+    assert_eq!(bulk["results"][0]["outcome"], "delivered", "{bulk}");
+    assert_eq!(bulk["actor"], "admin:alice");
     assert_eq!(env.submissions().len(), 1);
-    let (_, body) = call(
+    let again = replay(
+        &env,
         &app,
-        post(
-            &format!("/admin/api/dead-letters/{first}/replay"),
-            json!({}),
-        ),
+        &format!("/admin/api/dead-letters/{first}/replay"),
+        json!({}),
     )
     .await;
-    assert_eq!(body["outcome"], "not_open");
+    assert_eq!(again["results"][0]["outcome"], "not_open");
     assert_eq!(env.submissions().len(), 1);
+    worker.stop().await?;
 
     let audit: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT actor, action, outcome FROM audit_log WHERE action LIKE 'dead_letter.%' ORDER BY id",

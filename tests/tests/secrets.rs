@@ -1,8 +1,9 @@
 //! Secrets: encrypted at rest, never logged, and a wrong or missing
 //! encryption key is a clear start-up error.
 //!
-//! The full flow runs ingest and a worker as child processes (the `ingest`
-//! and `worker` executables, built first: see `tools::binaries`) with
+//! The full flow runs ingest, the console and a worker as child processes
+//! (the `ingest`, `console` and `worker` executables, built first: see
+//! `tools::binaries`) with
 //! `CONNECTOR_LOG=debug`, installs a portal through OAuth, saves an
 //! impact.com auth token through the website API, sends a signed webhook and
 //! delivers a conversion; then searches every captured log line and every
@@ -26,10 +27,10 @@ use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;
 
-/// `ingest` or `worker`, beside this test's executable (built first when
-/// run through cargo).
+/// `ingest`, `console` or `worker`, beside this test's executable (built
+/// first when run through cargo).
 fn exe(name: &str) -> anyhow::Result<PathBuf> {
-    Ok(tools::binaries::Binaries::ensure(&["worker", "ingest"])?.path(name))
+    Ok(tools::binaries::Binaries::ensure(&["worker", "ingest", "console"])?.path(name))
 }
 
 fn random_key() -> String {
@@ -37,7 +38,7 @@ fn random_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Starts `name` (`ingest`, or `worker` with `run`).
+/// Starts `name` (`ingest`, `console`, or `worker` with `run`).
 fn spawn(name: &str, env: &[(String, String)], log: &PathBuf) -> anyhow::Result<Child> {
     let file = std::fs::File::create(log)?;
     let args: &[&str] = if name == "worker" { &["run"] } else { &[] };
@@ -101,10 +102,14 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let db = e2e::fresh_database().await?;
     let pool = shared::db::connect(&db, 2).await?;
     shared::db::migrate(&pool).await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let free_port = || -> anyhow::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    };
+    let (port, console_port, admin_port) = (free_port()?, free_port()?, free_port()?);
     let base = format!("http://127.0.0.1:{port}");
+    let site = format!("http://127.0.0.1:{console_port}");
     let prefix = harness_prefix();
     let env: Vec<(String, String)> = [
         ("CONNECTOR_AMQP_URL", tests::harness::amqp_url()),
@@ -122,6 +127,12 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         ("CONNECTOR_ADMIN_TOKEN", admin_token.clone()),
         ("CONNECTOR_PUBLIC_URL", base.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{port}")),
+        (
+            "CONNECTOR_CONSOLE_ADDR",
+            format!("127.0.0.1:{console_port}"),
+        ),
+        ("CONNECTOR_ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
+        ("CONNECTOR_CONSOLE_PUBLIC_URL", site.clone()),
         ("CONNECTOR_LOG", "debug".into()),
         ("CONNECTOR_RETRY_SCHEDULE", "1s,1s,1s".into()),
     ]
@@ -131,7 +142,9 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let dir = std::env::temp_dir().join(format!("secrets-test-{tag}"));
     std::fs::create_dir_all(&dir)?;
     let (ingest_log, worker_log) = (dir.join("ingest.log"), dir.join("worker.log"));
+    let console_log = dir.join("console.log");
     let ingest = spawn("ingest", &env, &ingest_log)?;
+    let console = spawn("console", &env, &console_log)?;
     let worker = spawn("worker", &env, &worker_log)?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -144,13 +157,21 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
             .is_ok_and(|r| r.status().is_success()))
     })
     .await?;
+    e2e::eventually(Duration::from_secs(30), "console ready", || async {
+        Ok(http
+            .get(format!("{site}/login"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()))
+    })
+    .await?;
 
     // OAuth install: start → the sandbox's authorize page → callback. The
     // access token is short-lived, so the worker refreshes it.
     sandbox
         .hubspot()
         .set_access_token_ttl(Duration::from_secs(60));
-    let start = http.get(format!("{base}/oauth/start")).send().await?;
+    let start = http.get(format!("{site}/oauth/start")).send().await?;
     let location = start.headers()["location"].to_str()?.to_owned();
     let state_cookie = cookie(&start, "connector_oauth_state");
     let q: std::collections::HashMap<String, String> = url::Url::parse(&location)?
@@ -162,7 +183,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         .authorize(PORTAL, &q["redirect_uri"], &q["state"])?;
     let cb = http
         .get(format!(
-            "{base}/oauth/callback?code={code}&state={}",
+            "{site}/oauth/callback?code={code}&state={}",
             q["state"]
         ))
         .header("cookie", state_cookie)
@@ -171,7 +192,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     assert!(cb.status().is_redirection(), "callback: {}", cb.status());
     let session = cookie(&cb, "connector_session");
     let info: serde_json::Value = http
-        .get(format!("{base}/api/v1/session"))
+        .get(format!("{site}/api/v1/session"))
         .header("cookie", &session)
         .send()
         .await?
@@ -179,7 +200,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         .await?;
     let csrf = info["csrf_token"].as_str().unwrap_or_default().to_owned();
     let put = |path: &str, body: serde_json::Value| {
-        http.put(format!("{base}/api/v1/portals/{PORTAL}/{path}"))
+        http.put(format!("{site}/api/v1/portals/{PORTAL}/{path}"))
             .header("cookie", &session)
             .header("x-csrf-token", &csrf)
             .json(&body)
@@ -217,12 +238,15 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         .wait_for_submissions(1, Duration::from_secs(60))
         .await?;
     let admin = http
-        .get(format!("{base}/admin/api/dead-letters"))
+        .get(format!(
+            "http://127.0.0.1:{admin_port}/admin/api/dead-letters"
+        ))
         .bearer_auth(&admin_token)
         .send()
         .await?;
     assert!(admin.status().is_success());
     stop(worker).await?;
+    stop(console).await?;
     stop(ingest).await?;
 
     // The secrets, the OAuth tokens included (opened with the key).
@@ -255,8 +279,9 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         .push(base64::engine::general_purpose::STANDARD.encode(format!("IRsecret:{impact_token}")));
 
     let logs = format!(
-        "{}\n{}",
+        "{}\n{}\n{}",
         std::fs::read_to_string(&ingest_log)?,
+        std::fs::read_to_string(&console_log)?,
         std::fs::read_to_string(&worker_log)?
     );
     assert!(logs.lines().count() > 20, "logs were captured:\n{logs}");

@@ -187,9 +187,25 @@ async fn rules_are_edited_next_to_triggers_and_adjustments_show_in_activity() ->
     let replayed = w
         .submit(&s, "/activity/replay", &[("id", &letter.to_string())])
         .await;
-    assert!(replayed.body.contains("Replayed."), "{}", replayed.body);
+    assert!(
+        replayed.body.contains("Replay requested"),
+        "{}",
+        replayed.body
+    );
+    assert!(replayed.body.contains("queued"), "{}", replayed.body);
+    let requests = w.carry_out_replays().await?;
+    assert_eq!(requests[0].status, "done");
+    assert_eq!(
+        requests[0].results[0]["outcome"], "delivered",
+        "{requests:?}"
+    );
     assert_eq!(w.env.sandbox.impact().reversals().len(), 1);
     let act = w.get("/activity", Some(&s.cookie)).await;
+    assert!(
+        act.body.contains("<strong>delivered</strong>"),
+        "{}",
+        act.body
+    );
     assert!(act.body.contains("id=\"adjustments\""), "{}", act.body);
     assert!(act.body.contains("dealstage=closedlost"), "{}", act.body);
     assert!(act.body.contains(&format!("{deal}_closedwon")));

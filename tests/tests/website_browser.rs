@@ -1,6 +1,7 @@
 //! The seed guide in a real browser (headless Chromium through
 //! chromedriver) against the whole pipeline: sandbox HubSpot and impact.com,
-//! ingest (website + webhooks), RabbitMQ, a running worker, PostgreSQL.
+//! the console (website), ingest (webhooks), RabbitMQ, a running worker,
+//! PostgreSQL.
 //! install → settings → triggers → mappings → a HubSpot change → the
 //! conversion in Activity. Screenshots go to `target/screenshots/`.
 
@@ -82,14 +83,23 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
     let env = WorkerEnv::start_with(SandboxConfig::default()).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let settings = website_settings(&env, &base);
+    let hooks = TcpListener::bind("127.0.0.1:0").await?;
+    let hooks_url = format!("http://{}", hooks.local_addr()?);
+    let mut settings = website_settings(&env, &hooks_url);
+    settings.console_public_url = Some(base.clone());
     let shutdown = CancellationToken::new();
-    let ingest = tokio::spawn(ingest::run(settings.clone(), listener, shutdown.clone()));
+    let ingest = tokio::spawn(ingest::run(settings.clone(), hooks, shutdown.clone()));
+    let console = tokio::spawn(console::run(
+        settings.clone(),
+        listener,
+        None,
+        shutdown.clone(),
+    ));
     let worker = tokio::spawn(worker::run(settings.clone(), shutdown.clone()));
     env.sandbox
         .hubspot()
         .set_webhook_target(Some(WebhookTarget::new(
-            format!("{base}/webhooks/hubspot"),
+            format!("{hooks_url}/webhooks/hubspot"),
             "sandbox-client-secret",
         )));
     let shots = screenshots();
@@ -180,6 +190,7 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
     b.quit().await;
     shutdown.cancel();
     let _ = ingest.await;
+    let _ = console.await;
     let _ = worker.await;
     let delivered = env.submissions();
     env.finish().await;

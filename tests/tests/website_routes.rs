@@ -798,13 +798,13 @@ async fn delete_account_needs_confirmation_then_removes_everything() -> anyhow::
 
 #[tokio::test]
 async fn without_its_settings_the_website_answers_503_and_webhooks_still_work() {
+    use tower::ServiceExt;
     let mut s = shared::config::Settings::defaults();
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     s.hubspot_client_secret = Some(secrecy::SecretString::from("secret"));
-    let w = ingest::app(ingest::AppState::from_settings(&s).expect("valid"));
-    use tower::ServiceExt;
+    let site = console::app(console::AppState::from_settings(&s));
     for path in ["/login", "/settings", "/api/v1/portals"] {
-        let r = w
+        let r = site
             .clone()
             .oneshot(
                 axum::http::Request::get(path)
@@ -815,7 +815,9 @@ async fn without_its_settings_the_website_answers_503_and_webhooks_still_work() 
             .expect("infallible");
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
     }
-    let hook = w
+    // Webhooks are ingest's, which has no website at all.
+    let hooks = ingest::app(ingest::AppState::from_settings(&s).expect("valid"));
+    let hook = hooks
         .oneshot(
             axum::http::Request::post("/webhooks/hubspot")
                 .body(axum::body::Body::from("[]"))

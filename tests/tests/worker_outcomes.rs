@@ -169,14 +169,9 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     assert_eq!(rows[0]["order_id"], credited.as_str());
 
     // The website's JSON API (Activity) and the admin API show it too.
-    let mut web = tests::website::website_settings(&env, tests::website::PUBLIC_URL);
-    web.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-    let admin = ingest::admin::AdminState::with_worker(
-        tests::website::OPERATOR_TOKEN,
-        env.worker.clone(),
-        10,
-    );
-    let app = ingest::app_with_admin(ingest::AppState::from_settings(&web)?, admin);
+    let web = tests::website::website_settings(&env, tests::website::PUBLIC_URL);
+    let admin = console::admin::router(console::admin::AdminState::from_settings(&web));
+    let app = console::app(console::AppState::from_settings(&web)).merge(admin);
     let get = |path: String| {
         let app = app.clone();
         async move {

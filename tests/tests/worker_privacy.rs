@@ -386,11 +386,9 @@ async fn the_erase_command_is_idempotent_and_prints_what_it_erased() -> anyhow::
 async fn operators_erase_through_the_admin_api() -> anyhow::Result<()> {
     use tower::ServiceExt as _;
     let (env, contact, _, _) = populated(false).await?;
-    let admin = ingest::admin::AdminState::with_worker("op-token", env.worker.clone(), 10);
-    let mut s = shared::config::Settings::defaults();
-    s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-    s.hubspot_client_secret = Some(secrecy::SecretString::from("secret"));
-    let app = ingest::app_with_admin(ingest::AppState::from_settings(&s)?, admin);
+    let mut s = env.settings.clone();
+    s.admin_token = Some(secrecy::SecretString::from("op-token"));
+    let app = console::admin::router(console::admin::AdminState::from_settings(&s));
     let post = |body: serde_json::Value| {
         let app = app.clone();
         async move {

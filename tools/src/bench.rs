@@ -31,7 +31,7 @@ use tokio::process::{Child, Command};
 use crate::{
     binaries::Binaries,
     process::{free_port, stop_gracefully},
-    support::{self as harness, WEBHOOK_PATH},
+    support::{self, WEBHOOK_PATH},
 };
 use services::field_kb;
 
@@ -165,10 +165,10 @@ pub async fn drive_webhooks(
             let (mut events, mut requests, mut failures) = (0u64, 0u64, 0u64);
             let mut next_id = (w as u64) << 40;
             while !stop.load(Ordering::Relaxed) {
-                let body = harness::event_batch(1000 + w as u64, next_id, batch);
+                let body = support::event_batch(1000 + w as u64, next_id, batch);
                 next_id += batch as u64;
                 let started = Instant::now();
-                let resp = harness::signed_request(&client, &url, &secret, body)
+                let resp = support::signed_request(&client, &url, &secret, body)
                     .send()
                     .await;
                 requests += 1;
@@ -207,7 +207,7 @@ pub async fn drive_webhooks(
 pub async fn broker_ceiling(amqp_url: &str, duration: Duration) -> anyhow::Result<f64> {
     let conn = shared::broker::connect(amqp_url, "bench-ceiling").await?;
     let ch = conn.create_channel().await?;
-    let queue = format!("{}bench.ceiling", harness::unique_prefix());
+    let queue = format!("{}bench.ceiling", support::unique_prefix());
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -223,7 +223,7 @@ pub async fn broker_ceiling(amqp_url: &str, duration: Duration) -> anyhow::Resul
     )
     .await?;
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
-    let event = harness::event_batch(1, 1, 1);
+    let event = support::event_batch(1, 1, 1);
     let started = Instant::now();
     let mut sent = 0u64;
     let mut window = std::collections::VecDeque::new();

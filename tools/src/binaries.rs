@@ -16,6 +16,12 @@ use anyhow::{Context as _, bail};
 /// Set to `1` to skip the build and take the executables as they are.
 pub const NO_BUILD_ENV: &str = "CONNECTOR_TOOLS_NO_BUILD";
 
+/// The executables a tool may run, each the binary of the package of the
+/// same name. All of them are built together, whichever a tool needs: one
+/// cargo command, one resolution of features, so that one tool's build is
+/// never undone by another's.
+pub const EXECUTABLES: &[&str] = &["worker", "ingest", "sandbox"];
+
 /// The folder holding the executables.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -23,15 +29,19 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// The executables `names` (each the binary of the package of the same
-    /// name), built first when run through cargo.
+    /// The executables `names`, built first with all of [`EXECUTABLES`]
+    /// when run through cargo.
     pub fn ensure(names: &[&str]) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the running executable")?;
         let dir = profile_dir(&exe)?;
         let me = Self { dir };
         let skip = std::env::var(NO_BUILD_ENV).is_ok_and(|v| v == "1");
         match std::env::var_os("CARGO") {
-            Some(cargo) if !skip => me.build(&cargo, names)?,
+            Some(cargo) if !skip => {
+                let mut all = EXECUTABLES.to_vec();
+                all.extend(names.iter().filter(|n| !EXECUTABLES.contains(n)));
+                me.build(&cargo, &all)?;
+            }
             _ => {}
         }
         for name in names {
@@ -44,7 +54,7 @@ impl Binaries {
                     profile_flag(&me.profile()).join(" "),
                     names
                         .iter()
-                        .map(|n| format!("-p {n} --bin {n}"))
+                        .map(|n| format!("-p {n}@{} --bin {n}", env!("CARGO_PKG_VERSION")))
                         .collect::<Vec<_>>()
                         .join(" ")
                 );
@@ -72,7 +82,10 @@ impl Binaries {
         let mut cmd = Command::new(cargo);
         cmd.arg("build").args(profile_flag(&self.profile()));
         for name in names {
-            cmd.args(["-p", name, "--bin", name]);
+            // With the workspace's version: a crate of the registry is named
+            // `console` too, and a bare `-p console` is ambiguous.
+            let package = format!("{name}@{}", env!("CARGO_PKG_VERSION"));
+            cmd.args(["-p", &package, "--bin", name]);
         }
         if let Some(manifest) = workspace_manifest() {
             cmd.arg("--manifest-path").arg(manifest);

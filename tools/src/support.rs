@@ -98,7 +98,7 @@ pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Resul
         retry_delays: settings.retry_delays()?,
         delivery_limit: settings.delivery_limit,
     };
-    let mut queues = vec![topo.work_queue(), topo.dead_queue()];
+    let mut queues = vec![topo.work_queue(), topo.dead_queue(), topo.replay_queue()];
     queues.extend((0..topo.retry_delays.len()).filter_map(|i| topo.retry_queue(i)));
     for q in queues {
         let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;

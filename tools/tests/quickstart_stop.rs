@@ -1,5 +1,5 @@
-//! However the quick start ends, its children (sandbox, ingest, worker)
-//! end with it: on SIGTERM it stops them itself; on SIGKILL, which it
+//! However the quick start ends, its children (sandbox, ingest, console,
+//! worker) end with it: on SIGTERM it stops them itself; on SIGKILL, which it
 //! cannot see, the kernel signals them (they were started with
 //! `PR_SET_PDEATHSIG`). Runs the real `quickstart` executable against this
 //! machine's PostgreSQL and RabbitMQ.
@@ -13,10 +13,10 @@ use std::{
 
 use rustix::process::Signal;
 
-/// Starts quickstart, waits until its three children run, sends `signal`,
+/// Starts quickstart, waits until its four children run, sends `signal`,
 /// and checks that every child is gone.
 fn children_end_with_quickstart(signal: Signal, database: &str) {
-    let port = free_port_run(3);
+    let port = free_port_run(4);
     let portal = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-portal.json");
     let mut qs = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .args(["--port", &port.to_string(), "--database", database])
@@ -46,7 +46,10 @@ fn children_end_with_quickstart(signal: Signal, database: &str) {
     }
     let children = children_of(pid);
     let names: Vec<String> = children.iter().map(|c| comm(*c)).collect();
-    assert!(children.len() >= 3, "sandbox, ingest and worker: {names:?}");
+    assert!(
+        children.len() >= 4,
+        "sandbox, ingest, console and worker: {names:?}"
+    );
 
     rustix::process::kill_process(to_pid(pid), signal).expect("signal sent");
     let exited = wait_exit(&mut qs, Duration::from_secs(60));
@@ -88,7 +91,10 @@ fn children_of(pid: u32) -> Vec<u32> {
         .flatten()
     {
         let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
-        out.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        out.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
     }
     out
 }
@@ -152,7 +158,9 @@ fn cleanup(pid: u32, database: &str) {
             sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await
         {
             let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&mut conn)
+                .await;
         }
     });
 }

@@ -20,6 +20,7 @@ pub mod ops;
 pub mod outcomes;
 pub mod pipeline;
 pub mod privacy;
+pub mod replay_requests;
 pub mod runtime;
 
 use std::time::Duration;
@@ -98,6 +99,13 @@ pub async fn run_with(
         topology(settings)?,
         shutdown.clone(),
     ));
+    let replays = tokio::spawn(replay_requests::run(
+        worker.clone(),
+        settings.amqp_url.clone(),
+        topology(settings)?,
+        settings.replay_rate_per_sec,
+        shutdown.clone(),
+    ));
     let cfg = runtime::consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
@@ -114,6 +122,7 @@ pub async fn run_with(
     let _ = listener.await;
     let _ = pruner.await;
     let _ = sink.await;
+    let _ = replays.await;
     if let Some(p) = poller {
         let _ = p.await;
     }

@@ -7,10 +7,13 @@
 //!        │                                 ▼
 //!  {p}hubspot.events.retry.<delay> ◀── worker    {p}hubspot.dead (quorum) ──▶ dead-letter sink
 //!   (quorum, TTL, dead-letters back to the work queue)
+//!
+//! console ──replay id──▶ {p}hubspot.replays (quorum) ──▶ worker (replay requests)
 //! ```
 
 mod envelope;
 mod publisher;
+pub mod replay;
 mod topology;
 
 pub use envelope::{
@@ -18,6 +21,7 @@ pub use envelope::{
     RECEIVED_AT_HEADER,
 };
 pub use publisher::{OutgoingMessage, PublishError, Publisher};
+pub use replay::{ReplayMode, ReplayRequest};
 pub use topology::{Topology, delay_label};
 
 use lapin::{Connection, ConnectionProperties};

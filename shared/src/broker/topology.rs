@@ -35,6 +35,11 @@ impl Topology {
         format!("{}hubspot.dead", self.prefix)
     }
 
+    /// The queue of replay requests (the console publishes, workers consume).
+    pub fn replay_queue(&self) -> String {
+        format!("{}hubspot.replays", self.prefix)
+    }
+
     /// The queue of retry step `step` (0-based), e.g. `hubspot.events.retry.10s`.
     pub fn retry_queue(&self, step: usize) -> Option<String> {
         let delay = self.retry_delays.get(step)?;
@@ -66,6 +71,8 @@ impl Topology {
         };
 
         ch.queue_declare(self.dead_queue().as_str().into(), queue_opts, quorum())
+            .await?;
+        ch.queue_declare(self.replay_queue().as_str().into(), queue_opts, quorum())
             .await?;
 
         let mut work = quorum();
@@ -165,6 +172,7 @@ mod tests {
         assert_eq!(t.events_exchange(), "t1.hubspot.events");
         assert_eq!(t.work_queue(), "t1.hubspot.events.work");
         assert_eq!(t.dead_queue(), "t1.hubspot.dead");
+        assert_eq!(t.replay_queue(), "t1.hubspot.replays");
         assert_eq!(
             t.retry_queue(0).as_deref(),
             Some("t1.hubspot.events.retry.10s")

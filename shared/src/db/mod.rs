@@ -5,16 +5,20 @@ pub mod adjustments;
 mod adjustments_list;
 pub mod audit;
 pub mod conversions;
+pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod events;
 pub mod outcomes;
 pub mod portal_load;
 pub mod portals;
+pub mod privacy;
 pub mod rate_windows;
+pub mod replays;
 pub mod retention;
 pub mod secrets;
 pub mod subscriptions;
 pub mod tokens;
+pub mod website;
 
 use std::time::Duration;
 

@@ -4,6 +4,7 @@
 //! Every call takes the bearer token explicitly: the client holds no
 //! per-portal state and can be shared by all portals.
 
+pub mod assemble;
 mod batch_assoc;
 mod budget;
 mod error;

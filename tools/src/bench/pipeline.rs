@@ -15,8 +15,8 @@ use crate::{
     binaries::Binaries,
     process::stop_gracefully,
     support::{
-        self as harness, KEY, apply_portal, drop_topology, seed_contact_mappings,
-        seed_deal_mappings, seed_line_item_mappings,
+        self, KEY, apply_portal, drop_topology, seed_contact_mappings, seed_deal_mappings,
+        seed_line_item_mappings,
     },
 };
 use sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
@@ -124,9 +124,9 @@ impl PipelineEnv {
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::start(cfg).await?;
-        let mut settings = harness::test_settings();
+        let mut settings = support::test_settings();
         settings.log = "warn".into();
-        settings.database_url = harness::fresh_database().await?;
+        settings.database_url = support::fresh_database().await?;
         settings.encryption_key = Some(SecretString::from(KEY));
         settings.hubspot_api_url = sandbox.hubspot_url();
         settings.impact_api_url = sandbox.impact_url();
@@ -144,7 +144,7 @@ impl PipelineEnv {
             .hubspot()
             .set_webhook_target(Some(WebhookTarget::new(
                 ingest.webhook_url(),
-                harness::TEST_SECRET,
+                support::TEST_SECRET,
             )));
         let services = ServiceRss::for_settings(&settings);
         let workers = (0..workers)
@@ -260,7 +260,7 @@ impl PipelineEnv {
         }
         self.ingest.stop().await?;
         self.pool.close().await;
-        harness::drop_database(&self.settings.database_url).await;
+        support::drop_database(&self.settings.database_url).await;
         drop_topology(&self.settings).await?;
         self.sandbox.shutdown().await;
         Ok(())

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tools::{bench, binaries::Binaries, support as harness};
+use tools::{bench, binaries::Binaries, support};
 
 /// Ingest throughput and latency benchmark.
 #[derive(Parser)]
@@ -42,18 +42,18 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
         bench::cores()
     );
 
-    let ceiling = bench::broker_ceiling(&harness::amqp_url(), duration).await?;
+    let ceiling = bench::broker_ceiling(&support::amqp_url(), duration).await?;
     println!("broker ceiling (one persistent confirmed message per event): {ceiling:.0} events/s");
     println!("RESULT scenario=broker-ceiling events_per_s={ceiling:.0}");
 
     for &c in &args.concurrency {
-        let mut settings = harness::test_settings();
+        let mut settings = support::test_settings();
         settings.log = "warn".into();
         let child = bench::IngestChild::spawn(bins, &settings).await?;
         let started = Instant::now();
         let load = bench::drive_webhooks(
             &child.webhook_url(),
-            harness::TEST_SECRET,
+            support::TEST_SECRET,
             c,
             args.batch,
             duration,
@@ -62,7 +62,7 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
         let elapsed = started.elapsed();
         let rss_kb = child.peak_rss_kb();
         child.stop().await?;
-        harness::drop_topology(&settings).await?;
+        support::drop_topology(&settings).await?;
         let eps = load.events as f64 / elapsed.as_secs_f64();
         let name = format!("ingest-c{c}");
         println!(

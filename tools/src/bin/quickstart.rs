@@ -25,7 +25,8 @@ use tools::{
 /// Runs ingest, a worker and the sandbox, and shows conversions arriving.
 #[derive(Parser)]
 struct Args {
-    /// Port of ingest; the fake HubSpot and impact.com take the next two.
+    /// Port of ingest; the fake HubSpot and impact.com take the next two,
+    /// the console the one after.
     #[arg(long, default_value_t = 18080)]
     port: u16,
     /// The demo portal document.
@@ -74,7 +75,7 @@ fn main() -> ExitCode {
 /// Runs the demo until it ends or a termination signal arrives, then stops
 /// the children and removes the demo's queues.
 async fn supervise(args: Args) -> anyhow::Result<()> {
-    let bins = Binaries::ensure(&["sandbox", "ingest", "worker"])?;
+    let bins = Binaries::ensure(&["sandbox", "ingest", "console", "worker"])?;
     let logs = bins.dir().join("quickstart-logs");
     let mut children = Children::new(&logs, &std::env::current_exe()?)?;
     let prefix = format!("demo{}.", std::process::id());
@@ -109,6 +110,7 @@ async fn demo(
     let hubspot = format!("http://127.0.0.1:{hubspot_port}");
     let impact = format!("http://127.0.0.1:{impact_port}");
     let ingest = format!("http://127.0.0.1:{ingest_port}");
+    let console = format!("http://127.0.0.1:{}", args.port + 3);
 
     let db_url = recreate_database(&args.database).await?;
     let env: Vec<(&str, String)> = vec![
@@ -120,6 +122,11 @@ async fn demo(
         ("CONNECTOR_IMPACT_API_URL", impact.clone()),
         ("CONNECTOR_INGEST_ADDR", format!("127.0.0.1:{ingest_port}")),
         ("CONNECTOR_PUBLIC_URL", ingest.clone()),
+        (
+            "CONNECTOR_CONSOLE_ADDR",
+            format!("127.0.0.1:{}", args.port + 3),
+        ),
+        ("CONNECTOR_CONSOLE_PUBLIC_URL", console.clone()),
         // The connector website: "log in through HubSpot" goes to the sandbox.
         ("CONNECTOR_HUBSPOT_CLIENT_ID", "sandbox-client-id".into()),
         (
@@ -171,9 +178,11 @@ async fn demo(
         logs.display()
     );
     children.spawn("ingest", &bins.path("ingest"), &[], &env)?;
+    children.spawn("console", &bins.path("console"), &[], &env)?;
     children.spawn("worker", &bins.path("worker"), &["run"], &env)?;
     wait_http(&format!("{ingest}/readyz"), Duration::from_secs(30)).await?;
-    println!("== the connector website: {ingest}/login (log in through the sandbox's HubSpot)");
+    wait_http(&format!("{console}/login"), Duration::from_secs(30)).await?;
+    println!("== the connector website: {console}/login (log in through the sandbox's HubSpot)");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let client = reqwest::Client::new();

@@ -1,4 +1,4 @@
-//! `worker dlq list|show|replay|discard`.
+//! `worker dlq list|show|replay|replays|discard`.
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
@@ -54,6 +54,11 @@ pub enum DlqCommand {
         /// Replays per second (default CONNECTOR_REPLAY_RATE_PER_SEC).
         #[arg(long)]
         rate: Option<u32>,
+    },
+    /// Replay requests from the console (JSON): the latest, or one by id.
+    Replays {
+        /// The request's id.
+        id: Option<uuid::Uuid>,
     },
     /// Discard a dead letter, with a reason.
     Discard {
@@ -170,6 +175,16 @@ pub async fn run(
             .await?;
             bar.finish_and_clear();
             print_reports(&reports, dry_run, out)?;
+        }
+        DlqCommand::Replays { id } => {
+            let rows = match id {
+                Some(id) => shared::db::replays::get(&w.pool, id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => shared::db::replays::list(&w.pool, None, 50).await?,
+            };
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
         DlqCommand::Discard { id, reason } => {
             let outcome = ops::discard(&w.pool, DeadLetterId(id), &actor(), &reason).await?;

@@ -1,4 +1,4 @@
-//! The page templates (`ingest/templates/*.html`), compiled into the binary.
+//! The page templates (`console/templates/*.html`), compiled into the binary.
 
 use minijinja::Environment;
 

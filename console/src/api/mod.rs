@@ -59,6 +59,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/portals/{portal}/dead-letters/{id}/replay",
             post(replay),
         )
+        .route("/api/v1/portals/{portal}/replays/{id}", get(replay_status))
         // Forms and JSON bodies are small; webhooks keep their own limit.
         .layer(axum::extract::DefaultBodyLimit::max(256 * 1024))
 }
@@ -317,11 +318,24 @@ async fn replay(
     ApiPath((portal, id)): ApiPath<(u64, i64)>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
-    reply(
-        ops::replay(&site, portal, id, &actor)
-            .await
-            .map(|()| json!({ "status": "replayed" })),
-    )
+    match ops::replay(&site, portal, id, &actor).await {
+        Ok(replay_id) => (
+            StatusCode::ACCEPTED,
+            Json(json!({ "status": "requested", "replay_id": replay_id })),
+        )
+            .into_response(),
+        Err(e) => op_error(e),
+    }
+}
+
+async fn replay_status(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath((portal, id)): ApiPath<(u64, uuid::Uuid)>,
+) -> Response {
+    let (site, portal, _) = access_or_return!(state, method, headers, portal);
+    reply(ops::replay_request(&site, portal, id).await)
 }
 
 async fn delete(

@@ -1,12 +1,11 @@
 //! The connector website: "log in through HubSpot" (OAuth install), then
 //! Settings, Event Triggers, Field Mappings, Preview, Activity and Delete
 //! Account for the session's portal. Server-rendered HTML (minijinja
-//! templates in `ingest/templates/`), no JavaScript. The JSON API in
+//! templates in `console/templates/`), no JavaScript. The JSON API in
 //! `crate::api` runs the same operations ([`ops`]).
 //!
-//! Nothing here is on the webhook path: the website has its own database
-//! pool, and without one (or without its OAuth settings) its routes answer
-//! 503 while webhooks keep working.
+//! The website has its own database pool, and without one (or without its
+//! OAuth settings) its routes answer 503.
 
 mod oauth;
 pub mod ops;
@@ -70,9 +69,8 @@ pub struct Website {
     pub properties: RwLock<HashMap<(PortalId, ObjectType), Vec<PropertyInfo>>>,
     /// The page templates.
     pub templates: minijinja::Environment<'static>,
-    /// The worker's state on the same pool, for replaying dead letters
-    /// exactly as `worker dlq replay` does.
-    pub replayer: worker::Worker,
+    /// Records replay requests and queues them for the workers.
+    pub replays: crate::replays::ReplayDesk,
 }
 
 /// The website, or why it is unavailable.
@@ -96,9 +94,10 @@ impl Website {
         // The current key plus any old ones (key rotation).
         let cipher = SecretCipher::from_settings(s).map_err(|e| e.to_string())?;
         let public = s
-            .public_url
+            .console_public_url
             .as_deref()
-            .ok_or("CONNECTOR_PUBLIC_URL is not set (the OAuth redirect URL is derived from it)")?
+            .or(s.public_url.as_deref())
+            .ok_or("CONNECTOR_CONSOLE_PUBLIC_URL (or CONNECTOR_PUBLIC_URL) is not set (the OAuth redirect URL is derived from it)")?
             .trim_end_matches('/');
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(5)
@@ -112,9 +111,9 @@ impl Website {
         let hubspot = HubSpotClient::new(http.clone(), &s.hubspot_api_url)
             .map_err(|e| format!("CONNECTOR_HUBSPOT_API_URL: {e}"))?
             .with_shared_budget(pool.clone());
-        let replayer = worker::Worker::new(s, pool.clone()).map_err(|e| format!("{e:#}"))?;
+        let replays = crate::replays::ReplayDesk::from_settings(s).map_err(|e| e.to_string())?;
         Ok(Self {
-            replayer,
+            replays,
             pool,
             cipher,
             sessions: session::SessionKeys::derive(key.expose_secret(), &client_secret),

@@ -1,28 +1,33 @@
-//! Admin route handlers: thin over `worker::dlq` and `shared::db::dead_letters`.
+//! Admin route handlers: thin over `shared::db` (dead letters, replay
+//! requests, conversions, privacy) and the replay desk.
 
 use axum::{
     Extension, Json,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use shared::db::dead_letters::{self, DeadLetterId, ReasonClass};
-use worker::{
-    Worker,
-    dlq::{
-        ops,
-        replay::{ReplayMode, replay_many, replay_one},
+use shared::{
+    broker::ReplayMode,
+    db::{
+        dead_letter_ops as ops,
+        dead_letters::{self, DeadLetterId, ReasonClass},
+        replays,
     },
 };
 
-use super::{AdminState, auth::Operator};
-use crate::error::ApiError;
+use super::{
+    AdminState, AdminStore,
+    auth::Operator,
+    extract::{AdminJson, AdminPath},
+};
+use crate::{error::ApiError, replays::RequestError};
 
 type Answer = Result<Json<Value>, ApiError>;
 
-fn worker(state: &AdminState) -> Result<&Worker, ApiError> {
-    match &state.worker {
+fn store(state: &AdminState) -> Result<&AdminStore, ApiError> {
+    match &state.store {
         Some(Ok(w)) => Ok(w),
         Some(Err(why)) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -89,7 +94,7 @@ impl FilterParams {
 
 /// `GET /admin/api/dead-letters?portal=&object_type=&reason_class=&since=&until=&text=&state=&limit=`.
 pub async fn list(State(state): State<AdminState>, Query(q): Query<FilterParams>) -> Answer {
-    let w = worker(&state)?;
+    let w = store(&state)?;
     let rows = dead_letters::list(&w.pool, &q.to_filter()?)
         .await
         .map_err(db_error)?;
@@ -97,8 +102,8 @@ pub async fn list(State(state): State<AdminState>, Query(q): Query<FilterParams>
 }
 
 /// `GET /admin/api/dead-letters/{id}`.
-pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Answer {
-    let w = worker(&state)?;
+pub async fn show(State(state): State<AdminState>, AdminPath(id): AdminPath<i64>) -> Answer {
+    let w = store(&state)?;
     match dead_letters::get(&w.pool, DeadLetterId(id))
         .await
         .map_err(db_error)?
@@ -112,19 +117,46 @@ pub async fn show(State(state): State<AdminState>, Path(id): Path<i64>) -> Answe
     }
 }
 
-/// `POST /admin/api/dead-letters/{id}/replay` `{"dry_run":false,"as_sent":false,"force":false}`.
+fn request_error(e: RequestError) -> ApiError {
+    match e {
+        RequestError::Database(e) => db_error(e),
+        RequestError::Broker(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "broker_unavailable",
+            format!("the replay could not be queued: {e}"),
+        ),
+    }
+}
+
+/// Records a replay request and queues it: 202 and its id.
+async fn request(
+    w: &AdminStore,
+    who: &str,
+    ids: &[i64],
+    mode: ReplayMode,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = w
+        .replays
+        .request(&w.pool, who, None, ids, mode)
+        .await
+        .map_err(request_error)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "replay_id": id, "dead_letters": ids.len() })),
+    ))
+}
+
+/// `POST /admin/api/dead-letters/{id}/replay` `{"dry_run":false,"as_sent":false,"force":false}`:
+/// 202 `{"replay_id": ..}`; a worker replays it.
 pub async fn replay_id(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
     body: Option<Json<ReplayMode>>,
-) -> Answer {
-    let w = worker(&state)?;
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = store(&state)?;
     let mode = body.map(|Json(m)| m).unwrap_or_default();
-    let r = replay_one(w, DeadLetterId(id), mode, &who)
-        .await
-        .map_err(db_error)?;
-    Ok(Json(json!(r)))
+    request(w, &who, &[id], mode).await
 }
 
 /// Body of a bulk replay: a filter and the mode.
@@ -138,28 +170,56 @@ pub struct BulkReplay {
 }
 
 /// `POST /admin/api/dead-letters/replay` `{"portal":1001,"reason_class":"permanent","dry_run":true}`:
-/// every open dead letter matching the filter, at `CONNECTOR_REPLAY_RATE_PER_SEC`.
+/// every open dead letter matching the filter, in one request a worker
+/// carries out at `CONNECTOR_REPLAY_RATE_PER_SEC`. 202 `{"replay_id": ..}`.
 pub async fn replay_filter(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Json(body): Json<BulkReplay>,
-) -> Answer {
-    let w = worker(&state)?;
+    AdminJson(body): AdminJson<BulkReplay>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let w = store(&state)?;
     let mut filter = body.filter.to_filter()?;
     filter.state = None;
-    let ids: Vec<DeadLetterId> = dead_letters::list(&w.pool, &filter)
+    let ids: Vec<i64> = dead_letters::list(&w.pool, &filter)
         .await
         .map_err(db_error)?
         .into_iter()
-        .map(|d| d.id)
+        .map(|d| d.id.0)
         .collect();
-    let reports = replay_many(w, &ids, body.mode, &who, state.replay_rate, |_| {})
+    request(w, &who, &ids, body.mode).await
+}
+
+/// `GET /admin/api/replays/{id}`: a replay request, its status and results.
+pub async fn replay_status(
+    State(state): State<AdminState>,
+    AdminPath(id): AdminPath<uuid::Uuid>,
+) -> Answer {
+    let w = store(&state)?;
+    match replays::get(&w.pool, id).await.map_err(db_error)? {
+        Some(r) => Ok(Json(json!(r))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no replay request {id}"),
+        )),
+    }
+}
+
+/// Query of `GET /admin/api/replays`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ReplayParams {
+    portal: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /admin/api/replays?portal=&limit=`: the latest replay requests.
+pub async fn replays(State(state): State<AdminState>, Query(p): Query<ReplayParams>) -> Answer {
+    let w = store(&state)?;
+    let rows = replays::list(&w.pool, p.portal, p.limit.unwrap_or(50))
         .await
         .map_err(db_error)?;
-    let delivered = reports.iter().filter(|r| r.outcome.sent()).count();
-    Ok(Json(
-        json!({ "replayed": reports.len(), "delivered": delivered, "reports": reports }),
-    ))
+    Ok(Json(json!({ "replays": rows })))
 }
 
 /// Body of a discard.
@@ -172,10 +232,10 @@ pub struct DiscardBody {
 pub async fn discard(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Path(id): Path<i64>,
-    Json(body): Json<DiscardBody>,
+    AdminPath(id): AdminPath<i64>,
+    AdminJson(body): AdminJson<DiscardBody>,
 ) -> Answer {
-    let w = worker(&state)?;
+    let w = store(&state)?;
     if body.reason.trim().is_empty() {
         return Err(bad_request("a reason is required".into()));
     }
@@ -204,20 +264,20 @@ pub struct EraseBody {
 pub async fn privacy_erase(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    Json(body): Json<EraseBody>,
+    AdminJson(body): AdminJson<EraseBody>,
 ) -> Answer {
-    let w = worker(&state)?;
+    let w = store(&state)?;
     if body.portal <= 0 || body.contact <= 0 {
         return Err(bad_request(
             "portal and contact must be HubSpot ids (positive integers)".into(),
         ));
     }
-    let erased = worker::privacy::erase(
+    let erased = shared::db::privacy::erase(
         &w.pool,
         &w.cipher,
         body.portal,
         body.contact,
-        worker::privacy::Trigger::Request,
+        shared::db::privacy::Trigger::Request,
         &who,
     )
     .await
@@ -246,7 +306,7 @@ pub async fn conversions(
     Query(p): Query<ConversionParams>,
 ) -> Answer {
     use shared::db::outcomes::{LIST_STATUSES, ListFilter, list};
-    let w = worker(&state)?;
+    let w = store(&state)?;
     if let Some(s) = p.status.as_deref()
         && !LIST_STATUSES.contains(&s)
     {

@@ -106,6 +106,7 @@ pub async fn replay(
     let id = f.get("id").and_then(|v| v.parse().ok()).unwrap_or(-1);
     let result = ops::replay(&site, portal, id, &super::actor(portal))
         .await
-        .map(|()| vec![]);
-    activity_page(&site, portal, &csrf, Outcome::of(result, "Replayed.")).await
+        .map(|_| vec![]);
+    let notice = "Replay requested: a worker carries it out; its progress shows under Replays.";
+    activity_page(&site, portal, &csrf, Outcome::of(result, notice)).await
 }

@@ -1,5 +1,5 @@
 //! Sessions and CSRF. A session is a signed cookie (HMAC-SHA256 over the
-//! portal id, expiry and a random nonce): no session table, any ingest
+//! portal id, expiry and a random nonce): no session table, any console
 //! instance can check it. The CSRF token of a session is an HMAC of its
 //! nonce; every form carries it and every cookie-authenticated API call that
 //! changes something sends it as `X-CSRF-Token`. The operator authenticates

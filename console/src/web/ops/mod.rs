@@ -10,7 +10,7 @@ use domain::{
     adjustments::AdjustmentSet,
     events::PortalId,
     object_type::ObjectType,
-    portal::{HubSpotAuthKind, ImpactSection, MappingRow, PortalDocument, unmapped_required},
+    portal::{ImpactSection, MappingRow, PortalDocument, unmapped_required},
     triggers::TriggerSet,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -19,17 +19,20 @@ use shared::{
     db::{
         self,
         portals::{PortalStoreError, StoredPortal},
-        tokens::TokenError,
     },
-    hubspot::PropertyInfo,
     impact::ImpactCredentials,
 };
 
 use super::Website;
 
 mod activity;
+mod hubspot;
 
-pub use activity::{Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay};
+pub use hubspot::{hubspot_token, properties};
+
+pub use activity::{
+    Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay, replay_request,
+};
 
 /// Why an operation did not happen.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,9 @@ pub enum OpError {
     /// A record of the portal (e.g. a dead letter) does not exist.
     #[error("{0}")]
     Missing(String),
+    /// A service the operation needs (the broker) is unavailable.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl OpError {
@@ -68,6 +74,7 @@ impl OpError {
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -81,6 +88,7 @@ impl OpError {
             Self::Database(_) => "database_unavailable",
             Self::Upstream(_) => "upstream_error",
             Self::Missing(_) => "not_found",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -319,92 +327,13 @@ pub async fn save_adjustments(
     apply(site, doc, actor).await
 }
 
-/// A bearer token for the portal's HubSpot calls (OAuth refreshed as needed).
-pub async fn hubspot_token(site: &Website, portal: PortalId) -> Result<SecretString, OpError> {
-    let s = stored(site, portal).await?;
-    match s.auth_kind {
-        HubSpotAuthKind::PrivateApp => s
-            .hubspot_private_token
-            .ok_or_else(|| OpError::Conflict("no HubSpot private-app token stored".into())),
-        HubSpotAuthKind::Oauth => {
-            match db::tokens::oauth_access_token(
-                &site.pool,
-                &site.cipher,
-                &site.hubspot,
-                Some(&site.app),
-                portal,
-                None,
-            )
-            .await
-            {
-                Ok((t, _, _)) => Ok(t),
-                Err(TokenError::Revoked(_)) => Err(OpError::Conflict(
-                    "HubSpot refused to refresh the access token: the app was uninstalled. \
-                     Processing is paused; log in through HubSpot again to reinstall."
-                        .into(),
-                )),
-                Err(TokenError::Db(e)) => Err(e.into()),
-                Err(e) => Err(OpError::Upstream(e.to_string())),
-            }
-        }
-    }
-}
-
-/// The portal's HubSpot properties of `ty` (cached; `refresh` reloads).
-pub async fn properties(
-    site: &Website,
-    portal: PortalId,
-    ty: ObjectType,
-    refresh: bool,
-) -> Result<Vec<PropertyInfo>, OpError> {
-    if !refresh && let Some(p) = site.properties.read().await.get(&(portal, ty)) {
-        return Ok(p.clone());
-    }
-    let token = hubspot_token(site, portal).await?;
-    let props = site
-        .hubspot
-        .properties(&token, ty)
-        .await
-        .map_err(|e| OpError::Upstream(format!("HubSpot properties: {e}")))?;
-    site.properties
-        .write()
-        .await
-        .insert((portal, ty), props.clone());
-    Ok(props)
-}
-
 /// Deletes the portal's configuration and secrets (cascading to triggers and
 /// mappings), its conversions and recorded events, and tells the workers,
 /// which then skip its events as an unknown portal.
 pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
-    let mut tx = site.pool.begin().await?;
-    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if gone == 0 {
+    if !db::website::delete_portal(&site.pool, portal, actor).await? {
         return Err(OpError::NotFound);
     }
-    // No foreign key cascades here (migration 000008: they cost every
-    // event); adjustments cascade from the conversions.
-    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    // The recorded events (HubSpot's payloads) go with the conversions.
-    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
-        .bind(id)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-    db::portals::notify(&mut tx, portal).await?;
-    tx.commit().await?;
     site.properties
         .write()
         .await

@@ -1,0 +1,21 @@
+//! What every website and API handler shares.
+
+use shared::config::Settings;
+
+use crate::web::{Website, WebsiteSlot};
+
+/// Shared, cheaply cloned handler state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The connector website and its API, or why they are off (503).
+    pub website: WebsiteSlot,
+}
+
+impl AppState {
+    /// Builds the state; the database and the broker connect lazily.
+    pub fn from_settings(s: &Settings) -> Self {
+        Self {
+            website: Website::slot(s),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The website's own reads and writes: Activity's recent conversions and
+//! open dead letters, and deleting an account.
+
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+/// One conversion in Activity.
+#[derive(Debug, Serialize)]
+pub struct ConversionItem {
+    /// Row id.
+    pub id: i64,
+    /// `pending`, `delivered`, `failed`.
+    pub status: String,
+    /// Object type.
+    pub object_type: String,
+    /// HubSpot object id.
+    pub object_id: i64,
+    /// Event type sent.
+    pub event_type: String,
+    /// OrderId sent.
+    pub order_id: String,
+    /// impact.com's QueuedUri.
+    pub queued_uri: Option<String>,
+    /// Why the last attempt failed.
+    pub failure_reason: Option<String>,
+    /// impact.com's verdict on the submission: `complete`, `rejected`,
+    /// `duplicate_resend`, `unknown`; `null` while it is being followed.
+    pub outcome: Option<String>,
+    /// impact.com's ErrorType of a rejected submission (e.g. `Contract Error`).
+    pub error_type: Option<String>,
+    /// impact.com's ErrorReason (e.g. `CONTRACT_NOT_FOUND`).
+    pub error_reason: Option<String>,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// One dead letter: an event that failed for good.
+#[derive(Debug, Serialize)]
+pub struct DeadLetterItem {
+    /// Id (replay handle).
+    pub id: i64,
+    /// `deal.propertyChange`, ...
+    pub subscription_type: String,
+    /// HubSpot object id.
+    pub object_id: i64,
+    /// Failure reason code.
+    pub reason: Option<String>,
+    /// Detail.
+    pub error: Option<String>,
+    /// When it failed (RFC 3339).
+    pub failed_at: String,
+}
+
+/// The portal's 50 most recent conversions.
+pub async fn recent_conversions(
+    pool: &PgPool,
+    portal: i64,
+) -> Result<Vec<ConversionItem>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, status, object_type, object_id, event_type, order_id, queued_uri, failure_reason,
+                outcome, error_type, error_reason, updated_at
+         FROM conversions WHERE portal_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 50",
+    )
+    .bind(portal)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ConversionItem {
+            id: r.get("id"),
+            status: r.get("status"),
+            object_type: r.get("object_type"),
+            object_id: r.get("object_id"),
+            event_type: r.get("event_type"),
+            order_id: r.get("order_id"),
+            queued_uri: r.get("queued_uri"),
+            failure_reason: r.get("failure_reason"),
+            outcome: r.get("outcome"),
+            error_type: r.get("error_type"),
+            error_reason: r.get("error_reason"),
+            updated_at: r
+                .get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
+                .to_rfc3339(),
+        })
+        .collect())
+}
+
+/// The portal's 50 most recent open dead letters (the store `worker dlq` works on).
+pub async fn open_dead_letters(
+    pool: &PgPool,
+    portal: i64,
+) -> Result<Vec<DeadLetterItem>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, COALESCE(events->0->>'subscriptionType', '') AS subscription_type,
+                COALESCE(object_id, 0) AS object_id, reason_class || ': ' || reason AS reason,
+                last_error, created_at
+         FROM dead_letters WHERE portal_id = $1 AND state = 'open'
+         ORDER BY created_at DESC, id DESC LIMIT 50",
+    )
+    .bind(portal)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeadLetterItem {
+            id: r.get("id"),
+            subscription_type: r.get("subscription_type"),
+            object_id: r.get("object_id"),
+            reason: r.get("reason"),
+            error: r.get("last_error"),
+            failed_at: r
+                .get::<chrono::DateTime<chrono::Utc>, _>("created_at")
+                .to_rfc3339(),
+        })
+        .collect())
+}
+
+/// The portal a dead letter belongs to (`None`: no such dead letter, or
+/// one without a portal).
+pub async fn dead_letter_portal(pool: &PgPool, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    let owner: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT portal_id FROM dead_letters WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(owner.flatten())
+}
+
+/// Deletes the portal's configuration and secrets (cascading to triggers
+/// and mappings), its conversions and recorded events, audited and
+/// announced to the workers. False: no such portal.
+pub async fn delete_portal(
+    pool: &PgPool,
+    portal: domain::events::PortalId,
+    actor: &str,
+) -> Result<bool, sqlx::Error> {
+    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let mut tx = pool.begin().await?;
+    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if gone == 0 {
+        return Ok(false);
+    }
+    // No foreign key cascades here (migration 000008: they cost every
+    // event); adjustments cascade from the conversions.
+    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    // The recorded events (HubSpot's payloads) go with the conversions.
+    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
+        .bind(id)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+    super::portals::notify(&mut tx, portal).await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,247 @@
+//! Assembling the mapping context of one object from HubSpot: the object
+//! (only the properties the mappings need), a deal's line items in a stable
+//! order, its associated contact and its stage's label. The website's
+//! preview calls it as it is; the worker's fetch can pass what its batch
+//! prefetch already read ([`Known`]) and its cached stage labels.
+
+use std::collections::BTreeSet;
+
+use domain::{
+    mapping::{self, Context, FieldMapping},
+    object_type::ObjectType,
+};
+use secrecy::SecretString;
+
+use super::{Association, CrmObject, HubSpotClient, HubSpotError, Pipeline};
+
+/// Line-item property giving their order on the deal (then by id).
+const POSITION: &str = "hs_position_on_quote";
+/// A deal's currency.
+const DEAL_CURRENCY: &str = "deal_currency_code";
+/// A line item's currency.
+const ITEM_CURRENCY: &str = "currency";
+
+/// One object to assemble.
+pub struct ObjectRequest<'a> {
+    /// The portal's HubSpot token.
+    pub token: &'a SecretString,
+    /// Object type.
+    pub object_type: ObjectType,
+    /// Object id.
+    pub object_id: u64,
+    /// The mappings of the object type.
+    pub mappings: &'a [FieldMapping],
+    /// The triggering property and its value, when a property change fired.
+    pub trigger: Option<(String, Option<String>)>,
+    /// The portal's Program ID.
+    pub program_id: &'a str,
+    /// The event's moment (epoch milliseconds).
+    pub occurred_at_ms: u64,
+}
+
+/// What the caller has read already (e.g. a batch prefetch); `None`: fetch it.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// The object's properties.
+    pub object: Option<mapping::Properties>,
+    /// A deal's line items, ordered.
+    pub line_items: Option<Vec<mapping::Properties>>,
+    /// A deal's associated contact.
+    pub contact: Option<Option<u64>>,
+}
+
+/// Where deal stage labels come from (a cache, or HubSpot every time).
+pub trait StageLabels {
+    /// The label of `stage` (in `pipeline` when known); `None`: unknown stage.
+    fn label(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+        pipeline: Option<&str>,
+        stage: &str,
+    ) -> impl Future<Output = Result<Option<String>, HubSpotError>> + Send;
+}
+
+/// Stage labels read from HubSpot's pipelines API on every call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UncachedStages;
+
+impl StageLabels for UncachedStages {
+    async fn label(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+        pipeline: Option<&str>,
+        stage: &str,
+    ) -> Result<Option<String>, HubSpotError> {
+        Ok(find_stage_label(
+            &client.deal_pipelines(token).await?,
+            pipeline,
+            stage,
+        ))
+    }
+}
+
+/// The label of `stage`, looked for in `pipeline` first, then in any.
+pub fn find_stage_label(
+    pipelines: &[Pipeline],
+    pipeline: Option<&str>,
+    stage: &str,
+) -> Option<String> {
+    let in_pipeline = pipelines
+        .iter()
+        .filter(|p| pipeline.is_none_or(|id| p.id == id))
+        .flat_map(|p| &p.stages)
+        .find(|s| s.id == stage);
+    in_pipeline
+        .or_else(|| {
+            pipelines
+                .iter()
+                .flat_map(|p| &p.stages)
+                .find(|s| s.id == stage)
+        })
+        .map(|s| s.label.clone())
+        .filter(|l| !l.is_empty())
+}
+
+/// The object properties to read for `mappings` and the triggering property.
+pub fn object_properties(
+    object_type: ObjectType,
+    mappings: &[FieldMapping],
+    trigger_property: Option<&str>,
+) -> Vec<String> {
+    let mut properties: Vec<String> = mapping::needs(mappings).properties.into_iter().collect();
+    if let Some(property) = trigger_property
+        && !properties.iter().any(|p| p == property)
+    {
+        properties.push(property.to_owned());
+    }
+    if object_type == ObjectType::Deals && !properties.iter().any(|p| p == DEAL_CURRENCY) {
+        properties.push(DEAL_CURRENCY.into());
+    }
+    properties
+}
+
+/// The line-item properties to read for `wanted` (plus position and currency).
+pub fn line_item_properties(wanted: &BTreeSet<String>) -> Vec<String> {
+    let mut props: Vec<String> = wanted.iter().cloned().collect();
+    props.push(POSITION.into());
+    props.push(ITEM_CURRENCY.into());
+    props
+}
+
+/// Line items in a stable order: their position on the deal, then id.
+pub fn order_line_items(mut items: Vec<CrmObject>) -> Vec<mapping::Properties> {
+    let key = |o: &CrmObject| {
+        let pos = o
+            .properties
+            .get(POSITION)
+            .and_then(|v| v.as_deref())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(i64::MAX);
+        (pos, o.id.parse::<u64>().unwrap_or(u64::MAX))
+    };
+    items.sort_by_key(key);
+    items.into_iter().map(|o| o.properties).collect()
+}
+
+/// The primary contact among a deal's contacts, else the lowest id.
+pub fn primary_contact(assoc: &[Association]) -> Option<u64> {
+    let primary = assoc
+        .iter()
+        .filter(|a| a.labels.iter().any(|l| l.eq_ignore_ascii_case("primary")))
+        .map(|a| a.to_object_id)
+        .min();
+    primary.or_else(|| assoc.iter().map(|a| a.to_object_id).min())
+}
+
+/// Builds the mapping context of one object, reading from HubSpot what
+/// `known` does not hold.
+pub async fn assemble(
+    client: &HubSpotClient,
+    r: &ObjectRequest<'_>,
+    known: Known,
+    stages: &impl StageLabels,
+) -> Result<Context, HubSpotError> {
+    let needs = mapping::needs(r.mappings);
+    let id = r.object_id;
+    let mut props = match known.object {
+        Some(props) => props,
+        None => {
+            let trigger = r.trigger.as_ref().map(|(p, _)| p.as_str());
+            let properties = object_properties(r.object_type, r.mappings, trigger);
+            client
+                .get_object(r.token, r.object_type, id, &properties)
+                .await?
+                .properties
+        }
+    };
+    // The object's id is known even when HubSpot omits the property.
+    if props.get("hs_object_id").is_none_or(Option::is_none) {
+        props.insert("hs_object_id".into(), Some(id.to_string()));
+    }
+    let mut ctx = Context {
+        properties: props,
+        trigger: r.trigger.clone(),
+        program_id: r.program_id.to_owned(),
+        occurred_at_ms: r.occurred_at_ms,
+        ..Context::default()
+    };
+    if r.object_type != ObjectType::Deals {
+        return Ok(ctx);
+    }
+    if !needs.line_item_properties.is_empty() {
+        ctx.line_items = match known.line_items {
+            Some(items) => items,
+            None => line_items(client, r.token, id, &needs.line_item_properties).await?,
+        };
+    }
+    let item_currency = ctx
+        .line_items
+        .iter()
+        .find_map(|i| i.get(ITEM_CURRENCY).cloned().flatten());
+    ctx.currency = ctx
+        .property(DEAL_CURRENCY)
+        .map(str::to_owned)
+        .or(item_currency);
+    if needs.associated_contact {
+        ctx.associated_contact_id = match known.contact {
+            Some(contact) => contact,
+            None => primary_contact(
+                &client
+                    .associations(r.token, ObjectType::Deals, id, "contacts")
+                    .await?,
+            ),
+        };
+    }
+    if needs.stage_label
+        && let Some(stage) = ctx.property("dealstage")
+    {
+        ctx.stage_label = stages
+            .label(client, r.token, ctx.property("pipeline"), stage)
+            .await?;
+    }
+    Ok(ctx)
+}
+
+/// The deal's line items, ordered by their position on the deal, then id.
+async fn line_items(
+    client: &HubSpotClient,
+    token: &SecretString,
+    deal: u64,
+    wanted: &BTreeSet<String>,
+) -> Result<Vec<mapping::Properties>, HubSpotError> {
+    let assoc = client
+        .associations(token, ObjectType::Deals, deal, "line_items")
+        .await?;
+    if assoc.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut ids: Vec<u64> = assoc.iter().map(|a| a.to_object_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let items = client
+        .batch_read(token, "line_items", &ids, &line_item_properties(wanted))
+        .await?;
+    Ok(order_line_items(items))
+}
