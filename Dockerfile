@@ -1,13 +1,16 @@
 # Multi-stage build. The default target, `runtime`, is the production image:
-# ingest, the console and worker only, no test code. `--target sandbox` is the image of
-# the fake HubSpot and impact.com (docker-compose.yml's sandbox profile);
-# BuildKit builds only the stages the chosen target needs.
+# ingest, the console and worker only, no test code (the packages are named,
+# so neither are the test crates' features resolved in). `--target sandbox`
+# is the image of the fake HubSpot and impact.com (docker-compose.yml's
+# sandbox profile); BuildKit builds only the stages the chosen target needs.
+# `console@0.1.0`: a crate of the registry is named console too.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked --bin ingest --bin console --bin worker \
+    cargo build --release --locked -p ingest -p console@0.1.0 -p worker \
+      --bin ingest --bin console --bin worker \
  && mkdir -p /out && cp target/release/ingest target/release/console target/release/worker /out/
 
 FROM rust:1-bookworm AS sandbox-build

@@ -5,7 +5,7 @@
 //! thread what the other allocated. glibc's malloc spent a third of the
 //! worker's CPU time on that (arena locks, consolidating freed chunks);
 //! with jemalloc the worker needs about a third less CPU per conversion (see
-//! README "Throughput").
+//! docs/src/throughput.md).
 //!
 //! Tuned for a small resident set, since a worker holds a backlog of
 //! messages: one arena per CPU instead of four (each arena keeps its own

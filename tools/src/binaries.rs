@@ -20,7 +20,7 @@ pub const NO_BUILD_ENV: &str = "CONNECTOR_TOOLS_NO_BUILD";
 /// same name. All of them are built together, whichever a tool needs: one
 /// cargo command, one resolution of features, so that one tool's build is
 /// never undone by another's.
-pub const EXECUTABLES: &[&str] = &["worker", "ingest", "sandbox"];
+pub const EXECUTABLES: &[&str] = &["worker", "ingest", "console", "sandbox"];
 
 /// The folder holding the executables.
 #[derive(Debug, Clone)]

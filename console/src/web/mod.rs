@@ -126,10 +126,7 @@ impl Website {
             authorize_url: s.hubspot_authorize_url.clone(),
             redirect_uri: format!("{public}{CALLBACK_PATH}"),
             secure_cookies: public.starts_with("https://"),
-            admin_token: s
-                .admin_token
-                .clone()
-                .filter(|t| !t.expose_secret().is_empty()),
+            admin_token: s.operator_token().cloned(),
             properties: RwLock::default(),
             templates: templates::environment(),
         })

@@ -1,4 +1,4 @@
-//! RabbitMQ: the topology of docs/src/architecture.md, declared idempotently, and a
+//! RabbitMQ: the topology of docs/src/reference/broker.md, declared idempotently, and a
 //! reconnecting publisher with confirms.
 //!
 //! ```text

@@ -1,10 +1,10 @@
-//! The README's first command (`./scripts/quickstart`, which builds the
+//! The quick start's command (`./scripts/quickstart`, which builds the
 //! binaries and runs this): the whole pipeline on this machine against the
-//! sandbox. It starts the sandbox, ingest and a worker as separate processes,
-//! applies the demo portal, makes things happen in the fake HubSpot and
-//! prints each conversion as the fake impact.com receives it. However it
-//! ends (Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL), its children end
-//! with it (see `tools::quickstart`).
+//! sandbox. It starts the sandbox, ingest, the console and a worker as
+//! separate processes, applies the demo portal, makes things happen in the
+//! fake HubSpot and prints each conversion as the fake impact.com receives
+//! it. However it ends (Ctrl-C, SIGTERM, SIGHUP, an error, even SIGKILL), its
+//! children end with it (see `tools::quickstart`).
 
 use std::{
     collections::HashSet,
@@ -22,7 +22,7 @@ use tools::{
     quickstart::{Children, exec_child_if_asked, termination},
 };
 
-/// Runs ingest, a worker and the sandbox, and shows conversions arriving.
+/// Runs ingest, the console, a worker and the sandbox, and shows conversions arriving.
 #[derive(Parser)]
 struct Args {
     /// Port of ingest; the fake HubSpot and impact.com take the next two,
@@ -174,7 +174,7 @@ async fn demo(
     .await?;
 
     println!(
-        "== starting ingest ({ingest}) and a worker; logs in {}",
+        "== starting ingest ({ingest}), the console and a worker; logs in {}",
         logs.display()
     );
     children.spawn("ingest", &bins.path("ingest"), &[], &env)?;
@@ -229,7 +229,7 @@ async fn demo(
     );
     if !args.once {
         println!(
-            "== the pipeline keeps running: change records with the sandbox control API (README), Ctrl-C stops"
+            "== the pipeline keeps running: change records with the sandbox control API (docs/src/sandbox.md), Ctrl-C stops"
         );
         loop {
             if watch(&client, &impact, Duration::from_secs(3600), usize::MAX)

@@ -1,5 +1,5 @@
 //! Reversals and modifications, edited per object type on the Event
-//! Triggers page, next to the triggers (README "Reversals and modifications").
+//! Triggers page, next to the triggers (docs/src/adjustments.md).
 //! The form's text fields round-trip the document's `adjustments.<type>`.
 
 use domain::adjustments::{DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, ObjectAdjustments};

@@ -1,11 +1,12 @@
 //! Layered configuration: built-in defaults, then an optional TOML file, then
 //! `CONNECTOR_*` environment variables (the last one wins).
 //!
-//! One flat [`Settings`] struct serves both processes so the README's
-//! configuration reference is a single table; each process checks the parts
-//! it needs with [`Settings::validate_ingest`] / [`Settings::validate_worker`].
+//! One flat [`Settings`] struct serves every process so the configuration
+//! reference (docs/src/reference/configuration.md) is a single table; each
+//! process checks the parts it needs with [`Settings::validate_ingest`] /
+//! [`Settings::validate_console`] / [`Settings::validate_worker`].
 
-use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::Path};
 
 use figment::{
     Figment,
@@ -333,139 +334,6 @@ impl Settings {
             .collect();
         fig.merge(Serialized::defaults(vars))
     }
-
-    /// The retry ladder's delays, in order.
-    pub fn retry_delays(&self) -> Result<Vec<Duration>, ConfigError> {
-        parse_schedule(&self.retry_schedule).map_err(|problem| ConfigError::Invalid {
-            name: "CONNECTOR_RETRY_SCHEDULE",
-            problem,
-        })
-    }
-
-    /// How long ingest waits for broker confirms.
-    pub fn publish_timeout(&self) -> Duration {
-        Duration::from_millis(self.publish_timeout_ms)
-    }
-
-    /// Checks what the ingest process needs.
-    pub fn validate_ingest(&self) -> Result<(), ConfigError> {
-        if self.hubspot_client_secret.is_none() {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
-                problem: "required: the HubSpot app's client secret signs every webhook".into(),
-            });
-        }
-        if let Some(url) = &self.public_url {
-            let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
-                name: "CONNECTOR_PUBLIC_URL",
-                problem: format!("not a URL ({e}); expected e.g. https://connector.example.com"),
-            })?;
-            if !matches!(parsed.scheme(), "http" | "https") {
-                return Err(ConfigError::Invalid {
-                    name: "CONNECTOR_PUBLIC_URL",
-                    problem: "must start with http:// or https://".into(),
-                });
-            }
-        }
-        if self.max_batch_events == 0 || self.max_body_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_MAX_BODY_BYTES",
-                problem: "limits must be positive".into(),
-            });
-        }
-        if self.publisher_channels == 0 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_PUBLISHER_CHANNELS",
-                problem: "must be at least 1".into(),
-            });
-        }
-        self.retry_delays().map(|_| ())
-    }
-
-    /// Checks what the console process needs (the website itself reports
-    /// its missing settings as 503 pages, as before).
-    pub fn validate_console(&self) -> Result<(), ConfigError> {
-        for (name, url) in [
-            ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
-            ("CONNECTOR_PUBLIC_URL", &self.public_url),
-        ] {
-            if let Some(url) = url
-                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-            {
-                return Err(ConfigError::Invalid {
-                    name,
-                    problem: "not an http(s) URL; expected e.g. https://connector.example.com"
-                        .into(),
-                });
-            }
-        }
-        self.retry_delays().map(|_| ())
-    }
-
-    /// The operator token when it is set and not empty (an empty token
-    /// never opens anything).
-    pub fn operator_token(&self) -> Option<&SecretString> {
-        use secrecy::ExposeSecret as _;
-        self.admin_token
-            .as_ref()
-            .filter(|t| !t.expose_secret().trim().is_empty())
-    }
-
-    /// Checks what the worker process needs.
-    pub fn validate_worker(&self) -> Result<(), ConfigError> {
-        if self.worker_prefetch == 0 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_WORKER_PREFETCH",
-                problem: "must be at least 1".into(),
-            });
-        }
-        for (name, value) in [
-            ("CONNECTOR_WORKER_CONCURRENCY", self.worker_concurrency),
-            (
-                "CONNECTOR_WORKER_PORTAL_CONCURRENCY",
-                self.worker_portal_concurrency,
-            ),
-            (
-                "CONNECTOR_WORKER_EVENT_CONCURRENCY",
-                self.worker_event_concurrency,
-            ),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Invalid {
-                    name,
-                    problem: "must be at least 1".into(),
-                });
-            }
-        }
-        if self.outcomes_poll_interval_secs == 0 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_OUTCOMES_POLL_INTERVAL_SECS",
-                problem: "must be at least 1".into(),
-            });
-        }
-        if self.outcomes_reserve_percent > 95 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_OUTCOMES_RESERVE_PERCENT",
-                problem: "must be at most 95 (the poller needs some of the budget)".into(),
-            });
-        }
-        if self.worker_db_connections < 2 {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_WORKER_DB_CONNECTIONS",
-                problem: "must be at least 2".into(),
-            });
-        }
-        if self.worker_portal_backlog != 0 && self.worker_portal_backlog >= self.worker_prefetch {
-            return Err(ConfigError::Invalid {
-                name: "CONNECTOR_WORKER_PORTAL_BACKLOG",
-                problem: format!(
-                    "must be below CONNECTOR_WORKER_PREFETCH ({}), or other portals' messages cannot be reached",
-                    self.worker_prefetch
-                ),
-            });
-        }
-        self.retry_delays().map(|_| ())
-    }
 }
 
 /// Accepts a value either in its native form (TOML, defaults) or as text
@@ -488,95 +356,9 @@ where
     }
 }
 
-/// Parses `10s,1m,10m` into durations; each must be at least one second.
-pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let d = humantime::parse_duration(part).map_err(|e| format!("{part:?}: {e}"))?;
-        if d < Duration::from_secs(1) {
-            return Err(format!("{part:?}: each delay must be at least 1s"));
-        }
-        out.push(d);
-    }
-    if out.is_empty() {
-        return Err("at least one delay is needed, e.g. 10s,1m,10m".into());
-    }
-    Ok(out)
-}
+mod checks;
+
+pub use checks::parse_schedule;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use secrecy::ExposeSecret;
-
-    #[test]
-    fn an_empty_operator_token_is_no_token() {
-        let mut s = Settings::defaults();
-        assert!(s.operator_token().is_none());
-        for empty in ["", "   "] {
-            s.admin_token = Some(SecretString::from(empty));
-            assert!(s.operator_token().is_none(), "{empty:?}");
-        }
-        s.admin_token = Some(SecretString::from("t"));
-        assert!(s.operator_token().is_some());
-        s.console_public_url = Some("ftp://x".into());
-        assert!(s.validate_console().is_err());
-    }
-
-    #[test]
-    fn defaults_match_the_documented_interface() {
-        let s = Settings::defaults();
-        assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
-        assert_eq!(s.ingest_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.console_addr.to_string(), "127.0.0.1:8090");
-        assert_eq!(s.admin_addr, None);
-        assert_eq!(s.queue_prefix, "");
-        assert_eq!(s.max_body_bytes, 1 << 20);
-        assert!(!s.accept_signature_v1);
-    }
-
-    #[test]
-    #[allow(clippy::result_large_err)] // figment's Jail API
-    fn file_then_environment_override_defaults() {
-        figment::Jail::expect_with(|jail| {
-            jail.create_file("c.toml", "queue_prefix = \"file-\"\nmax_body_bytes = 10\n")?;
-            jail.set_env("CONNECTOR_QUEUE_PREFIX", "123");
-            jail.set_env("CONNECTOR_HUBSPOT_CLIENT_SECRET", "0042");
-            jail.set_env("CONNECTOR_ACCEPT_SIGNATURE_V1", "true");
-            let s: Settings =
-                Settings::figment(Some(Path::new("c.toml")), std::env::vars()).extract()?;
-            assert_eq!(s.queue_prefix, "123");
-            assert_eq!(s.max_body_bytes, 10);
-            assert!(s.accept_signature_v1);
-            let secret = s
-                .hubspot_client_secret
-                .as_ref()
-                .map(|x| x.expose_secret().to_owned());
-            assert_eq!(secret.as_deref(), Some("0042"));
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn schedule_parses_and_rejects_nonsense() {
-        let d = parse_schedule("10s, 1m,1h").expect("valid");
-        assert_eq!(
-            d,
-            vec![
-                Duration::from_secs(10),
-                Duration::from_secs(60),
-                Duration::from_secs(3600)
-            ]
-        );
-        assert!(parse_schedule("").is_err());
-        assert!(parse_schedule("soon").is_err());
-        assert!(parse_schedule("10ms").is_err());
-    }
-
-    #[test]
-    fn ingest_needs_a_client_secret() {
-        let s = Settings::defaults();
-        let err = s.validate_ingest().expect_err("no secret");
-        assert!(err.to_string().contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"));
-    }
-}
+mod tests;

@@ -1,0 +1,159 @@
+//! What each process checks of its [`Settings`] at start-up, and the
+//! values derived from them (the retry ladder, the publish timeout).
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::{ConfigError, Settings};
+
+impl Settings {
+    /// The retry ladder's delays, in order.
+    pub fn retry_delays(&self) -> Result<Vec<Duration>, ConfigError> {
+        parse_schedule(&self.retry_schedule).map_err(|problem| ConfigError::Invalid {
+            name: "CONNECTOR_RETRY_SCHEDULE",
+            problem,
+        })
+    }
+
+    /// How long ingest waits for broker confirms.
+    pub fn publish_timeout(&self) -> Duration {
+        Duration::from_millis(self.publish_timeout_ms)
+    }
+
+    /// Checks what the ingest process needs.
+    pub fn validate_ingest(&self) -> Result<(), ConfigError> {
+        if self.hubspot_client_secret.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
+                problem: "required: the HubSpot app's client secret signs every webhook".into(),
+            });
+        }
+        if let Some(url) = &self.public_url {
+            let parsed = url::Url::parse(url).map_err(|e| ConfigError::Invalid {
+                name: "CONNECTOR_PUBLIC_URL",
+                problem: format!("not a URL ({e}); expected e.g. https://connector.example.com"),
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError::Invalid {
+                    name: "CONNECTOR_PUBLIC_URL",
+                    problem: "must start with http:// or https://".into(),
+                });
+            }
+        }
+        if self.max_batch_events == 0 || self.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_MAX_BODY_BYTES",
+                problem: "limits must be positive".into(),
+            });
+        }
+        if self.publisher_channels == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_PUBLISHER_CHANNELS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        self.retry_delays().map(|_| ())
+    }
+
+    /// Checks what the console process needs (the website itself reports
+    /// its missing settings as 503 pages, as before).
+    pub fn validate_console(&self) -> Result<(), ConfigError> {
+        for (name, url) in [
+            ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
+            ("CONNECTOR_PUBLIC_URL", &self.public_url),
+        ] {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(ConfigError::Invalid {
+                    name,
+                    problem: "not an http(s) URL; expected e.g. https://connector.example.com"
+                        .into(),
+                });
+            }
+        }
+        self.retry_delays().map(|_| ())
+    }
+
+    /// The operator token when it is set and not empty (an empty token
+    /// never opens anything).
+    pub fn operator_token(&self) -> Option<&SecretString> {
+        use secrecy::ExposeSecret as _;
+        self.admin_token
+            .as_ref()
+            .filter(|t| !t.expose_secret().trim().is_empty())
+    }
+
+    /// Checks what the worker process needs.
+    pub fn validate_worker(&self) -> Result<(), ConfigError> {
+        if self.worker_prefetch == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_PREFETCH",
+                problem: "must be at least 1".into(),
+            });
+        }
+        for (name, value) in [
+            ("CONNECTOR_WORKER_CONCURRENCY", self.worker_concurrency),
+            (
+                "CONNECTOR_WORKER_PORTAL_CONCURRENCY",
+                self.worker_portal_concurrency,
+            ),
+            (
+                "CONNECTOR_WORKER_EVENT_CONCURRENCY",
+                self.worker_event_concurrency,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        if self.outcomes_poll_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_OUTCOMES_POLL_INTERVAL_SECS",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.outcomes_reserve_percent > 95 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_OUTCOMES_RESERVE_PERCENT",
+                problem: "must be at most 95 (the poller needs some of the budget)".into(),
+            });
+        }
+        if self.worker_db_connections < 2 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_DB_CONNECTIONS",
+                problem: "must be at least 2".into(),
+            });
+        }
+        if self.worker_portal_backlog != 0 && self.worker_portal_backlog >= self.worker_prefetch {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_PORTAL_BACKLOG",
+                problem: format!(
+                    "must be below CONNECTOR_WORKER_PREFETCH ({}), or other portals' messages cannot be reached",
+                    self.worker_prefetch
+                ),
+            });
+        }
+        self.retry_delays().map(|_| ())
+    }
+}
+
+/// Parses `10s,1m,10m` into durations; each must be at least one second.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let d = humantime::parse_duration(part).map_err(|e| format!("{part:?}: {e}"))?;
+        if d < Duration::from_secs(1) {
+            return Err(format!("{part:?}: each delay must be at least 1s"));
+        }
+        out.push(d);
+    }
+    if out.is_empty() {
+        return Err("at least one delay is needed, e.g. 10s,1m,10m".into());
+    }
+    Ok(out)
+}

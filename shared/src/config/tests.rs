@@ -1,0 +1,75 @@
+use std::time::Duration;
+
+use super::*;
+use secrecy::ExposeSecret;
+
+#[test]
+fn an_empty_operator_token_is_no_token() {
+    let mut s = Settings::defaults();
+    assert!(s.operator_token().is_none());
+    for empty in ["", "   "] {
+        s.admin_token = Some(SecretString::from(empty));
+        assert!(s.operator_token().is_none(), "{empty:?}");
+    }
+    s.admin_token = Some(SecretString::from("t"));
+    assert!(s.operator_token().is_some());
+    s.console_public_url = Some("ftp://x".into());
+    assert!(s.validate_console().is_err());
+}
+
+#[test]
+fn defaults_match_the_documented_interface() {
+    let s = Settings::defaults();
+    assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    assert_eq!(s.ingest_addr.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.console_addr.to_string(), "127.0.0.1:8090");
+    assert_eq!(s.admin_addr, None);
+    assert_eq!(s.queue_prefix, "");
+    assert_eq!(s.max_body_bytes, 1 << 20);
+    assert!(!s.accept_signature_v1);
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API
+fn file_then_environment_override_defaults() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "queue_prefix = \"file-\"\nmax_body_bytes = 10\n")?;
+        jail.set_env("CONNECTOR_QUEUE_PREFIX", "123");
+        jail.set_env("CONNECTOR_HUBSPOT_CLIENT_SECRET", "0042");
+        jail.set_env("CONNECTOR_ACCEPT_SIGNATURE_V1", "true");
+        let s: Settings =
+            Settings::figment(Some(Path::new("c.toml")), std::env::vars()).extract()?;
+        assert_eq!(s.queue_prefix, "123");
+        assert_eq!(s.max_body_bytes, 10);
+        assert!(s.accept_signature_v1);
+        let secret = s
+            .hubspot_client_secret
+            .as_ref()
+            .map(|x| x.expose_secret().to_owned());
+        assert_eq!(secret.as_deref(), Some("0042"));
+        Ok(())
+    });
+}
+
+#[test]
+fn schedule_parses_and_rejects_nonsense() {
+    let d = parse_schedule("10s, 1m,1h").expect("valid");
+    assert_eq!(
+        d,
+        vec![
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+            Duration::from_secs(3600)
+        ]
+    );
+    assert!(parse_schedule("").is_err());
+    assert!(parse_schedule("soon").is_err());
+    assert!(parse_schedule("10ms").is_err());
+}
+
+#[test]
+fn ingest_needs_a_client_secret() {
+    let s = Settings::defaults();
+    let err = s.validate_ingest().expect_err("no secret");
+    assert!(err.to_string().contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"));
+}
