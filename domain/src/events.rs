@@ -12,6 +12,14 @@ use serde_json::value::RawValue;
 #[serde(transparent)]
 pub struct PortalId(pub u64);
 
+impl PortalId {
+    /// The id as stored (PostgreSQL `bigint`); -1, which matches no row,
+    /// for an id beyond `i64` (HubSpot's hub ids are far below).
+    pub fn db_key(self) -> i64 {
+        i64::try_from(self.0).unwrap_or(-1)
+    }
+}
+
 impl std::fmt::Display for PortalId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)

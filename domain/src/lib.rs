@@ -14,6 +14,7 @@ pub mod mapping;
 pub mod object_type;
 pub mod portal;
 pub mod signature;
+pub mod status;
 pub mod triggers;
 
 #[cfg(test)]

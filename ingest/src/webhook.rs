@@ -17,11 +17,8 @@ use domain::{
     signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use lapin::types::{AMQPValue, FieldTable};
 use serde_json::{Value, json};
-use shared::broker::{
-    EVENT_COUNT_HEADER, OutgoingMessage, PORTAL_HEADER, PublishError, Publisher, RECEIVED_AT_HEADER,
-};
+use shared::broker::{Envelope, OutgoingMessage, PublishError, Publisher};
 
 use crate::{AppState, error::ApiError};
 
@@ -123,24 +120,17 @@ pub async fn enqueue(
         .iter()
         .zip(&keys)
         .map(|(b, key)| {
-            let mut headers = FieldTable::default();
-            headers.insert(
-                PORTAL_HEADER.into(),
-                AMQPValue::LongLongInt(b.portal_id.0 as i64),
-            );
-            headers.insert(
-                EVENT_COUNT_HEADER.into(),
-                AMQPValue::LongLongInt(b.events as i64),
-            );
-            headers.insert(
-                RECEIVED_AT_HEADER.into(),
-                AMQPValue::LongLongInt(received_at as i64),
-            );
+            let envelope = Envelope {
+                portal: Some(b.portal_id.0),
+                event_count: Some(b.events as u64),
+                received_at_ms: Some(received_at),
+                ..Envelope::default()
+            };
             OutgoingMessage {
                 exchange,
                 routing_key: key,
                 body: &b.body,
-                headers,
+                headers: envelope.headers(),
                 message_id: uuid::Uuid::new_v4().to_string(),
             }
         })

@@ -10,14 +10,16 @@ use domain::{
     object_type::ObjectType,
     triggers::ObjectTriggers,
 };
-use shared::{config::Settings, hubspot::CrmObject};
+use shared::hubspot::CrmObject;
 
 use crate::{
     Worker,
     dlq::ops::parse_time,
-    pipeline::{EventResult, process_event},
-    prefetch::Prefetched,
-    tokens::hubspot_token,
+    pipeline::{
+        Batching, EventResult,
+        fetch::{prefetched::Prefetched, tokens::hubspot_token},
+        process_event,
+    },
 };
 
 /// `worker backfill` options.
@@ -52,25 +54,13 @@ pub struct BackfillReport {
     pub failed: usize,
 }
 
-/// Runs `worker backfill`.
-pub async fn run(
-    settings: &Settings,
-    args: BackfillArgs,
-    out: &mut impl std::io::Write,
-) -> anyhow::Result<()> {
-    let w = Worker::connect(settings).await.context("connecting")?;
-    let report = backfill(&w, &args).await?;
-    writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    Ok(())
-}
-
 /// Scans and converts; stops at the first transient failure (run it again:
 /// what was done is recognised).
 pub async fn backfill(w: &Worker, args: &BackfillArgs) -> anyhow::Result<BackfillReport> {
     let now = chrono::Utc::now();
-    let since = parse_time(&args.since, now).map_err(anyhow::Error::msg)?;
+    let since = parse_time(&args.since, now)?;
     let until = match &args.until {
-        Some(u) => parse_time(u, now).map_err(anyhow::Error::msg)?,
+        Some(u) => parse_time(u, now)?,
         None => now,
     };
     let portal_id = PortalId(args.portal);
@@ -111,9 +101,10 @@ pub async fn backfill(w: &Worker, args: &BackfillArgs) -> anyhow::Result<Backfil
             for object in &page {
                 report.objects += 1;
                 for event in events_for(portal_id, *ty, triggers, object) {
-                    let result = process_event(w, &event, None, &Prefetched::none())
-                        .await
-                        .map_err(|f| anyhow::anyhow!("{f} (run the backfill again later)"))?;
+                    let result =
+                        process_event(w, &event, None, &Prefetched::none(), Batching::Alone)
+                            .await
+                            .map_err(|f| anyhow::anyhow!("{f} (run the backfill again later)"))?;
                     match result {
                         EventResult::Delivered { .. } => report.delivered += 1,
                         EventResult::AlreadyDelivered { .. } => report.already_delivered += 1,

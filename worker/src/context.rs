@@ -12,7 +12,13 @@ use shared::{
 };
 use sqlx::PgPool;
 
-use crate::{cache::PortalCache, retry::ShortRetry, stages::StageCache, tokens::TokenCache};
+use crate::pipeline::{
+    deliver::batches::{DeliveryBatches, MAX_FLUSHING},
+    fetch::{stages::StageCache, token_cache::TokenCache},
+    portal_cache::PortalCache,
+    record::batch::RecordBatch,
+    retry::ShortRetry,
+};
 
 /// Shared state of one worker process. Cheap to clone.
 #[derive(Clone)]
@@ -45,9 +51,9 @@ pub struct Inner {
     /// Erase a contact's data on `contact.deletion` too.
     pub erase_on_deletion: bool,
     /// Event outcomes waiting for their commit (all messages share it).
-    pub records: Arc<crate::record_batch::RecordBatch>,
+    pub records: Arc<RecordBatch>,
     /// Deliveries waiting for their portal's next batch.
-    pub deliveries: crate::deliver_batch::DeliveryBatches,
+    pub deliveries: DeliveryBatches,
     /// Conversions of one delivery batch posted at once: as many as the
     /// messages of a portal in progress would post ([`Self::event_concurrency`]
     /// each), shared by its batches in flight.
@@ -95,7 +101,7 @@ impl Worker {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                records: Arc::new(crate::record_batch::RecordBatch::new(pool.clone())),
+                records: Arc::new(RecordBatch::new(pool.clone())),
                 pool,
                 cipher,
                 hubspot,
@@ -106,10 +112,10 @@ impl Worker {
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
-                deliveries: crate::deliver_batch::DeliveryBatches::default(),
+                deliveries: DeliveryBatches::default(),
                 delivery_concurrency: (usize::from(settings.worker_event_concurrency.max(1))
                     * usize::from(settings.worker_portal_concurrency.max(1))
-                    / crate::deliver_batch::MAX_FLUSHING)
+                    / MAX_FLUSHING)
                     .max(1),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
             }),

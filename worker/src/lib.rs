@@ -1,37 +1,27 @@
 //! The worker: consumes queued HubSpot events and delivers impact.com
-//! conversions (docs/src/architecture.md), plus operator commands.
+//! conversions, plus operator commands.
+//!
+//! - [`runtime`]: the machinery around messages (consumer, fair scheduling,
+//!   retries and deferral, metrics, the dead-letter sink);
+//! - [`pipeline`]: one event's path, the same for live traffic, replay and
+//!   backfill (dedupe → privacy → portal gate → adjust → trigger → fetch →
+//!   map → record → deliver);
+//! - [`cli`]: the operator commands, over the operator features
+//!   ([`dlq`], [`privacy`], [`backfill`], [`outcomes`], [`ops`]).
 //!
 //! [`run`] is the whole process (tests call it in-process with a fresh
 //! queue prefix and database); [`process_message`] is one deterministic step.
 
-pub mod adjust;
 pub mod backfill;
-pub mod cache;
 pub mod cli;
-mod coalesce;
-pub mod consumer;
 pub mod context;
-pub mod defer;
-pub mod deliver;
-pub mod deliver_batch;
 pub mod dlq;
-pub mod events_concurrent;
-pub mod fair;
-pub mod fetch;
-pub mod held;
-pub mod message;
-pub mod metrics_server;
 pub mod ops;
 pub mod outcomes;
 pub mod pipeline;
-pub mod prefetch;
-mod prefetch_deals;
 pub mod privacy;
-pub mod record_batch;
 pub mod replay_requests;
-pub mod retry;
-pub mod stages;
-pub mod tokens;
+pub mod runtime;
 
 use std::time::Duration;
 
@@ -40,8 +30,11 @@ use shared::{broker::Topology, config::Settings};
 use tokio_util::sync::CancellationToken;
 
 pub use context::Worker;
-pub use message::{MessageMeta, MessageOutcome, process_message};
-pub use pipeline::{EventResult, process_event};
+pub use pipeline::{
+    Batching, EventResult,
+    message::{MessageMeta, MessageOutcome, process_message},
+    process_event,
+};
 
 /// The broker topology the settings describe.
 pub fn topology(settings: &Settings) -> anyhow::Result<Topology> {
@@ -72,17 +65,20 @@ pub async fn run_with(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     if let Some(addr) = settings.worker_metrics_addr {
-        metrics_server::serve(addr, shutdown.clone())
+        runtime::metrics_server::serve(addr, shutdown.clone())
             .await
             .with_context(|| format!("binding CONNECTOR_WORKER_METRICS_ADDR {addr}"))?;
-        ops::queue_depth::spawn(
+        runtime::queue_depth::spawn(
             settings.amqp_url.clone(),
             topology(settings)?,
             Duration::from_secs(15),
             shutdown.clone(),
         );
     }
-    let listener = tokio::spawn(cache::listen(worker.clone(), shutdown.clone()));
+    let listener = tokio::spawn(runtime::cache_listener::listen(
+        worker.clone(),
+        shutdown.clone(),
+    ));
     let pruner = ops::retention::spawn(
         worker.pool.clone(),
         settings.retention_events_days,
@@ -97,7 +93,7 @@ pub async fn run_with(
             shutdown.clone(),
         )
     });
-    let sink = tokio::spawn(dlq::sink::run(
+    let sink = tokio::spawn(runtime::dead_letter_sink::run(
         worker.clone(),
         settings.amqp_url.clone(),
         topology(settings)?,
@@ -110,18 +106,18 @@ pub async fn run_with(
         settings.replay_rate_per_sec,
         shutdown.clone(),
     ));
-    let cfg = consumer::ConsumerConfig {
+    let cfg = runtime::consumer::ConsumerConfig {
         amqp_url: settings.amqp_url.clone(),
         topology: topology(settings)?,
         prefetch: settings.worker_prefetch.max(1),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
-        fair: fair::FairConfig {
+        fair: runtime::fair::FairConfig {
             concurrency: usize::from(settings.worker_concurrency.max(1)),
             portal_concurrency: usize::from(settings.worker_portal_concurrency.max(1)),
             portal_backlog: usize::from(settings.worker_portal_backlog),
         },
     };
-    let result = consumer::consume(worker, cfg, shutdown.clone()).await;
+    let result = runtime::consumer::consume(worker, cfg, shutdown.clone()).await;
     shutdown.cancel();
     let _ = listener.await;
     let _ = pruner.await;

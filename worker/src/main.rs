@@ -28,22 +28,22 @@ async fn main() -> ExitCode {
         Command::Migrate => worker::cli::migrate(&settings).await,
         Command::Portal(cmd) => worker::cli::portal(&settings, cmd, &mut std::io::stdout()).await,
         Command::Subscriptions { json, days } => {
-            worker::ops::cli::subscriptions(&settings, json, days, &mut std::io::stdout()).await
+            worker::cli::ops::subscriptions(&settings, json, days, &mut std::io::stdout()).await
         }
-        Command::Prune => worker::ops::cli::prune(&settings, &mut std::io::stdout()).await,
-        Command::Keys(cmd) => worker::ops::cli::keys(&settings, cmd, &mut std::io::stdout()).await,
-        Command::Dlq(cmd) => worker::dlq::cli::run(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Prune => worker::cli::ops::prune(&settings, &mut std::io::stdout()).await,
+        Command::Keys(cmd) => worker::cli::ops::keys(&settings, cmd, &mut std::io::stdout()).await,
+        Command::Dlq(cmd) => worker::cli::dlq::run(&settings, cmd, &mut std::io::stdout()).await,
         Command::Conversions(cmd) => {
-            worker::ops::records::conversions(&settings, cmd, &mut std::io::stdout()).await
+            worker::cli::records::conversions(&settings, cmd, &mut std::io::stdout()).await
         }
         Command::Privacy(cmd) => {
-            worker::ops::records::privacy(&settings, cmd, &mut std::io::stdout()).await
+            worker::cli::records::privacy(&settings, cmd, &mut std::io::stdout()).await
         }
         Command::Adjustments(cmd) => {
-            worker::adjust::cli::run(&settings, cmd, &mut std::io::stdout()).await
+            worker::cli::adjustments::run(&settings, cmd, &mut std::io::stdout()).await
         }
         Command::Backfill(args) => {
-            worker::backfill::run(&settings, args, &mut std::io::stdout()).await
+            worker::cli::backfill::run(&settings, args, &mut std::io::stdout()).await
         }
     };
     match result {

@@ -197,7 +197,7 @@ async fn look(
     };
     let creds = stored
         .as_ref()
-        .and_then(|p| crate::deliver::impact_credentials(p));
+        .and_then(|p| crate::pipeline::deliver::impact_credentials(p));
     let Some(creds) = creds else {
         return later(None, false, cfg.max_backoff).await;
     };

@@ -88,7 +88,7 @@ impl FilterParams {
             self.state.clone(),
             self.limit,
         )
-        .map_err(bad_request)
+        .map_err(|e| bad_request(e.to_string()))
     }
 }
 

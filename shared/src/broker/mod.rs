@@ -11,24 +11,20 @@
 //! console ──replay id──▶ {p}hubspot.replays (quorum) ──▶ worker (replay requests)
 //! ```
 
+mod envelope;
 mod publisher;
 pub mod replay;
 mod topology;
 
+pub use envelope::{
+    ATTEMPT_HEADER, DEFERRED_HEADER, EVENT_COUNT_HEADER, Envelope, PORTAL_HEADER,
+    RECEIVED_AT_HEADER,
+};
 pub use publisher::{OutgoingMessage, PublishError, Publisher};
 pub use replay::{ReplayMode, ReplayRequest};
 pub use topology::{Topology, delay_label};
 
 use lapin::{Connection, ConnectionProperties};
-
-/// Message header carrying our own attempt count (we do not rely on `x-death`).
-pub const ATTEMPT_HEADER: &str = "x-connector-attempt";
-/// Message header naming the portal of every event in the message.
-pub const PORTAL_HEADER: &str = "x-portal-id";
-/// Message header with the number of events in the message.
-pub const EVENT_COUNT_HEADER: &str = "x-event-count";
-/// Message header with the epoch milliseconds at which ingest accepted the webhook.
-pub const RECEIVED_AT_HEADER: &str = "x-received-at-ms";
 
 /// Opens a connection, named so it is recognisable in the management UI.
 pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {

@@ -2,6 +2,7 @@
 //! conversions, one row per (conversion, kind, triggering event).
 
 use chrono::{DateTime, Utc};
+use domain::status::DeliveryStatus;
 use serde::Serialize;
 use sqlx::{PgExecutor, PgPool, Row, postgres::PgRow};
 
@@ -42,6 +43,14 @@ pub struct AdjustmentRow {
     pub created_at: DateTime<Utc>,
     /// When impact.com queued it.
     pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl AdjustmentRow {
+    /// Where it stands with impact.com (`None`: a name this version does
+    /// not know).
+    pub fn delivery_status(&self) -> Option<DeliveryStatus> {
+        self.status.parse().ok()
+    }
 }
 
 pub(super) const COLUMNS: &str =

@@ -3,7 +3,7 @@
 
 use sqlx::{PgExecutor, Row};
 
-use domain::{mapping::Conversion, object_type::ObjectType};
+use domain::{mapping::Conversion, object_type::ObjectType, status::DeliveryStatus};
 
 /// A conversion row's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub struct ConversionRow {
     /// Row id.
     pub id: i64,
     /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// The parameters to send, in order.
     pub params: Vec<(String, String)>,
     /// Delivery attempts that reached impact.com (or failed trying).
@@ -28,20 +28,30 @@ pub struct RecordedConversion {
     /// Row id.
     pub id: i64,
     /// `pending`, `delivered` or `failed`.
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Delivery attempts so far.
     pub attempts: i32,
     /// True when this call created the row.
     pub created: bool,
 }
 
-fn recorded_of(row: &sqlx::postgres::PgRow) -> RecordedConversion {
-    RecordedConversion {
+fn recorded_of(row: &sqlx::postgres::PgRow) -> Result<RecordedConversion, sqlx::Error> {
+    Ok(RecordedConversion {
         id: row.get("id"),
-        status: row.get("status"),
+        status: super::text(row, "status")?,
         attempts: row.get("attempts"),
         created: row.get("created"),
-    }
+    })
+}
+
+fn locked_of(r: &sqlx::postgres::PgRow) -> Result<ConversionRow, sqlx::Error> {
+    Ok(ConversionRow {
+        id: r.get("id"),
+        status: super::text(r, "status")?,
+        params: params_of(r.get("payload")),
+        attempts: r.get("attempts"),
+        created: false,
+    })
 }
 
 fn params_of(v: serde_json::Value) -> Vec<(String, String)> {
@@ -77,11 +87,8 @@ pub async fn record<'e>(
     .fetch_one(db)
     .await?;
     Ok(ConversionRow {
-        id: row.get("id"),
-        status: row.get("status"),
-        params: params_of(row.get("payload")),
-        attempts: row.get("attempts"),
         created: row.get("created"),
+        ..locked_of(&row)?
     })
 }
 
@@ -97,13 +104,7 @@ pub async fn lock<'e>(
     .bind(id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| ConversionRow {
-        id: r.get("id"),
-        status: r.get("status"),
-        params: params_of(r.get("payload")),
-        attempts: r.get("attempts"),
-        created: false,
-    }))
+    row.as_ref().map(locked_of).transpose()
 }
 
 /// impact.com queued it.
@@ -158,16 +159,7 @@ pub async fn lock_many<'e>(
     .bind(ids)
     .fetch_all(db)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ConversionRow {
-            id: r.get("id"),
-            status: r.get("status"),
-            params: params_of(r.get("payload")),
-            attempts: r.get("attempts"),
-            created: false,
-        })
-        .collect())
+    rows.iter().map(locked_of).collect()
 }
 
 /// impact.com queued all of these: `(id, QueuedUri)`, one statement.
@@ -237,7 +229,7 @@ pub async fn record_converted<'e>(
     .bind(received_at)
     .fetch_one(db)
     .await?;
-    Ok((recorded_of(&row), row.get("first")))
+    Ok((recorded_of(&row)?, row.get("first")))
 }
 
 /// One item of [`record_converted_many`].
@@ -347,8 +339,32 @@ pub async fn record_converted_many<'e>(
             items.len()
         )));
     }
-    Ok(rows
-        .into_iter()
-        .map(|row| (recorded_of(&row), row.get("first")))
-        .collect())
+    rows.iter()
+        .map(|row| Ok((recorded_of(row)?, row.get("first"))))
+        .collect()
+}
+
+/// The status of conversion `id`, if it exists.
+pub async fn status<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+) -> Result<Option<DeliveryStatus>, sqlx::Error> {
+    let row = sqlx::query("SELECT status FROM conversions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.as_ref().map(|r| super::text(r, "status")).transpose()
+}
+
+/// The payload sent (or to send) and the attempts of conversion `id`, if it exists.
+pub async fn payload_and_attempts<'e>(
+    db: impl PgExecutor<'e>,
+    id: i64,
+) -> Result<Option<(serde_json::Value, i32)>, sqlx::Error> {
+    let row = sqlx::query("SELECT payload, attempts FROM conversions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    row.map(|r| Ok((r.try_get("payload")?, r.try_get("attempts")?)))
+        .transpose()
 }

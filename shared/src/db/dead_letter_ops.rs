@@ -6,8 +6,14 @@ use crate::db::{
     dead_letters::{DeadLetterId, Filter, ReasonClass},
 };
 use chrono::{DateTime, Utc};
+use domain::status::DeadLetterState;
 use serde_json::json;
 use sqlx::PgPool;
+
+/// A time an operator wrote that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a time (RFC 3339, YYYY-MM-DD, or an age like 2h)")]
+pub struct BadTime(pub String);
 
 /// How a discard ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -28,8 +34,11 @@ pub async fn discard(
     reason: &str,
 ) -> Result<Discarded, sqlx::Error> {
     let letter = db::dead_letters::get(pool, id).await?;
-    let open = letter.as_ref().is_some_and(|l| l.state == "open");
-    let done = open && db::dead_letters::resolve(pool, id, "discarded", actor, reason).await?;
+    let open = letter
+        .as_ref()
+        .is_some_and(db::dead_letters::DeadLetter::is_open);
+    let done = open
+        && db::dead_letters::resolve(pool, id, DeadLetterState::Discarded, actor, reason).await?;
     let outcome = if done {
         Discarded::Discarded
     } else {
@@ -54,7 +63,7 @@ pub async fn discard(
 
 /// Parses a time: RFC 3339 (`2026-11-27T10:00:00Z`), a date (`2026-11-27`),
 /// or an age (`2h`, `3d`, `90m`) meaning that long ago.
-pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, BadTime> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
@@ -67,7 +76,7 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Strin
         .and_then(|d| d.first().copied())
         .and_then(|d| chrono::Duration::from_std(d).ok())
         .map(|d| now - d)
-        .ok_or_else(|| format!("{text:?} is not a time (RFC 3339, YYYY-MM-DD, or an age like 2h)"))
+        .ok_or_else(|| BadTime(text.to_owned()))
 }
 
 /// A filter from operator inputs.
@@ -82,7 +91,7 @@ pub fn filter(
     text: Option<String>,
     state: Option<String>,
     limit: Option<i64>,
-) -> Result<Filter, String> {
+) -> Result<Filter, BadTime> {
     let now = Utc::now();
     Ok(Filter {
         id,

@@ -3,6 +3,7 @@
 //! replay or discard.
 
 use chrono::{DateTime, Utc};
+use domain::status::DeadLetterState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder, Row, postgres::PgRow};
@@ -175,6 +176,13 @@ pub struct DeadLetter {
     pub created_at: DateTime<Utc>,
 }
 
+impl DeadLetter {
+    /// Whether it waits for an operator (`state` is `open`).
+    pub fn is_open(&self) -> bool {
+        self.state == DeadLetterState::Open.as_str()
+    }
+}
+
 const COLUMNS: &str = "id, portal_id, object_type, object_id, reason_class, reason, last_status,
     last_error, attempts, events, fetched_object, payload, conversion_id, adjustment_id, state, resolved_by,
     resolution, resolved_at, created_at";
@@ -301,7 +309,7 @@ pub async fn claim(pool: &PgPool, id: DeadLetterId) -> Result<Option<DeadLetter>
 pub async fn resolve<'e>(
     db: impl PgExecutor<'e>,
     id: DeadLetterId,
-    state: &str,
+    state: DeadLetterState,
     by: &str,
     resolution: &str,
 ) -> Result<bool, sqlx::Error> {
@@ -311,7 +319,7 @@ pub async fn resolve<'e>(
          WHERE id = $1 AND state IN ('open', 'replaying')",
     )
     .bind(id.0)
-    .bind(state)
+    .bind(state.as_str())
     .bind(by)
     .bind(resolution)
     .execute(db)

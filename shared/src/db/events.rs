@@ -3,7 +3,10 @@
 
 use sqlx::{PgExecutor, Row};
 
-use domain::events::HubSpotEvent;
+use domain::{
+    events::HubSpotEvent,
+    status::{DeliveryStatus, EventStatus},
+};
 
 /// An event's identity: `(portal, eventId, subscriptionType, objectId,
 /// occurredAt)` plus the property name of property changes (a repeated
@@ -43,10 +46,10 @@ impl EventKey {
 /// How a previously seen event ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenEvent {
-    /// `skipped`, `ignored`, `failed` or `converted`.
-    pub status: String,
+    /// How it was recorded.
+    pub status: EventStatus,
     /// The conversion it produced, and that conversion's status.
-    pub conversion: Option<(i64, String)>,
+    pub conversion: Option<(i64, DeliveryStatus)>,
 }
 
 /// The recorded outcome of `key`, if any.
@@ -68,19 +71,27 @@ pub async fn lookup<'e>(
     .bind(&key.property_name)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| SeenEvent {
-        status: r.get("status"),
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let conversion_status = r
+        .get::<Option<String>, _>("conversion_status")
+        .map(|s| s.parse::<DeliveryStatus>())
+        .transpose()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(Some(SeenEvent {
+        status: super::text(&r, "status")?,
         conversion: r
             .get::<Option<i64>, _>("conversion_id")
-            .zip(r.get::<Option<String>, _>("conversion_status")),
+            .zip(conversion_status),
     }))
 }
 
 /// An outcome to record.
 #[derive(Debug, Clone)]
 pub struct EventOutcome<'a> {
-    /// `skipped`, `ignored`, `failed` or `converted`.
-    pub status: &'a str,
+    /// How it ended.
+    pub status: EventStatus,
     /// Reason code (skip reason, ignore reason, failure reason).
     pub reason: Option<&'a str>,
     /// Error detail of failures.
@@ -111,7 +122,7 @@ pub async fn record<'e>(
     .bind(key.object_id)
     .bind(key.occurred_at)
     .bind(&key.property_name)
-    .bind(outcome.status)
+    .bind(outcome.status.as_str())
     .bind(outcome.reason)
     .bind(outcome.error)
     .bind(outcome.conversion_id)
@@ -144,7 +155,7 @@ pub async fn record_many<'e>(
         .map(|it| it.0.subscription_type.as_str())
         .collect();
     let props: Vec<&str> = items.iter().map(|it| it.0.property_name.as_str()).collect();
-    let statuses: Vec<&str> = items.iter().map(|it| it.3.status).collect();
+    let statuses: Vec<&str> = items.iter().map(|it| it.3.status.as_str()).collect();
     let reasons: Vec<Option<&str>> = items.iter().map(|it| it.3.reason).collect();
     let errors: Vec<Option<&str>> = items.iter().map(|it| it.3.error).collect();
     let conversions: Vec<Option<i64>> = items.iter().map(|it| it.3.conversion_id).collect();
@@ -230,4 +241,26 @@ pub async fn seen_many<'e>(
         }
     }
     Ok(seen)
+}
+
+/// Lets an event through deduplication again (a replay) when its recorded
+/// outcome is a failure, its own or its conversion's; never when its
+/// conversion was delivered. Rows deleted.
+pub async fn forget_failure<'e>(db: impl PgExecutor<'e>, k: &EventKey) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM webhook_events e
+         WHERE e.portal_id = $1 AND e.event_id IS NOT DISTINCT FROM $2 AND e.subscription_type = $3
+           AND e.object_id = $4 AND e.occurred_at = $5 AND e.property_name = $6
+           AND (e.status = 'failed' OR EXISTS (SELECT 1 FROM conversions c
+                WHERE c.id = e.conversion_id AND c.status = 'failed'))",
+    )
+    .bind(k.portal_id)
+    .bind(k.event_id)
+    .bind(&k.subscription_type)
+    .bind(k.object_id)
+    .bind(k.occurred_at)
+    .bind(&k.property_name)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

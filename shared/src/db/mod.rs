@@ -14,6 +14,9 @@ pub mod portals;
 pub mod privacy;
 pub mod rate_windows;
 pub mod replays;
+pub mod retention;
+pub mod secrets;
+pub mod subscriptions;
 pub mod tokens;
 pub mod website;
 
@@ -44,4 +47,19 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 /// Seconds-precision conversion of epoch milliseconds to a timestamp.
 pub fn from_epoch_ms(ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)
+}
+
+/// A text column read as the type it names (a stored state: see
+/// `domain::status`).
+pub(crate) fn text<T>(row: &sqlx::postgres::PgRow, column: &str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    use sqlx::Row as _;
+    let value: String = row.try_get(column)?;
+    value.parse().map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    })
 }

@@ -1,5 +1,6 @@
 //! Reading a portal back: configuration (triggers, mappings) and decrypted secrets.
 
+use domain::status::CredentialsStatus;
 use std::collections::BTreeMap;
 
 use secrecy::SecretString;
@@ -33,13 +34,21 @@ pub struct StoredPortal {
     pub credentials_status: String,
 }
 
+impl StoredPortal {
+    /// Whether its impact.com credentials work, as last seen (`None`: a
+    /// name this version does not know).
+    pub fn credentials(&self) -> Option<CredentialsStatus> {
+        self.credentials_status.parse().ok()
+    }
+}
+
 /// Reads one portal (`None`: unknown portal).
 pub async fn load(
     pool: &PgPool,
     cipher: Option<&SecretCipher>,
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let id = portal.db_key();
     let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)

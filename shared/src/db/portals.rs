@@ -1,6 +1,7 @@
 //! The `portals`, `triggers`, `trigger_properties` and `mappings` tables:
 //! applying a validated document, and reading a portal back.
 
+use domain::status::CredentialsStatus;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
@@ -234,7 +235,17 @@ pub async fn list(pool: &PgPool) -> Result<Vec<PortalSummary>, sqlx::Error> {
         .collect())
 }
 
-/// Records whether impact.com accepted the portal's credentials (`ok`/`failing`).
+/// Records whether impact.com accepted the portal's credentials.
+pub async fn set_credentials(
+    pool: &PgPool,
+    portal: PortalId,
+    status: CredentialsStatus,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    set_credentials_status(pool, portal, status.as_str(), error).await
+}
+
+/// [`set_credentials`] by the status's stored name (`ok`/`failing`).
 pub async fn set_credentials_status(
     pool: &PgPool,
     portal: PortalId,
@@ -243,7 +254,7 @@ pub async fn set_credentials_status(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let changed = sqlx::query("UPDATE portals SET credentials_status = $2, credentials_error = $3 WHERE portal_id = $1 AND (credentials_status <> $2 OR credentials_error IS DISTINCT FROM $3)")
-        .bind(i64::try_from(portal.0).unwrap_or(-1))
+        .bind(portal.db_key())
         .bind(status)
         .bind(error)
         .execute(&mut *tx)

@@ -134,7 +134,7 @@ pub async fn delete_portal(
     portal: domain::events::PortalId,
     actor: &str,
 ) -> Result<bool, sqlx::Error> {
-    let id = i64::try_from(portal.0).unwrap_or(-1);
+    let id = portal.db_key();
     let mut tx = pool.begin().await?;
     let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
         .bind(id)

@@ -11,6 +11,7 @@ mod error;
 mod oauth;
 mod properties;
 mod search;
+pub mod tokens;
 mod window;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};

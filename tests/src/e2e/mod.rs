@@ -6,11 +6,10 @@ pub use running::{Running, eventually, spawn_worker};
 
 use std::sync::Mutex;
 
-use lapin::types::{AMQPValue, FieldTable};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::{
-    broker::{OutgoingMessage, Publisher, RECEIVED_AT_HEADER},
+    broker::{Envelope, OutgoingMessage, Publisher},
     config::Settings,
     crypto::SecretCipher,
 };
@@ -144,11 +143,11 @@ impl WorkerEnv {
             1,
         );
         let body = serde_json::to_vec(events)?;
-        let mut headers = FieldTable::default();
-        headers.insert(
-            RECEIVED_AT_HEADER.into(),
-            AMQPValue::LongLongInt(harness::now_ms() as i64),
-        );
+        let headers = Envelope {
+            received_at_ms: Some(harness::now_ms()),
+            ..Envelope::default()
+        }
+        .headers();
         let exchange = topology.events_exchange();
         let msg = OutgoingMessage {
             exchange: &exchange,

@@ -108,8 +108,8 @@ async fn a_replay_request_goes_through_the_broker_to_a_worker_and_delivers_once(
 
     // `worker dlq replays [ID]` shows it.
     let mut out = Vec::new();
-    let cmd = worker::dlq::cli::DlqCommand::Replays { id: Some(id) };
-    worker::dlq::cli::run(&env.settings, cmd, &mut out).await?;
+    let cmd = worker::cli::dlq::DlqCommand::Replays { id: Some(id) };
+    worker::cli::dlq::run(&env.settings, cmd, &mut out).await?;
     let shown: Value = serde_json::from_slice(&out)?;
     assert_eq!(shown[0]["status"], "done", "{shown}");
     assert_eq!(shown[0]["results"][0]["outcome"], "delivered");

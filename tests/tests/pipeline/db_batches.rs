@@ -2,7 +2,9 @@
 //! kind (`record_converted_many`, `record_many`): the same results as one
 //! statement per event, including events and conversions seen before.
 
-use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
+use domain::{
+    events::HubSpotEvent, mapping::Conversion, object_type::ObjectType, status::EventStatus,
+};
 use serde_json::json;
 use shared::db::{
     self,
@@ -84,7 +86,7 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     let e4 = event(4, 4000);
     let k4 = EventKey::of(&e4);
     let ignored = || EventOutcome {
-        status: "ignored",
+        status: EventStatus::Ignored,
         reason: Some("no_trigger"),
         error: None,
         conversion_id: None,

@@ -318,7 +318,7 @@ async fn a_poison_message_lands_in_the_store() -> anyhow::Result<()> {
     // Only the sink runs: a "worker" that crashes on the message is played
     // by a consumer that requeues it every time.
     let shutdown = CancellationToken::new();
-    let sink = tokio::spawn(worker::dlq::sink::run(
+    let sink = tokio::spawn(worker::runtime::dead_letter_sink::run(
         env.worker.clone(),
         settings.amqp_url.clone(),
         topology.clone(),

@@ -149,7 +149,7 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
         panic!("parsed as conversions");
     };
     let mut out = Vec::new();
-    worker::ops::records::conversions(&env.settings, cmd, &mut out).await?;
+    worker::cli::records::conversions(&env.settings, cmd, &mut out).await?;
     let table = String::from_utf8(out)?;
     assert!(table.starts_with("ID "), "{table}");
     assert!(table.contains(&rejected), "{table}");
@@ -157,13 +157,13 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     assert!(!table.contains(&credited), "{table}");
 
     let mut out = Vec::new();
-    let cmd = worker::ops::records::ConversionsCommand::List {
+    let cmd = worker::cli::records::ConversionsCommand::List {
         portal: Some(1001),
         status: Some("complete".into()),
         limit: 10,
         json: true,
     };
-    worker::ops::records::conversions(&env.settings, cmd, &mut out).await?;
+    worker::cli::records::conversions(&env.settings, cmd, &mut out).await?;
     let rows: serde_json::Value = serde_json::from_slice(&out)?;
     assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows}");
     assert_eq!(rows[0]["order_id"], credited.as_str());
@@ -209,13 +209,13 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     assert_eq!(status, 400, "{bad}");
 
     // A bad filter is a clear error.
-    let cmd = worker::ops::records::ConversionsCommand::List {
+    let cmd = worker::cli::records::ConversionsCommand::List {
         portal: None,
         status: Some("credited".into()),
         limit: 10,
         json: false,
     };
-    let err = worker::ops::records::conversions(&env.settings, cmd, &mut Vec::new())
+    let err = worker::cli::records::conversions(&env.settings, cmd, &mut Vec::new())
         .await
         .expect_err("unknown status");
     assert!(err.to_string().contains("rejected"), "{err}");

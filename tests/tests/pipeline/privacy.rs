@@ -329,7 +329,7 @@ async fn the_erase_command_is_idempotent_and_prints_what_it_erased() -> anyhow::
         panic!("parsed as privacy");
     };
     let mut out = Vec::new();
-    worker::ops::records::privacy(&env.settings, cmd, &mut out).await?;
+    worker::cli::records::privacy(&env.settings, cmd, &mut out).await?;
     let text = String::from_utf8(out)?;
     assert!(
         text.contains(&format!("contact {contact} of portal 1001 erased")),
@@ -342,11 +342,11 @@ async fn the_erase_command_is_idempotent_and_prints_what_it_erased() -> anyhow::
 
     // Again: nothing left to erase.
     let mut out = Vec::new();
-    let cmd = worker::ops::records::PrivacyCommand::Erase {
+    let cmd = worker::cli::records::PrivacyCommand::Erase {
         portal: 1001,
         contact: i64::try_from(contact)?,
     };
-    worker::ops::records::privacy(&env.settings, cmd, &mut out).await?;
+    worker::cli::records::privacy(&env.settings, cmd, &mut out).await?;
     let text = String::from_utf8(out)?;
     for line in [
         "conversions: 0",
@@ -370,11 +370,11 @@ async fn the_erase_command_is_idempotent_and_prints_what_it_erased() -> anyhow::
     assert!(scan(&env.pool).await?.is_empty());
 
     // Bad input is a clear error.
-    let cmd = worker::ops::records::PrivacyCommand::Erase {
+    let cmd = worker::cli::records::PrivacyCommand::Erase {
         portal: 1001,
         contact: 0,
     };
-    let err = worker::ops::records::privacy(&env.settings, cmd, &mut Vec::new())
+    let err = worker::cli::records::privacy(&env.settings, cmd, &mut Vec::new())
         .await
         .expect_err("contact 0");
     assert!(err.to_string().contains("--contact"), "{err}");

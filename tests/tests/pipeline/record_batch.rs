@@ -4,11 +4,13 @@
 //! its own event, not the others of the batch (which may be other
 //! messages').
 
-use domain::{events::HubSpotEvent, mapping::Conversion, object_type::ObjectType};
+use domain::{
+    events::HubSpotEvent, mapping::Conversion, object_type::ObjectType, status::EventStatus,
+};
 use serde_json::json;
 use shared::db::events::EventKey;
 use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
-use worker::record_batch;
+use worker::{Batching, pipeline::record};
 
 fn event(portal: u64, object: u64) -> HubSpotEvent {
     serde_json::from_value(json!({
@@ -47,18 +49,21 @@ async fn a_refused_batch_is_written_one_outcome_at_a_time() -> anyhow::Result<()
     let (cl, cg) = (conversion("1_lead"), conversion("2_lead"));
     // On this (single-threaded) test runtime the three are submitted before
     // the batch's task runs: one batch.
-    let (rl, rg, ri) = record_batch::scope(w, async {
-        tokio::join!(
-            record_batch::converted(w, ObjectType::Contacts, &cl, &kl, &live, None),
-            record_batch::converted(w, ObjectType::Contacts, &cg, &kg, &gone, None),
-            record_batch::outcome(w, &ki, &ignored, None, ("ignored", "no_trigger", None)),
-        )
-    })
-    .await;
+    let shared = Batching::Shared;
+    let (rl, rg, ri) = tokio::join!(
+        record::converted(w, shared, ObjectType::Contacts, &cl, (&kl, &live, None)),
+        record::converted(w, shared, ObjectType::Contacts, &cg, (&kg, &gone, None)),
+        record::outcome(
+            w,
+            shared,
+            (&ki, &ignored, None),
+            (EventStatus::Ignored, "no_trigger", None)
+        ),
+    );
     let (row, first) = rl.expect("the live portal's conversion is recorded");
     assert!(row.created && first);
     let err = rg.expect_err("the deleted portal's conversion is refused");
-    assert!(err.contains("portal was deleted"), "{err}");
+    assert!(err.to_string().contains("portal was deleted"), "{err}");
     assert!(ri.expect("the other outcome is recorded"));
 
     let rows: Vec<(i64, String)> =

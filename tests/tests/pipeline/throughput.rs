@@ -6,10 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use lapin::types::{AMQPValue, FieldTable};
 use sandbox::{PortalSeed, SandboxConfig, WebhookEvent};
 use serde_json::json;
-use shared::broker::{OutgoingMessage, PORTAL_HEADER, Publisher, RECEIVED_AT_HEADER};
+use shared::broker::{Envelope, OutgoingMessage, Publisher};
 use tests::{
     e2e::{
         PORTAL, WorkerEnv, portal_doc, seed_contact_mappings, seed_deal_mappings,
@@ -177,12 +176,12 @@ async fn publish_batch(
     events: &[WebhookEvent],
 ) -> anyhow::Result<()> {
     let body = serde_json::to_vec(events)?;
-    let mut headers = FieldTable::default();
-    headers.insert(
-        RECEIVED_AT_HEADER.into(),
-        AMQPValue::LongLongInt(harness::now_ms() as i64),
-    );
-    headers.insert(PORTAL_HEADER.into(), AMQPValue::LongLongInt(portal as i64));
+    let headers = Envelope {
+        portal: Some(portal),
+        received_at_ms: Some(harness::now_ms()),
+        ..Envelope::default()
+    }
+    .headers();
     let key = format!("portal.{portal}");
     let msg = OutgoingMessage {
         exchange,
@@ -270,11 +269,11 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
     let topology = worker::topology(&env.settings)?;
     let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
     let exchange = topology.events_exchange();
-    let compressed_before = worker::held::compressed_total();
+    let compressed_before = worker::runtime::held::compressed_total();
     // Four messages (ten contacts each): bodies long enough to be held
     // compressed while they wait.
     for chunk in events.chunks(events.len().div_ceil(4)) {
-        assert!(serde_json::to_vec(chunk)?.len() >= worker::held::COMPRESS_FROM);
+        assert!(serde_json::to_vec(chunk)?.len() >= worker::runtime::held::COMPRESS_FROM);
         publish_batch(&publisher, &exchange, PORTAL, chunk).await?;
     }
     publisher.close().await;
@@ -289,7 +288,7 @@ async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::R
     expected.sort();
     assert_eq!(clicks, expected, "every event's conversion, once, as sent");
     assert!(
-        worker::held::compressed_total() > compressed_before,
+        worker::runtime::held::compressed_total() > compressed_before,
         "messages waited, held compressed"
     );
     env.finish().await;

@@ -11,9 +11,7 @@ use serde_json::{Value, json};
 
 use crate::{
     Worker,
-    fetch::{FetchRequest, fetch},
-    prefetch::Prefetched,
-    tokens::hubspot_token,
+    pipeline::fetch::{FetchRequest, fetch, prefetched::Prefetched, tokens::hubspot_token},
 };
 
 /// The parameters `event` maps to now (current configuration, fresh object),
@@ -29,21 +27,21 @@ pub async fn preview(w: &Worker, event: &HubSpotEvent) -> Value {
 async fn evaluate(
     w: &Worker,
     event: &HubSpotEvent,
-) -> Result<Result<Vec<(String, String)>, String>, Failure> {
+) -> Result<Result<Vec<(String, String)>, &'static str>, Failure> {
     let portal = w
         .portals
         .get(&w.pool, &w.cipher, event.portal_id)
         .await
         .map_err(Failure::database)?;
     let Some(portal) = portal else {
-        return Ok(Err("unknown_portal".into()));
+        return Ok(Err("unknown_portal"));
     };
     let Some(config) = portal.config.as_ref() else {
-        return Ok(Err("portal_unconfigured".into()));
+        return Ok(Err("portal_unconfigured"));
     };
     let (object_type, firing) = match triggers::evaluate(&config.triggers, event) {
         Decision::Fire(t, f) => (t, f),
-        Decision::Ignore(reason) => return Ok(Err(reason.as_str().into())),
+        Decision::Ignore(reason) => return Ok(Err(reason.as_str())),
     };
     let rows = config
         .mappings
@@ -53,14 +51,13 @@ async fn evaluate(
     let token = hubspot_token(w, event.portal_id, &portal).await?;
     let request = FetchRequest {
         portal: event.portal_id,
-        token: &token,
         object_type,
         event,
         firing: &firing,
         mappings: rows,
         program_id: &config.impact_program_id,
     };
-    let ctx = fetch(w, &request, &Prefetched::none()).await?;
+    let ctx = fetch(w, &request, &token, &Prefetched::none()).await?;
     let conversion =
         mapping::build(rows, &ctx).map_err(|e| Failure::permanent(e.reason(), e.to_string()))?;
     Ok(Ok(conversion.params))

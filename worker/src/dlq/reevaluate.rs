@@ -2,17 +2,21 @@
 //! a freshly fetched object, then the normal pipeline (deduplication,
 //! conversion lock, delivery), so a replay never sends what live traffic sent.
 
-use domain::events::{HubSpotEvent, PortalId};
+use domain::{
+    events::{HubSpotEvent, PortalId},
+    status::DeliveryStatus,
+};
 use shared::db::{self, events::EventKey};
 
-use super::{
-    replay::{ReplayOutcome, ReplayReport, events_of, report},
-    send::{Sent, send},
-};
+use super::report::{ReplayOutcome, ReplayReport, events_of, report};
 use crate::{
     Worker,
-    pipeline::{EventResult, process_event},
-    prefetch::Prefetched,
+    pipeline::{
+        Batching, EventResult,
+        deliver::{Sent, resend},
+        fetch::prefetched::Prefetched,
+        process_event,
+    },
 };
 use shared::db::dead_letters::DeadLetter;
 
@@ -58,7 +62,7 @@ async fn reevaluate_event(
     if let Err(e) = forget_failure(w, event).await {
         return (ReplayOutcome::Retry, format!("database: {e}"));
     }
-    match process_event(w, event, None, &Prefetched::none()).await {
+    match process_event(w, event, None, &Prefetched::none(), Batching::Alone).await {
         Ok(EventResult::Delivered { conversion_id, .. }) => (
             ReplayOutcome::Delivered,
             format!("conversion {conversion_id} delivered"),
@@ -77,7 +81,7 @@ async fn reevaluate_event(
         Ok(EventResult::Duplicate) => match (force, event_conversion(w, event).await) {
             (_, Err(e)) => (ReplayOutcome::Retry, format!("database: {e}")),
             (true, Ok(Some((conversion, _)))) => forced(w, event.portal_id, conversion).await,
-            (false, Ok(Some((conversion, status)))) if status == "delivered" => (
+            (false, Ok(Some((conversion, DeliveryStatus::Delivered)))) => (
                 ReplayOutcome::AlreadyDelivered,
                 format!("conversion {conversion} was delivered already; nothing sent"),
             ),
@@ -104,7 +108,7 @@ async fn reevaluate_event(
 }
 
 async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome, String) {
-    match send(w, portal, conversion, None, true).await {
+    match resend(w, portal, conversion, None, true).await {
         Ok(Sent::Delivered) => (
             ReplayOutcome::Delivered,
             format!("conversion {conversion} sent again (--force)"),
@@ -119,7 +123,7 @@ async fn forced(w: &Worker, portal: PortalId, conversion: i64) -> (ReplayOutcome
 async fn event_conversion(
     w: &Worker,
     event: &HubSpotEvent,
-) -> Result<Option<(i64, String)>, sqlx::Error> {
+) -> Result<Option<(i64, DeliveryStatus)>, sqlx::Error> {
     let seen = db::events::lookup(&w.pool, &EventKey::of(event)).await?;
     Ok(seen.and_then(|s| s.conversion))
 }
@@ -127,21 +131,7 @@ async fn event_conversion(
 /// Lets the event through deduplication again when its recorded outcome is
 /// a failure (its own, or its conversion's), never when it was delivered.
 async fn forget_failure(w: &Worker, event: &HubSpotEvent) -> Result<(), sqlx::Error> {
-    let k = EventKey::of(event);
-    sqlx::query(
-        "DELETE FROM webhook_events e
-         WHERE e.portal_id = $1 AND e.event_id IS NOT DISTINCT FROM $2 AND e.subscription_type = $3
-           AND e.object_id = $4 AND e.occurred_at = $5 AND e.property_name = $6
-           AND (e.status = 'failed' OR EXISTS (SELECT 1 FROM conversions c
-                WHERE c.id = e.conversion_id AND c.status = 'failed'))",
-    )
-    .bind(k.portal_id)
-    .bind(k.event_id)
-    .bind(&k.subscription_type)
-    .bind(k.object_id)
-    .bind(k.occurred_at)
-    .bind(&k.property_name)
-    .execute(&w.pool)
-    .await
-    .map(|_| ())
+    db::events::forget_failure(&w.pool, &EventKey::of(event))
+        .await
+        .map(|_| ())
 }

@@ -3,106 +3,22 @@
 //! `as_sent`, resending the stored payload. A delivered conversion is never
 //! sent again unless `force`. Every replay is written to the audit log.
 
+use domain::status::{DeadLetterState, DeliveryStatus};
 use std::time::Duration;
 
-use domain::events::{HubSpotEvent, PortalId, decode_message};
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::db::{
     self,
     dead_letters::{DeadLetter, DeadLetterId},
 };
-use sqlx::Row;
 
+pub use super::report::{ReplayMode, ReplayOutcome, ReplayReport};
+use super::report::{audit, events_of, portal_of, report};
 use crate::{
     Worker,
-    dlq::{
-        preview::preview,
-        send::{Sent, send},
-    },
+    dlq::preview::preview,
+    pipeline::deliver::{Sent, resend},
 };
-
-/// How to replay.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ReplayMode {
-    /// Show what would be sent; change nothing.
-    pub dry_run: bool,
-    /// Resend the stored payload instead of re-evaluating.
-    pub as_sent: bool,
-    /// Send even a conversion that was delivered already.
-    pub force: bool,
-}
-
-/// How one replay ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplayOutcome {
-    /// impact.com queued the conversion.
-    Delivered,
-    /// The conversion was delivered before: refused (use `force`).
-    AlreadyDelivered,
-    /// Failed again, for good (a new dead letter holds the new error).
-    Failed,
-    /// Failed transiently: the dead letter stays open.
-    Retry,
-    /// The events no longer convert (e.g. trigger disabled, portal paused).
-    NothingToSend,
-    /// Not open (replayed, discarded, or being replayed by someone else).
-    NotOpen,
-    /// No such dead letter.
-    NotFound,
-    /// Dry run: nothing done.
-    DryRun,
-}
-
-impl ReplayOutcome {
-    /// The label stored in the audit log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Delivered => "delivered",
-            Self::AlreadyDelivered => "already_delivered",
-            Self::Failed => "failed",
-            Self::Retry => "retry",
-            Self::NothingToSend => "nothing_to_send",
-            Self::NotOpen => "not_open",
-            Self::NotFound => "not_found",
-            Self::DryRun => "dry_run",
-        }
-    }
-
-    /// True when something was sent to impact.com and queued.
-    pub fn sent(self) -> bool {
-        self == Self::Delivered
-    }
-}
-
-/// One replay's report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ReplayReport {
-    /// The dead letter.
-    pub id: DeadLetterId,
-    /// How it ended.
-    pub outcome: ReplayOutcome,
-    /// Why, in words.
-    pub detail: String,
-    /// Dry runs: what would be sent, per event (or the stored payload).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview: Option<Value>,
-}
-
-pub(super) fn report(
-    id: DeadLetterId,
-    outcome: ReplayOutcome,
-    detail: impl Into<String>,
-) -> ReplayReport {
-    ReplayReport {
-        id,
-        outcome,
-        detail: detail.into(),
-        preview: None,
-    }
-}
 
 /// Replays dead letter `id` as `actor`.
 pub async fn replay_one(
@@ -114,7 +30,7 @@ pub async fn replay_one(
     let Some(letter) = db::dead_letters::get(&w.pool, id).await? else {
         return Ok(report(id, ReplayOutcome::NotFound, "no such dead letter"));
     };
-    if letter.state != "open" {
+    if !letter.is_open() {
         return Ok(report(
             id,
             ReplayOutcome::NotOpen,
@@ -125,7 +41,7 @@ pub async fn replay_one(
         return super::replay_adjustment::replay(w, &letter, adjustment, mode, actor).await;
     }
     let delivered = match letter.conversion_id {
-        Some(c) => conversion_status(w, c).await?.as_deref() == Some("delivered"),
+        Some(c) => db::conversions::status(&w.pool, c).await? == Some(DeliveryStatus::Delivered),
         None => false,
     };
     if mode.dry_run {
@@ -157,9 +73,9 @@ pub async fn replay_one(
     };
     let state = match r.outcome {
         ReplayOutcome::Delivered | ReplayOutcome::Failed | ReplayOutcome::NothingToSend => {
-            "replayed"
+            DeadLetterState::Replayed
         }
-        _ => "open",
+        _ => DeadLetterState::Open,
     };
     let resolution = format!("{}: {}", r.outcome.as_str(), r.detail);
     db::dead_letters::resolve(&w.pool, id, state, actor, &resolution).await?;
@@ -186,14 +102,6 @@ pub async fn replay_many(
         reports.push(r);
     }
     Ok(reports)
-}
-
-async fn conversion_status(w: &Worker, id: i64) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT status FROM conversions WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&w.pool)
-        .await?;
-    Ok(row.map(|r| r.get(0)))
 }
 
 fn dry_run_detail(mode: ReplayMode, delivered: bool) -> String {
@@ -225,17 +133,6 @@ async fn dry_run_preview(w: &Worker, letter: &DeadLetter, mode: ReplayMode) -> V
     Value::Array(out)
 }
 
-pub(super) fn events_of(letter: &DeadLetter) -> Result<Vec<HubSpotEvent>, serde_json::Error> {
-    decode_message(&serde_json::to_vec(&letter.events)?)
-}
-
-pub(super) fn portal_of(letter: &DeadLetter) -> Option<PortalId> {
-    letter
-        .portal_id
-        .and_then(|p| u64::try_from(p).ok())
-        .map(PortalId)
-}
-
 async fn as_sent(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayReport {
     let id = letter.id;
     let (Some(conversion), Some(payload), Some(portal)) = (
@@ -250,7 +147,7 @@ async fn as_sent(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayReport {
         );
     };
     let params: Vec<(String, String)> = serde_json::from_value(payload).unwrap_or_default();
-    match send(w, portal, conversion, Some(params), force).await {
+    match resend(w, portal, conversion, Some(&params), force).await {
         Ok(Sent::Delivered) => report(
             id,
             ReplayOutcome::Delivered,
@@ -264,23 +161,4 @@ async fn as_sent(w: &Worker, letter: &DeadLetter, force: bool) -> ReplayReport {
         // The stored payload is what it is: the dead letter stays open.
         Ok(Sent::Failed(f)) | Err(f) => report(id, ReplayOutcome::Retry, f.to_string()),
     }
-}
-
-pub(super) async fn audit(
-    w: &Worker,
-    letter: &DeadLetter,
-    actor: &str,
-    mode: ReplayMode,
-    r: &ReplayReport,
-) -> Result<(), sqlx::Error> {
-    let detail = json!({ "dead_letter": letter.id, "as_sent": mode.as_sent, "force": mode.force, "detail": r.detail });
-    db::audit::record(
-        &w.pool,
-        letter.portal_id,
-        actor,
-        "dead_letter.replay",
-        &detail,
-        r.outcome.as_str(),
-    )
-    .await
 }

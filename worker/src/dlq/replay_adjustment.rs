@@ -3,14 +3,12 @@
 //! the values that were refused). A delivered adjustment is sent again only
 //! with `force`. Audited like every replay.
 
+use domain::status::{DeadLetterState, DeliveryStatus};
 use serde_json::json;
 use shared::db::{self, dead_letters::DeadLetter};
 
-use super::{
-    replay::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report},
-    send::Sent,
-};
-use crate::Worker;
+use super::report::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report};
+use crate::{Worker, pipeline::deliver::Sent};
 
 /// Replays dead letter `letter`, which holds adjustment `adjustment`.
 pub(super) async fn replay(
@@ -31,7 +29,7 @@ pub(super) async fn replay(
             format!("adjustment {adjustment} no longer exists"),
         ));
     };
-    let delivered = row.status == "delivered";
+    let delivered = row.delivery_status() == Some(DeliveryStatus::Delivered);
     let method = if row.kind == "reversal" {
         "DELETE"
     } else {
@@ -69,7 +67,7 @@ pub(super) async fn replay(
             "taken by another replay",
         ));
     };
-    let r = match crate::adjust::send::deliver(w, portal, adjustment, mode.force).await {
+    let r = match crate::pipeline::adjust::send::deliver(w, portal, adjustment, mode.force).await {
         Ok(Sent::Delivered) => report(
             id,
             ReplayOutcome::Delivered,
@@ -84,8 +82,8 @@ pub(super) async fn replay(
         Ok(Sent::Failed(f)) | Err(f) => report(id, ReplayOutcome::Retry, f.to_string()),
     };
     let state = match r.outcome {
-        ReplayOutcome::Delivered => "replayed",
-        _ => "open",
+        ReplayOutcome::Delivered => DeadLetterState::Replayed,
+        _ => DeadLetterState::Open,
     };
     let resolution = format!("{}: {}", r.outcome.as_str(), r.detail);
     db::dead_letters::resolve(&w.pool, id, state, actor, &resolution).await?;

@@ -2,25 +2,18 @@
 //! re-encryption under the current key without downtime.
 
 use domain::events::PortalId;
-use shared::{crypto::SecretCipher, db::portals::secret_context};
-use sqlx::{AssertSqlSafe, PgPool, Row};
-
-/// The encrypted columns of `portals`.
-pub const SECRET_COLUMNS: [&str; 4] = [
-    "hubspot_private_token",
-    "hubspot_access_token",
-    "hubspot_refresh_token",
-    "impact_auth_token",
-];
+pub use shared::db::secrets::SECRET_COLUMNS;
+use shared::{
+    crypto::SecretCipher,
+    db::{portals::secret_context, secrets},
+};
+use sqlx::PgPool;
 
 /// Stored secrets per key id.
 pub async fn status(pool: &PgPool) -> anyhow::Result<std::collections::BTreeMap<u8, u64>> {
     let mut counts = std::collections::BTreeMap::new();
     for column in SECRET_COLUMNS {
-        // Safe: `column` comes from the fixed list above.
-        let sql = format!("SELECT {column} AS v FROM portals WHERE {column} IS NOT NULL");
-        for row in sqlx::query(AssertSqlSafe(sql)).fetch_all(pool).await? {
-            let v: Vec<u8> = row.try_get("v")?;
+        for (_, v) in secrets::sealed(pool, column).await? {
             if let Some(id) = SecretCipher::stored_key_id(&v) {
                 *counts.entry(id).or_insert(0) += 1;
             }
@@ -36,26 +29,14 @@ pub async fn status(pool: &PgPool) -> anyhow::Result<std::collections::BTreeMap<
 pub async fn rotate(pool: &PgPool, cipher: &SecretCipher) -> anyhow::Result<u64> {
     let mut rotated = 0;
     for column in SECRET_COLUMNS {
-        let select =
-            format!("SELECT portal_id, {column} AS v FROM portals WHERE {column} IS NOT NULL");
-        let update =
-            format!("UPDATE portals SET {column} = $1 WHERE portal_id = $2 AND {column} = $3");
-        for row in sqlx::query(AssertSqlSafe(select)).fetch_all(pool).await? {
-            let portal: i64 = row.try_get("portal_id")?;
-            let old: Vec<u8> = row.try_get("v")?;
+        for (portal, old) in secrets::sealed(pool, column).await? {
             if SecretCipher::stored_key_id(&old) == Some(cipher.key_id()) {
                 continue;
             }
             let context = secret_context(PortalId(portal as u64), column);
             let plain = cipher.decrypt(&old, &context)?;
             let new = cipher.encrypt(secrecy::ExposeSecret::expose_secret(&plain), &context);
-            let done = sqlx::query(AssertSqlSafe(update.clone()))
-                .bind(new)
-                .bind(portal)
-                .bind(old)
-                .execute(pool)
-                .await?;
-            rotated += done.rows_affected();
+            rotated += secrets::swap_sealed(pool, column, portal, &old, &new).await?;
         }
     }
     Ok(rotated)
@@ -66,15 +47,9 @@ pub async fn rotate(pool: &PgPool, cipher: &SecretCipher) -> anyhow::Result<u64>
 /// cannot is a clear configuration error, not a failure per event later.
 pub async fn check_decrypts(pool: &PgPool, cipher: &SecretCipher) -> anyhow::Result<()> {
     for column in SECRET_COLUMNS {
-        // Safe: `column` comes from the fixed list above.
-        let sql = format!(
-            "SELECT portal_id, {column} AS v FROM portals WHERE {column} IS NOT NULL ORDER BY portal_id LIMIT 1"
-        );
-        let Some(row) = sqlx::query(AssertSqlSafe(sql)).fetch_optional(pool).await? else {
+        let Some((portal, sealed)) = secrets::first_sealed(pool, column).await? else {
             continue;
         };
-        let portal: i64 = row.try_get("portal_id")?;
-        let sealed: Vec<u8> = row.try_get("v")?;
         if cipher
             .decrypt(&sealed, &secret_context(PortalId(portal as u64), column))
             .is_err()

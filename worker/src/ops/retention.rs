@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use shared::db::retention;
 use sqlx::PgPool;
 
 /// What a pruning pass removed.
@@ -27,49 +28,13 @@ pub async fn prune(pool: &PgPool, event_days: u32, conversion_days: u32) -> sqlx
     let mut out = Pruned::default();
     if event_days > 0 {
         let days = i32::try_from(event_days.max(MIN_EVENT_RETENTION_DAYS)).unwrap_or(i32::MAX);
-        out.events = sqlx::query(
-            "DELETE FROM webhook_events WHERE processed_at < now() - make_interval(days => $1)",
-        )
-        .bind(days)
-        .execute(pool)
-        .await?
-        .rows_affected();
+        out.events = retention::prune_events(pool, days).await?;
     }
     if conversion_days > 0 {
         let days = i32::try_from(conversion_days).unwrap_or(i32::MAX);
-        // The events that point at them keep their row, without the link
-        // (no foreign key does it: migration 000008).
-        out.conversions = sqlx::query_scalar(
-            "WITH gone AS (
-                 DELETE FROM conversions WHERE status = 'delivered' AND delivered_at < now() - make_interval(days => $1)
-                 RETURNING id
-             ), unlinked AS (
-                 UPDATE webhook_events SET conversion_id = NULL WHERE conversion_id IN (SELECT id FROM gone)
-             )
-             SELECT count(*) FROM gone",
-        )
-        .bind(days)
-        .fetch_one(pool)
-        .await
-        .map(|n: i64| u64::try_from(n).unwrap_or(0))?;
+        out.conversions = retention::prune_delivered_conversions(pool, days).await?;
     }
-    // Rows a worker recorded while their account was being deleted (its
-    // transaction saw the portal; the deletion did not see its rows).
-    let (conversions, events): (i64, i64) = sqlx::query_as(
-        "WITH deleted AS (
-             SELECT DISTINCT a.portal_id FROM audit_log a
-             WHERE a.action = 'portal.delete' AND a.at > now() - interval '2 days'
-               AND NOT EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = a.portal_id)
-         ), c AS (
-             DELETE FROM conversions WHERE portal_id IN (SELECT portal_id FROM deleted) RETURNING 1
-         ), e AS (
-             DELETE FROM webhook_events WHERE portal_id IN (SELECT portal_id FROM deleted) RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM e)",
-    )
-    .fetch_one(pool)
-    .await?;
-    out.orphaned = u64::try_from(conversions + events).unwrap_or(0);
+    out.orphaned = retention::prune_orphans(pool).await?;
     Ok(out)
 }
 

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use domain::object_type::ObjectType;
 use serde_json::{Value, json};
-use sqlx::{PgPool, Row};
+use shared::db;
+use sqlx::PgPool;
 
 /// One subscription: `contact.creation`, or `deal.propertyChange` of a property.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,33 +72,9 @@ pub fn app_config(needed: &[Needed], target_url: &str) -> Value {
     })
 }
 
-/// Reads every active portal's triggers.
-pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
-    let triggers = sqlx::query(
-        "SELECT t.portal_id, t.object_type, t.on_create,
-                COALESCE(array_agg(tp.property ORDER BY tp.position) FILTER (WHERE tp.property IS NOT NULL), '{}') AS props
-         FROM triggers t JOIN portals p USING (portal_id)
-         LEFT JOIN trigger_properties tp ON tp.portal_id = t.portal_id AND tp.object_type = t.object_type
-         WHERE p.status = 'active'
-         GROUP BY t.portal_id, t.object_type, t.on_create",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut rows = Vec::new();
-    for r in triggers {
-        let ty: String = r.try_get("object_type")?;
-        let Some(ty) = ObjectType::parse(&ty) else {
-            continue;
-        };
-        rows.push((
-            r.try_get("portal_id")?,
-            ty,
-            r.try_get("on_create")?,
-            r.try_get::<Vec<String>, _>("props")?,
-        ));
-    }
-    let rules = super::subscriptions_adjust::load(pool).await?;
-    Ok(super::subscriptions_adjust::add(needed(&rows), &rules))
+/// Reads every active portal's triggers: the subscriptions they need.
+pub async fn load_triggers(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
+    Ok(needed(&db::subscriptions::active_triggers(pool).await?))
 }
 
 /// The subscriptions of which no event was received in the last `days` days.
@@ -106,21 +83,7 @@ pub async fn never_seen(
     needed: &[Needed],
     days: u32,
 ) -> anyhow::Result<Vec<Needed>> {
-    let seen: BTreeSet<(String, String)> = sqlx::query(
-        "SELECT DISTINCT subscription_type, property_name FROM webhook_events
-         WHERE processed_at > now() - make_interval(days => $1)",
-    )
-    .bind(i32::try_from(days).unwrap_or(i32::MAX))
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .filter_map(|r| {
-        Some((
-            r.try_get("subscription_type").ok()?,
-            r.try_get("property_name").ok()?,
-        ))
-    })
-    .collect();
+    let seen = db::subscriptions::seen_since(pool, days).await?;
     Ok(needed
         .iter()
         .filter(|n| {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use domain::{adjustments::ObjectAdjustments, object_type::ObjectType};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
 use super::subscriptions::Needed;
 
@@ -48,26 +48,18 @@ pub fn add(needed: Vec<Needed>, rules: &[(i64, ObjectType, ObjectAdjustments)]) 
         .collect()
 }
 
+/// The subscriptions every active portal needs: its triggers' and its
+/// adjustment rules'.
+pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<Needed>> {
+    let triggers = super::subscriptions::load_triggers(pool).await?;
+    Ok(add(triggers, &load_rules(pool).await?))
+}
+
 /// Every active portal's adjustment rules.
-pub async fn load(pool: &PgPool) -> anyhow::Result<Vec<(i64, ObjectType, ObjectAdjustments)>> {
-    let rows = sqlx::query(
-        "SELECT a.portal_id, a.object_type, a.rules FROM adjustment_rules a
-         JOIN portals p USING (portal_id) WHERE p.status = 'active'",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::new();
-    for r in rows {
-        let ty: String = r.try_get("object_type")?;
-        let (Some(ty), Ok(rules)) = (
-            ObjectType::parse(&ty),
-            serde_json::from_value(r.try_get("rules")?),
-        ) else {
-            continue;
-        };
-        out.push((r.try_get("portal_id")?, ty, rules));
-    }
-    Ok(out)
+pub async fn load_rules(
+    pool: &PgPool,
+) -> anyhow::Result<Vec<(i64, ObjectType, ObjectAdjustments)>> {
+    Ok(shared::db::subscriptions::active_adjustment_rules(pool).await?)
 }
 
 #[cfg(test)]

@@ -1,8 +1,17 @@
 //! Privacy: erasing what we hold about a contact. The erasure itself is
 //! pure SQL and lives in `shared::db::privacy` (the console calls it too);
-//! this module is the pipeline's privacy step and re-exports the rest.
+//! the pipeline's privacy step is `crate::pipeline::privacy`. This module
+//! re-exports the rest.
 
-mod pipeline;
-
-pub use pipeline::{on_event, stored_event};
 pub use shared::db::privacy::{ERASED, Erased, Trigger, erase, is_erased, scrub};
+
+/// The event as stored for an erased contact: without the changed value
+/// and without fields we do not know (they may carry anything).
+pub fn stored_event(event: &domain::events::HubSpotEvent) -> domain::events::HubSpotEvent {
+    let mut e = event.clone();
+    if e.property_value.is_some() {
+        e.property_value = Some(ERASED.into());
+    }
+    e.extra.clear();
+    e
+}

@@ -1,0 +1,243 @@
+//! `worker dlq list|show|replay|replays|discard`.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use shared::{
+    config::Settings,
+    db::dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
+};
+
+use super::common::actor;
+use crate::{
+    Worker,
+    dlq::{
+        ops,
+        replay::{ReplayMode, ReplayReport, replay_many},
+    },
+};
+
+/// `dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters (open ones unless --state says otherwise).
+    List {
+        /// Which ones.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one dead letter in full (JSON).
+    Show {
+        /// The dead letter's id.
+        id: i64,
+    },
+    /// Replay one dead letter (by id) or every open one matching a filter.
+    Replay {
+        /// The dead letter's id (or use the filter options).
+        id: Option<i64>,
+        /// Which ones, when no id is given.
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Show what would be sent; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Resend the stored payload instead of re-evaluating with the
+        /// current configuration and a fresh object.
+        #[arg(long)]
+        as_sent: bool,
+        /// Send even a conversion that was delivered already.
+        #[arg(long)]
+        force: bool,
+        /// Replays per second (default CONNECTOR_REPLAY_RATE_PER_SEC).
+        #[arg(long)]
+        rate: Option<u32>,
+    },
+    /// Replay requests from the console (JSON): the latest, or one by id.
+    Replays {
+        /// The request's id.
+        id: Option<uuid::Uuid>,
+    },
+    /// Discard a dead letter, with a reason.
+    Discard {
+        /// The dead letter's id.
+        id: i64,
+        /// Why (kept in the dead letter and the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Dead-letter filters.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// HubSpot portal id.
+    #[arg(long)]
+    pub portal: Option<i64>,
+    /// contacts, companies or deals.
+    #[arg(long)]
+    pub object_type: Option<String>,
+    /// permanent, exhausted, poison or malformed.
+    #[arg(long)]
+    pub reason_class: Option<ReasonClass>,
+    /// Stored at or after (RFC 3339, YYYY-MM-DD, or an age like 2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stored before (same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Text in the error or reason code.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// open (default), replaying, replayed, discarded or all.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Most dead letters (default 100).
+    #[arg(long)]
+    pub limit: Option<i64>,
+}
+
+impl FilterArgs {
+    /// The store's filter.
+    pub fn to_filter(&self, id: Option<i64>) -> anyhow::Result<Filter> {
+        Ok(ops::filter(
+            id,
+            self.portal,
+            self.object_type.clone(),
+            self.reason_class,
+            self.since.as_deref(),
+            self.until.as_deref(),
+            self.text.clone(),
+            self.state.clone(),
+            self.limit,
+        )?)
+    }
+}
+
+/// Runs a `dlq` command; output goes to `out`, progress to stderr.
+pub async fn run(
+    settings: &Settings,
+    cmd: DlqCommand,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let w = Worker::connect(settings).await.context("connecting")?;
+    match cmd {
+        DlqCommand::List { filter, json } => {
+            let rows = store::list(&w.pool, &filter.to_filter(None)?).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            } else {
+                print_table(&rows, out)?;
+            }
+        }
+        DlqCommand::Show { id } => {
+            let row = store::get(&w.pool, DeadLetterId(id))
+                .await?
+                .with_context(|| format!("dead letter {id} does not exist"))?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&row)?)?;
+        }
+        DlqCommand::Replay {
+            id,
+            filter,
+            dry_run,
+            as_sent,
+            force,
+            rate,
+        } => {
+            let mode = ReplayMode {
+                dry_run,
+                as_sent,
+                force,
+            };
+            let ids: Vec<DeadLetterId> = match id {
+                Some(id) => vec![DeadLetterId(id)],
+                None => store::list(&w.pool, &filter.to_filter(None)?)
+                    .await?
+                    .into_iter()
+                    .map(|d| d.id)
+                    .collect(),
+            };
+            let bar = ProgressBar::new(ids.len() as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta} left)")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            if ids.len() < 2 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let rate = rate.unwrap_or(settings.replay_rate_per_sec);
+            let reports = replay_many(&w, &ids, mode, &actor(), rate, |r| {
+                bar.inc(1);
+                bar.set_message(r.outcome.as_str());
+            })
+            .await?;
+            bar.finish_and_clear();
+            print_reports(&reports, dry_run, out)?;
+        }
+        DlqCommand::Replays { id } => {
+            let rows = match id {
+                Some(id) => shared::db::replays::get(&w.pool, id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => shared::db::replays::list(&w.pool, None, 50).await?,
+            };
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        }
+        DlqCommand::Discard { id, reason } => {
+            let outcome = ops::discard(&w.pool, DeadLetterId(id), &actor(), &reason).await?;
+            match outcome {
+                ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
+                ops::Discarded::NotOpen => anyhow::bail!("dead letter {id} is not open"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} ERROR",
+        "ID", "CREATED", "PORTAL", "TYPE", "OBJECT", "CLASS", "REASON", "STATUS", "TRY"
+    )?;
+    for d in rows {
+        let dash = || "-".to_owned();
+        let error = d.last_error.as_deref().unwrap_or("").replace('\n', " ");
+        writeln!(
+            out,
+            "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {}",
+            d.id,
+            d.created_at.format("%Y-%m-%d %H:%M:%S"),
+            d.portal_id.map_or_else(dash, |p| p.to_string()),
+            d.object_type.clone().unwrap_or_else(dash),
+            d.object_id.map_or_else(dash, |p| p.to_string()),
+            d.reason_class,
+            d.reason,
+            d.last_status.map_or_else(dash, |s| s.to_string()),
+            d.attempts,
+            domain::failure::truncate(&error, 80),
+        )?;
+    }
+    writeln!(out, "{} dead letter(s)", rows.len())
+}
+
+fn print_reports(
+    reports: &[ReplayReport],
+    dry_run: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    for r in reports {
+        writeln!(out, "{} {} {}", r.id, r.outcome.as_str(), r.detail)?;
+        if let Some(p) = &r.preview {
+            writeln!(out, "{}", serde_json::to_string_pretty(p)?)?;
+        }
+    }
+    let sent = reports.iter().filter(|r| r.outcome.sent()).count();
+    if !dry_run {
+        writeln!(out, "{} replayed, {sent} delivered", reports.len())?;
+    }
+    Ok(())
+}

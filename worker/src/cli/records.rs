@@ -1,0 +1,148 @@
+//! `worker conversions list` (delivery status and submission outcome) and
+//! `worker privacy erase`.
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use domain::status::DeliveryStatus;
+use shared::{
+    config::Settings,
+    crypto::SecretCipher,
+    db::outcomes::{self, LIST_STATUSES, ListFilter},
+};
+
+use crate::privacy::{self, Trigger};
+
+/// `conversions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConversionsCommand {
+    /// List conversions, newest first, with their submission outcome.
+    List {
+        /// HubSpot portal id.
+        #[arg(long)]
+        portal: Option<i64>,
+        /// pending, delivered, failed (delivery); queued (delivered, outcome
+        /// not known yet); complete, rejected, duplicate_resend, unknown (outcome).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `privacy` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Erase what is held about a contact (idempotent); prints what was erased.
+    Erase {
+        /// HubSpot portal id.
+        #[arg(long)]
+        portal: i64,
+        /// The contact's HubSpot id.
+        #[arg(long)]
+        contact: i64,
+    },
+}
+
+/// `worker conversions ...`.
+pub async fn conversions(
+    settings: &Settings,
+    cmd: ConversionsCommand,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let ConversionsCommand::List {
+        portal,
+        status,
+        limit,
+        json,
+    } = cmd;
+    if let Some(s) = status.as_deref()
+        && !LIST_STATUSES.contains(&s)
+    {
+        anyhow::bail!("--status {s:?} is not one of {}", LIST_STATUSES.join(", "));
+    }
+    let pool = super::common::pool(settings).await?;
+    let rows = outcomes::list(
+        &pool,
+        &ListFilter {
+            portal,
+            status,
+            limit,
+        },
+    )
+    .await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<8} {:<10} {:<10} {:<24} {:<24} {:<10} {:<16} {:<16} REASON",
+        "ID", "PORTAL", "OBJECT", "EVENT TYPE", "ORDER ID", "STATUS", "OUTCOME", "ERROR TYPE"
+    )?;
+    for r in rows {
+        let reason = r
+            .error_reason
+            .clone()
+            .or(r.failure_reason.clone())
+            .unwrap_or_else(|| "-".into());
+        writeln!(
+            out,
+            "{:<8} {:<10} {:<10} {:<24} {:<24} {:<10} {:<16} {:<16} {}",
+            r.id,
+            r.portal_id,
+            format!(
+                "{}:{}",
+                r.object_type.chars().next().unwrap_or('?'),
+                r.object_id
+            ),
+            r.event_type,
+            r.order_id,
+            r.status,
+            r.outcome
+                .as_deref()
+                .unwrap_or(if r.status == DeliveryStatus::Delivered.as_str() {
+                    "queued"
+                } else {
+                    "-"
+                }),
+            r.error_type.as_deref().unwrap_or("-"),
+            reason,
+        )?;
+    }
+    Ok(())
+}
+
+/// `worker privacy ...`.
+pub async fn privacy(
+    settings: &Settings,
+    cmd: PrivacyCommand,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let PrivacyCommand::Erase { portal, contact } = cmd;
+    anyhow::ensure!(portal > 0, "--portal must be a HubSpot portal id");
+    anyhow::ensure!(contact > 0, "--contact must be a HubSpot contact id");
+    let cipher = SecretCipher::from_settings(settings)
+        .context("CONNECTOR_ENCRYPTION_KEY keys the hash of erased identifiers")?;
+    let pool = super::common::pool(settings).await?;
+    let actor = format!(
+        "cli:{}",
+        std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    );
+    let erased = privacy::erase(&pool, &cipher, portal, contact, Trigger::Request, &actor).await?;
+    writeln!(out, "contact {contact} of portal {portal} erased")?;
+    for (what, n) in [
+        ("conversions", erased.conversions),
+        ("attributed_conversions", erased.attributed_conversions),
+        ("webhook_events", erased.webhook_events),
+        ("dead_letters", erased.dead_letters),
+        ("audit_log", erased.audit_log),
+        ("other_texts", erased.other_texts),
+    ] {
+        writeln!(out, "{what}: {n}")?;
+    }
+    Ok(())
+}

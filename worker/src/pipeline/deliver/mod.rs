@@ -1,0 +1,352 @@
+//! Delivering recorded conversions to impact.com, at most once per key: one
+//! implementation, for batches of any size (a replay's or a backfill's
+//! conversion is a batch of one).
+//!
+//! A batch is one transaction: its rows are locked (`FOR UPDATE`) from
+//! before the POSTs until their outcomes are committed, so two workers never
+//! post the same key at once, and a delivered row is never posted again. If
+//! the process dies after impact.com answered but before the commit, the
+//! locks are released with the connection and the rows are still `pending`:
+//! the redelivered message posts them again with the same parameters and
+//! `OrderId` (impact.com rejects the repeat as `CONV_DUPLICATE`), counted in
+//! `worker_conversions_resumed_total`. No second row is ever created.
+//!
+//! Live traffic shares batches per portal across the worker's messages
+//! ([`Batching::Shared`]): posting one conversion per transaction holds a
+//! database connection for impact.com's whole answer time (~50 ms), and the
+//! lock and update statements cost PostgreSQL per statement as much as per
+//! row. Batching adds no wait: a delivery arriving while fewer than
+//! [`MAX_FLUSHING`] batches of its portal are being posted starts one at
+//! once; deliveries that arrive meanwhile form the next batch. Portals never
+//! wait on each other's batches.
+
+pub mod batches;
+
+use std::sync::Arc;
+
+use domain::{
+    events::PortalId,
+    failure::Failure,
+    status::{CredentialsStatus, DeliveryStatus},
+};
+use futures::StreamExt;
+use shared::{
+    db::{self, conversions::ConversionRow, portals::StoredPortal},
+    impact::ImpactCredentials,
+};
+use sqlx::PgConnection;
+
+use crate::{
+    Worker,
+    pipeline::{batching::Batching, result::EventResult},
+};
+
+pub use batches::{DeliveryBatches, MAX_FLUSHING, Results};
+
+/// Delivers conversion `id` of `portal`, with the portal's next shared batch
+/// or alone.
+pub async fn deliver(
+    w: &Worker,
+    batching: Batching,
+    portal: PortalId,
+    id: i64,
+) -> Result<EventResult, Failure> {
+    match batching {
+        Batching::Shared => {
+            let w2 = w.clone();
+            let flush = move |ids| flush(w2.clone(), portal, ids);
+            w.deliveries.deliver(portal, id, flush).await
+        }
+        Batching::Alone => {
+            let mut results = deliver_batch(w, portal, &[id], How::Deliver).await?;
+            results
+                .remove(&id)
+                .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }))
+        }
+    }
+}
+
+/// Sends recorded conversion `id` again for a replay: with `params` (the
+/// stored payload of `--as-sent`) or the row's own, and even when it was
+/// delivered already if `force`. The same batch of one as [`deliver`]; a
+/// refusal of a delivered row leaves it delivered.
+pub async fn resend(
+    w: &Worker,
+    portal: PortalId,
+    id: i64,
+    params: Option<&[(String, String)]>,
+    force: bool,
+) -> Result<Sent, Failure> {
+    let how = How::Resend { params, force };
+    let mut results = deliver_batch(w, portal, &[id], how).await?;
+    Ok(match results.remove(&id) {
+        Some(Ok(EventResult::Delivered { .. })) => Sent::Delivered,
+        Some(Ok(EventResult::AlreadyDelivered { .. })) => Sent::AlreadyDelivered,
+        Some(Ok(EventResult::Failed(f)) | Err(f)) => Sent::Failed(f),
+        _ => Sent::Failed(Failure::permanent(
+            "conversion_missing",
+            format!("conversion {id} no longer exists"),
+        )),
+    })
+}
+
+/// What a delivery batch does with its rows.
+#[derive(Debug, Clone, Copy)]
+enum How<'a> {
+    /// Posts each row not delivered yet (live traffic, replay, backfill).
+    Deliver,
+    /// A replay's send: `params` instead of the row's when given, a
+    /// delivered row too when `force`; impact.com's failures are answered
+    /// as such, transient or not (the replay reports them).
+    Resend {
+        params: Option<&'a [(String, String)]>,
+        force: bool,
+    },
+}
+
+impl How<'_> {
+    fn force(self) -> bool {
+        matches!(self, Self::Resend { force: true, .. })
+    }
+
+    fn metric(self) -> &'static str {
+        match self {
+            Self::Deliver => "delivered",
+            Self::Resend { .. } => "replayed",
+        }
+    }
+}
+
+/// A stored portal's impact.com credentials, when it has them.
+pub(crate) fn impact_credentials(p: &StoredPortal) -> Option<ImpactCredentials> {
+    Some(ImpactCredentials {
+        account_sid: p.config.as_ref()?.impact_account_sid.clone(),
+        auth_token: p.impact_auth_token.clone()?,
+    })
+}
+
+/// The portal as stored (cached) and its impact.com credentials, when it
+/// has them: what every delivery path reads first.
+pub(crate) async fn portal_credentials(
+    w: &Worker,
+    portal: PortalId,
+) -> Result<(Option<Arc<StoredPortal>>, Option<ImpactCredentials>), Failure> {
+    let stored = w
+        .portals
+        .get(&w.pool, &w.cipher, portal)
+        .await
+        .map_err(Failure::database)?;
+    let creds = stored.as_deref().and_then(impact_credentials);
+    Ok((stored, creds))
+}
+
+/// After impact.com refused the portal's credentials (`impact_auth`), flags
+/// them as failing for the owner (best effort: the failure itself is
+/// recorded with the delivery).
+pub(crate) async fn flag_refused_credentials(w: &Worker, portal: PortalId, f: &Failure) {
+    if f.reason == "impact_auth" {
+        set_credentials(w, portal, CredentialsStatus::Failing, Some(&f.detail)).await;
+    }
+}
+
+async fn set_credentials(
+    w: &Worker,
+    portal: PortalId,
+    status: CredentialsStatus,
+    detail: Option<&str>,
+) {
+    if let Err(e) = db::portals::set_credentials(&w.pool, portal, status, detail).await {
+        tracing::warn!(error = %e, "could not record credentials status");
+    }
+}
+
+/// What a send of a recorded conversion or adjustment did (replays and
+/// adjustments).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// impact.com queued it.
+    Delivered,
+    /// Delivered before and not forced: nothing sent.
+    AlreadyDelivered,
+    /// Refused or failed.
+    Failed(Failure),
+}
+
+/// Delivers one coalesced batch of the worker's deliveries (the flush of
+/// [`DeliveryBatches`]).
+async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
+    match deliver_batch(&w, portal, &ids, How::Deliver).await {
+        Ok(r) => r,
+        Err(f) => ids.iter().map(|id| (*id, Err(f.clone()))).collect(),
+    }
+}
+
+/// One transaction: lock `ids`, post those not delivered yet, record their
+/// outcomes, commit. A row that no longer exists (its portal was deleted
+/// meanwhile) is `Skipped("unknown_portal")`.
+async fn deliver_batch(
+    w: &Worker,
+    portal: PortalId,
+    ids: &[i64],
+    how: How<'_>,
+) -> Result<Results, Failure> {
+    let (stored, creds) = portal_credentials(w, portal).await?;
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    let unconfigured = Failure::permanent(
+        "portal_unconfigured",
+        "the portal has no impact.com credentials",
+    );
+    if creds.is_none() && matches!(how, How::Resend { .. }) {
+        // A replay's send changes nothing without credentials.
+        let failed = |id: &i64| (*id, Ok(EventResult::Failed(unconfigured.clone())));
+        return Ok(unique.iter().map(failed).collect());
+    }
+    let mut out: Results = unique
+        .iter()
+        .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
+        .collect();
+    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
+    let to_post = lock_pending(&mut tx, &unique, how.force(), &mut out).await?;
+    let Some(creds) = creds else {
+        let f = unconfigured;
+        for row in &to_post {
+            db::conversions::mark_attempt_failed(&mut *tx, row.id, &f)
+                .await
+                .map_err(Failure::database)?;
+            out.insert(row.id, Ok(EventResult::Failed(f.clone())));
+        }
+        tx.commit().await.map_err(Failure::database)?;
+        return Ok(out);
+    };
+    let answers = post_all(w, &creds, to_post, how).await;
+    let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, how, &mut out).await?;
+    db::conversions::mark_delivered_many(&mut *tx, &delivered)
+        .await
+        .map_err(Failure::database)?;
+    tx.commit().await.map_err(Failure::database)?;
+    metrics::counter!("worker_conversions_total", "outcome" => how.metric())
+        .increment(delivered.len() as u64);
+    let known_ok = stored
+        .as_ref()
+        .is_some_and(|p| p.credentials() == Some(CredentialsStatus::Ok));
+    match (&auth_failure, delivered.is_empty()) {
+        (Some(detail), _) => {
+            set_credentials(w, portal, CredentialsStatus::Failing, Some(detail)).await;
+        }
+        // Written only when it changes (not once per batch).
+        (None, false) if !known_ok => set_credentials(w, portal, CredentialsStatus::Ok, None).await,
+        _ => {}
+    }
+    tracing::debug!(%portal, delivered = delivered.len(), "conversions delivered");
+    Ok(out)
+}
+
+/// Locks the rows; those delivered already are answered in `out` (unless
+/// `force`), the others returned to be posted.
+async fn lock_pending(
+    tx: &mut PgConnection,
+    ids: &[i64],
+    force: bool,
+    out: &mut Results,
+) -> Result<Vec<ConversionRow>, Failure> {
+    let rows = db::conversions::lock_many(&mut *tx, ids)
+        .await
+        .map_err(Failure::database)?;
+    let mut to_post = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.status == DeliveryStatus::Delivered && !force {
+            metrics::counter!("worker_conversions_total", "outcome" => "already_delivered")
+                .increment(1);
+            let done = EventResult::AlreadyDelivered {
+                conversion_id: row.id,
+            };
+            out.insert(row.id, Ok(done));
+        } else {
+            to_post.push(row);
+        }
+    }
+    Ok(to_post)
+}
+
+/// impact.com's answer to one conversion, and whether it was delivered before.
+type Answer = (i64, bool, Result<shared::impact::Queued, Failure>);
+
+/// Posts the rows concurrently (over the HTTP client's kept-alive
+/// connections); short blips are retried in process, the rows staying locked.
+async fn post_all(
+    w: &Worker,
+    creds: &ImpactCredentials,
+    rows: Vec<ConversionRow>,
+    how: How<'_>,
+) -> Vec<Answer> {
+    futures::stream::iter(rows)
+        .map(|row| async move {
+            let params = match how {
+                How::Resend {
+                    params: Some(p), ..
+                } => p,
+                _ => row.params.as_slice(),
+            };
+            let answer = w
+                .retry
+                .run("impact_submit", || async {
+                    w.impact
+                        .submit_conversion(creds, params)
+                        .await
+                        .map_err(|e| e.failure())
+                })
+                .await;
+            let delivered_before = row.status == DeliveryStatus::Delivered;
+            (row.id, delivered_before, answer)
+        })
+        .buffer_unordered(w.delivery_concurrency)
+        .collect()
+        .await
+}
+
+/// Records failed attempts and answers `out`; the delivered rows (to mark
+/// in one statement) and the detail of a refusal of the credentials.
+async fn record_answers(
+    tx: &mut PgConnection,
+    portal: PortalId,
+    answers: Vec<Answer>,
+    how: How<'_>,
+    out: &mut Results,
+) -> Result<(Vec<(i64, Option<String>)>, Option<String>), Failure> {
+    let mut delivered = Vec::new();
+    let mut auth_failure = None;
+    for (id, delivered_before, answer) in answers {
+        match answer {
+            Ok(queued) => {
+                let done = EventResult::Delivered {
+                    conversion_id: id,
+                    queued_uri: queued.queued_uri.clone(),
+                };
+                out.insert(id, Ok(done));
+                delivered.push((id, queued.queued_uri));
+            }
+            Err(f) => {
+                // A failed resend of a delivered conversion leaves it delivered.
+                if !delivered_before {
+                    db::conversions::mark_attempt_failed(&mut *tx, id, &f)
+                        .await
+                        .map_err(Failure::database)?;
+                }
+                metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
+                tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
+                if f.reason == "impact_auth" {
+                    auth_failure = Some(f.detail.clone());
+                }
+                let r = if f.is_transient() && matches!(how, How::Deliver) {
+                    Err(f)
+                } else {
+                    Ok(EventResult::Failed(f))
+                };
+                out.insert(id, r);
+            }
+        }
+    }
+    Ok((delivered, auth_failure))
+}

@@ -1,0 +1,127 @@
+//! One event, from the queue to impact.com — one path for live traffic,
+//! replay and backfill: dedupe → privacy → portal gate → adjust → trigger →
+//! fetch → map → record → deliver. Each step is a module of its own;
+//! [`process_event`] reads as the calls to them.
+//!
+//! Live traffic shares the worker's record and delivery batches across
+//! messages; replay and backfill record and deliver each event as a batch of
+//! one ([`Batching`]). The statements, locks and guarantees are the same.
+
+pub mod adjust;
+pub mod batching;
+mod coalesce;
+pub mod concurrent;
+pub mod dead_letter;
+pub mod dedupe;
+pub mod deliver;
+pub mod fetch;
+pub mod map;
+pub mod message;
+pub mod portal_cache;
+pub mod portal_gate;
+pub mod privacy;
+pub mod record;
+pub mod result;
+pub mod retry;
+pub mod trigger;
+
+use chrono::{DateTime, Utc};
+use domain::{
+    events::HubSpotEvent,
+    failure::Failure,
+    status::{DeliveryStatus, EventStatus},
+};
+use shared::db::events::EventKey;
+
+use crate::Worker;
+pub use batching::Batching;
+use fetch::{FetchRequest, fetch_object, prefetched::Prefetched};
+use portal_gate::{Gate, portal_gate};
+use record::EventRecord;
+pub use result::EventResult;
+use trigger::{Triggered, trigger};
+
+/// Processes one event. `Err` is a transient failure after which nothing
+/// final was recorded: the event must be retried.
+pub async fn process_event(
+    w: &Worker,
+    event: &HubSpotEvent,
+    received_at: Option<DateTime<Utc>>,
+    prefetched: &Prefetched,
+    batching: Batching,
+) -> Result<EventResult, Failure> {
+    let key = EventKey::of(event);
+    let known_unseen = prefetched.known_unseen(&key);
+    if let Some(done) = dedupe::dedupe(w, batching, event, &key, known_unseen).await? {
+        return Ok(done);
+    }
+    let rec = EventRecord {
+        w,
+        batching,
+        key: &key,
+        event,
+        received_at,
+    };
+    // Erasure requests; events of erased contacts (the message's lookup
+    // says which may be: only those are checked here).
+    if let Some(done) = privacy::privacy(&rec, !known_unseen).await? {
+        return Ok(done);
+    }
+    let portal = match portal_gate(w, event.portal_id).await? {
+        Gate::Open(portal) => portal,
+        Gate::Closed(reason) => return skipped(&rec, reason).await,
+    };
+    let Some(config) = portal.config.as_ref() else {
+        return skipped(&rec, "portal_unconfigured").await;
+    };
+    // Adjustments first: they are idempotent on their own key, so a retry
+    // of the conversion below never sends them twice.
+    let adjusted = adjust::apply(w, event, &portal, config).await?;
+    let (object_type, firing) = match trigger(&rec, config, event, adjusted).await? {
+        Triggered::Fire(object_type, firing) => (object_type, firing),
+        Triggered::Done(done) => return Ok(done),
+    };
+    let mappings = map::mappings(config, object_type);
+    let request = FetchRequest {
+        portal: event.portal_id,
+        object_type,
+        event,
+        firing: &firing,
+        mappings,
+        program_id: &config.impact_program_id,
+    };
+    let fetched = fetch_object(w, &portal, &request, prefetched).await;
+    let (conversion, context) = match map::map(mappings, fetched) {
+        (Ok(conversion), context) => (conversion, context),
+        (Err(f), context) => return map::give_up(&rec, object_type, f, context.as_ref()).await,
+    };
+    map::log_notes(event, &conversion);
+    // The conversion and the event's outcome are committed together.
+    let (row, first) = rec.converted(object_type, &conversion).await?;
+    if !first {
+        // A concurrent duplicate of this event got there first; it delivers.
+        return Ok(EventResult::Duplicate);
+    }
+    if row.status == DeliveryStatus::Delivered {
+        return Ok(EventResult::AlreadyDelivered {
+            conversion_id: row.id,
+        });
+    }
+    let result = deliver::deliver(w, batching, event.portal_id, row.id).await;
+    dead_letter::refused(
+        w,
+        event,
+        Some(object_type),
+        &result,
+        context.as_ref(),
+        row.id,
+    )
+    .await?;
+    result
+}
+
+/// Records the event skipped for `reason`.
+async fn skipped(rec: &EventRecord<'_>, reason: &'static str) -> Result<EventResult, Failure> {
+    rec.outcome(EventStatus::Skipped, reason, None).await?;
+    Ok(EventResult::Skipped(reason))
+}

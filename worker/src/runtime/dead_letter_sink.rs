@@ -1,0 +1,159 @@
+//! Where messages given up on go: [`exhausted`] stores a message whose
+//! retries are exhausted; the sink drains `{prefix}hubspot.dead` (poison messages cut
+//! off by the work queue's delivery limit, malformed messages, anything
+//! RabbitMQ dead-lettered) into the `dead_letters` table.
+
+use std::time::Duration;
+
+use domain::{events::decode_message, failure::Failure};
+use futures::StreamExt;
+use lapin::{
+    message::Delivery,
+    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
+    types::FieldTable,
+};
+use shared::{
+    broker::{Envelope, Topology, connect},
+    db::dead_letters::ReasonClass,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{Worker, pipeline::dead_letter as store};
+
+/// Drains the dead queue until `shutdown`, reconnecting when the broker goes away.
+pub async fn run(w: Worker, amqp_url: String, topology: Topology, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&w, &amqp_url, &topology, &shutdown).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "dead-letter sink disconnected; reconnecting");
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+async fn session(
+    w: &Worker,
+    amqp_url: &str,
+    topology: &Topology,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let conn = connect(amqp_url, "worker-dead-letter-sink").await?;
+    let ch = conn.create_channel().await?;
+    topology.declare(&ch).await?;
+    // One at a time: the dead queue is a trickle, and order helps operators.
+    ch.basic_qos(1, BasicQosOptions::default()).await?;
+    let mut consumer = ch
+        .basic_consume(
+            topology.dead_queue().as_str().into(),
+            "dead-letter-sink".into(),
+            // Manual acks: a message leaves the queue only once stored.
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => {
+                let _ = conn.close(200, "shutdown".into()).await;
+                return Ok(());
+            }
+            d = consumer.next() => d,
+        };
+        let d = match next {
+            Some(Ok(d)) => d,
+            Some(Err(e)) => return Err(e.into()),
+            None => anyhow::bail!("dead-letter consumer ended"),
+        };
+        sink_one(w, &d).await;
+    }
+}
+
+async fn sink_one(w: &Worker, d: &Delivery) {
+    let (class, failure) = classify(d);
+    let attempts = Envelope::read(d.properties.headers().as_ref())
+        .delivery_count
+        .unwrap_or(0);
+    let message_id = d.properties.message_id().as_ref().map(|m| m.as_str());
+    let settled = match store::message(w, class, &d.data, message_id, attempts, &failure).await {
+        Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not store a dead letter; will try again");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            d.acker
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "could not settle a dead letter; it will be redelivered");
+    }
+}
+
+/// Malformed (the body is not events) or poison (cut off by the delivery
+/// limit, or otherwise dead-lettered by RabbitMQ), with RabbitMQ's reason.
+fn classify(d: &Delivery) -> (ReasonClass, Failure) {
+    if let Err(e) = decode_message(&d.data) {
+        return (
+            ReasonClass::Malformed,
+            Failure::permanent("malformed_message", e.to_string()),
+        );
+    }
+    let reason = Envelope::read(d.properties.headers().as_ref())
+        .death_reason
+        .unwrap_or_else(|| "unknown".into());
+    let detail = match reason.as_str() {
+        "delivery_limit" => {
+            "redelivered past the work queue's delivery limit (a crash or panic while processing)"
+                .to_owned()
+        }
+        other => format!("dead-lettered by RabbitMQ ({other})"),
+    };
+    (
+        ReasonClass::Poison,
+        Failure::permanent("poison_message", detail),
+    )
+}
+
+/// A message whose retries are exhausted: stored with its last error and
+/// acknowledged; when the store is unreachable, RabbitMQ dead-letters it
+/// instead (the sink stores it later, without the error).
+pub async fn exhausted(w: &Worker, d: &Delivery, attempt: u32, f: &Failure) -> lapin::Result<bool> {
+    tracing::error!(
+        attempt,
+        reason = f.reason,
+        "retries exhausted; dead-lettered"
+    );
+    metrics::counter!("worker_messages_total", "outcome" => "dead_lettered").increment(1);
+    let message_id = d.properties.message_id().as_ref().map(|m| m.as_str());
+    match store::message(
+        w,
+        ReasonClass::Exhausted,
+        &d.data,
+        message_id,
+        attempt + 1,
+        f,
+    )
+    .await
+    {
+        Ok(()) => d.acker.ack(BasicAckOptions::default()).await,
+        Err(e) => {
+            tracing::warn!(error = %e, "dead-letter store unreachable; using the dead queue");
+            d.acker
+                .nack(BasicNackOptions {
+                    requeue: false,
+                    ..Default::default()
+                })
+                .await
+        }
+    }
+}

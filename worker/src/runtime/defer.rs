@@ -1,0 +1,48 @@
+//! Deferring a message of a portal that holds enough already (see
+//! [`super::fair`]): it goes to the first retry queue unchanged (same
+//! attempt count, same headers) and comes back to the work queue after that
+//! queue's delay.
+
+use std::time::Duration;
+
+use lapin::{message::Delivery, options::BasicAckOptions};
+use shared::broker::{Envelope, OutgoingMessage, Publisher, Topology};
+
+/// Republishes `d` to the first retry queue and acks it. `Err(d)` when there
+/// is no retry queue or the broker refused: the caller processes it instead.
+pub async fn defer(
+    topology: &Topology,
+    publisher: &Publisher,
+    d: Delivery,
+) -> Result<(), Box<Delivery>> {
+    let Some(queue) = topology.retry_queue(0) else {
+        return Err(Box::new(d));
+    };
+    let mut headers = d.properties.headers().clone().unwrap_or_default();
+    let mut envelope = Envelope::read(Some(&headers));
+    envelope.deferred = envelope.deferred.saturating_add(1);
+    envelope.write(&mut headers);
+    let message_id = d
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let msg = OutgoingMessage {
+        exchange: "",
+        routing_key: &queue,
+        body: &d.data,
+        headers,
+        message_id,
+    };
+    if let Err(e) = publisher.publish_all(&[msg], Duration::from_secs(5)).await {
+        tracing::warn!(error = %e, "deferral publish failed; processing the message now");
+        return Err(Box::new(d));
+    }
+    metrics::counter!("worker_messages_total", "outcome" => "deferred").increment(1);
+    if let Err(e) = d.acker.ack(BasicAckOptions::default()).await {
+        // Redelivered later: processed then, or deferred again.
+        tracing::warn!(error = %e, "could not ack a deferred message");
+    }
+    Ok(())
+}
