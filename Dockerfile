@@ -3,13 +3,12 @@
 # so neither are the test crates' features resolved in). `--target sandbox`
 # is the image of the fake HubSpot and impact.com (docker-compose.yml's
 # sandbox profile); BuildKit builds only the stages the chosen target needs.
-# `console@0.1.0`: a crate of the registry is named console too.
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p ingest -p console@0.1.0 -p worker \
+    cargo build --release --locked -p ingest -p console -p worker \
       --bin ingest --bin console --bin worker \
  && mkdir -p /out && cp target/release/ingest target/release/console target/release/worker /out/
 

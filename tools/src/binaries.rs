@@ -54,7 +54,7 @@ impl Binaries {
                     profile_flag(&me.profile()).join(" "),
                     names
                         .iter()
-                        .map(|n| format!("-p {n}@{} --bin {n}", env!("CARGO_PKG_VERSION")))
+                        .map(|n| format!("-p {n} --bin {n}"))
                         .collect::<Vec<_>>()
                         .join(" ")
                 );
@@ -82,10 +82,7 @@ impl Binaries {
         let mut cmd = Command::new(cargo);
         cmd.arg("build").args(profile_flag(&self.profile()));
         for name in names {
-            // With the workspace's version: a crate of the registry is named
-            // `console` too, and a bare `-p console` is ambiguous.
-            let package = format!("{name}@{}", env!("CARGO_PKG_VERSION"));
-            cmd.args(["-p", &package, "--bin", name]);
+            cmd.args(["-p", name, "--bin", name]);
         }
         if let Some(manifest) = workspace_manifest() {
             cmd.arg("--manifest-path").arg(manifest);

@@ -122,8 +122,14 @@ pub async fn callback(
             );
         }
     };
-    match db::portals::store_oauth_tokens(&site.pool, &site.cipher, portal, &grant, "website:oauth")
-        .await
+    match db::portals::store_oauth_tokens(
+        &site.pool,
+        &site.cipher,
+        portal,
+        grant.tokens(),
+        "website:oauth",
+    )
+    .await
     {
         Ok(created) => tracing::info!(%portal, created, "portal installed through OAuth"),
         Err(e) => {

@@ -2,14 +2,12 @@
 //! by table. Every query is scoped by portal.
 
 pub mod adjustments;
-mod adjustments_list;
 pub mod audit;
 pub mod conversions;
 pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod events;
 pub mod outcomes;
-pub mod portal_load;
 pub mod portals;
 pub mod privacy;
 pub mod rate_windows;

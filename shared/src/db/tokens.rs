@@ -9,8 +9,6 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 use super::portals::notify;
 use domain::events::PortalId;
 
-pub use crate::hubspot::tokens::{REFRESH_MARGIN, TokenError, oauth_access_token};
-
 /// A portal's sealed OAuth tokens and the access token's expiry.
 #[derive(Debug, Clone, Default)]
 pub struct SealedTokens {

@@ -26,6 +26,17 @@ pub struct TokenGrant {
     pub expires_in: u64,
 }
 
+impl TokenGrant {
+    /// The grant as the portal store keeps it.
+    pub fn tokens(&self) -> crate::db::portals::OAuthTokens<'_> {
+        crate::db::portals::OAuthTokens {
+            access_token: &self.access_token,
+            refresh_token: self.refresh_token.as_ref(),
+            expires_in: self.expires_in,
+        }
+    }
+}
+
 /// Why a refresh failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {

@@ -61,9 +61,14 @@ async fn oauth_tokens_are_refreshed_and_an_uninstall_pauses_the_portal() -> anyh
     };
     let grant = client.exchange_code(&app, &code, redirect).await?;
     let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
-    let created =
-        db::portals::store_oauth_tokens(&env.pool, &cipher, PortalId(PORTAL), &grant, "test")
-            .await?;
+    let created = db::portals::store_oauth_tokens(
+        &env.pool,
+        &cipher,
+        PortalId(PORTAL),
+        grant.tokens(),
+        "test",
+    )
+    .await?;
     assert!(created);
 
     // Installed but not configured yet: skipped.
@@ -147,7 +152,8 @@ async fn a_token_hubspot_refuses_before_its_expiry_is_refreshed_at_once() -> any
     };
     let grant = client.exchange_code(&app, &code, redirect).await?;
     let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
-    db::portals::store_oauth_tokens(&env.pool, &cipher, PortalId(PORTAL), &grant, "test").await?;
+    db::portals::store_oauth_tokens(&env.pool, &cipher, PortalId(PORTAL), grant.tokens(), "test")
+        .await?;
     env.apply(json!({
         "hubspot": {},
         "triggers": { "contacts": { "on_create": true } },

@@ -2,11 +2,11 @@
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use shared::{
     config::Settings,
     db::dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
 };
+use std::io::IsTerminal as _;
 
 use super::common::actor;
 use crate::{
@@ -159,21 +159,25 @@ pub async fn run(
                     .map(|d| d.id)
                     .collect(),
             };
-            let bar = ProgressBar::new(ids.len() as u64);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} ({eta} left)")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            if ids.len() < 2 {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
+            // Progress on a terminal's stderr, one line rewritten in place
+            // (stdout keeps only the reports, for scripts).
+            let total = ids.len();
+            let show = total > 1 && std::io::stderr().is_terminal();
+            let mut done = 0;
             let rate = rate.unwrap_or(settings.replay_rate_per_sec);
             let reports = replay_many(&w, &ids, mode, &actor(), rate, |r| {
-                bar.inc(1);
-                bar.set_message(r.outcome.as_str());
+                done += 1;
+                if show {
+                    eprint!(
+                        "\rreplayed {done}/{total} (last: {:<20})",
+                        r.outcome.as_str()
+                    );
+                }
             })
             .await?;
-            bar.finish_and_clear();
+            if show {
+                eprintln!();
+            }
             print_reports(&reports, dry_run, out)?;
         }
         DlqCommand::Replays { id } => {

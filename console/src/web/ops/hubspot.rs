@@ -3,9 +3,9 @@
 
 use domain::{events::PortalId, object_type::ObjectType, portal::HubSpotAuthKind};
 use secrecy::SecretString;
-use shared::{
-    db::{self, tokens::TokenError},
-    hubspot::PropertyInfo,
+use shared::hubspot::{
+    PropertyInfo,
+    tokens::{TokenError, oauth_access_token},
 };
 
 use super::{OpError, Website, stored};
@@ -18,7 +18,7 @@ pub async fn hubspot_token(site: &Website, portal: PortalId) -> Result<SecretStr
             .hubspot_private_token
             .ok_or_else(|| OpError::Conflict("no HubSpot private-app token stored".into())),
         HubSpotAuthKind::Oauth => {
-            match db::tokens::oauth_access_token(
+            match oauth_access_token(
                 &site.pool,
                 &site.cipher,
                 &site.hubspot,

@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use super::adjustments::{AdjustmentRow, COLUMNS, from_row};
+use super::{AdjustmentRow, COLUMNS, from_row};
 
 /// One adjustment by id.
 pub async fn get(pool: &PgPool, id: i64) -> Result<Option<AdjustmentRow>, sqlx::Error> {

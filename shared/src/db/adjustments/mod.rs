@@ -259,4 +259,6 @@ pub async fn mark_attempt_failed<'e>(
     .map(|_| ())
 }
 
-pub use super::adjustments_list::{get, list};
+mod list;
+
+pub use list::{get, list};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 use sqlx::{PgPool, Row};
 
-use super::portals::{PortalStoreError, secret_context};
+use super::{PortalStoreError, secret_context};
 use crate::crypto::SecretCipher;
 use domain::{
     adjustments::AdjustmentSet,

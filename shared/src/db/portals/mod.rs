@@ -267,7 +267,20 @@ pub async fn set_credentials_status(
     tx.commit().await
 }
 
-pub use super::portal_load::{StoredPortal, load};
+mod load;
+
+pub use load::{StoredPortal, load};
+
+/// The tokens HubSpot granted an OAuth install.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthTokens<'a> {
+    /// The access token.
+    pub access_token: &'a SecretString,
+    /// The refresh token (HubSpot sends one with every authorization code).
+    pub refresh_token: Option<&'a SecretString>,
+    /// Lifetime of the access token in seconds.
+    pub expires_in: u64,
+}
 
 /// Stores OAuth tokens from the install flow (or a re-install): the portal
 /// switches to OAuth and becomes active; a new portal starts unconfigured
@@ -276,14 +289,13 @@ pub async fn store_oauth_tokens(
     pool: &PgPool,
     cipher: &SecretCipher,
     portal: PortalId,
-    grant: &crate::hubspot::TokenGrant,
+    grant: OAuthTokens<'_>,
     actor: &str,
 ) -> Result<bool, PortalStoreError> {
     let id = i64::try_from(portal.0)
         .map_err(|_| PortalStoreError::Refused("portal id too large".into()))?;
     let refresh = grant
         .refresh_token
-        .as_ref()
         .ok_or_else(|| PortalStoreError::Refused("HubSpot returned no refresh token".into()))?;
     let enc = |s: &SecretString, column: &str| {
         cipher.encrypt(s.expose_secret(), &secret_context(portal, column))
@@ -302,7 +314,7 @@ pub async fn store_oauth_tokens(
          RETURNING (xmax = 0)",
     )
     .bind(id)
-    .bind(enc(&grant.access_token, "hubspot_access_token"))
+    .bind(enc(grant.access_token, "hubspot_access_token"))
     .bind(enc(refresh, "hubspot_refresh_token"))
     .bind(grant.expires_in as f64)
     .fetch_one(&mut *tx)
