@@ -10,7 +10,7 @@
 
 pub mod admin;
 pub mod api;
-mod error;
+mod extract;
 pub mod replays;
 mod state;
 pub mod web;

@@ -2,11 +2,10 @@
 //! API. Configuration comes from `CONNECTOR_*` environment variables (and
 //! the optional file named by `CONNECTOR_CONFIG`).
 
-use std::net::SocketAddr;
+use std::process::ExitCode;
 
 use clap::Parser;
-use shared::config::Settings;
-use tokio::net::TcpListener;
+use shared::service;
 use tokio_util::sync::CancellationToken;
 
 /// The connector website, `/api/v1` and the admin API.
@@ -19,32 +18,27 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load() {
+    let settings = match service::settings("console", "", |s| s.validate_console()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("console: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    shared::telemetry::init_logging(settings.log_format, &settings.log);
-    if let Err(e) = settings.validate_console() {
-        eprintln!("console: {e}");
-        return std::process::ExitCode::from(2);
-    }
     if cli.check_config {
         println!("configuration OK");
-        return std::process::ExitCode::SUCCESS;
+        return ExitCode::SUCCESS;
     }
-    let Some(listener) = bind(settings.console_addr, "CONNECTOR_CONSOLE_ADDR").await else {
-        return std::process::ExitCode::from(2);
-    };
+    let listener =
+        match service::bind("console", settings.console_addr, "CONNECTOR_CONSOLE_ADDR").await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
     // The admin API only with an address and a non-empty operator token.
     let admin = match (settings.admin_addr, settings.operator_token()) {
-        (Some(addr), Some(_)) => match bind(addr, "CONNECTOR_ADMIN_ADDR").await {
-            Some(l) => Some(l),
-            None => return std::process::ExitCode::from(2),
+        (Some(addr), Some(_)) => match service::bind("console", addr, "CONNECTOR_ADMIN_ADDR").await
+        {
+            Ok(l) => Some(l),
+            Err(code) => return code,
         },
         (Some(_), None) => {
             tracing::warn!("CONNECTOR_ADMIN_TOKEN is unset or empty: the admin API stays off");
@@ -53,44 +47,12 @@ async fn main() -> std::process::ExitCode {
         (None, _) => None,
     };
     let shutdown = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(service::cancel_on_signal(shutdown.clone()));
     match console::run(settings, listener, admin, shutdown).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "console failed");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
-}
-
-async fn bind(addr: SocketAddr, name: &str) -> Option<TcpListener> {
-    match TcpListener::bind(addr).await {
-        Ok(l) => Some(l),
-        Err(e) => {
-            eprintln!("console: cannot listen on {addr} ({name}): {e}");
-            None
-        }
-    }
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM (what Docker and systemd send).
-async fn shutdown_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-    token.cancel();
 }

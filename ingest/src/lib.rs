@@ -3,7 +3,6 @@
 //! or HubSpot call happens in this process: the connector website, its JSON
 //! API and the operators' admin API are the `console` crate's.
 
-mod error;
 mod health;
 mod state;
 pub mod webhook;

@@ -1,8 +1,10 @@
 //! `ingest`: the webhook endpoint. Configuration comes from `CONNECTOR_*`
 //! environment variables (and the optional file named by `CONNECTOR_CONFIG`).
 
+use std::process::ExitCode;
+
 use clap::Parser;
-use shared::config::Settings;
+use shared::service;
 use tokio_util::sync::CancellationToken;
 
 /// HubSpot webhook ingest: verifies signatures and enqueues events in RabbitMQ.
@@ -15,63 +17,28 @@ struct Cli {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load() {
+    let settings = match service::settings("ingest", "", |s| s.validate_ingest()) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("ingest: {e}");
-            return std::process::ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    shared::telemetry::init_logging(settings.log_format, &settings.log);
-    if let Err(e) = settings.validate_ingest() {
-        eprintln!("ingest: {e}");
-        return std::process::ExitCode::from(2);
-    }
     if cli.check_config {
         println!("configuration OK");
-        return std::process::ExitCode::SUCCESS;
+        return ExitCode::SUCCESS;
     }
-    let listener = match tokio::net::TcpListener::bind(settings.ingest_addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "ingest: cannot listen on {} (CONNECTOR_INGEST_ADDR): {e}",
-                settings.ingest_addr
-            );
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let listener =
+        match service::bind("ingest", settings.ingest_addr, "CONNECTOR_INGEST_ADDR").await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
     let shutdown = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(service::cancel_on_signal(shutdown.clone()));
     match ingest::run(settings, listener, shutdown).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "ingest failed");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
-}
-
-/// Cancels `token` on Ctrl-C or SIGTERM (what Docker and systemd send).
-async fn shutdown_on_signal(token: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
-    token.cancel();
 }

@@ -20,7 +20,9 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 use shared::broker::{Envelope, OutgoingMessage, PublishError, Publisher};
 
-use crate::{AppState, error::ApiError};
+use shared::http::ApiError;
+
+use crate::AppState;
 
 /// Marker: the signature has not been checked.
 #[derive(Debug)]

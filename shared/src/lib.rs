@@ -9,7 +9,10 @@ pub mod broker;
 pub mod config;
 pub mod crypto;
 pub mod db;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod hubspot;
 pub mod impact;
+pub mod service;
 pub mod telemetry;
 pub mod tls;

@@ -20,7 +20,6 @@ pub mod ops;
 pub mod outcomes;
 pub mod pipeline;
 pub mod privacy;
-pub mod replay_requests;
 pub mod runtime;
 
 use std::time::Duration;
@@ -99,7 +98,7 @@ pub async fn run_with(
         topology(settings)?,
         shutdown.clone(),
     ));
-    let replays = tokio::spawn(replay_requests::run(
+    let replays = tokio::spawn(runtime::replay_requests::run(
         worker.clone(),
         settings.amqp_url.clone(),
         topology(settings)?,

@@ -3,26 +3,22 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use shared::{config::Settings, telemetry};
+use shared::service;
 use tokio_util::sync::CancellationToken;
 use worker::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     // PostgreSQL notices ("relation ... already exists, skipping") are noise.
-    telemetry::init_logging(settings.log_format, &format!("{},sqlx=warn", settings.log));
+    let settings = match service::settings("worker", ",sqlx=warn", |_| Ok(())) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
             let shutdown = CancellationToken::new();
-            tokio::spawn(cancel_on_signal(shutdown.clone()));
+            tokio::spawn(service::cancel_on_signal(shutdown.clone()));
             worker::run(settings, shutdown).await
         }
         Command::Migrate => worker::cli::migrate(&settings).await,
@@ -53,29 +49,4 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Ctrl-C or SIGTERM: stop consuming, finish in-flight messages, exit.
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    shutdown.cancel();
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown requested");
-    shutdown.cancel();
 }

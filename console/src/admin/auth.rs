@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use super::AdminState;
-use crate::error::ApiError;
+use shared::http::ApiError;
 
 /// Who is calling, for the audit log (`X-Operator` header, else `admin-api`).
 #[derive(Debug, Clone)]

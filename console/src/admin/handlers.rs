@@ -17,12 +17,13 @@ use shared::{
     },
 };
 
-use super::{
-    AdminState, AdminStore,
-    auth::Operator,
-    extract::{AdminJson, AdminPath},
+use shared::http::ApiError;
+
+use super::{AdminState, AdminStore, auth::Operator};
+use crate::{
+    extract::{ApiJson, ApiPath},
+    replays::RequestError,
 };
-use crate::{error::ApiError, replays::RequestError};
 
 type Answer = Result<Json<Value>, ApiError>;
 
@@ -102,7 +103,7 @@ pub async fn list(State(state): State<AdminState>, Query(q): Query<FilterParams>
 }
 
 /// `GET /admin/api/dead-letters/{id}`.
-pub async fn show(State(state): State<AdminState>, AdminPath(id): AdminPath<i64>) -> Answer {
+pub async fn show(State(state): State<AdminState>, ApiPath(id): ApiPath<i64>) -> Answer {
     let w = store(&state)?;
     match dead_letters::get(&w.pool, DeadLetterId(id))
         .await
@@ -151,7 +152,7 @@ async fn request(
 pub async fn replay_id(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    AdminPath(id): AdminPath<i64>,
+    ApiPath(id): ApiPath<i64>,
     body: Option<Json<ReplayMode>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = store(&state)?;
@@ -175,7 +176,7 @@ pub struct BulkReplay {
 pub async fn replay_filter(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    AdminJson(body): AdminJson<BulkReplay>,
+    ApiJson(body): ApiJson<BulkReplay>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let w = store(&state)?;
     let mut filter = body.filter.to_filter()?;
@@ -192,7 +193,7 @@ pub async fn replay_filter(
 /// `GET /admin/api/replays/{id}`: a replay request, its status and results.
 pub async fn replay_status(
     State(state): State<AdminState>,
-    AdminPath(id): AdminPath<uuid::Uuid>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> Answer {
     let w = store(&state)?;
     match replays::get(&w.pool, id).await.map_err(db_error)? {
@@ -232,8 +233,8 @@ pub struct DiscardBody {
 pub async fn discard(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    AdminPath(id): AdminPath<i64>,
-    AdminJson(body): AdminJson<DiscardBody>,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<DiscardBody>,
 ) -> Answer {
     let w = store(&state)?;
     if body.reason.trim().is_empty() {
@@ -264,7 +265,7 @@ pub struct EraseBody {
 pub async fn privacy_erase(
     State(state): State<AdminState>,
     Extension(Operator(who)): Extension<Operator>,
-    AdminJson(body): AdminJson<EraseBody>,
+    ApiJson(body): ApiJson<EraseBody>,
 ) -> Answer {
     let w = store(&state)?;
     if body.portal <= 0 || body.contact <= 0 {

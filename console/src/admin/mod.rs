@@ -5,7 +5,6 @@
 //! Replays are requests carried out by the workers (202 and an id).
 
 mod auth;
-mod extract;
 mod handlers;
 
 use std::sync::Arc;

@@ -22,9 +22,7 @@ use domain::{events::PortalId, object_type::ObjectType, portal::MappingRow, trig
 use serde::Deserialize;
 use serde_json::json;
 
-mod extract;
-
-use extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath};
 
 use crate::{
     AppState,

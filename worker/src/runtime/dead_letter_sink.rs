@@ -6,73 +6,36 @@
 use std::time::Duration;
 
 use domain::{events::decode_message, failure::Failure};
-use futures::StreamExt;
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
-    types::FieldTable,
+    options::{BasicAckOptions, BasicNackOptions},
 };
 use shared::{
-    broker::{Envelope, Topology, connect},
+    broker::{Envelope, Topology},
     db::dead_letters::ReasonClass,
 };
 use tokio_util::sync::CancellationToken;
 
+use super::side_queue::SideQueue;
 use crate::{Worker, pipeline::dead_letter as store};
 
 /// Drains the dead queue until `shutdown`, reconnecting when the broker goes away.
 pub async fn run(w: Worker, amqp_url: String, topology: Topology, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_cancelled() {
-        match session(&w, &amqp_url, &topology, &shutdown).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "dead-letter sink disconnected; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+    let queue = SideQueue {
+        name: "dead-letter-sink",
+        amqp_url: &amqp_url,
+        queue: topology.dead_queue(),
+        topology: &topology,
+    };
+    queue
+        .drain(&shutdown, |d| {
+            let w = w.clone();
+            async move {
+                sink_one(&w, &d).await;
+                Ok(())
             }
-        }
-    }
-}
-
-async fn session(
-    w: &Worker,
-    amqp_url: &str,
-    topology: &Topology,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let conn = connect(amqp_url, "worker-dead-letter-sink").await?;
-    let ch = conn.create_channel().await?;
-    topology.declare(&ch).await?;
-    // One at a time: the dead queue is a trickle, and order helps operators.
-    ch.basic_qos(1, BasicQosOptions::default()).await?;
-    let mut consumer = ch
-        .basic_consume(
-            topology.dead_queue().as_str().into(),
-            "dead-letter-sink".into(),
-            // Manual acks: a message leaves the queue only once stored.
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => {
-                let _ = conn.close(200, "shutdown".into()).await;
-                return Ok(());
-            }
-            d = consumer.next() => d,
-        };
-        let d = match next {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => return Err(e.into()),
-            None => anyhow::bail!("dead-letter consumer ended"),
-        };
-        sink_one(w, &d).await;
-    }
+        })
+        .await;
 }
 
 async fn sink_one(w: &Worker, d: &Delivery) {

@@ -1,5 +1,6 @@
 //! Extractors whose refusals are JSON errors like every other answer of the
-//! admin API (axum's own answer a malformed body or path with plain text).
+//! JSON API and the admin API (axum's own answer a malformed body or path
+//! with plain text).
 
 use axum::{
     extract::{
@@ -9,17 +10,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::error::ApiError;
+use shared::http::ApiError;
 
 /// `axum::Json`, refusing with `{"error":"invalid_body",...}`.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(Refused))]
-pub struct AdminJson<T>(pub T);
+pub struct ApiJson<T>(pub T);
 
 /// `axum::extract::Path`, refusing with `{"error":"invalid_path",...}`.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Refused))]
-pub struct AdminPath<T>(pub T);
+pub struct ApiPath<T>(pub T);
 
 /// A refused request: the rejection's status, a JSON error body.
 pub struct Refused(ApiError);

@@ -7,15 +7,13 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
-    types::FieldTable,
+    options::{BasicAckOptions, BasicNackOptions},
 };
 use serde_json::json;
 use shared::{
-    broker::{ReplayRequest, Topology, connect},
+    broker::{ReplayRequest, Topology},
     db::{
         dead_letters::{self, DeadLetterId},
         replays::{self, ReplayRequestRow},
@@ -23,6 +21,7 @@ use shared::{
 };
 use tokio_util::sync::CancellationToken;
 
+use super::side_queue::SideQueue;
 use crate::{
     Worker,
     dlq::replay::{ReplayMode, ReplayOutcome, ReplayReport, replay_one},
@@ -37,58 +36,21 @@ pub async fn run(
     per_sec: u32,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_cancelled() {
-        match session(&w, &amqp_url, &topology, per_sec, &shutdown).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "replay consumer disconnected; reconnecting");
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+    let queue = SideQueue {
+        name: "replay-requests",
+        amqp_url: &amqp_url,
+        queue: topology.replay_queue(),
+        topology: &topology,
+    };
+    queue
+        .drain(&shutdown, |d| {
+            let w = w.clone();
+            async move {
+                settle(&w, &d, per_sec).await?;
+                Ok(())
             }
-        }
-    }
-}
-
-async fn session(
-    w: &Worker,
-    amqp_url: &str,
-    topology: &Topology,
-    per_sec: u32,
-    shutdown: &CancellationToken,
-) -> anyhow::Result<()> {
-    let conn = connect(amqp_url, "worker-replay-requests").await?;
-    let ch = conn.create_channel().await?;
-    topology.declare(&ch).await?;
-    // One request at a time per worker: replays are rate-limited anyway.
-    ch.basic_qos(1, BasicQosOptions::default()).await?;
-    let mut consumer = ch
-        .basic_consume(
-            topology.replay_queue().as_str().into(),
-            "replay-requests".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    loop {
-        let next = tokio::select! {
-            () = shutdown.cancelled() => {
-                let _ = conn.close(200, "shutdown".into()).await;
-                return Ok(());
-            }
-            d = consumer.next() => d,
-        };
-        match next {
-            Some(Ok(d)) => {
-                settle(w, &d, per_sec).await?;
-            }
-            Some(Err(e)) => return Err(e.into()),
-            None => anyhow::bail!("replay consumer ended"),
-        }
-    }
+        })
+        .await;
 }
 
 /// Carries out one message's request and acknowledges it once the outcome

@@ -1,4 +1,5 @@
-//! JSON error answers: every refusal says what was wrong.
+//! JSON error answers of the HTTP services (ingest, the console): every
+//! refusal says what was wrong, as `{"error": code, "message": ...}`.
 
 use axum::{
     Json,
