@@ -12,7 +12,7 @@ use lapin::{
     },
     types::FieldTable,
 };
-use shared::broker::{Envelope, OutgoingMessage, Publisher, Topology, connect};
+use shared::broker::{Publisher, Topology, connect};
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -297,24 +297,8 @@ async fn schedule_retry(
         metrics::counter!("worker_messages_total", "outcome" => "dead_lettered").increment(1);
         return Err(false);
     };
-    let mut headers = d.properties.headers().clone().unwrap_or_default();
-    let mut envelope = Envelope::read(Some(&headers));
-    envelope.attempt = attempt + 1;
-    envelope.write(&mut headers);
-    let message_id = d
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let msg = OutgoingMessage {
-        exchange: "",
-        routing_key: &queue,
-        body: &d.data,
-        headers,
-        message_id,
-    };
-    match publisher.publish_all(&[msg], Duration::from_secs(5)).await {
+    let republished = super::defer::republish(publisher, d, &queue, |e| e.attempt = attempt + 1);
+    match republished.await {
         Ok(()) => {
             let step = shared::broker::delay_label(cfg.topology.retry_delays[attempt as usize]);
             metrics::counter!("worker_retries_total", "step" => step).increment(1);

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use lapin::{message::Delivery, options::BasicAckOptions};
-use shared::broker::{Envelope, OutgoingMessage, Publisher, Topology};
+use shared::broker::{Envelope, OutgoingMessage, PublishError, Publisher, Topology};
 
 /// Republishes `d` to the first retry queue and acks it. `Err(d)` when there
 /// is no retry queue or the broker refused: the caller processes it instead.
@@ -18,24 +18,10 @@ pub async fn defer(
     let Some(queue) = topology.retry_queue(0) else {
         return Err(Box::new(d));
     };
-    let mut headers = d.properties.headers().clone().unwrap_or_default();
-    let mut envelope = Envelope::read(Some(&headers));
-    envelope.deferred = envelope.deferred.saturating_add(1);
-    envelope.write(&mut headers);
-    let message_id = d
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let msg = OutgoingMessage {
-        exchange: "",
-        routing_key: &queue,
-        body: &d.data,
-        headers,
-        message_id,
-    };
-    if let Err(e) = publisher.publish_all(&[msg], Duration::from_secs(5)).await {
+    let republished = republish(publisher, &d, &queue, |e| {
+        e.deferred = e.deferred.saturating_add(1);
+    });
+    if let Err(e) = republished.await {
         tracing::warn!(error = %e, "deferral publish failed; processing the message now");
         return Err(Box::new(d));
     }
@@ -45,4 +31,33 @@ pub async fn defer(
         tracing::warn!(error = %e, "could not ack a deferred message");
     }
     Ok(())
+}
+
+/// Publishes `d` again, confirmed, to `queue` (a step of the retry ladder,
+/// whose expiry brings it back to the work queue) with its message id and
+/// its envelope changed by `change`. The caller acknowledges `d` after.
+pub(super) async fn republish(
+    publisher: &Publisher,
+    d: &Delivery,
+    queue: &str,
+    change: impl FnOnce(&mut Envelope),
+) -> Result<(), PublishError> {
+    let mut headers = d.properties.headers().clone().unwrap_or_default();
+    let mut envelope = Envelope::read(Some(&headers));
+    change(&mut envelope);
+    envelope.write(&mut headers);
+    let message_id = d
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let msg = OutgoingMessage {
+        exchange: "",
+        routing_key: queue,
+        body: &d.data,
+        headers,
+        message_id,
+    };
+    publisher.publish_all(&[msg], Duration::from_secs(5)).await
 }
