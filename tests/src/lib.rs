@@ -1,8 +1,5 @@
-//! End-to-end tests of the connector (the sandbox is a crate of its own;
-//! the quick start, benchmarks and fault suite are the `tools` crate).
-
-pub mod cli;
-pub mod e2e;
-pub mod harness;
-pub mod webdriver;
-pub mod website;
+//! End-to-end tests of the connector, across its processes: the test
+//! binaries are under `tests/tests/`, their shared harness under
+//! `tests/support/`. This library is empty: everything the tests use is a
+//! dev-dependency, so no crate of the product depends on the worker, the
+//! console or ingest.

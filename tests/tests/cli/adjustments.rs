@@ -1,7 +1,7 @@
 //! `worker adjustments list`, and adjustment rules through `portal apply` /
 //! `portal export`, against a fresh database.
 
-use tests::cli::{DOC, Db, text};
+use crate::support::cli::{DOC, Db, text};
 
 #[tokio::test]
 async fn rules_round_trip_and_adjustments_are_listed() {

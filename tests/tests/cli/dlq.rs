@@ -1,6 +1,6 @@
 //! `worker dlq ...` against a fresh database holding dead letters.
 
-use tests::cli::{Db, text};
+use crate::support::cli::{Db, text};
 
 #[tokio::test]
 async fn dlq_list_show_replay_dry_run_and_discard() {

@@ -1,7 +1,7 @@
 //! Operations commands through the binary: webhook subscriptions, pruning
 //! and online key rotation.
 
-use tests::cli::{DOC, Db, KEY, text};
+use crate::support::cli::{DOC, Db, KEY, text};
 
 const NEW_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
 

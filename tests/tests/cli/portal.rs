@@ -1,6 +1,6 @@
 //! The `worker` binary's operator commands against a fresh database.
 
-use tests::cli::{DOC, Db, text};
+use crate::support::cli::{DOC, Db, text};
 
 #[tokio::test]
 async fn apply_export_list_and_refusals() {

@@ -3,6 +3,10 @@
 //! in the test carries out) and discard, through the router without a
 //! socket; and the listener that stays closed without a token.
 
+use crate::support::{
+    e2e::{PORTAL, WorkerEnv, seed_contact_mappings, spawn_worker},
+    website::replay_finished,
+};
 use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
@@ -10,10 +14,6 @@ use axum::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::config::Settings;
-use tests::{
-    e2e::{PORTAL, WorkerEnv, seed_contact_mappings, spawn_worker},
-    website::replay_finished,
-};
 use tower::ServiceExt;
 
 const TOKEN: &str = "operator-token";
@@ -110,7 +110,7 @@ async fn the_admin_listener_stays_closed_when_the_token_is_empty() -> anyhow::Re
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(console::run(s, site, Some(admin), shutdown.clone()));
     let http = reqwest::Client::new();
-    tests::e2e::eventually(
+    crate::support::e2e::eventually(
         std::time::Duration::from_secs(10),
         "the console",
         || async {

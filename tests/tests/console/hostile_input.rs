@@ -6,6 +6,10 @@
 
 use std::time::Duration;
 
+use crate::support::{
+    harness::{self, TEST_SECRET, now_ms},
+    website::{Auth, OPERATOR_TOKEN, WebEnv},
+};
 use axum::{
     body::Body,
     http::{Method, Request, header},
@@ -13,10 +17,6 @@ use axum::{
 use domain::signature;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tests::{
-    harness::{self, TEST_SECRET, now_ms},
-    website::{Auth, OPERATOR_TOKEN, WebEnv},
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// One valid event of portal 1001, with `patch` merged in.

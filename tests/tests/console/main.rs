@@ -4,6 +4,10 @@
 //!
 //! One test binary: each module below was a test file of its own.
 
+#[allow(dead_code, unused_imports)] // Each binary uses a part of the harness.
+#[path = "../../support/mod.rs"]
+mod support;
+
 mod admin_api;
 mod hostile_input;
 mod replays;

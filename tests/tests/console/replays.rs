@@ -4,6 +4,11 @@
 
 use std::time::Duration;
 
+use crate::support::{
+    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
+    harness,
+    website::replay_finished,
+};
 use axum::{
     body::{Body, to_bytes},
     http::{Request, StatusCode},
@@ -11,11 +16,6 @@ use axum::{
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use shared::broker::{Publisher, ReplayRequest, replay};
-use tests::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
-    harness,
-    website::replay_finished,
-};
 use tower::ServiceExt;
 
 const TOKEN: &str = "operator-token";
@@ -115,7 +115,7 @@ async fn a_replay_request_goes_through_the_broker_to_a_worker_and_delivers_once(
     assert_eq!(shown[0]["results"][0]["outcome"], "delivered");
 
     // Carried out directly too: a finished request is never run again.
-    worker::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
+    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
     assert_eq!(shared::db::replays::get(&env.pool, id).await?, Some(done));
     env.finish().await;
     Ok(())
@@ -133,7 +133,7 @@ async fn a_portal_scoped_request_never_replays_another_portals_dead_letter() -> 
         shared::broker::ReplayMode::default(),
     )
     .await?;
-    worker::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
+    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
     let row = shared::db::replays::get(&env.pool, id)
         .await?
         .expect("stored");
@@ -146,8 +146,8 @@ async fn a_portal_scoped_request_never_replays_another_portals_dead_letter() -> 
 
 #[tokio::test]
 async fn the_website_api_requests_a_replay_and_shows_its_progress() -> anyhow::Result<()> {
+    use crate::support::website::{Auth, WebEnv};
     use axum::http::Method;
-    use tests::website::{Auth, WebEnv};
     let w = WebEnv::start().await?;
     let s = w.install(PORTAL).await?;
     let other = w.install(1002).await?;

@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::support::e2e::{self, seed_contact_mappings};
 use base64::Engine as _;
 use domain::events::PortalId;
 use sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
@@ -22,7 +23,6 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use shared::{crypto::SecretCipher, db::portals::secret_context};
 use sqlx::{PgPool, Row};
-use tests::e2e::{self, seed_contact_mappings};
 use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;
@@ -112,7 +112,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let site = format!("http://127.0.0.1:{console_port}");
     let prefix = harness_prefix();
     let env: Vec<(String, String)> = [
-        ("CONNECTOR_AMQP_URL", tests::harness::amqp_url()),
+        ("CONNECTOR_AMQP_URL", crate::support::harness::amqp_url()),
         ("CONNECTOR_QUEUE_PREFIX", prefix.clone()),
         ("CONNECTOR_DATABASE_URL", db.clone()),
         ("CONNECTOR_ENCRYPTION_KEY", key.clone()),
@@ -308,10 +308,10 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     }
     pool.close().await;
     e2e::drop_database(&db).await;
-    if let Ok((_c, ch)) = tests::harness::broker_channel().await {
+    if let Ok((_c, ch)) = crate::support::harness::broker_channel().await {
         let mut s = shared::config::Settings::defaults();
         s.queue_prefix = prefix;
-        let _ = tests::harness::delete_topology(&ch, &s).await;
+        let _ = crate::support::harness::delete_topology(&ch, &s).await;
     }
     sandbox.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -319,7 +319,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
 }
 
 fn harness_prefix() -> String {
-    tests::harness::unique_prefix()
+    crate::support::harness::unique_prefix()
 }
 
 fn cookie(resp: &reqwest::Response, name: &str) -> String {
@@ -360,7 +360,7 @@ async fn a_missing_wrong_or_replaced_key_is_a_clear_start_up_error() -> anyhow::
     let db = e2e::fresh_database().await?;
     let base = vec![
         ("CONNECTOR_DATABASE_URL", db.clone()),
-        ("CONNECTOR_AMQP_URL", tests::harness::amqp_url()),
+        ("CONNECTOR_AMQP_URL", crate::support::harness::amqp_url()),
         ("CONNECTOR_QUEUE_PREFIX", harness_prefix()),
         ("CONNECTOR_LOG", "warn".to_owned()),
     ];

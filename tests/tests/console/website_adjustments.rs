@@ -2,13 +2,13 @@
 //! in the JSON API, and adjustments in Activity, against the sandbox and a
 //! fresh database (no socket: `oneshot`).
 
-use axum::http::{Method, StatusCode};
-use sandbox::ObjectType;
-use serde_json::json;
-use tests::{
+use crate::support::{
     e2e::seed_deal_mappings,
     website::{Auth, OPERATOR_TOKEN, WebEnv},
 };
+use axum::http::{Method, StatusCode};
+use sandbox::ObjectType;
+use serde_json::json;
 use worker::{EventResult, MessageOutcome};
 
 const P1: u64 = 1001;

@@ -7,12 +7,12 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use sandbox::{SandboxConfig, WebhookTarget};
-use tests::{
+use crate::support::{
     e2e::{PORTAL, WorkerEnv},
     webdriver::{Browser, find_browser},
     website::website_settings,
 };
+use sandbox::{SandboxConfig, WebhookTarget};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

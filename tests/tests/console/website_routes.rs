@@ -2,10 +2,10 @@
 //! API call, the OAuth install, CSRF and cross-portal refusals, against the
 //! sandbox and a fresh database (no socket: `oneshot`).
 
+use crate::support::website::{Auth, Login, OPERATOR_TOKEN, WebEnv};
 use axum::http::{Method, StatusCode};
 use domain::events::PortalId;
 use serde_json::json;
-use tests::website::{Auth, Login, OPERATOR_TOKEN, WebEnv};
 use worker::{EventResult, MessageOutcome};
 
 const P1: u64 = 1001;
@@ -612,7 +612,7 @@ async fn the_api_covers_every_operation() -> anyhow::Result<()> {
             Method::PUT,
             &format!("{base}/mappings"),
             Auth::Session(&s),
-            Some(json!({"contacts": tests::e2e::seed_contact_mappings()})),
+            Some(json!({"contacts": crate::support::e2e::seed_contact_mappings()})),
         )
         .await;
     assert_eq!(m.status, StatusCode::OK, "{}", m.body);

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use crate::support::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use sandbox::{ObjectType, Submission, impact::Fault};
 use serde_json::{Value, json};
 use shared::db::dead_letters::DeadLetterId;
 use sqlx::Row;
-use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{
     EventResult, MessageOutcome,
     dlq::replay::{ReplayMode, ReplayOutcome, replay_one},

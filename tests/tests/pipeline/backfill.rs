@@ -1,8 +1,8 @@
 //! `worker backfill`: after an outage, HubSpot is re-scanned by last-modified
 //! date and what the triggers would have fired is converted, once.
 
+use crate::support::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use serde_json::json;
-use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use worker::backfill::{BackfillArgs, backfill};
 
 #[tokio::test]

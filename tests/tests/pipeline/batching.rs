@@ -1,7 +1,7 @@
 //! A webhook batch's objects are read with one batch call, not one call each.
 
+use crate::support::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use serde_json::json;
-use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use worker::{EventResult, MessageOutcome};
 
 #[tokio::test]

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use sandbox::{WebhookTarget, impact::Fault};
-use serde_json::json;
-use tests::{
+use crate::support::{
     e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
     harness::{self, TcpProxy},
 };
+use sandbox::{WebhookTarget, impact::Fault};
+use serde_json::json;
 
 fn contacts_doc() -> serde_json::Value {
     json!({
@@ -167,8 +167,8 @@ async fn applying_a_document_reaches_running_workers() -> anyhow::Result<()> {
     })
     .await?;
     // Re-activated through the database only: NOTIFY invalidates the cache.
-    let cipher = shared::crypto::SecretCipher::from_base64(tests::e2e::KEY)?;
-    let doc = tests::e2e::portal_doc(
+    let cipher = shared::crypto::SecretCipher::from_base64(crate::support::e2e::KEY)?;
+    let doc = crate::support::e2e::portal_doc(
         contacts_doc()["triggers"].clone(),
         contacts_doc()["mappings"].clone(),
     );

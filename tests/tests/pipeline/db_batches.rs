@@ -34,7 +34,7 @@ fn conversion(order: &str) -> Conversion {
 
 #[tokio::test]
 async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
-    let url = tests::e2e::fresh_database().await?;
+    let url = crate::support::e2e::fresh_database().await?;
     let pool = db::connect(&url, 2).await?;
     db::migrate(&pool).await?;
     sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
@@ -134,6 +134,6 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
         .await?;
     assert_eq!(orphans, 0);
     pool.close().await;
-    tests::e2e::drop_database(&url).await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }

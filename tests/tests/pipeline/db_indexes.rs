@@ -32,7 +32,7 @@ async fn served_by(pool: &PgPool, sql: &str, index: &str) -> anyhow::Result<Stri
 
 #[tokio::test]
 async fn webhook_event_queries_use_the_slim_indexes() -> anyhow::Result<()> {
-    let url = tests::e2e::fresh_database().await?;
+    let url = crate::support::e2e::fresh_database().await?;
     let pool = shared::db::connect(&url, 2).await?;
     shared::db::migrate(&pool).await?;
     // Some history, so that the planner has rows to weigh.

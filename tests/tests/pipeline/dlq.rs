@@ -3,6 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::{
+    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
+    harness,
+};
 use futures::StreamExt;
 use lapin::{
     options::{BasicConsumeOptions, BasicNackOptions},
@@ -11,10 +15,6 @@ use lapin::{
 use sandbox::{ObjectType, impact::Fault, impact::FaultPlan};
 use serde_json::json;
 use shared::db::dead_letters::{self, DeadLetterId, Filter};
-use tests::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
-    harness,
-};
 use tokio_util::sync::CancellationToken;
 use worker::{
     EventResult, MessageOutcome,

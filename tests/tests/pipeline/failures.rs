@@ -1,10 +1,10 @@
 //! Every failure is classified and recorded, never silently dropped; skipped
 //! events are counted with their reason; bad portal documents are refused.
 
+use crate::support::e2e::{PORTAL, WorkerEnv, portal_doc, seed_contact_mappings};
 use sandbox::{ObjectType, impact::Fault};
 use serde_json::json;
 use sqlx::Row;
-use tests::e2e::{PORTAL, WorkerEnv, portal_doc, seed_contact_mappings};
 use worker::{EventResult, MessageOutcome};
 
 fn done(outcome: MessageOutcome) -> Vec<EventResult> {
@@ -292,7 +292,7 @@ async fn bad_portal_documents_are_refused_with_clear_errors() -> anyhow::Result<
         !text.contains("sandbox-token") && !text.contains("pat-sandbox"),
         "{text}"
     );
-    let cipher = shared::crypto::SecretCipher::from_base64(tests::e2e::KEY)?;
+    let cipher = shared::crypto::SecretCipher::from_base64(crate::support::e2e::KEY)?;
     let (_, created, _) = worker::cli::apply_text(&env.pool, &cipher, &text, "test").await?;
     assert!(!created);
     new_contact(&env).await?;

@@ -22,7 +22,7 @@ fn headers(remaining: u64) -> Observed {
 }
 
 async fn database() -> anyhow::Result<(String, sqlx::PgPool)> {
-    let url = tests::e2e::fresh_database().await?;
+    let url = crate::support::e2e::fresh_database().await?;
     let pool = db::connect(&url, 4).await?;
     db::migrate(&pool).await?;
     Ok((url, pool))
@@ -66,7 +66,7 @@ async fn two_workers_together_stay_under_one_accounts_limit() -> anyhow::Result<
     );
     drop(workers);
     pool.close().await;
-    tests::e2e::drop_database(&url).await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }
 
@@ -114,7 +114,7 @@ async fn what_one_worker_learns_holds_the_other_back() -> anyhow::Result<()> {
         "{paused:?}"
     );
     pool.close().await;
-    tests::e2e::drop_database(&url).await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }
 

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use crate::support::e2e::{PORTAL, WorkerEnv, seed_deal_mappings};
 use sandbox::{ObjectType, impact::Fault};
 use serde_json::json;
-use tests::e2e::{PORTAL, WorkerEnv, seed_deal_mappings};
 use worker::{EventResult, MessageOutcome};
 
 fn done(outcome: MessageOutcome) -> Vec<EventResult> {

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use crate::support::harness::*;
 use lapin::types::AMQPValue;
 use serde_json::Value;
 use shared::broker::{EVENT_COUNT_HEADER, PORTAL_HEADER};
-use tests::harness::*;
 
 async fn work_queue_setup() -> anyhow::Result<(
     shared::config::Settings,

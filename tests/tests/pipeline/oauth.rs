@@ -1,6 +1,7 @@
 //! OAuth portals: tokens stored encrypted, refreshed before expiry, and an
 //! uninstalled app (refresh answers `invalid_grant`) pauses the portal.
 
+use crate::support::e2e::{KEY, PORTAL, WorkerEnv, seed_contact_mappings};
 use domain::events::PortalId;
 use secrecy::SecretString;
 use serde_json::json;
@@ -8,7 +9,6 @@ use shared::{
     db,
     hubspot::{HubSpotClient, OAuthApp},
 };
-use tests::e2e::{KEY, PORTAL, WorkerEnv, seed_contact_mappings};
 use worker::{EventResult, MessageOutcome};
 
 fn done(outcome: MessageOutcome) -> Vec<EventResult> {

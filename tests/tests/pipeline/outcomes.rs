@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
+use crate::support::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use sandbox::{ObjectType, WebhookEvent, impact::Fault};
 use serde_json::json;
-use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{MessageOutcome, outcomes::PollConfig};
 
 async fn deal_env() -> anyhow::Result<WorkerEnv> {
@@ -169,7 +169,7 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     assert_eq!(rows[0]["order_id"], credited.as_str());
 
     // The website's JSON API (Activity) and the admin API show it too.
-    let web = tests::website::website_settings(&env, tests::website::PUBLIC_URL);
+    let web = crate::support::website::website_settings(&env, crate::support::website::PUBLIC_URL);
     let admin = console::admin::router(console::admin::AdminState::from_settings(&web));
     let app = console::app(console::AppState::from_settings(&web)).merge(admin);
     let get = |path: String| {
@@ -179,7 +179,7 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
             let req = axum::http::Request::get(path)
                 .header(
                     "authorization",
-                    format!("Bearer {}", tests::website::OPERATOR_TOKEN),
+                    format!("Bearer {}", crate::support::website::OPERATOR_TOKEN),
                 )
                 .body(axum::body::Body::empty())?;
             let resp = app.oneshot(req).await?;

@@ -9,11 +9,11 @@ use std::{
     time::Duration,
 };
 
+use crate::support::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use sandbox::{ObjectType, WebhookEvent};
 use serde_json::json;
 use sha1::Digest as _;
 use sqlx::{PgPool, Row};
-use tests::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
 use worker::{EventResult, MessageMeta, MessageOutcome};
 
 const EMAIL: &str = "Janelle.Quixotica@Example.com";
@@ -530,7 +530,7 @@ async fn the_fake_hubspot_emits_privacy_deletions_from_its_control_api() -> anyh
             "{}/crm/v3/objects/contacts/{contact}?properties=email",
             sandbox.hubspot_url()
         ))
-        .bearer_auth(tests::e2e::TOKEN)
+        .bearer_auth(crate::support::e2e::TOKEN)
         .send()
         .await?;
     assert_eq!(r.status(), 404);

@@ -4,12 +4,12 @@
 //! its own event, not the others of the batch (which may be other
 //! messages').
 
+use crate::support::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use domain::{
     events::HubSpotEvent, mapping::Conversion, object_type::ObjectType, status::EventStatus,
 };
 use serde_json::json;
 use shared::db::events::EventKey;
-use tests::e2e::{PORTAL, WorkerEnv, seed_contact_mappings};
 use worker::{Batching, pipeline::record};
 
 fn event(portal: u64, object: u64) -> HubSpotEvent {

@@ -1,12 +1,12 @@
 //! Each example mapping table of the seed guide, end to end against the
 //! sandbox and a real database: exactly the expected impact.com parameters.
 
-use sandbox::{ObjectType, props};
-use serde_json::json;
-use tests::e2e::{
+use crate::support::e2e::{
     PORTAL, WorkerEnv, iso_seconds, seed_contact_mappings, seed_deal_mappings,
     seed_line_item_mappings,
 };
+use sandbox::{ObjectType, props};
+use serde_json::json;
 use worker::{EventResult, MessageOutcome};
 
 fn params(pairs: &[(&str, String)]) -> Vec<(String, String)> {

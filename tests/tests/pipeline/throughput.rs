@@ -6,16 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use sandbox::{PortalSeed, SandboxConfig, WebhookEvent};
-use serde_json::json;
-use shared::broker::{Envelope, OutgoingMessage, Publisher};
-use tests::{
+use crate::support::{
     e2e::{
         PORTAL, WorkerEnv, portal_doc, seed_contact_mappings, seed_deal_mappings,
         seed_line_item_mappings,
     },
     harness,
 };
+use sandbox::{PortalSeed, SandboxConfig, WebhookEvent};
+use serde_json::json;
+use shared::broker::{Envelope, OutgoingMessage, Publisher};
 use tokio_util::sync::CancellationToken;
 use worker::{EventResult, MessageOutcome};
 

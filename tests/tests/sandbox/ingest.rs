@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
-use tests::harness::{
+use crate::support::harness::{
     TEST_SECRET, broker_channel, delete_topology, queue_len, spawn_ingest, test_settings,
 };
+use sandbox::{PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
 
 async fn wait_ready(base: &str) -> anyhow::Result<()> {
     let client = reqwest::Client::new();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use shared::{config::Settings, db::replays::ReplayRequestRow};
 use tower::ServiceExt;
 
-use crate::e2e::{WorkerEnv, eventually, spawn_worker};
+use crate::support::e2e::{WorkerEnv, eventually, spawn_worker};
 use sandbox::{PortalSeed, SandboxConfig};
 
 /// The operator token the tests configure.

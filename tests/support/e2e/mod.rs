@@ -16,7 +16,7 @@ use shared::{
 use sqlx::{PgPool, Row};
 use worker::{MessageMeta, MessageOutcome, Worker};
 
-use crate::harness;
+use crate::support::harness;
 use sandbox::{Sandbox, SandboxConfig, Submission, WebhookEvent};
 
 /// The sandbox's default portal.
