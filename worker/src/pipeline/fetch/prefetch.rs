@@ -12,12 +12,14 @@ use domain::{
     portal::PortalStatus,
     triggers::{self, Decision},
 };
-use shared::db::events::EventKey;
+use shared::{
+    db::events::EventKey,
+    hubspot::assemble::{firing_property, object_properties},
+};
 
 use super::{
     prefetch_deals::deal_extras,
     prefetched::{Group, Prefetched},
-    shapes::object_properties,
     tokens::hubspot_token,
 };
 use crate::Worker;
@@ -67,7 +69,7 @@ async fn groups(w: &Worker, events: &[HubSpotEvent]) -> BTreeMap<(PortalId, Obje
         group.ids.insert(event.object_id);
         group
             .properties
-            .extend(object_properties(ty, rows, &firing));
+            .extend(object_properties(ty, rows, firing_property(&firing)));
         let needs = mapping::needs(rows);
         group
             .line_item_properties

@@ -12,12 +12,12 @@ use std::collections::HashMap;
 
 use domain::{events::PortalId, failure::Failure, object_type::ObjectType};
 use secrecy::SecretString;
-use shared::hubspot::{CrmObject, HubSpotError};
-
-use super::{
-    prefetched::{Group, Prefetched},
-    shapes::{line_item_properties, order_line_items, primary_contact},
+use shared::hubspot::{
+    CrmObject, HubSpotError,
+    assemble::{line_item_properties, order_line_items, primary_contact},
 };
+
+use super::prefetched::{Group, Prefetched};
 use crate::Worker;
 
 /// Fills `out` with the line items and contacts of `deals`. A permanent
