@@ -78,15 +78,14 @@ pub struct PortalStages<'a> {
 }
 
 impl StageLabels for PortalStages<'_> {
-    async fn label(
+    fn label(
         &self,
         client: &HubSpotClient,
         token: &SecretString,
         pipeline: Option<&str>,
         stage: &str,
-    ) -> Result<Option<String>, HubSpotError> {
+    ) -> impl Future<Output = Result<Option<String>, HubSpotError>> + Send {
         self.cache
             .label(client, token, self.portal, pipeline, stage)
-            .await
     }
 }
