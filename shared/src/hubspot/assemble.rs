@@ -272,3 +272,7 @@ async fn line_items(
         .await?;
     Ok(order_line_items(items))
 }
+
+#[cfg(test)]
+#[path = "assemble_tests.rs"]
+mod tests;
