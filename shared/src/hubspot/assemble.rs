@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use domain::{
     mapping::{self, Context, FieldMapping},
     object_type::ObjectType,
+    triggers::Firing,
 };
 use secrecy::SecretString;
 
@@ -39,14 +40,42 @@ pub struct ObjectRequest<'a> {
     pub occurred_at_ms: u64,
 }
 
+/// The triggering property and its value (from the event, as of its
+/// moment) of what fired; `None`: a creation.
+pub fn trigger_of(firing: &Firing) -> Option<(String, Option<String>)> {
+    match firing {
+        Firing::PropertyChange { property, value } => Some((property.clone(), value.clone())),
+        Firing::Creation => None,
+    }
+}
+
+/// The property whose change fired; `None`: a creation.
+pub fn firing_property(firing: &Firing) -> Option<&str> {
+    match firing {
+        Firing::PropertyChange { property, .. } => Some(property),
+        Firing::Creation => None,
+    }
+}
+
+impl ObjectRequest<'_> {
+    /// The object properties this request reads: the mapped ones, the
+    /// triggering property and a deal's currency.
+    pub fn properties(&self) -> Vec<String> {
+        let trigger = self.trigger.as_ref().map(|(p, _)| p.as_str());
+        object_properties(self.object_type, self.mappings, trigger)
+    }
+}
+
 /// What the caller has read already (e.g. a batch prefetch); `None`: fetch it.
 #[derive(Debug, Default)]
 pub struct Known {
-    /// The object's properties.
+    /// The object's properties (read with at least
+    /// [`ObjectRequest::properties`]).
     pub object: Option<mapping::Properties>,
-    /// A deal's line items, ordered.
+    /// A deal's line items, ordered ([`order_line_items`]), read with at
+    /// least the line-item properties the mappings need.
     pub line_items: Option<Vec<mapping::Properties>>,
-    /// A deal's associated contact.
+    /// A deal's associated contact ([`primary_contact`]).
     pub contact: Option<Option<u64>>,
 }
 
@@ -168,10 +197,8 @@ pub async fn assemble(
     let mut props = match known.object {
         Some(props) => props,
         None => {
-            let trigger = r.trigger.as_ref().map(|(p, _)| p.as_str());
-            let properties = object_properties(r.object_type, r.mappings, trigger);
             client
-                .get_object(r.token, r.object_type, id, &properties)
+                .get_object(r.token, r.object_type, id, &r.properties())
                 .await?
                 .properties
         }
@@ -245,3 +272,7 @@ async fn line_items(
         .await?;
     Ok(order_line_items(items))
 }
+
+#[cfg(test)]
+#[path = "assemble_tests.rs"]
+mod tests;

@@ -7,17 +7,20 @@ use std::collections::{BTreeMap, HashSet};
 
 use domain::{
     events::{HubSpotEvent, PortalId},
+    failure::Failure,
     mapping,
     object_type::ObjectType,
     portal::PortalStatus,
     triggers::{self, Decision},
 };
-use shared::db::events::EventKey;
+use shared::{
+    db::events::EventKey,
+    hubspot::assemble::{firing_property, object_properties},
+};
 
 use super::{
     prefetch_deals::deal_extras,
     prefetched::{Group, Prefetched},
-    shapes::object_properties,
     tokens::hubspot_token,
 };
 use crate::Worker;
@@ -67,7 +70,7 @@ async fn groups(w: &Worker, events: &[HubSpotEvent]) -> BTreeMap<(PortalId, Obje
         group.ids.insert(event.object_id);
         group
             .properties
-            .extend(object_properties(ty, rows, &firing));
+            .extend(object_properties(ty, rows, firing_property(&firing)));
         let needs = mapping::needs(rows);
         group
             .line_item_properties
@@ -143,20 +146,31 @@ async fn read_group(
                 }
             }
         }
-        // Still rate limited or unavailable: reading the objects one by
-        // one would spend a call each on the same limit. The message is
-        // retried later instead.
-        Err(f) if f.is_transient() => {
-            tracing::debug!(
-                reason = f.reason,
-                "batch read failed; the message will be retried"
-            );
-            out.failure = Some(f);
-            return;
+        Err(f) => {
+            if retry_message(f, "batch read failed", "reading one by one", out) {
+                return;
+            }
         }
-        Err(f) => tracing::debug!(reason = f.reason, "batch read failed; reading one by one"),
     }
-    if ty == ObjectType::Deals {
-        deal_extras(w, &token, portal_id, &ids, group, out).await;
+    if ty == ObjectType::Deals
+        && let Err(f) = deal_extras(w, &token, portal_id, &ids, group, out).await
+    {
+        retry_message(f, "deal batch read failed", "reading deal by deal", out);
+    }
+}
+
+/// Judges a batch read's failure: still rate limited or unavailable (after
+/// the in-process retries), reading the objects one by one would spend a
+/// call each on the same limit, so the message is retried later instead
+/// (`out.failure`, `true`); a permanent failure leaves them to be read one
+/// by one (`false`).
+fn retry_message(f: Failure, what: &str, fallback: &str, out: &mut Prefetched) -> bool {
+    if f.is_transient() {
+        tracing::debug!(reason = f.reason, "{what}; the message will be retried");
+        out.failure = Some(f);
+        true
+    } else {
+        tracing::debug!(reason = f.reason, "{what}; {fallback}");
+        false
     }
 }

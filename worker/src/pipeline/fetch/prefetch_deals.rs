@@ -12,42 +12,18 @@ use std::collections::HashMap;
 
 use domain::{events::PortalId, failure::Failure, object_type::ObjectType};
 use secrecy::SecretString;
-use shared::hubspot::{CrmObject, HubSpotError};
-
-use super::{
-    prefetched::{Group, Prefetched},
-    shapes::{line_item_properties, order_line_items, primary_contact},
+use shared::hubspot::{
+    CrmObject, HubSpotError,
+    assemble::{line_item_properties, order_line_items, primary_contact},
 };
+
+use super::prefetched::{Group, Prefetched};
 use crate::Worker;
 
-/// Fills `out` with the line items and contacts of `deals`. A permanent
-/// failure leaves the deals to be read one by one; a transient one (after
-/// the in-process retries) is recorded in `out.failure`.
+/// Fills `out` with the line items and contacts of `deals`. A failure
+/// (after the in-process retries) is the caller's to judge: a permanent one
+/// leaves the deals to be read one by one, a transient one fails the message.
 pub(crate) async fn deal_extras(
-    w: &Worker,
-    token: &SecretString,
-    portal: PortalId,
-    deals: &[u64],
-    group: &Group,
-    out: &mut Prefetched,
-) {
-    if let Err(f) = extras(w, token, portal, deals, group, out).await {
-        if f.is_transient() {
-            tracing::debug!(
-                reason = f.reason,
-                "deal batch read failed; the message will be retried"
-            );
-            out.failure = Some(f);
-        } else {
-            tracing::debug!(
-                reason = f.reason,
-                "deal batch read failed; reading deal by deal"
-            );
-        }
-    }
-}
-
-async fn extras(
     w: &Worker,
     token: &SecretString,
     portal: PortalId,

@@ -8,7 +8,10 @@ use std::{
 
 use domain::events::PortalId;
 use secrecy::SecretString;
-use shared::hubspot::{HubSpotClient, HubSpotError, Pipeline};
+use shared::hubspot::{
+    HubSpotClient, HubSpotError, Pipeline,
+    assemble::{StageLabels, find_stage_label},
+};
 use tokio::sync::Mutex;
 
 const TTL: Duration = Duration::from_secs(300);
@@ -43,15 +46,23 @@ impl StageCache {
         if let Some((at, pipelines)) = &cached
             && at.elapsed() < TTL
         {
-            let found = find(pipelines, pipeline, stage);
+            let found = find_stage_label(pipelines, pipeline, stage);
             if found.is_some() || at.elapsed() < REFRESH_ON_MISS {
                 return Ok(found);
             }
         }
         let pipelines = Arc::new(client.deal_pipelines(token).await?);
-        let found = find(&pipelines, pipeline, stage);
+        let found = find_stage_label(&pipelines, pipeline, stage);
         entries.insert(portal, (Instant::now(), pipelines));
         Ok(found)
+    }
+
+    /// The cache's labels for one portal's events, as the assembly asks.
+    pub fn of(&self, portal: PortalId) -> PortalStages<'_> {
+        PortalStages {
+            cache: self,
+            portal,
+        }
     }
 
     /// Forgets a portal's pipelines.
@@ -60,19 +71,21 @@ impl StageCache {
     }
 }
 
-fn find(pipelines: &[Pipeline], pipeline: Option<&str>, stage: &str) -> Option<String> {
-    let in_pipeline = pipelines
-        .iter()
-        .filter(|p| pipeline.is_none_or(|id| p.id == id))
-        .flat_map(|p| &p.stages)
-        .find(|s| s.id == stage);
-    in_pipeline
-        .or_else(|| {
-            pipelines
-                .iter()
-                .flat_map(|p| &p.stages)
-                .find(|s| s.id == stage)
-        })
-        .map(|s| s.label.clone())
-        .filter(|l| !l.is_empty())
+/// One portal's stage labels from the [`StageCache`].
+pub struct PortalStages<'a> {
+    cache: &'a StageCache,
+    portal: PortalId,
+}
+
+impl StageLabels for PortalStages<'_> {
+    fn label(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+        pipeline: Option<&str>,
+        stage: &str,
+    ) -> impl Future<Output = Result<Option<String>, HubSpotError>> + Send {
+        self.cache
+            .label(client, token, self.portal, pipeline, stage)
+    }
 }
