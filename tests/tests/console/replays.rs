@@ -115,7 +115,8 @@ async fn a_replay_request_goes_through_the_broker_to_a_worker_and_delivers_once(
     assert_eq!(shown[0]["results"][0]["outcome"], "delivered");
 
     // Carried out directly too: a finished request is never run again.
-    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
+    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000)
+        .await?;
     assert_eq!(shared::db::replays::get(&env.pool, id).await?, Some(done));
     env.finish().await;
     Ok(())
@@ -133,7 +134,8 @@ async fn a_portal_scoped_request_never_replays_another_portals_dead_letter() -> 
         shared::broker::ReplayMode::default(),
     )
     .await?;
-    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000).await?;
+    worker::runtime::replay_requests::carry_out(&env.worker, ReplayRequest { replay_id: id }, 1000)
+        .await?;
     let row = shared::db::replays::get(&env.pool, id)
         .await?
         .expect("stored");
