@@ -15,6 +15,7 @@ pub mod object_type;
 pub mod portal;
 pub mod signature;
 pub mod status;
+pub mod subscriptions;
 pub mod triggers;
 
 #[cfg(test)]

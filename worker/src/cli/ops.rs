@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::Subcommand;
 use shared::{config::Settings, crypto::SecretCipher};
 
-use crate::ops::{keys, retention, subscriptions, subscriptions_adjust};
+use crate::ops::{keys, retention, subscriptions};
 
 /// `keys` subcommands.
 #[derive(Debug, Subcommand)]
@@ -24,7 +24,7 @@ pub async fn subscriptions(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let pool = super::common::pool(settings).await?;
-    let needed = subscriptions_adjust::load(&pool).await?;
+    let needed = subscriptions::load(&pool).await?;
     let base = settings
         .public_url
         .as_deref()
@@ -35,7 +35,7 @@ pub async fn subscriptions(
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&subscriptions::app_config(&needed, &target))?
+            serde_json::to_string_pretty(&domain::subscriptions::app_config(&needed, &target))?
         )?;
     } else {
         writeln!(out, "Webhook target URL: {target}")?;

@@ -5,4 +5,3 @@
 pub mod keys;
 pub mod retention;
 pub mod subscriptions;
-pub mod subscriptions_adjust;
