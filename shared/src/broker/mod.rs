@@ -16,13 +16,14 @@ mod publisher;
 pub mod replay;
 mod topology;
 
+pub use domain::retry::delay_label;
 pub use envelope::{
     ATTEMPT_HEADER, DEFERRED_HEADER, EVENT_COUNT_HEADER, Envelope, PORTAL_HEADER,
     RECEIVED_AT_HEADER,
 };
 pub use publisher::{OutgoingMessage, PublishError, Publisher};
 pub use replay::{ReplayMode, ReplayRequest};
-pub use topology::{Topology, delay_label};
+pub use topology::Topology;
 
 use lapin::{Connection, ConnectionProperties};
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use domain::retry::delay_label;
 use lapin::{
     Channel, ExchangeKind,
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
@@ -142,22 +143,6 @@ fn dead_letter_to(args: &mut FieldTable, queue: &str) {
     );
 }
 
-/// A short, stable label for a delay: `10s`, `1m`, `6h`, `1d`, `90s`.
-pub fn delay_label(d: Duration) -> String {
-    // Sub-second delays (tests) keep their milliseconds, so two short
-    // steps never share a queue with different TTLs.
-    if d.subsec_millis() != 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let s = d.as_secs();
-    match s {
-        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,12 +167,5 @@ mod tests {
             Some("t1.hubspot.events.retry.1h")
         );
         assert_eq!(t.retry_queue(2), None);
-    }
-
-    #[test]
-    fn labels() {
-        assert_eq!(delay_label(Duration::from_secs(90)), "90s");
-        assert_eq!(delay_label(Duration::from_secs(600)), "10m");
-        assert_eq!(delay_label(Duration::from_secs(86_400)), "1d");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use domain::retry::RetryLadder;
 use secrecy::SecretString;
 
 use super::{ConfigError, Settings};
@@ -142,18 +143,7 @@ impl Settings {
     }
 }
 
-/// Parses `10s,1m,10m` into durations; each must be at least one second.
+/// Parses `10s,1m,10m` into the retry ladder's delays ([`RetryLadder`]).
 pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let d = humantime::parse_duration(part).map_err(|e| format!("{part:?}: {e}"))?;
-        if d < Duration::from_secs(1) {
-            return Err(format!("{part:?}: each delay must be at least 1s"));
-        }
-        out.push(d);
-    }
-    if out.is_empty() {
-        return Err("at least one delay is needed, e.g. 10s,1m,10m".into());
-    }
-    Ok(out)
+    RetryLadder::parse(text).map(RetryLadder::into_steps)
 }

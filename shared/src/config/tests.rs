@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use super::*;
 use secrecy::ExposeSecret;
 
@@ -49,22 +47,6 @@ fn file_then_environment_override_defaults() {
         assert_eq!(secret.as_deref(), Some("0042"));
         Ok(())
     });
-}
-
-#[test]
-fn schedule_parses_and_rejects_nonsense() {
-    let d = parse_schedule("10s, 1m,1h").expect("valid");
-    assert_eq!(
-        d,
-        vec![
-            Duration::from_secs(10),
-            Duration::from_secs(60),
-            Duration::from_secs(3600)
-        ]
-    );
-    assert!(parse_schedule("").is_err());
-    assert!(parse_schedule("soon").is_err());
-    assert!(parse_schedule("10ms").is_err());
 }
 
 #[test]
