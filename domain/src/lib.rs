@@ -13,6 +13,7 @@ pub mod failure;
 pub mod mapping;
 pub mod object_type;
 pub mod portal;
+pub mod privacy;
 pub mod retry;
 pub mod signature;
 pub mod status;

@@ -3,7 +3,8 @@
 //! the pipeline's privacy step is `crate::pipeline::privacy`. This module
 //! re-exports the rest.
 
-pub use shared::db::privacy::{ERASED, Erased, Trigger, erase, is_erased, scrub};
+pub use domain::privacy as scrub;
+pub use shared::db::privacy::{ERASED, Erased, Trigger, erase, is_erased};
 
 /// The event as stored for an erased contact: without the changed value
 /// and without fields we do not know (they may carry anything).

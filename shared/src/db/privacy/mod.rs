@@ -7,7 +7,7 @@
 //! transaction scrubs, for the portal:
 //!
 //! - the contact's conversions: every payload field but those that identify
-//!   no one (`scrub::is_kept`), the last error; an OrderId carrying one of
+//!   no one (`domain::privacy::is_kept`), the last error; an OrderId carrying one of
 //!   the person's values becomes a keyed hash (`erased-…`), so it still
 //!   deduplicates without identifying anyone;
 //! - conversions of other objects attributed to the contact (`CustomerId`
@@ -25,7 +25,7 @@
 //! erasure is recorded in `privacy_erasures` and `audit_log` (ids and counts
 //! only); later events of the contact are skipped (`contact_erased`).
 
-pub mod scrub;
+use domain::privacy as scrub;
 mod tables;
 
 use serde::Serialize;

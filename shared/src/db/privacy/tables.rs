@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::scrub::{self, ERASED, PersonalValues};
+use domain::privacy::{self as scrub, ERASED, PersonalValues};
 
 pub(super) struct Conv {
     pub(super) id: i64,
