@@ -1,7 +1,9 @@
 //! The connector's pure domain, free of I/O: what a HubSpot event is and how
 //! its signature is checked, when a trigger fires, how a mapping turns a
 //! HubSpot object into impact.com parameters, what a portal document says,
-//! and which changes reverse or modify a delivered conversion.
+//! which changes reverse or modify a delivered conversion, what an erasure
+//! scrubs, the retry ladder, the stored states, and the webhook
+//! subscriptions the portals need.
 //!
 //! Every function here is a plain function of its inputs, testable without
 //! a runtime, a database or a network; the processes (`ingest`, `console`,
