@@ -23,6 +23,100 @@ impl FailureClass {
     }
 }
 
+/// Why something failed: the stable code stored with event outcomes,
+/// conversions, adjustments and dead letters, and used as a metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureReason {
+    /// PostgreSQL did not answer or refused a statement (transient).
+    DatabaseUnavailable,
+    /// impact.com timed out, failed to connect or answered 5xx (transient).
+    ImpactUnavailable,
+    /// impact.com answered 429 (transient).
+    ImpactRateLimited,
+    /// impact.com refused the submission (4xx).
+    ImpactRejected,
+    /// impact.com refused the credentials (401/403).
+    ImpactAuth,
+    /// HubSpot answered 429 (transient).
+    HubspotRateLimited,
+    /// HubSpot timed out or answered 5xx (transient).
+    HubspotUnavailable,
+    /// HubSpot refused the token (transient: refreshed, then read again).
+    HubspotAuth,
+    /// The app was uninstalled: the refresh token was revoked.
+    HubspotUninstalled,
+    /// HubSpot refused the request (4xx).
+    HubspotRejected,
+    /// The object no longer exists in HubSpot.
+    ObjectDeleted,
+    /// The portal lacks its impact.com settings.
+    PortalUnconfigured,
+    /// A stored secret could not be decrypted.
+    SecretUnreadable,
+    /// A message redelivered past the work queue's delivery limit.
+    PoisonMessage,
+    /// A message whose body is not events.
+    MalformedMessage,
+    /// A reversal or modification that cannot name its action.
+    AdjustmentUnidentified,
+    /// An adjustment row vanished before it was sent.
+    AdjustmentMissing,
+    /// A delivery batch was interrupted before it answered (transient).
+    DeliveryInterrupted,
+    /// A conversion row vanished before it was sent.
+    ConversionMissing,
+    /// A required impact.com field has no value.
+    MappingIncomplete,
+    /// A mapped value is not acceptable to impact.com.
+    MappingInvalid,
+}
+
+impl FailureReason {
+    /// The stored code.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DatabaseUnavailable => "database_unavailable",
+            Self::ImpactUnavailable => "impact_unavailable",
+            Self::ImpactRateLimited => "impact_rate_limited",
+            Self::ImpactRejected => "impact_rejected",
+            Self::ImpactAuth => "impact_auth",
+            Self::HubspotRateLimited => "hubspot_rate_limited",
+            Self::HubspotUnavailable => "hubspot_unavailable",
+            Self::HubspotAuth => "hubspot_auth",
+            Self::HubspotUninstalled => "hubspot_uninstalled",
+            Self::HubspotRejected => "hubspot_rejected",
+            Self::ObjectDeleted => "object_deleted",
+            Self::PortalUnconfigured => "portal_unconfigured",
+            Self::SecretUnreadable => "secret_unreadable",
+            Self::PoisonMessage => "poison_message",
+            Self::MalformedMessage => "malformed_message",
+            Self::AdjustmentUnidentified => "adjustment_unidentified",
+            Self::AdjustmentMissing => "adjustment_missing",
+            Self::DeliveryInterrupted => "delivery_interrupted",
+            Self::ConversionMissing => "conversion_missing",
+            Self::MappingIncomplete => "mapping_incomplete",
+            Self::MappingInvalid => "mapping_invalid",
+        }
+    }
+
+    /// A mapping problem (its detail may quote the values sent).
+    pub fn is_mapping(self) -> bool {
+        matches!(self, Self::MappingIncomplete | Self::MappingInvalid)
+    }
+}
+
+impl std::fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FailureReason {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// A classified failure. Reason codes are stable (stored, used as metric labels):
 /// `mapping_incomplete`, `mapping_invalid`, `object_deleted`, `hubspot_unavailable`,
 /// `hubspot_rate_limited`, `hubspot_auth`, `hubspot_rejected`, `hubspot_uninstalled`,
@@ -34,7 +128,7 @@ pub struct Failure {
     /// Transient or permanent.
     pub class: FailureClass,
     /// Stable reason code.
-    pub reason: &'static str,
+    pub reason: FailureReason,
     /// What happened (never contains secrets), e.g. the remote answer.
     pub detail: String,
     /// How long the remote side asked us to wait, when it said so.
@@ -47,11 +141,11 @@ impl Failure {
     /// The database did not answer (or refused a statement): transient, the
     /// message is retried.
     pub fn database(e: impl std::fmt::Display) -> Self {
-        Self::transient("database_unavailable", e.to_string())
+        Self::transient(FailureReason::DatabaseUnavailable, e.to_string())
     }
 
     /// A transient failure.
-    pub fn transient(reason: &'static str, detail: impl Into<String>) -> Self {
+    pub fn transient(reason: FailureReason, detail: impl Into<String>) -> Self {
         Self {
             class: FailureClass::Transient,
             reason,
@@ -62,7 +156,7 @@ impl Failure {
     }
 
     /// A permanent failure.
-    pub fn permanent(reason: &'static str, detail: impl Into<String>) -> Self {
+    pub fn permanent(reason: FailureReason, detail: impl Into<String>) -> Self {
         Self {
             class: FailureClass::Permanent,
             reason,
@@ -85,7 +179,7 @@ impl Failure {
     /// (transport, database) log their detail; the body stays in the
     /// database (conversion, dead letter), where erasure reaches it.
     pub fn loggable_detail(&self) -> &str {
-        if self.status.is_some() || self.reason.starts_with("mapping_") {
+        if self.status.is_some() || self.reason.is_mapping() {
             "(see the stored error)"
         } else {
             &self.detail
@@ -103,5 +197,50 @@ pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_stored_under_distinct_stable_codes() {
+        let all = [
+            FailureReason::DatabaseUnavailable,
+            FailureReason::ImpactUnavailable,
+            FailureReason::ImpactRateLimited,
+            FailureReason::ImpactRejected,
+            FailureReason::ImpactAuth,
+            FailureReason::HubspotRateLimited,
+            FailureReason::HubspotUnavailable,
+            FailureReason::HubspotAuth,
+            FailureReason::HubspotUninstalled,
+            FailureReason::HubspotRejected,
+            FailureReason::ObjectDeleted,
+            FailureReason::PortalUnconfigured,
+            FailureReason::SecretUnreadable,
+            FailureReason::PoisonMessage,
+            FailureReason::MalformedMessage,
+            FailureReason::AdjustmentUnidentified,
+            FailureReason::AdjustmentMissing,
+            FailureReason::DeliveryInterrupted,
+            FailureReason::ConversionMissing,
+            FailureReason::MappingIncomplete,
+            FailureReason::MappingInvalid,
+        ];
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(|r| r.as_str()).collect();
+        assert_eq!(codes.len(), all.len());
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        );
+        assert_eq!(FailureReason::ImpactRejected, "impact_rejected");
+        assert_eq!(
+            FailureReason::DatabaseUnavailable.to_string(),
+            "database_unavailable"
+        );
+        assert!(FailureReason::MappingInvalid.is_mapping());
     }
 }

@@ -255,7 +255,7 @@ async fn look(
         }
         Err(e) => {
             let f = e.failure();
-            tracing::warn!(%portal, conversion = d.id, reason = f.reason, status = ?f.status, "could not read a submission's state");
+            tracing::warn!(%portal, conversion = d.id, reason = f.reason.as_str(), status = ?f.status, "could not read a submission's state");
             later(None, true, cfg.backoff(d.checks)).await
         }
     }

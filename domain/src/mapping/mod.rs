@@ -162,10 +162,10 @@ pub enum MappingError {
 
 impl MappingError {
     /// Stable reason code.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> crate::failure::FailureReason {
         match self {
-            Self::Missing { .. } => "mapping_incomplete",
-            Self::Invalid { .. } => "mapping_invalid",
+            Self::Missing { .. } => crate::failure::FailureReason::MappingIncomplete,
+            Self::Invalid { .. } => crate::failure::FailureReason::MappingInvalid,
         }
     }
 }

@@ -140,7 +140,7 @@ pub async fn mark_attempt_failed<'e>(
     )
     .bind(id)
     .bind(!f.is_transient())
-    .bind(f.reason)
+    .bind(f.reason.as_str())
     .bind(&f.detail)
     .execute(db)
     .await

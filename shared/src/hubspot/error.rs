@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use domain::failure::{Failure, truncate};
+use domain::failure::{Failure, FailureReason, truncate};
 
 /// What went wrong calling HubSpot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,20 +83,22 @@ impl HubSpotError {
     pub fn failure(&self) -> Failure {
         let detail = self.to_string();
         match self {
-            Self::NotFound => Failure::permanent("object_deleted", detail).with_status(404),
+            Self::NotFound => {
+                Failure::permanent(FailureReason::ObjectDeleted, detail).with_status(404)
+            }
             // A refreshed token (or a fixed private-app token) may succeed:
             // retry, bounded by the delivery limit.
-            Self::Unauthorized(_) => Failure::transient("hubspot_auth", detail),
+            Self::Unauthorized(_) => Failure::transient(FailureReason::HubspotAuth, detail),
             Self::RateLimited { retry_after, .. } => Failure {
                 retry_after: Some(*retry_after),
                 status: Some(429),
-                ..Failure::transient("hubspot_rate_limited", detail)
+                ..Failure::transient(FailureReason::HubspotRateLimited, detail)
             },
             Self::Rejected { status, .. } => {
-                Failure::permanent("hubspot_rejected", detail).with_status(*status)
+                Failure::permanent(FailureReason::HubspotRejected, detail).with_status(*status)
             }
             Self::Unavailable(_) | Self::Decode(_) => {
-                Failure::transient("hubspot_unavailable", detail)
+                Failure::transient(FailureReason::HubspotUnavailable, detail)
             }
         }
     }

@@ -12,7 +12,7 @@ use std::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use domain::failure::{Failure, truncate};
+use domain::failure::{Failure, FailureReason, truncate};
 
 /// An advertiser account's API credentials.
 #[derive(Clone)]
@@ -78,10 +78,10 @@ impl ImpactError {
         let detail = self.to_string();
         match self {
             Self::Rejected { status, .. } => {
-                Failure::permanent("impact_rejected", detail).with_status(*status)
+                Failure::permanent(FailureReason::ImpactRejected, detail).with_status(*status)
             }
             Self::Auth { status, .. } => {
-                Failure::permanent("impact_auth", detail).with_status(*status)
+                Failure::permanent(FailureReason::ImpactAuth, detail).with_status(*status)
             }
             Self::RetryLater {
                 status,
@@ -92,9 +92,9 @@ impl ImpactError {
                 status: Some(*status),
                 ..Failure::transient(
                     if *status == 429 {
-                        "impact_rate_limited"
+                        FailureReason::ImpactRateLimited
                     } else {
-                        "impact_unavailable"
+                        FailureReason::ImpactUnavailable
                     },
                     detail,
                 )
@@ -102,7 +102,7 @@ impl ImpactError {
             Self::Unavailable(text) => {
                 // "503: ..." when impact.com answered; a transport error otherwise.
                 let status = text.get(..3).and_then(|s| s.parse::<u16>().ok());
-                let f = Failure::transient("impact_unavailable", detail);
+                let f = Failure::transient(FailureReason::ImpactUnavailable, detail);
                 match status {
                     Some(s) => f.with_status(s),
                     None => f,

@@ -20,7 +20,7 @@ pub async fn preview(w: &Worker, event: &HubSpotEvent) -> Value {
     match evaluate(w, event).await {
         Ok(Ok(params)) => json!({ "would_send": params }),
         Ok(Err(reason)) => json!({ "nothing_to_send": reason }),
-        Err(f) => json!({ "error": f.reason, "detail": f.detail }),
+        Err(f) => json!({ "error": f.reason.as_str(), "detail": f.detail }),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use domain::{
     events::HubSpotEvent,
-    failure::Failure,
+    failure::{Failure, FailureReason},
     mapping::{self, Context, Conversion, FieldMapping},
     object_type::ObjectType,
     portal::PortalConfig,
@@ -57,14 +57,18 @@ pub async fn give_up(
     if f.is_transient() {
         return Err(f);
     }
-    if f.reason == "hubspot_uninstalled" {
+    if f.reason == FailureReason::HubspotUninstalled {
         rec.outcome(EventStatus::Skipped, "portal_uninstalled", Some(f.detail))
             .await?;
         return Ok(EventResult::Skipped("portal_uninstalled"));
     }
     let fetched = fetched.map(dead_letter::context_json);
     dead_letter::permanent(rec.w, rec.event, Some(object_type), &f, fetched, None).await?;
-    rec.outcome(EventStatus::Failed, f.reason, Some(f.detail.clone()))
-        .await?;
+    rec.outcome(
+        EventStatus::Failed,
+        f.reason.as_str(),
+        Some(f.detail.clone()),
+    )
+    .await?;
     Ok(EventResult::Failed(f))
 }

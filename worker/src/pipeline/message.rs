@@ -70,7 +70,7 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
     metrics::histogram!("worker_prefetch_seconds").record(started.elapsed().as_secs_f64());
     if let Some(f) = &prefetched.failure {
         metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
-        tracing::warn!(reason = f.reason, status = ?f.status, attempt = meta.attempt,
+        tracing::warn!(reason = f.reason.as_str(), status = ?f.status, attempt = meta.attempt,
             "HubSpot batch read failed; the message will be retried");
         return MessageOutcome::Retry(f.clone());
     }
@@ -85,10 +85,10 @@ pub async fn process_message(w: &Worker, body: &[u8], meta: MessageMeta) -> Mess
     }
     if let Some((i, f)) = failure {
         let event = &events[i];
-        metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason)
+        metrics::counter!("worker_events_total", "outcome" => "retry", "reason" => f.reason.as_str())
             .increment(1);
         tracing::warn!(portal = %event.portal_id, object = event.object_id,
-            reason = f.reason, status = ?f.status, detail = f.loggable_detail(), attempt = meta.attempt,
+            reason = f.reason.as_str(), status = ?f.status, detail = f.loggable_detail(), attempt = meta.attempt,
             "transient failure; the message will be retried");
         metrics::counter!("worker_messages_total", "outcome" => "retry").increment(1);
         return MessageOutcome::Retry(f);

@@ -56,7 +56,7 @@ impl EventResult {
         match self {
             Self::Skipped(reason) | Self::Ignored(reason) => reason,
             Self::Adjusted { reason, .. } => reason,
-            Self::Failed(f) => f.reason,
+            Self::Failed(f) => f.reason.as_str(),
             _ => "",
         }
     }

@@ -51,9 +51,9 @@ impl ShortRetry {
             .when(|f: &Failure| retryable(f, max_wait))
             .adjust(move |f: &Failure, planned| wait(f, planned, max_wait))
             .notify(|f: &Failure, after: Duration| {
-                metrics::counter!("worker_inprocess_retries_total", "reason" => f.reason)
+                metrics::counter!("worker_inprocess_retries_total", "reason" => f.reason.as_str())
                     .increment(1);
-                tracing::debug!(what, reason = f.reason, retry_in = ?after, "transient failure; retrying in process");
+                tracing::debug!(what, reason = f.reason.as_str(), retry_in = ?after, "transient failure; retrying in process");
             })
             .await
     }
@@ -77,6 +77,8 @@ pub fn wait(f: &Failure, planned: Option<Duration>, max_wait: Duration) -> Optio
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use domain::failure::FailureReason;
+
     use super::*;
 
     fn policy() -> ShortRetry {
@@ -93,7 +95,7 @@ mod tests {
         let r = policy()
             .run("test", || async {
                 if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(Failure::transient("impact_unavailable", "503"))
+                    Err(Failure::transient(FailureReason::ImpactUnavailable, "503"))
                 } else {
                     Ok(7)
                 }
@@ -109,7 +111,7 @@ mod tests {
         let r: Result<(), _> = policy()
             .run("test", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(Failure::permanent("impact_rejected", "400"))
+                Err(Failure::permanent(FailureReason::ImpactRejected, "400"))
             })
             .await;
         assert!(r.is_err());
@@ -117,7 +119,7 @@ mod tests {
 
         let daily = Failure {
             retry_after: Some(Duration::from_secs(3600)),
-            ..Failure::transient("hubspot_rate_limited", "DAILY")
+            ..Failure::transient(FailureReason::HubspotRateLimited, "DAILY")
         };
         assert!(!retryable(&daily, Duration::from_secs(2)));
         assert_eq!(
@@ -134,7 +136,7 @@ mod tests {
     fn retry_after_lengthens_the_backoff() {
         let f = Failure {
             retry_after: Some(Duration::from_millis(30)),
-            ..Failure::transient("impact_rate_limited", "429")
+            ..Failure::transient(FailureReason::ImpactRateLimited, "429")
         };
         let max = Duration::from_millis(50);
         assert_eq!(
@@ -142,7 +144,7 @@ mod tests {
             Some(Duration::from_millis(30))
         );
         assert_eq!(wait(&f, None, max), None);
-        let plain = Failure::transient("impact_unavailable", "503");
+        let plain = Failure::transient(FailureReason::ImpactUnavailable, "503");
         assert_eq!(
             wait(&plain, Some(Duration::from_millis(5)), max),
             Some(Duration::from_millis(5))

@@ -37,8 +37,12 @@ pub async fn trigger(
         Some(Adjusted {
             failure: Some(f), ..
         }) => {
-            rec.outcome(EventStatus::Failed, f.reason, Some(f.detail.clone()))
-                .await?;
+            rec.outcome(
+                EventStatus::Failed,
+                f.reason.as_str(),
+                Some(f.detail.clone()),
+            )
+            .await?;
             EventResult::Failed(f)
         }
         Some(a) => {

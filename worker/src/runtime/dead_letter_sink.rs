@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
-use domain::{events::decode_message, failure::Failure};
+use domain::{
+    events::decode_message,
+    failure::{Failure, FailureReason},
+};
 use lapin::{
     message::Delivery,
     options::{BasicAckOptions, BasicNackOptions},
@@ -68,7 +71,7 @@ fn classify(d: &Delivery) -> (ReasonClass, Failure) {
     if let Err(e) = decode_message(&d.data) {
         return (
             ReasonClass::Malformed,
-            Failure::permanent("malformed_message", e.to_string()),
+            Failure::permanent(FailureReason::MalformedMessage, e.to_string()),
         );
     }
     let reason = Envelope::read(d.properties.headers().as_ref())
@@ -83,7 +86,7 @@ fn classify(d: &Delivery) -> (ReasonClass, Failure) {
     };
     (
         ReasonClass::Poison,
-        Failure::permanent("poison_message", detail),
+        Failure::permanent(FailureReason::PoisonMessage, detail),
     )
 }
 
@@ -93,7 +96,7 @@ fn classify(d: &Delivery) -> (ReasonClass, Failure) {
 pub async fn exhausted(w: &Worker, d: &Delivery, attempt: u32, f: &Failure) -> lapin::Result<bool> {
     tracing::error!(
         attempt,
-        reason = f.reason,
+        reason = f.reason.as_str(),
         "retries exhausted; dead-lettered"
     );
     metrics::counter!("worker_messages_total", "outcome" => "dead_lettered").increment(1);

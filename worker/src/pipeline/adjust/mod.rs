@@ -10,7 +10,7 @@ pub mod send;
 use domain::{
     adjustments::{self, Adjustment, ObjectAdjustments},
     events::HubSpotEvent,
-    failure::Failure,
+    failure::{Failure, FailureReason},
     object_type::ObjectType,
     portal::PortalConfig,
     status::DeliveryStatus,
@@ -182,7 +182,7 @@ impl Plan<'_> {
         let identity = match adjustments::action_identity(self.ty, params, self.rules) {
             Ok(i) => i,
             Err(e) => {
-                let f = Failure::permanent("adjustment_unidentified", e.0);
+                let f = Failure::permanent(FailureReason::AdjustmentUnidentified, e.0);
                 return Ok(Step::Failed(self.dead_letter(f).await?));
             }
         };
@@ -304,7 +304,7 @@ impl Plan<'_> {
     /// A permanent failure of the event's adjustment, dead-lettered.
     async fn dead_letter(&self, f: Failure) -> Result<Failure, Failure> {
         dead_letter::permanent(self.w, self.event, Some(self.ty), &f, None, None).await?;
-        count(self.kind, f.reason);
+        count(self.kind, f.reason.as_str());
         Ok(f)
     }
 }

@@ -6,7 +6,7 @@
 
 use domain::{
     events::{HubSpotEvent, PortalId},
-    failure::Failure,
+    failure::{Failure, FailureReason},
     object_type::ObjectType,
     status::DeliveryStatus,
 };
@@ -30,7 +30,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         .map_err(Failure::database)?
     else {
         return Ok(Sent::Failed(Failure::permanent(
-            "adjustment_missing",
+            FailureReason::AdjustmentMissing,
             format!("adjustment {id} no longer exists"),
         )));
     };
@@ -40,10 +40,10 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
     }
     let Some(creds) = creds else {
         let f = Failure::permanent(
-            "portal_unconfigured",
+            FailureReason::PortalUnconfigured,
             "the portal has no impact.com credentials",
         );
-        db::adjustments::mark_attempt_failed(&mut *tx, id, true, f.reason, &f.detail)
+        db::adjustments::mark_attempt_failed(&mut *tx, id, true, f.reason.as_str(), &f.detail)
             .await
             .map_err(Failure::database)?;
         tx.commit().await.map_err(Failure::database)?;
@@ -80,18 +80,18 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
                     &mut *tx,
                     id,
                     !f.is_transient(),
-                    f.reason,
+                    f.reason.as_str(),
                     &f.detail,
                 )
                 .await
                 .map_err(Failure::database)?;
             }
             tx.commit().await.map_err(Failure::database)?;
-            metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason)
+            metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason.as_str())
                 .increment(1);
             flag_refused_credentials(w, portal, &f).await;
             tracing::warn!(%portal, adjustment = id, kind, class = f.class.as_str(),
-                reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "adjustment failed");
+                reason = f.reason.as_str(), status = ?f.status, detail = f.loggable_detail(), "adjustment failed");
             if f.is_transient() {
                 Err(f)
             } else {
@@ -115,7 +115,7 @@ pub(super) async fn dead_letter(
         object_type: Some(ty.as_str().to_owned()),
         object_id: Some(row.object_id),
         reason_class: Some(db::dead_letters::ReasonClass::Permanent),
-        reason: f.reason.to_owned(),
+        reason: f.reason.to_string(),
         last_status: f.status,
         last_error: Some(domain::failure::truncate(&f.detail, 4000)),
         attempts: row.attempts + 1,

@@ -8,7 +8,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use domain::{events::PortalId, failure::Failure};
+use domain::{
+    events::PortalId,
+    failure::{Failure, FailureReason},
+};
 use tokio::sync::oneshot;
 
 use crate::pipeline::{coalesce::Coalescer, result::EventResult};
@@ -75,7 +78,7 @@ impl DeliveryBatch {
         }
         rx.await.unwrap_or_else(|_| {
             Err(Failure::transient(
-                "delivery_interrupted",
+                FailureReason::DeliveryInterrupted,
                 "the delivery batch was interrupted",
             ))
         })

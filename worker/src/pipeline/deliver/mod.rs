@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use domain::{
     events::PortalId,
-    failure::Failure,
+    failure::{Failure, FailureReason},
     status::{CredentialsStatus, DeliveryStatus},
 };
 use futures::StreamExt;
@@ -84,7 +84,7 @@ pub async fn resend(
         Some(Ok(EventResult::AlreadyDelivered { .. })) => Sent::AlreadyDelivered,
         Some(Ok(EventResult::Failed(f)) | Err(f)) => Sent::Failed(f),
         _ => Sent::Failed(Failure::permanent(
-            "conversion_missing",
+            FailureReason::ConversionMissing,
             format!("conversion {id} no longer exists"),
         )),
     })
@@ -144,7 +144,7 @@ pub(crate) async fn portal_credentials(
 /// them as failing for the owner (best effort: the failure itself is
 /// recorded with the delivery).
 pub(crate) async fn flag_refused_credentials(w: &Worker, portal: PortalId, f: &Failure) {
-    if f.reason == "impact_auth" {
+    if f.reason == FailureReason::ImpactAuth {
         set_credentials(w, portal, CredentialsStatus::Failing, Some(&f.detail)).await;
     }
 }
@@ -195,7 +195,7 @@ async fn deliver_batch(
     unique.sort_unstable();
     unique.dedup();
     let unconfigured = Failure::permanent(
-        "portal_unconfigured",
+        FailureReason::PortalUnconfigured,
         "the portal has no impact.com credentials",
     );
     if creds.is_none() && matches!(how, How::Resend { .. }) {
@@ -334,9 +334,10 @@ async fn record_answers(
                         .await
                         .map_err(Failure::database)?;
                 }
-                metrics::counter!("worker_conversions_total", "outcome" => f.reason).increment(1);
-                tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason, status = ?f.status, detail = f.loggable_detail(), "delivery failed");
-                if f.reason == "impact_auth" {
+                metrics::counter!("worker_conversions_total", "outcome" => f.reason.as_str())
+                    .increment(1);
+                tracing::warn!(%portal, conversion = id, class = f.class.as_str(), reason = f.reason.as_str(), status = ?f.status, detail = f.loggable_detail(), "delivery failed");
+                if f.reason == FailureReason::ImpactAuth {
                     auth_failure = Some(f.detail.clone());
                 }
                 let r = if f.is_transient() && matches!(how, How::Deliver) {

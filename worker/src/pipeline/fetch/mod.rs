@@ -14,7 +14,7 @@ pub mod tokens;
 
 use domain::{
     events::{HubSpotEvent, PortalId},
-    failure::Failure,
+    failure::{Failure, FailureReason},
     mapping::{self, Context, FieldMapping},
     object_type::ObjectType,
     portal::HubSpotAuthKind,
@@ -61,7 +61,8 @@ pub async fn fetch_object(
             let token = hubspot_token(w, r.portal, stored).await?;
             match fetch(w, r, &token, prefetched).await {
                 Err(f)
-                    if f.reason == "hubspot_auth" && stored.auth_kind == HubSpotAuthKind::Oauth =>
+                    if f.reason == FailureReason::HubspotAuth
+                        && stored.auth_kind == HubSpotAuthKind::Oauth =>
                 {
                     token_rejected(w, r.portal, stored, &token).await?;
                     let token = hubspot_token(w, r.portal, stored).await?;

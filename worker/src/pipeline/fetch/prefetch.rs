@@ -166,11 +166,14 @@ async fn read_group(
 /// by one (`false`).
 fn retry_message(f: Failure, what: &str, fallback: &str, out: &mut Prefetched) -> bool {
     if f.is_transient() {
-        tracing::debug!(reason = f.reason, "{what}; the message will be retried");
+        tracing::debug!(
+            reason = f.reason.as_str(),
+            "{what}; the message will be retried"
+        );
         out.failure = Some(f);
         true
     } else {
-        tracing::debug!(reason = f.reason, "{what}; {fallback}");
+        tracing::debug!(reason = f.reason.as_str(), "{what}; {fallback}");
         false
     }
 }

@@ -4,7 +4,11 @@
 use std::time::Duration;
 
 use crate::Worker;
-use domain::{events::PortalId, failure::Failure, portal::HubSpotAuthKind};
+use domain::{
+    events::PortalId,
+    failure::{Failure, FailureReason},
+    portal::HubSpotAuthKind,
+};
 use secrecy::SecretString;
 use shared::{
     db::portals::StoredPortal,
@@ -19,7 +23,10 @@ pub async fn hubspot_token(
 ) -> Result<SecretString, Failure> {
     match stored.auth_kind {
         HubSpotAuthKind::PrivateApp => stored.hubspot_private_token.clone().ok_or_else(|| {
-            Failure::permanent("portal_unconfigured", "no HubSpot private-app token stored")
+            Failure::permanent(
+                FailureReason::PortalUnconfigured,
+                "no HubSpot private-app token stored",
+            )
         }),
         HubSpotAuthKind::Oauth => {
             if let Some(t) = w.tokens.fresh(portal, REFRESH_MARGIN).await {
@@ -77,13 +84,20 @@ async fn oauth_token(
             Ok((token, ttl))
         }
         Err(TokenError::Db(e)) => Err(Failure::database(e)),
-        Err(TokenError::Unreadable(e)) => Err(Failure::permanent("secret_unreadable", e)),
-        Err(TokenError::Unconfigured(e)) => Err(Failure::permanent("portal_unconfigured", e)),
+        Err(TokenError::Unreadable(e)) => {
+            Err(Failure::permanent(FailureReason::SecretUnreadable, e))
+        }
+        Err(TokenError::Unconfigured(e)) => {
+            Err(Failure::permanent(FailureReason::PortalUnconfigured, e))
+        }
         Err(TokenError::Revoked(detail)) => {
             w.portals.invalidate(portal).await;
             metrics::counter!("hubspot_token_refreshes_total", "outcome" => "revoked").increment(1);
             tracing::warn!(%portal, "HubSpot revoked the OAuth grant: portal marked uninstalled");
-            Err(Failure::permanent("hubspot_uninstalled", detail))
+            Err(Failure::permanent(
+                FailureReason::HubspotUninstalled,
+                detail,
+            ))
         }
         Err(TokenError::Api(e)) => {
             metrics::counter!("hubspot_token_refreshes_total", "outcome" => "error").increment(1);
