@@ -117,11 +117,8 @@ impl PartialEq<&str> for FailureReason {
     }
 }
 
-/// A classified failure. Reason codes are stable (stored, used as metric labels):
-/// `mapping_incomplete`, `mapping_invalid`, `object_deleted`, `hubspot_unavailable`,
-/// `hubspot_rate_limited`, `hubspot_auth`, `hubspot_rejected`, `hubspot_uninstalled`,
-/// `impact_rejected`, `impact_auth`, `impact_unavailable`, `impact_rate_limited`,
-/// `database_unavailable`, `secret_unreadable`.
+/// A classified failure: transient or permanent, with its stable reason
+/// ([`FailureReason`]) and what happened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason} ({}): {detail}", class.as_str())]
 pub struct Failure {
