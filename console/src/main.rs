@@ -20,14 +20,11 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match service::settings("console", "", |s| s.validate_console()) {
-        Ok(s) => s,
-        Err(code) => return code,
-    };
-    if cli.check_config {
-        println!("configuration OK");
-        return ExitCode::SUCCESS;
-    }
+    let settings =
+        match service::settings("console", "", cli.check_config, |s| s.validate_console()) {
+            Ok(s) => s,
+            Err(code) => return code,
+        };
     let listener =
         match service::bind("console", settings.console_addr, "CONNECTOR_CONSOLE_ADDR").await {
             Ok(l) => l,
@@ -48,11 +45,8 @@ async fn main() -> ExitCode {
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(service::cancel_on_signal(shutdown.clone()));
-    match console::run(settings, listener, admin, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "console failed");
-            ExitCode::FAILURE
-        }
-    }
+    service::exit(
+        "console",
+        console::run(settings, listener, admin, shutdown).await,
+    )
 }

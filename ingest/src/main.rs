@@ -19,14 +19,11 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match service::settings("ingest", "", |s| s.validate_ingest()) {
+    let settings = match service::settings("ingest", "", cli.check_config, |s| s.validate_ingest())
+    {
         Ok(s) => s,
         Err(code) => return code,
     };
-    if cli.check_config {
-        println!("configuration OK");
-        return ExitCode::SUCCESS;
-    }
     let listener =
         match service::bind("ingest", settings.ingest_addr, "CONNECTOR_INGEST_ADDR").await {
             Ok(l) => l,
@@ -34,11 +31,5 @@ async fn main() -> ExitCode {
         };
     let shutdown = CancellationToken::new();
     tokio::spawn(service::cancel_on_signal(shutdown.clone()));
-    match ingest::run(settings, listener, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "ingest failed");
-            ExitCode::FAILURE
-        }
-    }
+    service::exit("ingest", ingest::run(settings, listener, shutdown).await)
 }

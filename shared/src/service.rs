@@ -10,10 +10,12 @@ use crate::config::{ConfigError, Settings};
 
 /// Loads the settings, starts logging (with `log_suffix` appended to the
 /// filter, e.g. `,sqlx=warn`) and runs `check`; a problem is printed as
-/// `process: problem` and gives exit code 2.
+/// `process: problem` and gives exit code 2. With `check_only`
+/// (`--check-config`) a good configuration ends the process with success.
 pub fn settings(
     process: &str,
     log_suffix: &str,
+    check_only: bool,
     check: impl FnOnce(&Settings) -> Result<(), ConfigError>,
 ) -> Result<Settings, ExitCode> {
     let settings = Settings::load().map_err(|e| {
@@ -28,7 +30,22 @@ pub fn settings(
         eprintln!("{process}: {e}");
         ExitCode::from(2)
     })?;
+    if check_only {
+        println!("configuration OK");
+        return Err(ExitCode::SUCCESS);
+    }
     Ok(settings)
+}
+
+/// The exit code of a service that ran: failure is logged with its cause chain.
+pub fn exit(process: &str, result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "{process} failed");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Binds `addr` (the setting `name`); a failure is printed as

@@ -11,7 +11,7 @@ use worker::cli::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // PostgreSQL notices ("relation ... already exists, skipping") are noise.
-    let settings = match service::settings("worker", ",sqlx=warn", |_| Ok(())) {
+    let settings = match service::settings("worker", ",sqlx=warn", false, |_| Ok(())) {
         Ok(s) => s,
         Err(code) => return code,
     };
