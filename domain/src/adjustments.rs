@@ -20,6 +20,22 @@ use crate::{
 /// catch-all reason (a lost or deleted deal is neither a return nor an
 /// order error).
 pub const DEFAULT_DISPOSITION_CODE: &str = "OTHER";
+/// The disposition codes impact.com provides to every account (its "reverse
+/// an action" reference); an account may configure its own besides
+/// (case-sensitive, per event type).
+pub const IMPACT_DISPOSITION_CODES: [&str; 11] = [
+    "REJECTED",
+    "CONS_INFO_INVALID",
+    "CONS_ERROR",
+    "CONS_FRAUD",
+    "ITEM_RETURNED",
+    "ITEM_OUT_OF_STOCK",
+    "ORDER_ERROR",
+    "PUB_ACT_DISPUTE",
+    "NOT_COMPLIANCE_TERMS",
+    "MP_RETURNED",
+    "OTHER",
+];
 /// `Reason` sent when the document sets none (impact.com's own example for
 /// an amount change).
 pub const DEFAULT_MODIFY_REASON: &str = "ORDER_UPDATE";

@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
         program_id: "1000".into(),
         occurred_at_ms: 1_700_000_000_000,
         currency: None,
+        company_currency: None,
     };
     if let Ok(conv) = build(&rows, &ctx) {
         assert!(!conv.order_id.is_empty(), "a conversion without an OrderId");

@@ -14,7 +14,7 @@ use sqlx::PgPool;
 
 use crate::pipeline::{
     deliver::batches::{DeliveryBatches, MAX_FLUSHING},
-    fetch::{stages::StageCache, token_cache::TokenCache},
+    fetch::{currency::CurrencyCache, stages::StageCache, token_cache::TokenCache},
     portal_cache::PortalCache,
     record::batch::RecordBatch,
     retry::ShortRetry,
@@ -42,6 +42,8 @@ pub struct Inner {
     pub portals: PortalCache,
     /// Deal stage labels per portal.
     pub stages: StageCache,
+    /// Company currencies per portal (HubSpot's account information).
+    pub currencies: CurrencyCache,
     /// OAuth access tokens per portal.
     pub tokens: TokenCache,
     /// In-process retries of short blips.
@@ -109,6 +111,7 @@ impl Worker {
                 oauth_app,
                 portals: PortalCache::default(),
                 stages: StageCache::default(),
+                currencies: CurrencyCache::default(),
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),

@@ -1,14 +1,14 @@
 //! Preview: the conversion an object would produce now, with the portal's
 //! mappings, or what is missing. Reads HubSpot with the same assembly as the
 //! worker (`shared::hubspot::assemble`: object, a deal's line items,
-//! associated contact and stage label) and maps with the same pure
-//! `domain::mapping::build`.
+//! associated contact, stage label and the portal's company currency) and
+//! maps with the same pure `domain::mapping::build`.
 
 use domain::{events::PortalId, mapping, object_type::ObjectType};
 use serde::Serialize;
 use shared::hubspot::{
     HubSpotError,
-    assemble::{Known, ObjectRequest, UncachedStages, assemble},
+    assemble::{Known, ObjectRequest, UncachedCurrency, UncachedStages, assemble},
 };
 
 use super::{Website, ops::OpError};
@@ -60,14 +60,20 @@ pub async fn preview(
         program_id: &program_id,
         occurred_at_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),
     };
-    let ctx = assemble(&site.hubspot, &request, Known::default(), &UncachedStages)
-        .await
-        .map_err(|e| match e {
-            HubSpotError::NotFound => OpError::Invalid(vec![format!(
-                "HubSpot has no {object_type} with id {object_id}"
-            )]),
-            other => OpError::Upstream(format!("HubSpot: {other}")),
-        })?;
+    let ctx = assemble(
+        &site.hubspot,
+        &request,
+        Known::default(),
+        &UncachedStages,
+        &UncachedCurrency,
+    )
+    .await
+    .map_err(|e| match e {
+        HubSpotError::NotFound => OpError::Invalid(vec![format!(
+            "HubSpot has no {object_type} with id {object_id}"
+        )]),
+        other => OpError::Upstream(format!("HubSpot: {other}")),
+    })?;
     Ok(match mapping::build(&rows, &ctx) {
         Ok(c) => Preview {
             object_type,

@@ -35,40 +35,8 @@ pub fn build(mappings: &[FieldMapping], ctx: &Context) -> Result<Conversion, Map
         }
     }
 
-    let item_rows: Vec<&FieldMapping> = mappings
-        .iter()
-        .filter(|m| matches!(m.target, Target::Item(_)))
-        .collect();
-    if !item_rows.is_empty() {
-        let mut index = 0;
-        for item in 0..ctx.line_items.len() {
-            let fields: Vec<(String, &FieldMapping, Option<String>)> = item_rows
-                .iter()
-                .map(|m| {
-                    let Target::Item(base) = &m.target else {
-                        unreachable!("filtered to items")
-                    };
-                    (base.clone(), *m, value_of(m, ctx, Some(item)))
-                })
-                .collect();
-            // An item with nothing mapped is skipped so indexes have no gaps.
-            if fields.iter().all(|(_, _, v)| v.is_none()) {
-                continue;
-            }
-            index += 1;
-            for (base, m, value) in fields {
-                let Some(raw) = value else { continue };
-                let name = format!("{base}{index}");
-                let v =
-                    normalize(m.target.kind(), &raw).map_err(|problem| MappingError::Invalid {
-                        field: name.clone(),
-                        problem,
-                    })?;
-                params.push((name, v));
-            }
-        }
-        resolve_amount_conflict(&mut params, &mut notes);
-    }
+    super::items::expand(mappings, ctx, &mut params)?;
+    resolve_amount_conflict(&mut params, &mut notes);
     add_currency(&mut params, &mut notes, mappings, ctx)?;
     validate(params, notes, &empty_sources)
 }
@@ -96,7 +64,8 @@ fn resolve_amount_conflict(params: &mut Vec<(String, String)>, notes: &mut Vec<S
 }
 
 /// impact.com needs `CurrencyCode` whenever amounts are sent: when none is
-/// mapped, the object's own currency is used, else the conversion cannot be sent.
+/// mapped, the object's own currency is used, else the portal's company
+/// currency, else the conversion cannot be sent.
 fn add_currency(
     params: &mut Vec<(String, String)>,
     notes: &mut Vec<String>,
@@ -107,29 +76,37 @@ fn add_currency(
     if !money || params.iter().any(|(n, _)| n == "CurrencyCode") {
         return Ok(());
     }
-    match ctx
-        .currency
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        Some(c) => {
-            // Before the line items, so the order-level fields stay together.
-            let at = params
-                .iter()
-                .position(|(n, _)| n.starts_with("Item"))
-                .unwrap_or(params.len());
-            params.insert(at, ("CurrencyCode".into(), c.to_ascii_uppercase()));
-            notes.push(format!("CurrencyCode {c} taken from the object's currency"));
-            Ok(())
+    let usable = |c: &Option<String>| {
+        c.as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_ascii_uppercase)
+    };
+    let (code, whence) = match (usable(&ctx.currency), usable(&ctx.company_currency)) {
+        (Some(c), _) => (c, "the object's currency"),
+        (None, Some(c)) => (
+            c,
+            "the portal's company currency (the object has none of its own)",
+        ),
+        (None, None) => {
+            return Err(MappingError::Missing {
+                field: "CurrencyCode".into(),
+                detail: "amounts are mapped but no CurrencyCode: the object has no currency \
+                         (a deal's deal_currency_code) and HubSpot reported no company \
+                         currency for the portal; map one (e.g. \
+                         {\"const\": \"USD\", \"to\": \"CurrencyCode\"}) or set the deal's currency"
+                    .into(),
+            });
         }
-        None => Err(MappingError::Missing {
-            field: "CurrencyCode".into(),
-            detail: "amounts are mapped but no CurrencyCode: map one (e.g. \
-                     {\"const\": \"USD\", \"to\": \"CurrencyCode\"}) or set the deal's currency"
-                .into(),
-        }),
-    }
+    };
+    // Before the line items, so the order-level fields stay together.
+    let at = params
+        .iter()
+        .position(|(n, _)| n.starts_with("Item"))
+        .unwrap_or(params.len());
+    notes.push(format!("CurrencyCode {code} taken from {whence}"));
+    params.insert(at, ("CurrencyCode".into(), code));
+    Ok(())
 }
 
 /// Whether a sent parameter is a money field.
@@ -148,7 +125,7 @@ fn is_index(s: &str) -> bool {
 }
 
 /// The raw value of a mapping (after its value map), `None` when empty.
-fn value_of(m: &FieldMapping, ctx: &Context, item: Option<usize>) -> Option<String> {
+pub(super) fn value_of(m: &FieldMapping, ctx: &Context, item: Option<usize>) -> Option<String> {
     let raw: String = match &m.source {
         Source::Property(p) => ctx.property(p)?.to_owned(),
         Source::LeadStatusId => format!(
@@ -174,6 +151,7 @@ fn value_of(m: &FieldMapping, ctx: &Context, item: Option<usize>) -> Option<Stri
             .as_deref()
             .filter(|v| !v.is_empty())?
             .to_owned(),
+        // A constant applies to the order, and to every line item alike.
         Source::Const(c) => c.clone(),
     };
     let mapped = match &m.value_map {

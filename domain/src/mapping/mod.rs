@@ -8,6 +8,7 @@
 
 mod build;
 mod fields;
+mod items;
 mod normalize;
 mod source;
 mod validate;
@@ -19,6 +20,7 @@ pub use fields::{
     ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldKind, ITEM_AMOUNT_FIELDS, ORDER_AMOUNT_FIELDS,
     Target, target_names,
 };
+pub use items::{QUANTITY_PROPERTY, REQUIRED_ITEM_FIELDS, default_quantity, suggested_mapping};
 pub use normalize::normalize;
 pub use source::Source;
 
@@ -53,6 +55,9 @@ pub struct Needs {
     pub associated_contact: bool,
     /// The deal stage's label (pipelines API).
     pub stage_label: bool,
+    /// Amounts are mapped without a `CurrencyCode`: the object's currency
+    /// (else the portal's company currency) is sent with them.
+    pub currency: bool,
 }
 
 /// Lists what `mappings` read. The triggering property is always included
@@ -72,6 +77,13 @@ pub fn needs(mappings: &[FieldMapping]) -> Needs {
             _ => {}
         }
     }
+    if items::default_quantity(mappings) {
+        n.line_item_properties.insert(QUANTITY_PROPERTY.into());
+    }
+    n.currency = mappings.iter().any(|m| m.target.kind() == FieldKind::Money)
+        && !mappings
+            .iter()
+            .any(|m| m.target == Target::Field("CurrencyCode".into()));
     n
 }
 
@@ -95,9 +107,12 @@ pub struct Context {
     /// The event's `occurredAt` (epoch milliseconds).
     pub occurred_at_ms: u64,
     /// The object's own currency (a deal's `deal_currency_code`, else its
-    /// line items' `currency`): sent as `CurrencyCode` with amounts unless
-    /// `CurrencyCode` is mapped.
+    /// line items' `hs_line_item_currency_code`): sent as `CurrencyCode` with
+    /// amounts unless `CurrencyCode` is mapped.
     pub currency: Option<String>,
+    /// The portal's company currency (HubSpot's account information), used
+    /// when the object has no currency of its own.
+    pub company_currency: Option<String>,
 }
 
 impl Context {
@@ -172,3 +187,6 @@ impl MappingError {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_items;

@@ -151,6 +151,7 @@ fn seed_line_items_expand_from_one_and_replace_the_order_amount() {
         row(d, "line_item{i}.name", "ItemName{i}"),
         row(d, "line_item{i}.price", "ItemPrice{i}"),
         row(d, "line_item{i}.quantity", "ItemQuantity{i}"),
+        row(d, "line_item{i}.category", "ItemCategory{i}"),
     ]);
     let mut ctx = deal_ctx();
     ctx.line_items = vec![
@@ -159,12 +160,14 @@ fn seed_line_items_expand_from_one_and_replace_the_order_amount() {
             ("name", "Anvil"),
             ("price", "10"),
             ("quantity", "2"),
+            ("category", "Hardware"),
         ]),
         props(&[
             ("hs_sku", "SKU-2"),
             ("name", "Rope"),
             ("price", "2.50"),
             ("quantity", "1.0"),
+            ("category", "Hardware"),
         ]),
     ];
     let c = build(&rows, &ctx).expect("maps");
@@ -181,10 +184,12 @@ fn seed_line_items_expand_from_one_and_replace_the_order_amount() {
             ("ItemName1", "Anvil"),
             ("ItemPrice1", "10"),
             ("ItemQuantity1", "2"),
+            ("ItemCategory1", "Hardware"),
             ("ItemSku2", "SKU-2"),
             ("ItemName2", "Rope"),
             ("ItemPrice2", "2.50"),
             ("ItemQuantity2", "1"),
+            ("ItemCategory2", "Hardware"),
         ]
     );
     assert_eq!(c.get("OrderSubTotalPostDiscount"), None);
@@ -330,9 +335,14 @@ proptest! {
         let d = ObjectType::Deals;
         let mut rows = deal_rows();
         rows.push(row(d, "line_item{i}.hs_sku", "ItemSku{i}"));
+        rows.push(FieldMapping {
+            source: Source::Const("Hardware".into()),
+            target: Target::Item("ItemCategory".into()),
+            value_map: None,
+        });
         let mut ctx = deal_ctx();
         ctx.line_items = items.iter().map(|s| {
-            [("hs_sku".to_owned(), s.clone())].into_iter().collect()
+            [("hs_sku".to_owned(), s.clone()), ("quantity".to_owned(), Some("1".to_owned()))].into_iter().collect()
         }).collect();
         let c = build(&rows, &ctx).expect("maps");
         let skus: Vec<&str> = c.params.iter().filter(|(n, _)| n.starts_with("ItemSku")).map(|(n, _)| n.as_str()).collect();

@@ -178,3 +178,99 @@ fn credentials_a_document_needs_depend_on_what_is_stored() {
     };
     assert!(bare.credentials_over(Some(no_impact)).is_err());
 }
+
+fn deal_doc(rows: &str) -> String {
+    format!(
+        r#"{{"portal_id": 7, "impact": {{"account_sid": "IRa", "program_id": "1000"}},
+            "triggers": {{"deals": {{"on_change": ["dealstage"]}}}},
+            "mappings": {{"deals": [
+                {{"from": "deal_[deal stage]", "to": "EventTypeCode"}},
+                {{"from": "deal_[stage]_id", "to": "OrderId"}},
+                {{"from": "hs_lastmodifieddate", "to": "EventDate"}},
+                {{"from": "deal_contact_id", "to": "CustomerId"}}{rows}]}}}}"#
+    )
+}
+
+#[test]
+fn item_fields_impact_com_requires_are_named_with_a_source() {
+    // The seed's line-item rows: sku, name, price; no category.
+    let seed = r#",
+        {"from": "line_item{i}.hs_sku", "to": "ItemSku{i}"},
+        {"from": "line_item{i}.name", "to": "ItemName{i}"},
+        {"from": "line_item{i}.price", "to": "ItemPrice{i}"}"#;
+    let v = PortalDocument::parse(&deal_doc(seed))
+        .expect("parses")
+        .validate()
+        .expect("a warning, not a refusal: stored documents keep applying");
+    let w = v.warnings.join("\n");
+    assert!(w.contains("nothing maps ItemCategory{i}"), "{w}");
+    assert!(w.contains(r#""to": "ItemCategory{i}""#), "{w}");
+    assert!(!w.contains("ItemQuantity"), "the quantity defaults: {w}");
+    let unmapped = unmapped_required(&v.config.mappings[&ObjectType::Deals]);
+    assert_eq!(
+        unmapped,
+        ["ItemCategory{i} (e.g. a constant category, or a line-item property holding it)"]
+    );
+
+    // Without a SKU either, both are named.
+    let v = PortalDocument::parse(&deal_doc(
+        r#", {"from": "line_item{i}.price", "to": "ItemPrice{i}"}"#,
+    ))
+    .expect("parses")
+    .validate()
+    .expect("valid");
+    let unmapped = unmapped_required(&v.config.mappings[&ObjectType::Deals]);
+    assert!(unmapped[0].starts_with("ItemSku{i} (e.g. from line_item{i}.hs_sku)"));
+    assert_eq!(unmapped.len(), 2, "{unmapped:?}");
+
+    // A constant category, the same for every item, completes them.
+    let complete = format!(r#"{seed}, {{"const": "Hardware", "to": "ItemCategory{{i}}"}}"#);
+    let v = PortalDocument::parse(&deal_doc(&complete))
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    let doc = PortalDocument::export(&v.config, HubSpotAuthKind::PrivateApp);
+    let rows = &doc.mappings[&ObjectType::Deals];
+    assert_eq!(
+        rows.last().and_then(|r| r.constant.as_deref()),
+        Some("Hardware")
+    );
+    assert_eq!(rows.last().map(|r| r.to.as_str()), Some("ItemCategory{i}"));
+
+    // Without line-item fields, nothing about items is said.
+    let v = PortalDocument::parse(&deal_doc(""))
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+}
+
+#[test]
+fn constants_and_value_maps_must_fit_their_field() {
+    let long = "x".repeat(65);
+    let e = errors(&deal_doc(&format!(
+        r#", {{"const": "{long}", "to": "Text1"}},
+           {{"const": "ab", "to": "PaymentType"}},
+           {{"const": "{long}", "to": "CustomProfileId"}},
+           {{"const": "CASH", "to": "Numeric1"}},
+           {{"from": "dealtype", "to": "Text2", "value_map": {{"newbusiness": "{long}"}}}}"#
+    )));
+    let want = [
+        "mappings.deals[4].const: not a valid Text1: 65 characters, at most 64 allowed",
+        "mappings.deals[7].const: not a valid Numeric1",
+        "mappings.deals[8].value_map.newbusiness: not a valid Text2",
+    ];
+    for w in want {
+        assert!(
+            e.iter().any(|x| x.starts_with(w)),
+            "missing {w:?} in {e:#?}"
+        );
+    }
+    assert_eq!(e.len(), want.len(), "{e:#?}");
+    let e = errors(&deal_doc(&format!(
+        r#", {{"const": "{}", "to": "PaymentType"}}"#,
+        "p".repeat(33)
+    )));
+    assert!(e[0].contains("at most 32"), "{e:?}");
+}

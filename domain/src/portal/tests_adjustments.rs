@@ -31,7 +31,7 @@ fn adjustments_are_applied_and_exported_unchanged() {
     let rules = serde_json::json!({ "deals": {
         "reverse_when": [{ "property": "dealstage", "values": ["closedlost"] }],
         "reverse_on_delete": true,
-        "disposition_code": "ORDER_CANCELLED",
+        "disposition_code": "REJECTED",
         "modify_on_change": ["amount"],
         "modify_reason": "ORDER_UPDATE",
         "amount_from": "OrderSubTotal",
@@ -43,7 +43,7 @@ fn adjustments_are_applied_and_exported_unchanged() {
         .expect("valid");
     let deals = &v.config.adjustments[&ObjectType::Deals];
     assert!(deals.reverse_on_delete);
-    assert_eq!(deals.disposition(), "ORDER_CANCELLED");
+    assert_eq!(deals.disposition(), "REJECTED");
     assert!(v.warnings.is_empty(), "{:?}", v.warnings);
     let exported = PortalDocument::export(&v.config, HubSpotAuthKind::PrivateApp);
     let json = serde_json::to_value(&exported).expect("serialises");
@@ -123,4 +123,34 @@ fn modifications_need_a_mapped_amount_and_codes_need_tracker_ids() {
         "{:?}",
         v.warnings
     );
+}
+
+#[test]
+fn a_disposition_code_impact_com_does_not_provide_is_warned_about() {
+    let rules = |code: &str| {
+        serde_json::json!({ "deals": {
+            "reverse_when": [{ "property": "dealstage", "values": ["closedlost"] }],
+            "disposition_code": code,
+            "action_tracker_ids": { "Closed Won": 5001 }
+        }})
+    };
+    let v = PortalDocument::parse(&doc(rules("ORDER_CANCELLED")))
+        .expect("parses")
+        .validate()
+        .expect("a custom code may be configured in the account");
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.starts_with("adjustments.deals.disposition_code")
+                && w.contains("ITEM_RETURNED")),
+        "{:?}",
+        v.warnings
+    );
+    for code in crate::adjustments::IMPACT_DISPOSITION_CODES {
+        let v = PortalDocument::parse(&doc(rules(code)))
+            .expect("parses")
+            .validate()
+            .expect("valid");
+        assert!(v.warnings.is_empty(), "{code}: {:?}", v.warnings);
+    }
 }

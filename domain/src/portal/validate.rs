@@ -10,7 +10,10 @@ use super::{
 };
 use crate::{
     events::PortalId,
-    mapping::{ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target},
+    mapping::{
+        ATTRIBUTION_FIELDS, EVENT_TYPE_FIELDS, FieldMapping, MappingSet, Source, Target, normalize,
+        suggested_mapping,
+    },
     object_type::ObjectType,
 };
 
@@ -167,9 +170,7 @@ impl PortalDocument {
                 .is_some_and(|t| t.on_create || !t.on_change.is_empty());
             let rows = mappings.get(&ty).map(Vec::as_slice).unwrap_or_default();
             if fires {
-                if let Some(w) = missing_required(ty, rows) {
-                    warnings.push(w);
-                }
+                warnings.extend(missing_required(ty, rows));
             } else if !rows.is_empty() {
                 warnings.push(format!(
                     "mappings.{ty}: no trigger is enabled for {ty}: these mappings are unused"
@@ -223,19 +224,22 @@ fn row_to_mapping(ty: ObjectType, row: &super::MappingRow) -> Result<FieldMappin
     };
     let item_source = matches!(source, Source::LineItem(_));
     let item_target = matches!(target, Target::Item(_));
-    if item_source != item_target {
-        return Err(if item_source {
-            format!(
-                ".to: line-item sources map to line-item fields such as ItemSku{{i}}, not {}",
-                row.to
-            )
-        } else {
-            format!(
-                ".from: {} is a line-item field: its source must be line_item{{i}}.<property>",
-                row.to
-            )
-        });
+    // A constant may target an item field: it applies to every item.
+    let constant = matches!(source, Source::Const(_));
+    if item_source && !item_target {
+        return Err(format!(
+            ".to: line-item sources map to line-item fields such as ItemSku{{i}}, not {}",
+            row.to
+        ));
     }
+    if item_target && !item_source && !constant {
+        return Err(format!(
+            ".from: {} is a line-item field: its source must be line_item{{i}}.<property> \
+             (or a constant, the same for every item)",
+            row.to
+        ));
+    }
+    check_values(&target, &source, row)?;
     Ok(FieldMapping {
         source,
         target,
@@ -243,21 +247,54 @@ fn row_to_mapping(ty: ObjectType, row: &super::MappingRow) -> Result<FieldMappin
     })
 }
 
+/// A constant, and every value a `value_map` produces, must fit its
+/// impact.com field (length, number, date) as it is sent.
+fn check_values(target: &Target, source: &Source, row: &super::MappingRow) -> Result<(), String> {
+    let field = target.display();
+    if let Source::Const(c) = source {
+        normalize(target.kind(), c).map_err(|e| format!(".const: not a valid {field}: {e}"))?;
+    }
+    for (from, to) in row.value_map.iter().flatten() {
+        normalize(target.kind(), to)
+            .map_err(|e| format!(".value_map.{from}: not a valid {field}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Advice when enabled triggers cannot produce a valid conversion.
-fn missing_required(ty: ObjectType, rows: &[FieldMapping]) -> Option<String> {
-    let missing = unmapped_required(rows);
-    (!missing.is_empty()).then(|| {
-        format!(
+fn missing_required(ty: ObjectType, rows: &[FieldMapping]) -> Vec<String> {
+    let mut out = Vec::new();
+    let missing = unmapped_minimum(rows);
+    if !missing.is_empty() {
+        out.push(format!(
             "mappings.{ty}: triggers are enabled but nothing maps to {}: \
              every {ty} conversion will fail as mapping_incomplete",
             missing.join(", ")
-        )
-    })
+        ));
+    }
+    for field in unmapped_item_fields(rows) {
+        let base = field.split('{').next().unwrap_or(field);
+        out.push(format!(
+            "mappings.{ty}: line-item fields are mapped but nothing maps {base}{{i}}, which \
+             impact.com requires for every item: every {ty} conversion with line items will \
+             fail as mapping_incomplete; map {}",
+            suggested_mapping(base)
+        ));
+    }
+    out
 }
 
 /// The required impact.com fields (or groups of alternatives) that `rows`
-/// leave unmapped; empty when a conversion can be complete.
+/// leave unmapped, with a suggested source for item fields; empty when a
+/// conversion can be complete.
 pub fn unmapped_required(rows: &[FieldMapping]) -> Vec<&'static str> {
+    let mut missing = unmapped_minimum(rows);
+    missing.extend(unmapped_item_fields(rows));
+    missing
+}
+
+/// The order-level minimum `rows` leave unmapped.
+fn unmapped_minimum(rows: &[FieldMapping]) -> Vec<&'static str> {
     let has = |f: &str| rows.iter().any(|m| m.target == Target::Field(f.to_owned()));
     let mut missing = Vec::new();
     if !EVENT_TYPE_FIELDS.iter().any(|f| has(f)) {
@@ -271,6 +308,25 @@ pub fn unmapped_required(rows: &[FieldMapping]) -> Vec<&'static str> {
     }
     if !ATTRIBUTION_FIELDS.iter().any(|f| has(f)) {
         missing.push("an attribution field (ClickId, CustomerId, ...)");
+    }
+    missing
+}
+
+/// When line-item fields are mapped: the item fields impact.com requires
+/// for every item that nothing maps (`ItemQuantity{i}` defaults to the line
+/// item's `quantity`), each with a suggested source.
+fn unmapped_item_fields(rows: &[FieldMapping]) -> Vec<&'static str> {
+    if !rows.iter().any(|m| matches!(m.target, Target::Item(_))) {
+        return Vec::new();
+    }
+    let has = |f: &str| rows.iter().any(|m| m.target == Target::Item(f.to_owned()));
+    let mut missing = Vec::new();
+    if !has("ItemSku") {
+        missing.push("ItemSku{i} (e.g. from line_item{i}.hs_sku)");
+    }
+    if !has("ItemCategory") {
+        missing
+            .push("ItemCategory{i} (e.g. a constant category, or a line-item property holding it)");
     }
     missing
 }

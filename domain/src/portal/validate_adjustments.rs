@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use super::valid_property;
 use crate::{
-    adjustments::ObjectAdjustments,
+    adjustments::{IMPACT_DISPOSITION_CODES, ObjectAdjustments},
     mapping::{MappingSet, ORDER_AMOUNT_FIELDS, Target},
     object_type::ObjectType,
     triggers::ObjectTriggers,
@@ -81,6 +81,17 @@ pub(super) fn check(
                     "{path}.{key}: {c:?} is not an impact.com code (letters, digits, _ and -, e.g. \"ORDER_UPDATE\")"
                 ));
             }
+        }
+        if let Some(c) = &a.disposition_code
+            && valid_code(c)
+            && !IMPACT_DISPOSITION_CODES.contains(&c.as_str())
+        {
+            warnings.push(format!(
+                "{path}.disposition_code: {c:?} is not one of impact.com's own codes ({}): \
+                 reversals are refused unless your impact.com account has it configured \
+                 (Settings → Event Types → Disposition Codes; codes are case-sensitive)",
+                IMPACT_DISPOSITION_CODES.join(", ")
+            ));
         }
         for (code, id) in &a.action_tracker_ids {
             if code.trim().is_empty() {

@@ -151,6 +151,8 @@ fn required_scopes(path: &str) -> Vec<String> {
                 .collect()
         }
         ["crm", "v3", "pipelines", ..] => vec![ObjectType::Deals],
+        // HubSpot's account information needs the `oauth` scope.
+        ["account-info", ..] => return vec!["oauth".into()],
         ["crm", "v3", "properties", t, ..] => {
             return match ObjectType::parse(t) {
                 Some(ObjectType::LineItems) | None => vec!["crm.objects.line_items.read".into()],

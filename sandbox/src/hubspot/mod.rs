@@ -1,5 +1,7 @@
-//! The fake HubSpot: data, CRM API, OAuth, limits and webhooks.
+//! The fake HubSpot: data, CRM API, account information, OAuth, limits and
+//! webhooks.
 
+mod account;
 mod assoc;
 mod changes;
 mod control;
@@ -129,6 +131,7 @@ impl FakeHubSpot {
             .merge(search::routes())
             .merge(assoc::routes())
             .merge(schema_routes::routes())
+            .merge(account::routes())
             .layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 limits::gate,
@@ -137,6 +140,7 @@ impl FakeHubSpot {
             .merge(api)
             .merge(oauth_routes::routes())
             .merge(control::routes())
+            .merge(account::control_routes())
             .with_state(self.clone())
     }
 

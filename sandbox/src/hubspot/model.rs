@@ -58,6 +58,10 @@ pub(crate) struct Portal {
     /// Associations, stored in both directions.
     pub(crate) associations: HashMap<(ObjectType, u64), BTreeMap<ObjectType, BTreeSet<u64>>>,
     pub(crate) properties: HashMap<ObjectType, Vec<PropertyDef>>,
+    /// The company currency of the account information (`None`: absent).
+    pub(crate) company_currency: Option<String>,
+    /// Reads of the account information.
+    pub(crate) account_info_reads: u64,
     next_id: HashMap<ObjectType, u64>,
 }
 
@@ -74,6 +78,8 @@ impl Portal {
             objects: HashMap::new(),
             associations: HashMap::new(),
             properties,
+            company_currency: Some(super::account::DEFAULT_CURRENCY.into()),
+            account_info_reads: 0,
             next_id: HashMap::new(),
         }
     }

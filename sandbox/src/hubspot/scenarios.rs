@@ -81,7 +81,7 @@ impl FakeHubSpot {
                 ("hs_sku", "SKU-ANVIL"),
                 ("price", "10.00"),
                 ("quantity", "2"),
-                ("currency", "USD"),
+                ("hs_line_item_currency_code", "USD"),
             ]);
             let (deal, ev) = self.create_deal_quiet(
                 portal,

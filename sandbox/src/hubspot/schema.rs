@@ -236,7 +236,7 @@ pub fn properties(t: ObjectType) -> Vec<PropertyDef> {
                 calculated: true,
                 ..PropertyDef::std("amount", "Net price", "number", "number", g)
             },
-            s("currency", "Currency"),
+            s("hs_line_item_currency_code", "Currency"),
             s("description", "Description"),
         ]),
     }

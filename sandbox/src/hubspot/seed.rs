@@ -196,7 +196,7 @@ pub(crate) fn seed_portal(seed: u64, spec: &PortalSeed) -> Portal {
                 ("price", money(u64::from(price))),
                 ("quantity", qty.to_string()),
                 ("amount", money(u64::from(price) * qty)),
-                ("currency", "USD".to_string()),
+                ("hs_line_item_currency_code", "USD".to_string()),
                 ("description", format!("{name}, as seen on TV")),
             ]));
         }

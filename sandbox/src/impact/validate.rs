@@ -232,8 +232,9 @@ pub(crate) fn conversion(params: &[(String, String)], account: &ImpactAccount) -
     }
     for (k, v) in map.iter().filter(|(_, v)| !v.is_empty()) {
         let max = match (k.as_str(), indexed(k)) {
-            ("OrderId" | "ClickId", _) | (_, Some(("Text", _))) => 64,
-            ("EventTypeCode", _) => 128,
+            ("OrderId" | "ClickId" | "EventTypeCode", _) | (_, Some(("Text", _))) => 64,
+            ("CustomProfileId", _) => 70,
+            ("PaymentType", _) => 32,
             _ => 255,
         };
         if v.chars().count() > max {

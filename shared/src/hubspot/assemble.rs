@@ -1,8 +1,10 @@
 //! Assembling the mapping context of one object from HubSpot: the object
 //! (only the properties the mappings need), a deal's line items in a stable
-//! order, its associated contact and its stage's label. The website's
-//! preview calls it as it is; the worker's fetch can pass what its batch
-//! prefetch already read ([`Known`]) and its cached stage labels.
+//! order, its associated contact, its stage's label, and the portal's
+//! company currency when amounts need a currency the object does not have.
+//! The website's preview calls it as it is; the worker's fetch can pass what
+//! its batch prefetch already read ([`Known`]), its cached stage labels and
+//! its cached company currencies.
 
 use std::collections::BTreeSet;
 
@@ -19,8 +21,8 @@ use super::{Association, CrmObject, HubSpotClient, HubSpotError, Pipeline};
 const POSITION: &str = "hs_position_on_quote";
 /// A deal's currency.
 const DEAL_CURRENCY: &str = "deal_currency_code";
-/// A line item's currency.
-const ITEM_CURRENCY: &str = "currency";
+/// A line item's currency (HubSpot's line items carry their deal's).
+const ITEM_CURRENCY: &str = "hs_line_item_currency_code";
 
 /// One object to assemble.
 pub struct ObjectRequest<'a> {
@@ -89,6 +91,31 @@ pub trait StageLabels {
         pipeline: Option<&str>,
         stage: &str,
     ) -> impl Future<Output = Result<Option<String>, HubSpotError>> + Send;
+}
+
+/// Where a portal's company currency comes from (a cache, or HubSpot every
+/// time); `None`: HubSpot reports none.
+pub trait CompanyCurrency {
+    /// The company currency of the portal `token` belongs to.
+    fn company_currency(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+    ) -> impl Future<Output = Result<Option<String>, HubSpotError>> + Send;
+}
+
+/// The company currency read from HubSpot's account information on every call.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UncachedCurrency;
+
+impl CompanyCurrency for UncachedCurrency {
+    async fn company_currency(
+        &self,
+        client: &HubSpotClient,
+        token: &SecretString,
+    ) -> Result<Option<String>, HubSpotError> {
+        client.company_currency(token).await
+    }
 }
 
 /// Stage labels read from HubSpot's pipelines API on every call.
@@ -191,8 +218,8 @@ pub async fn assemble(
     r: &ObjectRequest<'_>,
     known: Known,
     stages: &impl StageLabels,
+    currency: &impl CompanyCurrency,
 ) -> Result<Context, HubSpotError> {
-    let needs = mapping::needs(r.mappings);
     let id = r.object_id;
     let mut props = match known.object {
         Some(props) => props,
@@ -214,25 +241,44 @@ pub async fn assemble(
         occurred_at_ms: r.occurred_at_ms,
         ..Context::default()
     };
-    if r.object_type != ObjectType::Deals {
-        return Ok(ctx);
+    if r.object_type == ObjectType::Deals {
+        deal_parts(client, r, known.line_items, known.contact, stages, &mut ctx).await?;
     }
+    // One account-information read per portal and cache period (worker).
+    if mapping::needs(r.mappings).currency && ctx.currency.is_none() {
+        ctx.company_currency = currency.company_currency(client, r.token).await?;
+    }
+    Ok(ctx)
+}
+
+/// A deal's line items, currency, associated contact and stage label.
+async fn deal_parts(
+    client: &HubSpotClient,
+    r: &ObjectRequest<'_>,
+    line_items: Option<Vec<mapping::Properties>>,
+    contact: Option<Option<u64>>,
+    stages: &impl StageLabels,
+    ctx: &mut Context,
+) -> Result<(), HubSpotError> {
+    let needs = mapping::needs(r.mappings);
+    let id = r.object_id;
     if !needs.line_item_properties.is_empty() {
-        ctx.line_items = match known.line_items {
+        ctx.line_items = match line_items {
             Some(items) => items,
-            None => line_items(client, r.token, id, &needs.line_item_properties).await?,
+            None => line_items_of(client, r.token, id, &needs.line_item_properties).await?,
         };
     }
     let item_currency = ctx
         .line_items
         .iter()
-        .find_map(|i| i.get(ITEM_CURRENCY).cloned().flatten());
+        .find_map(|i| i.get(ITEM_CURRENCY).cloned().flatten())
+        .filter(|c| !c.trim().is_empty());
     ctx.currency = ctx
         .property(DEAL_CURRENCY)
         .map(str::to_owned)
         .or(item_currency);
     if needs.associated_contact {
-        ctx.associated_contact_id = match known.contact {
+        ctx.associated_contact_id = match contact {
             Some(contact) => contact,
             None => primary_contact(
                 &client
@@ -248,11 +294,11 @@ pub async fn assemble(
             .label(client, r.token, ctx.property("pipeline"), stage)
             .await?;
     }
-    Ok(ctx)
+    Ok(())
 }
 
 /// The deal's line items, ordered by their position on the deal, then id.
-async fn line_items(
+async fn line_items_of(
     client: &HubSpotClient,
     token: &SecretString,
     deal: u64,

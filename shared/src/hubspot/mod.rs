@@ -1,9 +1,10 @@
 //! HubSpot CRM API client (see docs/src/reference/hubspot.md): objects, batch reads,
-//! associations v4, deal pipelines, and the OAuth token refresh.
+//! associations v4, deal pipelines, account information, and the OAuth token refresh.
 //!
 //! Every call takes the bearer token explicitly: the client holds no
 //! per-portal state and can be shared by all portals.
 
+mod account;
 pub mod assemble;
 mod batch_assoc;
 mod budget;
@@ -19,6 +20,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub use account::AccountDetails;
 pub use batch_assoc::BATCH_ASSOCIATIONS_LIMIT;
 pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};

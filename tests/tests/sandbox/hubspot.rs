@@ -127,7 +127,7 @@ async fn seeding_is_deterministic_and_has_the_seed_properties() {
         "price",
         "quantity",
         "amount",
-        "currency",
+        "hs_line_item_currency_code",
         "description",
     ] {
         assert!(item.properties.contains_key(name), "line item lacks {name}");

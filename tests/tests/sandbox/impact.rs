@@ -25,6 +25,7 @@ fn valid() -> Vec<(&'static str, String)> {
         ("CurrencyCode", "USD"),
         ("ItemSku1", "SKU-1"),
         ("ItemName1", "Anvil"),
+        ("ItemCategory1", "Hardware"),
         ("ItemQuantity1", "2"),
         ("ItemPrice1", "10"),
     ]
@@ -208,6 +209,24 @@ async fn validation_errors_name_the_field() {
         ("ItemSku2", with(&[("ItemSku3", Some("SKU-3"))])),
         ("Amount", with(&[("Amount", Some("20.00"))])),
         ("ItemQuantity1", with(&[("ItemQuantity1", Some("two"))])),
+        // impact.com's item-level reference: SKU, category and quantity for
+        // every item sent.
+        ("ItemSku1", with(&[("ItemSku1", None)])),
+        ("ItemCategory1", with(&[("ItemCategory1", None)])),
+        ("ItemQuantity1", with(&[("ItemQuantity1", None)])),
+        ("ItemQuantity1", with(&[("ItemQuantity1", Some(""))])),
+        (
+            "EventTypeCode",
+            with(&[("EventTypeCode", Some(&"e".repeat(65)))]),
+        ),
+        (
+            "CustomProfileId",
+            with(&[("CustomProfileId", Some(&"p".repeat(71)))]),
+        ),
+        (
+            "PaymentType",
+            with(&[("PaymentType", Some(&"c".repeat(33)))]),
+        ),
         ("Bogus", with(&[("Bogus", Some("1"))])),
     ];
     for (field, form) in cases {
@@ -240,10 +259,17 @@ async fn validation_errors_name_the_field() {
         with(&[
             ("ItemSku1", None),
             ("ItemName1", None),
+            ("ItemCategory1", None),
             ("ItemQuantity1", None),
             ("ItemPrice1", None),
             ("Amount", Some("1500.00")),
             ("OrderId", Some("v3")),
+        ]),
+        with(&[
+            ("EventTypeCode", Some(&"e".repeat(64))),
+            ("CustomProfileId", Some(&"p".repeat(70))),
+            ("PaymentType", Some(&"c".repeat(32))),
+            ("OrderId", Some("v4")),
         ]),
     ] {
         assert_eq!(post(&sb, &form).await.status(), 200, "{form:?}");
@@ -262,7 +288,7 @@ async fn validation_errors_name_the_field() {
             .iter()
             .filter(|r| r.http_status == 400)
             .count(),
-        20
+        27
     );
     sb.shutdown().await;
 }

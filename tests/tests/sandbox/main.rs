@@ -8,6 +8,7 @@
 #[path = "../../support/mod.rs"]
 mod support;
 
+mod account_info;
 mod hubspot;
 mod impact;
 mod ingest;

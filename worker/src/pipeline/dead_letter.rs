@@ -40,6 +40,7 @@ pub fn context_json(ctx: &Context) -> Value {
         "associated_contact_id": ctx.associated_contact_id,
         "stage_label": ctx.stage_label,
         "currency": ctx.currency,
+        "company_currency": ctx.company_currency,
     })
 }
 

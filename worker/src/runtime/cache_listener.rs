@@ -42,6 +42,7 @@ pub async fn listen(cache: crate::Worker, shutdown: CancellationToken) {
                         tracing::debug!(portal = id, "configuration changed");
                         cache.portals.invalidate(PortalId(id)).await;
                         cache.stages.invalidate(PortalId(id)).await;
+                        cache.currencies.invalidate(PortalId(id)).await;
                         cache.tokens.invalidate(PortalId(id)).await;
                     }
                     Err(_) => cache.portals.clear().await,

@@ -4,7 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{FieldError, ITEM_FIELDS, ORDER_TOTALS, err, indexed};
 
-/// Item rules: indexes from 1 without gaps, never `ItemPrice{i}` with
+/// The item fields impact.com's item-level reference requires of every item.
+const REQUIRED: [&str; 3] = ["ItemSku", "ItemCategory", "ItemQuantity"];
+
+/// Item rules: indexes from 1 without gaps, `ItemSku{i}`, `ItemCategory{i}`
+/// and `ItemQuantity{i}` for every item, never `ItemPrice{i}` with
 /// `ItemSubTotal{i}`, no item amounts with order totals.
 pub(crate) fn check(map: &BTreeMap<String, String>) -> Vec<FieldError> {
     let mut errors = Vec::new();
@@ -26,6 +30,15 @@ pub(crate) fn check(map: &BTreeMap<String, String>) -> Vec<FieldError> {
     }
     let mut item_amounts = false;
     for i in &indexes {
+        for field in REQUIRED {
+            let name = format!("{field}{i}");
+            if map.get(&name).is_none_or(|v| v.is_empty()) {
+                errors.push(err(
+                    &name,
+                    format!("{name} is required when item-level details are sent"),
+                ));
+            }
+        }
         let price = map
             .get(&format!("ItemPrice{i}"))
             .is_some_and(|v| !v.is_empty());

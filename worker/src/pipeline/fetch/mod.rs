@@ -2,9 +2,10 @@
 //! (only the properties mapped), a deal's line items and associated
 //! contact, and the deal stage's label. The assembly itself is the
 //! website preview's (`shared::hubspot::assemble`); the worker adds its
-//! batch prefetch, its caches (tokens, stage labels), the in-process retry
-//! and the refresh of a refused OAuth token.
+//! batch prefetch, its caches (tokens, stage labels, company currencies),
+//! the in-process retry and the refresh of a refused OAuth token.
 
+pub mod currency;
 pub mod prefetch;
 mod prefetch_deals;
 pub mod prefetched;
@@ -77,7 +78,7 @@ pub async fn fetch_object(
 /// Builds the mapping context of one event with the assembly the website's
 /// preview uses (`shared::hubspot::assemble`); what `prefetched` holds (a
 /// batch read of the message's objects) is not read again, and stage labels
-/// come from the worker's cache.
+/// and company currencies come from the worker's caches.
 pub async fn fetch(
     w: &Worker,
     r: &FetchRequest<'_>,
@@ -94,7 +95,8 @@ pub async fn fetch(
         occurred_at_ms: r.event.occurred_at,
     };
     let known = known(r, &request, prefetched);
-    assemble(&w.hubspot, &request, known, &w.stages.of(r.portal))
+    let (stages, currency) = (w.stages.of(r.portal), w.currencies.of(r.portal));
+    assemble(&w.hubspot, &request, known, &stages, &currency)
         .await
         .map_err(|e| e.failure())
 }
