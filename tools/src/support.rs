@@ -190,11 +190,15 @@ pub fn seed_deal_mappings() -> Vec<Value> {
     ]
 }
 
-/// The seed guide's line-item rows.
+/// The seed guide's line-item rows (SKU, name, unit price), with the
+/// category impact.com requires of every item (a constant: HubSpot line
+/// items have no category property); `ItemQuantity{i}` is the line item's
+/// quantity unless mapped.
 pub fn seed_line_item_mappings() -> Vec<Value> {
     vec![
         json!({ "from": "line_item{i}.hs_sku", "to": "ItemSku{i}" }),
         json!({ "from": "line_item{i}.name", "to": "ItemName{i}" }),
         json!({ "from": "line_item{i}.price", "to": "ItemPrice{i}" }),
+        json!({ "const": "Hardware", "to": "ItemCategory{i}" }),
     ]
 }

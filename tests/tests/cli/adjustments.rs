@@ -10,7 +10,7 @@ async fn rules_round_trip_and_adjustments_are_listed() {
     doc["adjustments"] = serde_json::json!({ "contacts": {
         "reverse_when": [{ "property": "lifecyclestage", "values": ["other"] }],
         "reverse_on_delete": true,
-        "disposition_code": "ORDER_CANCELLED"
+        "disposition_code": "REJECTED"
     }});
     let out = db.run(&["portal", "apply", "-"], Some(&doc.to_string()));
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -14,4 +14,5 @@ mod replays;
 mod secrets;
 mod website_adjustments;
 mod website_browser;
+mod website_items;
 mod website_routes;

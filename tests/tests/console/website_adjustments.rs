@@ -99,7 +99,7 @@ async fn rules_are_edited_next_to_triggers_and_adjustments_show_in_activity() ->
                 ("object_type", "deals"),
                 ("reverse_when", "dealstage: closedlost"),
                 ("reverse_on_delete", "on"),
-                ("disposition_code", "ORDER_CANCELLED"),
+                ("disposition_code", "REJECTED"),
                 ("modify_on_change", "amount"),
                 ("modify_reason", ""),
                 ("amount_from", ""),
@@ -126,7 +126,7 @@ async fn rules_are_edited_next_to_triggers_and_adjustments_show_in_activity() ->
         json!({
             "reverse_when": [{ "property": "dealstage", "values": ["closedlost"] }],
             "reverse_on_delete": true,
-            "disposition_code": "ORDER_CANCELLED",
+            "disposition_code": "REJECTED",
             "modify_on_change": ["amount"],
             "action_tracker_ids": { "Closed Won": 5001 }
         })

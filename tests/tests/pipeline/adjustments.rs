@@ -92,7 +92,7 @@ async fn adjustment_rows(env: &WorkerEnv) -> anyhow::Result<Vec<(String, String,
 async fn won_then_lost_gives_one_conversion_and_one_reversal() -> anyhow::Result<()> {
     let (env, deal) = deal_env(json!({
         "reverse_when": [{ "property": "dealstage", "values": ["closedlost"] }],
-        "disposition_code": "ORDER_CANCELLED",
+        "disposition_code": "REJECTED",
         "action_tracker_ids": { "Closed Won": TRACKER }
     }))
     .await?;
@@ -118,7 +118,7 @@ async fn won_then_lost_gives_one_conversion_and_one_reversal() -> anyhow::Result
         [
             ("ActionTrackerId".to_owned(), TRACKER.to_string()),
             ("OrderId".to_owned(), format!("{deal}_closedwon")),
-            ("DispositionCode".to_owned(), "ORDER_CANCELLED".to_owned()),
+            ("DispositionCode".to_owned(), "REJECTED".to_owned()),
         ]
     );
     let rows = adjustment_rows(&env).await?;

@@ -21,6 +21,7 @@ mod failures;
 mod hubspot_shared_budget;
 mod idempotency;
 mod ingest_e2e;
+mod items_currency;
 mod oauth;
 mod outcomes;
 mod privacy;

@@ -95,8 +95,8 @@ async fn seed_contacts_table() -> anyhow::Result<()> {
 async fn seed_deals_and_line_items_tables() -> anyhow::Result<()> {
     let env = WorkerEnv::start().await?;
     let mut deals = seed_deal_mappings();
+    // No ItemQuantity{i} row: the line items' own quantity is sent.
     deals.extend(seed_line_item_mappings());
-    deals.push(json!({ "from": "line_item{i}.quantity", "to": "ItemQuantity{i}" }));
     env.apply(json!({
         "triggers": { "deals": { "on_change": ["dealstage"] } },
         "mappings": { "deals": deals }
@@ -116,14 +116,14 @@ async fn seed_deals_and_line_items_tables() -> anyhow::Result<()> {
                 ("name", "Anvil"),
                 ("price", "10.00"),
                 ("quantity", "2"),
-                ("currency", "USD"),
+                ("hs_line_item_currency_code", "USD"),
             ]),
             props([
                 ("hs_sku", "SKU-2"),
                 ("name", "Rope"),
                 ("price", "2.50"),
                 ("quantity", "1"),
-                ("currency", "USD"),
+                ("hs_line_item_currency_code", "USD"),
             ]),
         ],
         Some(contact),
@@ -163,10 +163,12 @@ async fn seed_deals_and_line_items_tables() -> anyhow::Result<()> {
             ("ItemSku1", "SKU-1".into()),
             ("ItemName1", "Anvil".into()),
             ("ItemPrice1", "10.00".into()),
+            ("ItemCategory1", "Hardware".into()),
             ("ItemQuantity1", "2".into()),
             ("ItemSku2", "SKU-2".into()),
             ("ItemName2", "Rope".into()),
             ("ItemPrice2", "2.50".into()),
+            ("ItemCategory2", "Hardware".into()),
             ("ItemQuantity2", "1".into()),
         ])
     );

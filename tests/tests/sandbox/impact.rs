@@ -357,7 +357,7 @@ async fn actions_update_and_reversal() {
     let resp = client
         .delete(&url)
         .basic_auth(SID, Some(TOKEN))
-        .form(&[("ActionId", "1.2.3"), ("DispositionCode", "RETURNED")])
+        .form(&[("ActionId", "1.2.3"), ("DispositionCode", "ITEM_RETURNED")])
         .send()
         .await
         .unwrap();

@@ -118,16 +118,25 @@ async fn edit_mappings(
     ops::save_mappings(site, portal, all, &actor(portal)).await
 }
 
-/// `POST /mappings/add` (`object_type`, `from`, `to`).
+/// `POST /mappings/add` (`object_type`, `from` or `const`, `to`): a
+/// non-empty `const` wins over the `from` picker (a constant applies to
+/// every line item when `to` is an item field).
 pub async fn add_mapping(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
     let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let constant = f
+        .get("const")
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty());
     let row = MappingRow {
-        from: f.get("from").cloned().filter(|s| !s.is_empty()),
-        constant: None,
+        from: f
+            .get("from")
+            .cloned()
+            .filter(|s| !s.is_empty() && constant.is_none()),
+        constant,
         to: f.get("to").cloned().unwrap_or_default(),
         value_map: None,
     };

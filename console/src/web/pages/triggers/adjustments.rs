@@ -2,7 +2,9 @@
 //! Triggers page, next to the triggers (docs/src/adjustments.md).
 //! The form's text fields round-trip the document's `adjustments.<type>`.
 
-use domain::adjustments::{DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, ObjectAdjustments};
+use domain::adjustments::{
+    DEFAULT_DISPOSITION_CODE, DEFAULT_MODIFY_REASON, IMPACT_DISPOSITION_CODES, ObjectAdjustments,
+};
 
 use super::super::*;
 
@@ -20,6 +22,8 @@ pub(super) struct AdjustForm {
     /// One line per event type: `EventTypeCode: ActionTrackerId`.
     action_tracker_ids: String,
     default_disposition: &'static str,
+    /// impact.com's own disposition codes, offered in the form.
+    disposition_codes: &'static [&'static str],
     default_reason: &'static str,
 }
 
@@ -47,6 +51,7 @@ pub(super) fn form_of(a: &ObjectAdjustments) -> AdjustForm {
             .collect::<Vec<_>>()
             .join("\n"),
         default_disposition: DEFAULT_DISPOSITION_CODE,
+        disposition_codes: &IMPACT_DISPOSITION_CODES,
         default_reason: DEFAULT_MODIFY_REASON,
     }
 }
