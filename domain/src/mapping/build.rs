@@ -2,7 +2,7 @@
 
 use super::{
     Context, Conversion, FieldMapping, MappingError, Source, Target, fields, normalize,
-    validate::validate,
+    validate::validate, value::value_of,
 };
 
 /// Maps, normalises and validates one object. Order of the parameters:
@@ -122,43 +122,6 @@ fn is_money(mappings: &[FieldMapping], name: &str) -> bool {
 
 fn is_index(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// The raw value of a mapping (after its value map), `None` when empty.
-pub(super) fn value_of(m: &FieldMapping, ctx: &Context, item: Option<usize>) -> Option<String> {
-    let raw: String = match &m.source {
-        Source::Property(p) => ctx.property(p)?.to_owned(),
-        Source::LeadStatusId => format!(
-            "{}_{}",
-            ctx.property("hs_object_id")?,
-            ctx.property("hs_lead_status")?
-        ),
-        Source::DealStageId => format!(
-            "{}_{}",
-            ctx.property("hs_object_id")?,
-            ctx.property("dealstage")?
-        ),
-        Source::DealStageLabel => match &ctx.stage_label {
-            Some(label) if !label.is_empty() => label.clone(),
-            _ => ctx.property("dealstage")?.to_owned(),
-        },
-        Source::AssociatedContactId => ctx.associated_contact_id?.to_string(),
-        Source::OccurredAt => ctx.occurred_at_ms.to_string(),
-        Source::LineItem(p) => ctx
-            .line_items
-            .get(item?)?
-            .get(p)?
-            .as_deref()
-            .filter(|v| !v.is_empty())?
-            .to_owned(),
-        // A constant applies to the order, and to every line item alike.
-        Source::Const(c) => c.clone(),
-    };
-    let mapped = match &m.value_map {
-        Some(map) => map.get(&raw).cloned().unwrap_or(raw),
-        None => raw,
-    };
-    (!mapped.trim().is_empty()).then_some(mapped)
 }
 
 fn describe(s: &Source) -> String {

@@ -6,8 +6,8 @@
 //! `ItemQuantity{i}` is mapped, it is the line item's own `quantity`.
 
 use super::{
-    Context, FieldKind, FieldMapping, MappingError, Properties, Source, Target, build::value_of,
-    normalize,
+    Context, FieldKind, FieldMapping, MappingError, Properties, Source, Target, normalize,
+    value::value_of,
 };
 
 /// The item fields impact.com requires for every item sent.

@@ -12,6 +12,7 @@ mod items;
 mod normalize;
 mod source;
 mod validate;
+mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 

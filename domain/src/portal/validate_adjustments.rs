@@ -20,6 +20,20 @@ fn valid_code(code: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// A warning for a disposition code impact.com does not provide to every
+/// account (an account may configure its own).
+fn unknown_disposition(path: &str, a: &ObjectAdjustments) -> Option<String> {
+    let c = a.disposition_code.as_deref()?;
+    (valid_code(c) && !IMPACT_DISPOSITION_CODES.contains(&c)).then(|| {
+        format!(
+            "{path}.disposition_code: {c:?} is not one of impact.com's own codes ({}): \
+             reversals are refused unless your impact.com account has it configured \
+             (Settings → Event Types → Disposition Codes; codes are case-sensitive)",
+            IMPACT_DISPOSITION_CODES.join(", ")
+        )
+    })
+}
+
 /// Appends the errors and warnings of `adjustments`.
 pub(super) fn check(
     adjustments: &std::collections::BTreeMap<ObjectType, ObjectAdjustments>,
@@ -82,17 +96,7 @@ pub(super) fn check(
                 ));
             }
         }
-        if let Some(c) = &a.disposition_code
-            && valid_code(c)
-            && !IMPACT_DISPOSITION_CODES.contains(&c.as_str())
-        {
-            warnings.push(format!(
-                "{path}.disposition_code: {c:?} is not one of impact.com's own codes ({}): \
-                 reversals are refused unless your impact.com account has it configured \
-                 (Settings → Event Types → Disposition Codes; codes are case-sensitive)",
-                IMPACT_DISPOSITION_CODES.join(", ")
-            ));
-        }
+        warnings.extend(unknown_disposition(&path, a));
         for (code, id) in &a.action_tracker_ids {
             if code.trim().is_empty() {
                 errors.push(format!(
