@@ -274,3 +274,13 @@ fn constants_and_value_maps_must_fit_their_field() {
     )));
     assert!(e[0].contains("at most 32"), "{e:?}");
 }
+
+#[test]
+fn the_demo_portal_sends_complete_items() {
+    let v = PortalDocument::parse(include_str!("../../../examples/demo-portal.json"))
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert!(v.warnings.is_empty(), "{:?}", v.warnings);
+    assert!(unmapped_required(&v.config.mappings[&ObjectType::Deals]).is_empty());
+}
