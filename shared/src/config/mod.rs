@@ -41,6 +41,14 @@ pub struct Settings {
     pub hubspot_client_secret: Option<SecretString>,
     /// HubSpot app client id (OAuth).
     pub hubspot_client_id: Option<String>,
+    /// The public app's id (`worker subscriptions --apply`: the app whose
+    /// webhook subscriptions are managed through HubSpot's Webhooks API).
+    #[serde(default)]
+    pub hubspot_app_id: Option<String>,
+    /// The developer account's API key that may manage that app's webhooks
+    /// (`worker subscriptions --apply` only; never logged).
+    #[serde(default)]
+    pub hubspot_developer_api_key: Option<SecretString>,
     /// HubSpot's OAuth authorize page (the sandbox's in tests).
     pub hubspot_authorize_url: String,
     /// Operator bearer token: the admin API (`/admin/api/...`) and the

@@ -13,3 +13,4 @@ mod impact;
 mod ingest;
 mod oauth;
 mod webhooks;
+mod webhooks_api;
