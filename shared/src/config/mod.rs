@@ -43,7 +43,9 @@ pub struct Settings {
     pub hubspot_client_id: Option<String>,
     /// The public app's id (`worker subscriptions --apply`: the app whose
     /// webhook subscriptions are managed through HubSpot's Webhooks API).
-    #[serde(default)]
+    /// Text here (a TOML number is taken too); the command checks it is
+    /// numeric, naming the variable.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub hubspot_app_id: Option<String>,
     /// The developer account's API key that may manage that app's webhooks
     /// (`worker subscriptions --apply` only; never logged).
@@ -362,6 +364,23 @@ where
         Either::Native(v) => Ok(v),
         Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
     }
+}
+
+/// An optional value given as text or as a number (TOML), kept as text.
+fn text_or_number<'de, D>(de: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    Ok(Option::<Either>::deserialize(de)?.map(|v| match v {
+        Either::Number(n) => n.to_string(),
+        Either::Text(t) => t,
+    }))
 }
 
 mod checks;
