@@ -14,6 +14,12 @@
 //! - OAuth: `GET|POST /oauth/authorize`, `POST /oauth/2026-03/token` (and
 //!   `/oauth/v1/token`), `POST /oauth/2026-03/token/introspect`,
 //!   `GET /oauth/v1/access-tokens/{t}`, `GET|DELETE /oauth/v1/refresh-tokens/{t}`.
+//! - Webhooks API (`?hapikey=` the developer API key, app [`SandboxConfig::app_id`]):
+//!   `GET|PUT|DELETE /webhooks/v3/{appId}/settings` (the delivery target),
+//!   `GET|POST /webhooks/v3/{appId}/subscriptions`,
+//!   `GET|PATCH|DELETE /webhooks/v3/{appId}/subscriptions/{id}`,
+//!   `POST /webhooks/v3/{appId}/subscriptions/batch/update`. Events are
+//!   delivered per [`SandboxConfig::webhook_subscriptions`].
 //! - Control (JSON): `GET /_sandbox`; `POST /_sandbox/portals/{p}/objects/{type}`
 //!   `{"properties":{..},"associations":[{"type":"contacts","id":1}]}`;
 //!   `GET|PATCH|DELETE /_sandbox/portals/{p}/objects/{type}/{id}` (PATCH
@@ -27,7 +33,8 @@
 //!   `.../scenarios/deal-stage-stream` `{"deals":N,"stages":[..]}`;
 //!   `PUT /_sandbox/faults` `{"latency_ms","error_rate","outage_ms","rate_limit_per_10s"}`;
 //!   `PUT|DELETE /_sandbox/webhook` (a [`WebhookTarget`]);
-//!   `PUT /_sandbox/delivery` `{"duplicate_share","out_of_order"}`; `GET /_sandbox/webhooks`.
+//!   `PUT /_sandbox/delivery` `{"duplicate_share","out_of_order"}`; `GET /_sandbox/webhooks`;
+//!   `GET|PUT /_sandbox/subscriptions` (`{"mode":"all"|"as_subscribed"}`).
 //!
 //! Fake impact.com (Basic auth with a configured account):
 //! - `POST /Advertisers/{SID}/Conversions`, `PUT|DELETE /Advertisers/{SID}/Actions`,
@@ -53,7 +60,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use hubspot::{
-    CrmObject, DeliveryOptions, FakeHubSpot, ObjectType, Props, WebhookEvent, WebhookStats, props,
+    CrmObject, DeliveryOptions, FakeHubSpot, ObjectType, Props, Subscription, SubscriptionMode,
+    WebhookEvent, WebhookStats, props,
 };
 pub use impact::{FakeImpact, FaultPlan, Submission, SubmissionKind};
 
@@ -160,8 +168,17 @@ pub struct SandboxConfig {
     pub portals: Vec<PortalSeed>,
     /// impact.com accounts accepted.
     pub impact_accounts: Vec<ImpactAccount>,
-    /// Where webhooks go (can also be set later on the handle).
+    /// Where webhooks go (can also be set later on the handle, or through
+    /// the Webhooks API's settings).
     pub webhook: Option<WebhookTarget>,
+    /// The public app's id: the `{appId}` of the Webhooks API.
+    pub app_id: u64,
+    /// The developer account's API key the Webhooks API accepts (`hapikey`).
+    pub developer_api_key: String,
+    /// Which events are delivered: all (the default here, so tests need
+    /// not subscribe) or only those the app subscribed to (HubSpot's
+    /// behaviour, and the `sandbox` binary's default).
+    pub webhook_subscriptions: SubscriptionMode,
     /// Per-portal budget per rolling 10 s; `None` turns limiting off.
     pub rate_limit_per_10s: Option<u32>,
     /// Added to every HubSpot API answer.
@@ -194,6 +211,9 @@ impl Default for SandboxConfig {
                 program_ids: vec!["1000".into()],
             }],
             webhook: None,
+            app_id: default_app_id(),
+            developer_api_key: "sandbox-developer-key".into(),
+            webhook_subscriptions: SubscriptionMode::All,
             rate_limit_per_10s: Some(110),
             hubspot_latency: Duration::ZERO,
             impact_latency: Duration::ZERO,

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, WebhookTarget};
+use sandbox::{ImpactAccount, PortalSeed, Sandbox, SandboxConfig, SubscriptionMode, WebhookTarget};
 
 /// Fakes of HubSpot and impact.com, for trying the connector without either.
 #[derive(Debug, Parser)]
@@ -32,6 +32,17 @@ struct Args {
     /// The app id put in webhook events.
     #[arg(long, env = "SANDBOX_APP_ID", default_value_t = 4242424)]
     app_id: u64,
+    /// The developer API key the Webhooks API (`/webhooks/v3/{appId}/...`) accepts as `hapikey`.
+    #[arg(
+        long,
+        env = "SANDBOX_DEVELOPER_API_KEY",
+        default_value = "sandbox-developer-key"
+    )]
+    developer_api_key: String,
+    /// Deliver every event, as if the app subscribed to every type and
+    /// property (default: only what the app subscribed to, as HubSpot does).
+    #[arg(long, env = "SANDBOX_SUBSCRIBE_ALL")]
+    subscribe_all: bool,
     /// Portal ids to create, comma-separated. Each gets the private-app token `pat-sandbox-{portal}`.
     #[arg(
         long,
@@ -96,6 +107,13 @@ async fn main() -> anyhow::Result<()> {
             app_id: args.app_id,
             ..WebhookTarget::new(url.clone(), args.client_secret.clone())
         }),
+        app_id: args.app_id,
+        developer_api_key: args.developer_api_key.clone(),
+        webhook_subscriptions: if args.subscribe_all {
+            SubscriptionMode::All
+        } else {
+            SubscriptionMode::AsSubscribed
+        },
         rate_limit_per_10s: (args.rate_limit > 0).then_some(args.rate_limit),
         hubspot_latency: Duration::from_millis(args.hubspot_latency_ms),
         impact_latency: Duration::from_millis(args.impact_latency_ms),
@@ -117,7 +135,18 @@ async fn main() -> anyhow::Result<()> {
     }
     match &args.webhook_url {
         Some(url) => println!("  webhooks ->   {url}  (signed v1 + v3 with the client secret)"),
-        None => println!("  webhooks      off (set --webhook-url or PUT {hs}/_sandbox/webhook)"),
+        None => println!(
+            "  webhooks      no target URL yet (PUT {hs}/webhooks/v3/{}/settings, or --webhook-url)",
+            args.app_id
+        ),
+    }
+    if args.subscribe_all {
+        println!("  subscriptions every event delivered (--subscribe-all)");
+    } else {
+        println!(
+            "  subscriptions only what app {} subscribed to: `worker subscriptions --apply` with CONNECTOR_HUBSPOT_APP_ID={} CONNECTOR_HUBSPOT_DEVELOPER_API_KEY={}",
+            args.app_id, args.app_id, args.developer_api_key
+        );
     }
     println!(
         "fake impact.com {im}  (POST /Advertisers/{}/Conversions)",

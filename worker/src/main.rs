@@ -23,8 +23,8 @@ async fn main() -> ExitCode {
         }
         Command::Migrate => worker::cli::migrate(&settings).await,
         Command::Portal(cmd) => worker::cli::portal(&settings, cmd, &mut std::io::stdout()).await,
-        Command::Subscriptions { json, days } => {
-            worker::cli::ops::subscriptions(&settings, json, days, &mut std::io::stdout()).await
+        Command::Subscriptions(args) => {
+            worker::cli::subscriptions::run(&settings, args, &mut std::io::stdout()).await
         }
         Command::Prune => worker::cli::ops::prune(&settings, &mut std::io::stdout()).await,
         Command::Keys(cmd) => worker::cli::ops::keys(&settings, cmd, &mut std::io::stdout()).await,

@@ -91,6 +91,7 @@ async fn summary(State(hub): State<FakeHubSpot>) -> Json<Value> {
         "portals": portals,
         "webhook": target,
         "webhook_stats": hub.webhook_stats(),
+        "subscription_mode": hub.subscription_mode(),
         "faults": hub.faults(),
     }))
 }

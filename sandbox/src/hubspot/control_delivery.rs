@@ -1,5 +1,6 @@
 //! Control API for faults and webhook delivery: `/_sandbox/faults`,
-//! `/_sandbox/webhook`, `/_sandbox/delivery`, `/_sandbox/webhooks`.
+//! `/_sandbox/webhook`, `/_sandbox/delivery`, `/_sandbox/webhooks`,
+//! `/_sandbox/subscriptions`.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::FakeHubSpot;
+use super::app::SubscriptionMode;
 use super::webhooks::DeliveryOptions;
 use crate::WebhookTarget;
 
@@ -20,6 +22,10 @@ pub(crate) fn routes() -> Router<FakeHubSpot> {
         .route("/_sandbox/webhook", put(set_webhook).delete(clear_webhook))
         .route("/_sandbox/delivery", put(delivery))
         .route("/_sandbox/webhooks", get(webhooks))
+        .route(
+            "/_sandbox/subscriptions",
+            get(subscriptions).put(subscription_mode),
+        )
 }
 
 #[derive(Deserialize)]
@@ -72,4 +78,28 @@ async fn webhooks(State(hub): State<FakeHubSpot>) -> Json<Value> {
     let delivered = hub.delivered_events();
     let tail: Vec<_> = delivered.iter().rev().take(200).collect();
     Json(json!({"stats": hub.webhook_stats(), "last_delivered": tail}))
+}
+
+/// The app's subscriptions and which events are delivered.
+async fn subscriptions(State(hub): State<FakeHubSpot>) -> Json<Value> {
+    let subs: Vec<Value> = hub
+        .app_subscriptions()
+        .iter()
+        .map(|s| json!({"id": s.id, "eventType": s.event_type, "propertyName": s.property_name, "active": s.active}))
+        .collect();
+    Json(json!({"mode": hub.subscription_mode(), "subscriptions": subs}))
+}
+
+#[derive(Deserialize)]
+struct ModeBody {
+    mode: SubscriptionMode,
+}
+
+/// `{"mode": "all"}` (every event) or `{"mode": "as_subscribed"}` (HubSpot's behaviour).
+async fn subscription_mode(
+    State(hub): State<FakeHubSpot>,
+    Json(body): Json<ModeBody>,
+) -> StatusCode {
+    hub.set_subscription_mode(body.mode);
+    StatusCode::NO_CONTENT
 }

@@ -54,6 +54,9 @@ pub struct DeliveryOptions {
 pub struct WebhookStats {
     /// Events created by changes.
     pub emitted: u64,
+    /// Changes no active subscription of the app covers: no event is
+    /// created for them (not counted in `emitted`).
+    pub unsubscribed: u64,
     /// Events not sent: no webhook target was set, or the app is uninstalled on the portal.
     pub undeliverable: u64,
     /// HTTP requests made (first attempts and retries).

@@ -2,6 +2,7 @@
 //! webhooks.
 
 mod account;
+pub mod app;
 mod assoc;
 mod changes;
 mod control;
@@ -23,6 +24,7 @@ pub(crate) mod seed;
 pub mod signing;
 mod view;
 pub mod webhooks;
+mod webhooks_api;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +35,7 @@ use anyhow::{Context, anyhow};
 use axum::Router;
 use chrono::{DateTime, Utc};
 
+pub use app::{Subscription, SubscriptionMode};
 pub use limits::FaultSettings;
 pub use model::{CrmObject, ObjectType};
 pub use webhooks::{DeliveryOptions, WebhookEvent, WebhookStats};
@@ -56,6 +59,7 @@ pub(crate) struct HubState {
     pub(crate) oauth: Mutex<oauth::OAuthState>,
     pub(crate) limits: Mutex<limits::Limits>,
     pub(crate) webhooks: Arc<webhooks::Engine>,
+    pub(crate) app: Mutex<app::App>,
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) access_token_ttl: Mutex<Duration>,
@@ -114,6 +118,11 @@ impl FakeHubSpot {
                 cfg.hubspot_latency,
             )),
             webhooks: webhooks::Engine::new(cfg.webhook.clone(), timing, cfg.seed),
+            app: Mutex::new(app::App::new(
+                cfg.app_id,
+                cfg.developer_api_key.clone(),
+                cfg.webhook_subscriptions,
+            )),
             client_id: cfg.oauth_client_id.clone(),
             client_secret: cfg.oauth_client_secret.clone(),
             access_token_ttl: Mutex::new(cfg.access_token_ttl),
@@ -125,7 +134,8 @@ impl FakeHubSpot {
         }
     }
 
-    /// The HTTP routes: CRM API, OAuth, and the `/_sandbox` control API.
+    /// The HTTP routes: CRM API, OAuth, the Webhooks API, and the
+    /// `/_sandbox` control API.
     pub(crate) fn router(&self) -> Router {
         let api = crm::routes()
             .merge(search::routes())
@@ -139,6 +149,7 @@ impl FakeHubSpot {
         Router::new()
             .merge(api)
             .merge(oauth_routes::routes())
+            .merge(webhooks_api::routes())
             .merge(control::routes())
             .merge(account::control_routes())
             .with_state(self.clone())
@@ -188,8 +199,10 @@ impl FakeHubSpot {
         }
     }
 
-    /// Hands events to the delivery engine; portals without the app installed get none.
+    /// Hands the events the app subscribed to (see [`app`]) to the delivery
+    /// engine; portals without the app installed get none.
     pub(crate) fn emit(&self, events: Vec<WebhookEvent>) {
+        let events = self.subscribed(events);
         let silent: Vec<u64> = lock(&self.state.portals)
             .values()
             .filter(|p| !p.installed)

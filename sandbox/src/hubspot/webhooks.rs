@@ -101,6 +101,13 @@ impl Engine {
         self.next_event_id.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Counts changes no active subscription covered (nothing is sent for them).
+    pub(crate) fn count_unsubscribed(&self, n: u64) {
+        if n > 0 {
+            lock(&self.stats).unsubscribed += n;
+        }
+    }
+
     pub(crate) fn stats(&self) -> WebhookStats {
         let mut s = lock(&self.stats).clone();
         s.pending = *self.pending.borrow();

@@ -41,6 +41,16 @@ pub struct Settings {
     pub hubspot_client_secret: Option<SecretString>,
     /// HubSpot app client id (OAuth).
     pub hubspot_client_id: Option<String>,
+    /// The public app's id (`worker subscriptions --apply`: the app whose
+    /// webhook subscriptions are managed through HubSpot's Webhooks API).
+    /// Text here (a TOML number is taken too); the command checks it is
+    /// numeric, naming the variable.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub hubspot_app_id: Option<String>,
+    /// The developer account's API key that may manage that app's webhooks
+    /// (`worker subscriptions --apply` only; never logged).
+    #[serde(default)]
+    pub hubspot_developer_api_key: Option<SecretString>,
     /// HubSpot's OAuth authorize page (the sandbox's in tests).
     pub hubspot_authorize_url: String,
     /// Operator bearer token: the admin API (`/admin/api/...`) and the
@@ -354,6 +364,23 @@ where
         Either::Native(v) => Ok(v),
         Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
     }
+}
+
+/// An optional value given as text or as a number (TOML), kept as text.
+fn text_or_number<'de, D>(de: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    Ok(Option::<Either>::deserialize(de)?.map(|v| match v {
+        Either::Number(n) => n.to_string(),
+        Either::Text(t) => t,
+    }))
 }
 
 mod checks;

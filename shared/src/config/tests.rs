@@ -55,3 +55,26 @@ fn ingest_needs_a_client_secret() {
     let err = s.validate_ingest().expect_err("no secret");
     assert!(err.to_string().contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"));
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API
+fn the_app_id_is_read_as_text_from_a_file_number_or_the_environment() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("c.toml", "hubspot_app_id = 1234567\n")?;
+        let s: Settings =
+            Settings::figment(Some(Path::new("c.toml")), std::iter::empty()).extract()?;
+        assert_eq!(s.hubspot_app_id.as_deref(), Some("1234567"));
+        jail.set_env("CONNECTOR_HUBSPOT_APP_ID", "my-app");
+        jail.set_env("CONNECTOR_HUBSPOT_DEVELOPER_API_KEY", "0042");
+        let s: Settings = Settings::figment(None, std::env::vars()).extract()?;
+        // Malformed, yet loaded: only `worker subscriptions --apply` reads it.
+        assert_eq!(s.hubspot_app_id.as_deref(), Some("my-app"));
+        let key = s
+            .hubspot_developer_api_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_owned());
+        assert_eq!(key.as_deref(), Some("0042"));
+        assert_eq!(Settings::defaults().hubspot_app_id, None);
+        Ok(())
+    });
+}

@@ -13,6 +13,7 @@ mod oauth;
 mod properties;
 mod search;
 pub mod tokens;
+pub mod webhooks_api;
 mod window;
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};

@@ -63,7 +63,9 @@ impl Drop for WorkerEnv {
 }
 
 impl WorkerEnv {
-    /// Starts the default sandbox (portal 1001, account `IRsandbox`).
+    /// Starts the default sandbox (portal 1001, account `IRsandbox`; every
+    /// webhook event delivered, as if the app subscribed to everything:
+    /// `SubscriptionMode::All`).
     pub async fn start() -> anyhow::Result<Self> {
         Self::start_with(SandboxConfig::default()).await
     }

@@ -1,5 +1,6 @@
 //! The `worker` executable's operator commands (`portal`, `dlq`, `adjustments`,
-//! `subscriptions`, `prune`, `keys`) against a fresh database.
+//! `subscriptions`, `prune`, `keys`) against a fresh database (and the
+//! sandbox's fake HubSpot for `subscriptions --apply`).
 //!
 //! One test binary: each module below was a test file of its own.
 
@@ -11,3 +12,4 @@ mod adjustments;
 mod dlq;
 mod ops;
 mod portal;
+mod subscriptions;

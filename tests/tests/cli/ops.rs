@@ -1,5 +1,6 @@
-//! Operations commands through the binary: webhook subscriptions, pruning
-//! and online key rotation.
+//! Operations commands through the binary: webhook subscriptions (the
+//! table and the developer project's component; `--apply` is in
+//! `subscriptions`), pruning and online key rotation.
 
 use crate::support::cli::{DOC, Db, KEY, text};
 
@@ -24,17 +25,30 @@ async fn subscriptions_follow_the_triggers_and_warn_when_never_seen() {
         &[("CONNECTOR_PUBLIC_URL", "https://c.example.com/")],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The developer project's webhooks component (webhooks-hsmeta.json):
+    // classic types under legacyCrmObjects, privacy deletions under
+    // hubEvents, crmObjects only for generic object.* types.
+    let component: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(component["uid"], "webhooks");
+    assert_eq!(component["type"], "webhooks");
+    let cfg = &component["config"];
     assert_eq!(
-        cfg["settings"]["targetUrl"],
-        "https://c.example.com/webhooks/hubspot"
+        cfg["settings"],
+        serde_json::json!({"targetUrl": "https://c.example.com/webhooks/hubspot", "maxConcurrentRequests": 10})
     );
+    assert_eq!(cfg["subscriptions"]["crmObjects"], serde_json::json!([]));
     assert_eq!(
-        cfg["subscriptions"]["crmObjects"],
+        cfg["subscriptions"]["legacyCrmObjects"],
         serde_json::json!([
             {"subscriptionType": "contact.creation", "active": true},
-            {"subscriptionType": "contact.propertyChange", "propertyName": "lifecyclestage", "active": true}
+            {"subscriptionType": "contact.merge", "active": true},
+            {"subscriptionType": "contact.propertyChange", "propertyName": "lifecyclestage", "active": true},
+            {"subscriptionType": "contact.restore", "active": true}
         ])
+    );
+    assert_eq!(
+        cfg["subscriptions"]["hubEvents"],
+        serde_json::json!([{"subscriptionType": "contact.privacyDeletion", "active": true}])
     );
     let warnings = text(&out.stderr);
     assert!(
@@ -57,6 +71,11 @@ async fn subscriptions_follow_the_triggers_and_warn_when_never_seen() {
         text(&out.stdout).contains("contact.propertyChange"),
         "{}",
         text(&out.stdout)
+    );
+    // Merges, restores and privacy deletions may rightly never come: no warning.
+    assert!(
+        !warnings.contains("merge") && !warnings.contains("privacyDeletion"),
+        "{warnings}"
     );
     db.drop().await;
 }

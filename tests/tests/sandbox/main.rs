@@ -14,3 +14,4 @@ mod impact;
 mod ingest;
 mod oauth;
 mod webhooks;
+mod webhooks_api;

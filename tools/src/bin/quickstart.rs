@@ -43,6 +43,9 @@ struct Args {
 const SECRET: &str = "sandbox-client-secret";
 const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const PORTAL: u64 = 1001;
+/// The sandbox's app and developer API key (its defaults).
+const APP_ID: &str = "4242424";
+const DEVELOPER_KEY: &str = "sandbox-developer-key";
 
 fn main() -> ExitCode {
     if let Some(e) = exec_child_if_asked() {
@@ -134,6 +137,9 @@ async fn demo(
             format!("{hubspot}/oauth/authorize"),
         ),
         ("CONNECTOR_LOG", "info,lapin=warn".into()),
+        // `worker subscriptions --apply`: the sandbox's app.
+        ("CONNECTOR_HUBSPOT_APP_ID", APP_ID.into()),
+        ("CONNECTOR_HUBSPOT_DEVELOPER_API_KEY", DEVELOPER_KEY.into()),
     ];
 
     println!("== starting the sandbox (fake HubSpot {hubspot}, fake impact.com {impact})");
@@ -145,8 +151,10 @@ async fn demo(
             &format!("127.0.0.1:{hubspot_port}"),
             "--impact-addr",
             &format!("127.0.0.1:{impact_port}"),
-            "--webhook-url",
-            &format!("{ingest}/webhooks/hubspot"),
+            "--app-id",
+            APP_ID,
+            "--developer-api-key",
+            DEVELOPER_KEY,
             "--client-secret",
             SECRET,
             "--portals",
@@ -172,6 +180,11 @@ async fn demo(
         &env,
     )
     .await?;
+    // As in a deployment: the app subscribes to what the portal needs and
+    // points its target URL at ingest (the fake HubSpot, like HubSpot,
+    // delivers nothing else).
+    println!("== subscribing the HubSpot app: worker subscriptions --apply");
+    run_to_end(bin_dir, "worker", &["subscriptions", "--apply"], &env).await?;
 
     println!(
         "== starting ingest ({ingest}), the console and a worker; logs in {}",

@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod ops;
 pub mod portal;
 pub mod records;
+pub mod subscriptions;
 
 use clap::{Parser, Subcommand};
 use shared::config::Settings;
@@ -36,15 +37,10 @@ pub enum Command {
     /// Portal configuration documents.
     #[command(subcommand)]
     Portal(PortalCommand),
-    /// The webhook subscriptions the HubSpot app needs for every portal's triggers.
-    Subscriptions {
-        /// Print the app configuration's webhooks section (JSON) instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Warn about subscriptions without any event received in this many days.
-        #[arg(long, default_value_t = 7)]
-        days: u32,
-    },
+    /// The webhook subscriptions the HubSpot app needs: a table, the
+    /// developer project's webhooks component (--json), or applied to the
+    /// app through HubSpot's Webhooks API (--apply).
+    Subscriptions(subscriptions::SubscriptionsArgs),
     /// Delete processed events and delivered conversions past their retention.
     Prune,
     /// Encryption keys of stored secrets.
