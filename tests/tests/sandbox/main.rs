@@ -10,6 +10,7 @@ mod support;
 
 mod hubspot;
 mod impact;
+mod impact_reads;
 mod ingest;
 mod oauth;
 mod webhooks;
