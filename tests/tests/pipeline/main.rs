@@ -23,6 +23,7 @@ mod idempotency;
 mod ingest_e2e;
 mod oauth;
 mod outcomes;
+mod outcomes_budget;
 mod privacy;
 mod record_batch;
 mod seed_tables;

@@ -139,7 +139,8 @@ async fn groups(w: &Worker, rows: Vec<SweepCandidate>) -> HashMap<(String, Strin
     out
 }
 
-/// The program's actions updated within the grace period (and the slack),
+/// The program's actions updated within the grace period (and the slack
+/// on both sides),
 /// page by page while the budget allows; what was read so far when it stops
 /// (every listed action is a fact, a partial list decides fewer). `None`
 /// when nothing could be listed.
@@ -155,7 +156,8 @@ async fn list(
     let query = ActionsQuery {
         campaign_id: campaign.to_owned(),
         start: now - grace - SLACK,
-        end: now,
+        // Dates go in whole seconds, and impact.com's clock may be ahead.
+        end: now + SLACK,
     };
     let mut path = query.first_page(&creds.account_sid);
     let mut actions: Vec<ListedAction> = Vec::new();

@@ -307,7 +307,7 @@ async fn check_program(
             "Account SID / Auth Token: impact.com refused them ({status}): the token is disabled or may not read programs; check it under impact.com → Settings → API"
         )])),
         Ok(ProgramCheck::ProgramNotFound) => Err(OpError::Invalid(vec![format!(
-            "Program ID: impact.com account {sid} has no program {program} (404); the credentials are fine: copy the Program ID from impact.com → Settings → Programs"
+            "Program ID: impact.com account {sid} has no program {program} (404); the Account SID and Auth Token are fine: copy the Program ID shown below your program's name in impact.com"
         )])),
         Err(e) => {
             warnings.push(format!(
