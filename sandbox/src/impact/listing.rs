@@ -152,16 +152,15 @@ fn action_of(
 
 /// What the query asks for, or the 400 message.
 struct Filter {
-    updated: (DateTime<Utc>, DateTime<Utc>),
-    event: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    updated: Range,
+    event: Option<Range>,
     state: Option<String>,
 }
 
-fn range(
-    q: &BTreeMap<String, String>,
-    from: &str,
-    to: &str,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, String> {
+/// A date range of the query.
+type Range = (DateTime<Utc>, DateTime<Utc>);
+
+fn range(q: &BTreeMap<String, String>, from: &str, to: &str) -> Result<Option<Range>, String> {
     match (q.get(from), q.get(to)) {
         (None, None) => Ok(None),
         (Some(_), None) => Err(format!("{to} is required when {from} is specified")),
@@ -224,7 +223,7 @@ pub(crate) async fn list_actions(
 ) -> Response {
     let g = match gate(&imp, &headers, &sid, ReadKind::Actions) {
         Ok(g) => g,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let q: BTreeMap<String, String> = body::query(raw.as_deref()).into_iter().collect();
     let bad = |message: String| {
@@ -262,7 +261,7 @@ pub(crate) async fn list_actions(
         .filter_map(|s| action_of(&imp, &sid, s, &changes))
         .filter(|a| a.campaign_id == campaign && filter.keeps(a))
         .collect();
-    list.sort_by(|a, b| b.created.cmp(&a.created));
+    list.sort_by_key(|a| std::cmp::Reverse(a.created));
     let total = list.len();
     if total > MAX_PAGES * size {
         return bad(format!(

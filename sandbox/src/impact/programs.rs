@@ -20,11 +20,11 @@ pub(crate) async fn program(
 ) -> Response {
     let g = match gate(&imp, &headers, &sid, ReadKind::Program) {
         Ok(g) => g,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let known = lock(&imp.state.accounts)
         .iter()
-        .any(|a| a.account_sid == sid && a.program_ids.iter().any(|p| *p == program_id));
+        .any(|a| a.account_sid == sid && a.program_ids.contains(&program_id));
     if !known {
         let body = json!({"Status": "ERROR", "Message": format!("Program {program_id} not found")});
         return answer(

@@ -53,7 +53,7 @@ pub(crate) fn gate(
     headers: &HeaderMap,
     sid: &str,
     kind: ReadKind,
-) -> Result<Gate, Response> {
+) -> Result<Gate, Box<Response>> {
     let xml = lock(&imp.state.settings).xml_without_accept
         && !headers
             .get(header::ACCEPT)
@@ -65,12 +65,12 @@ pub(crate) fn gate(
     };
     match authenticate(imp, headers) {
         Some(a) if a.account_sid == sid => {}
-        Some(_) => return Err(refused(StatusCode::FORBIDDEN, "Forbidden")),
+        Some(_) => return Err(Box::new(refused(StatusCode::FORBIDDEN, "Forbidden"))),
         None => {
-            return Err(refused(
+            return Err(Box::new(refused(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized: invalid Account SID or Auth Token",
-            ));
+            )));
         }
     }
     let (limit, remaining, reset, over) = count_hourly(imp, sid);
@@ -82,7 +82,7 @@ pub(crate) fn gate(
             json!({"Status": "ERROR", "Message": "Too Many Requests"}),
         );
         rate_headers(&mut resp, limit, 0, reset);
-        return Err(resp);
+        return Err(Box::new(resp));
     }
     Ok(Gate {
         xml,

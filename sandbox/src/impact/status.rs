@@ -19,7 +19,7 @@ pub(crate) async fn api_submission(
     // Reads count against the account's hourly budget like any request.
     let g = match gate(&imp, &headers, &sid, ReadKind::Submission) {
         Ok(g) => g,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let found = lock(&imp.state.log)
         .iter()

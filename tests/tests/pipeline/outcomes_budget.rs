@@ -28,6 +28,9 @@ const BATCHES: usize = 50;
 /// Every 50th conversion is rejected (2 %).
 const REJECTED_EVERY: usize = 50;
 
+/// A conversion as delivered: OrderId, parameters, QueuedUri.
+type Delivered = (String, Vec<(String, String)>, String);
+
 fn params(order: &str) -> Vec<(String, String)> {
     [
         ("CampaignId", "1000"),
@@ -54,22 +57,21 @@ async fn deliver(env: &WorkerEnv, batch: usize) -> anyhow::Result<()> {
     let orders: Vec<String> = (0..per)
         .map(|i| format!("{}_closedwon", batch * per + i))
         .collect();
-    let answers: Vec<anyhow::Result<(String, Vec<(String, String)>, String)>> =
-        futures::stream::iter(orders)
-            .map(|order| {
-                let (impact, creds) = (env.worker.impact.clone(), creds.clone());
-                async move {
-                    let p = params(&order);
-                    let q = impact.submit_conversion(&creds, &p).await?;
-                    let uri = q
-                        .queued_uri
-                        .ok_or_else(|| anyhow::anyhow!("no QueuedUri"))?;
-                    anyhow::Ok((order, p, uri))
-                }
-            })
-            .buffer_unordered(16)
-            .collect()
-            .await;
+    let answers: Vec<anyhow::Result<Delivered>> = futures::stream::iter(orders)
+        .map(|order| {
+            let (impact, creds) = (env.worker.impact.clone(), creds.clone());
+            async move {
+                let p = params(&order);
+                let q = impact.submit_conversion(&creds, &p).await?;
+                let uri = q
+                    .queued_uri
+                    .ok_or_else(|| anyhow::anyhow!("no QueuedUri"))?;
+                anyhow::Ok((order, p, uri))
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
     let mut ids = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for a in answers {
         let (order, p, uri) = a?;

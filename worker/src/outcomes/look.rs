@@ -13,7 +13,7 @@ use domain::{
 };
 use shared::{
     db::outcomes::{self, DueSubmission, Verdict},
-    impact::ImpactError,
+    impact::{ImpactError, submission::SubmissionState},
 };
 
 use super::{PassReport, PollConfig, secs};
@@ -84,33 +84,7 @@ async fn look(
     }
     metrics::counter!("worker_submission_polls_total", "kind" => "submission").increment(1);
     match w.impact.submission_status(&creds, &d.queued_uri).await {
-        Ok(state) if state.is_complete() => {
-            let reason = state.reason();
-            let outcome = outcome::verdict(state.error_type(), reason.as_deref(), d.attempts);
-            let stored = outcomes::decide(
-                &w.pool,
-                d.id,
-                &d.queued_uri,
-                Verdict {
-                    outcome: outcome.as_str(),
-                    submission_status: Some(&state.status),
-                    error_type: state.error_type(),
-                    error_reason: reason.as_deref(),
-                },
-            )
-            .await?;
-            if stored {
-                let label = outcome::reason_label(outcome, reason.as_deref());
-                metrics::counter!("worker_submissions_total", "outcome" => outcome.as_str(), "reason" => label)
-                    .increment(1);
-                if outcome == Outcome::Rejected {
-                    tracing::warn!(%portal, conversion = d.id, reason = label, "impact.com rejected a submission");
-                } else {
-                    tracing::debug!(%portal, conversion = d.id, outcome = outcome.as_str(), "submission complete");
-                }
-            }
-            Ok((stored, true))
-        }
+        Ok(state) if state.is_complete() => Ok((decide(w, d, portal, &state).await?, true)),
         Ok(state) => later(Some(&state.status), true, cfg.backoff(d.checks)).await,
         Err(ImpactError::Rejected { status: 404, .. }) => {
             Ok((give_up(w, d, "not_found").await?, true))
@@ -131,6 +105,41 @@ async fn look(
             later(None, true, cfg.backoff(d.checks)).await
         }
     }
+}
+
+/// Stores the verdict on a `Complete` submission (see
+/// `domain::outcome::verdict`).
+async fn decide(
+    w: &Worker,
+    d: &DueSubmission,
+    portal: PortalId,
+    state: &SubmissionState,
+) -> Result<bool, sqlx::Error> {
+    let reason = state.reason();
+    let outcome = outcome::verdict(state.error_type(), reason.as_deref(), d.attempts);
+    let stored = outcomes::decide(
+        &w.pool,
+        d.id,
+        &d.queued_uri,
+        Verdict {
+            outcome: outcome.as_str(),
+            submission_status: Some(&state.status),
+            error_type: state.error_type(),
+            error_reason: reason.as_deref(),
+        },
+    )
+    .await?;
+    if stored {
+        let label = outcome::reason_label(outcome, reason.as_deref());
+        metrics::counter!("worker_submissions_total", "outcome" => outcome.as_str(), "reason" => label)
+            .increment(1);
+        if outcome == Outcome::Rejected {
+            tracing::warn!(%portal, conversion = d.id, reason = label, "impact.com rejected a submission");
+        } else {
+            tracing::debug!(%portal, conversion = d.id, outcome = outcome.as_str(), "submission complete");
+        }
+    }
+    Ok(stored)
 }
 
 /// No verdict will come: the outcome is `unknown`.

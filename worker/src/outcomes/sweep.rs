@@ -96,20 +96,15 @@ async fn groups(w: &Worker, rows: Vec<SweepCandidate>) -> HashMap<(String, Strin
     let mut creds_of: HashMap<i64, Option<ImpactCredentials>> = HashMap::new();
     let mut out: HashMap<(String, String), Group> = HashMap::new();
     for r in rows {
-        if !creds_of.contains_key(&r.portal_id) {
-            let portal = PortalId(u64::try_from(r.portal_id).unwrap_or_default());
-            let creds = match w.portals.get(&w.pool, &w.cipher, portal).await {
-                Ok(p) => p
-                    .as_deref()
-                    .and_then(crate::pipeline::deliver::impact_credentials),
-                Err(e) => {
-                    tracing::warn!(%portal, error = %e, "cannot load the portal to list its actions");
-                    None
-                }
-            };
-            creds_of.insert(r.portal_id, creds);
-        }
-        let Some(Some(creds)) = creds_of.get(&r.portal_id) else {
+        let creds = match creds_of.get(&r.portal_id) {
+            Some(c) => c.clone(),
+            None => {
+                let c = portal_credentials(w, r.portal_id).await;
+                creds_of.insert(r.portal_id, c.clone());
+                c
+            }
+        };
+        let Some(creds) = creds else {
             continue;
         };
         let (Some(campaign), Some(event)) = (
@@ -137,6 +132,20 @@ async fn groups(w: &Worker, rows: Vec<SweepCandidate>) -> HashMap<(String, Strin
         });
     }
     out
+}
+
+/// The portal's impact.com credentials, when it has them.
+async fn portal_credentials(w: &Worker, portal_id: i64) -> Option<ImpactCredentials> {
+    let portal = PortalId(u64::try_from(portal_id).unwrap_or_default());
+    match w.portals.get(&w.pool, &w.cipher, portal).await {
+        Ok(p) => p
+            .as_deref()
+            .and_then(crate::pipeline::deliver::impact_credentials),
+        Err(e) => {
+            tracing::warn!(%portal, error = %e, "cannot load the portal to list its actions");
+            None
+        }
+    }
 }
 
 /// The program's actions updated within the grace period (and the slack
