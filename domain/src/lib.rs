@@ -2,8 +2,9 @@
 //! its signature is checked, when a trigger fires, how a mapping turns a
 //! HubSpot object into impact.com parameters, what a portal document says,
 //! which changes reverse or modify a delivered conversion, what an erasure
-//! scrubs, the retry ladder, the stored states, and the webhook
-//! subscriptions the portals need.
+//! scrubs, what impact.com's verdict on a submission means, the retry
+//! ladder, the stored states, and the webhook subscriptions the portals
+//! need.
 //!
 //! Every function here is a plain function of its inputs, testable without
 //! a runtime, a database or a network; the processes (`ingest`, `console`,
@@ -14,6 +15,7 @@ pub mod events;
 pub mod failure;
 pub mod mapping;
 pub mod object_type;
+pub mod outcome;
 pub mod portal;
 pub mod privacy;
 pub mod retry;

@@ -14,7 +14,6 @@ use super::{ErrorStyle, FakeImpact};
 use crate::{ImpactAccount, lock};
 
 pub(crate) const DEFAULT_HOURLY: u32 = 1_000;
-const HOUR: Duration = Duration::from_secs(3600);
 
 /// An answer in JSON, or in impact.com's XML when asked for.
 pub(crate) fn reply(xml: bool, status: StatusCode, v: Value) -> Response {
@@ -96,16 +95,33 @@ pub(crate) fn unauthorized(xml: bool, status: StatusCode, message: &str) -> Resp
 
 /// Counts a request in the account's hourly window: (limit, remaining, reset seconds, over).
 pub(crate) fn count_hourly(imp: &FakeImpact, sid: &str) -> (u32, u32, u64, bool) {
-    let enforced = lock(&imp.state.settings).rate_limit_per_hour;
+    tally(imp, sid, 1)
+}
+
+/// The account's window as it stands, the request not counted.
+pub(crate) fn peek_hourly(imp: &FakeImpact, sid: &str) -> (u32, u32, u64, bool) {
+    tally(imp, sid, 0)
+}
+
+fn tally(imp: &FakeImpact, sid: &str, cost: u32) -> (u32, u32, u64, bool) {
+    let (enforced, window) = {
+        let s = lock(&imp.state.settings);
+        (
+            s.rate_limit_per_hour,
+            s.rate_window.max(Duration::from_millis(1)),
+        )
+    };
     let limit = enforced.unwrap_or(DEFAULT_HOURLY);
     let mut hourly = lock(&imp.state.hourly);
     let now = Instant::now();
     let w = hourly.entry(sid.to_string()).or_insert((now, 0));
-    if now.duration_since(w.0) >= HOUR {
+    if now.duration_since(w.0) >= window {
         *w = (now, 0);
     }
-    w.1 += 1;
-    let reset = HOUR.saturating_sub(now.duration_since(w.0)).as_secs();
+    w.1 += cost;
+    // Whole seconds until the reset, rounded up (never 0 before it).
+    let left = window.saturating_sub(now.duration_since(w.0));
+    let reset = left.as_secs() + u64::from(left.subsec_nanos() > 0);
     (
         limit,
         limit.saturating_sub(w.1),

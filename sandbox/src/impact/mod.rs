@@ -1,11 +1,14 @@
-//! The fake impact.com: Conversions, API submissions, Actions; every request
-//! recorded; faults on request.
+//! The fake impact.com: Conversions, API submissions, Actions (changes and
+//! the list), Programs; every request recorded; faults on request.
 
 mod actions;
 mod answer;
 mod body;
 mod control;
 mod faults;
+mod listing;
+mod programs;
+mod reads;
 mod routes;
 mod status;
 mod validate;
@@ -20,6 +23,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 pub use faults::{Fault, FaultPlan};
+pub use reads::{ApiRead, ReadKind};
 
 use super::{ImpactAccount, SandboxConfig, lock};
 
@@ -97,7 +101,9 @@ impl Submission {
 
     /// Whether impact.com flagged it `CONV_DUPLICATE`.
     pub fn is_duplicate(&self) -> bool {
-        self.error.as_deref() == Some("CONV_DUPLICATE")
+        self.error
+            .as_deref()
+            .is_some_and(|e| e.split_whitespace().any(|c| c == "CONV_DUPLICATE"))
     }
 }
 
@@ -118,6 +124,12 @@ pub(crate) struct Settings {
     pub(crate) error_style: ErrorStyle,
     pub(crate) xml_without_accept: bool,
     pub(crate) processing_delay: Duration,
+    /// The rate-limit window (impact.com: an hour); shorter in tests.
+    pub(crate) rate_window: Duration,
+    /// Conversions do not count against the hourly limit.
+    pub(crate) conversions_unlimited: bool,
+    /// The smallest `PageSize` of the Actions list (impact.com: 2,000).
+    pub(crate) actions_min_page_size: u32,
 }
 
 pub(crate) struct ImpactState {
@@ -136,6 +148,8 @@ pub(crate) struct ImpactState {
     pub(crate) outcomes: Mutex<HashMap<String, (String, String)>>,
     /// `APISubmissions` reads answered (any status).
     pub(crate) status_reads: Mutex<Vec<u16>>,
+    /// Every read (submissions, actions, programs), in order.
+    pub(crate) reads: Mutex<Vec<ApiRead>>,
     /// `EventTypeCode` → `ActionTrackerId` (see [`FakeImpact::define_event_type`]).
     pub(crate) event_types: Mutex<HashMap<String, u64>>,
     /// `(account, ActionTrackerId, OrderId)` of reversed actions.
@@ -156,6 +170,9 @@ impl FakeImpact {
             error_style: ErrorStyle::default(),
             xml_without_accept: false,
             processing_delay: Duration::ZERO,
+            rate_window: Duration::from_secs(3600),
+            conversions_unlimited: false,
+            actions_min_page_size: listing::MIN_PAGE_SIZE,
         };
         FakeImpact {
             state: Arc::new(ImpactState {
@@ -169,6 +186,7 @@ impl FakeImpact {
                 seen: Mutex::default(),
                 outcomes: Mutex::default(),
                 status_reads: Mutex::default(),
+                reads: Mutex::default(),
                 event_types: Mutex::default(),
                 reversed: Mutex::default(),
             }),
@@ -346,7 +364,10 @@ impl FakeImpact {
     }
 
     /// Submissions of this OrderId complete with this error (e.g.
-    /// `Contract Error` / `CONTRACT_NOT_FOUND`) instead of succeeding.
+    /// `Contract Error` / `CONTRACT_NOT_FOUND`, or several codes separated
+    /// by spaces, or an `ErrorType` with an empty reason) instead of
+    /// succeeding; they become no action. A repeated OrderId adds
+    /// `CONV_DUPLICATE` to the codes.
     pub fn set_outcome(&self, order_id: &str, error_type: &str, error_reason: &str) {
         lock(&self.state.outcomes).insert(
             order_id.to_owned(),

@@ -1,5 +1,5 @@
-//! impact.com's endpoints: Conversions, Actions (update, reversal) and API
-//! submissions.
+//! impact.com's endpoints: Conversions, Actions (update, reversal, list),
+//! API submissions and programs.
 
 use std::time::{Duration, Instant};
 
@@ -7,12 +7,12 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use chrono::Utc;
 use serde_json::json;
 
 use super::answer::{
-    DEFAULT_HOURLY, authenticate, count_hourly, rate_headers, reply, unauthorized, validation_body,
+    DEFAULT_HOURLY, authenticate, rate_headers, reply, unauthorized, validation_body,
 };
 use super::faults::Fault;
 use super::validate::{self, FieldError};
@@ -29,7 +29,13 @@ pub(crate) fn routes() -> Router<FakeImpact> {
         )
         .route(
             "/Advertisers/{sid}/Actions",
-            put(submit::<UPDATE>).delete(submit::<REVERSAL>),
+            get(super::listing::list_actions)
+                .put(submit::<UPDATE>)
+                .delete(submit::<REVERSAL>),
+        )
+        .route(
+            "/Advertisers/{sid}/Campaigns/{program_id}",
+            get(super::programs::program),
         )
         .route(
             "/Advertisers/{sid}/APISubmissions/{batch_id}",
@@ -174,7 +180,7 @@ async fn receive(
             resp,
         );
     }
-    let (limit, remaining, reset, over) = count_hourly(&imp, &sid);
+    let (limit, remaining, reset, over) = super::reads::count_submission(&imp, &sid, kind);
     if over {
         let mut resp = reply(
             xml,

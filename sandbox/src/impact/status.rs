@@ -3,12 +3,12 @@
 use std::time::Instant;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::FakeImpact;
-use super::answer::{authenticate, count_hourly, rate_headers, reply, unauthorized};
+use super::reads::{ReadKind, answer, gate};
+use super::{FakeImpact, Submission};
 use crate::lock;
 
 pub(crate) async fn api_submission(
@@ -16,77 +16,73 @@ pub(crate) async fn api_submission(
     Path((sid, batch_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let xml = lock(&imp.state.settings).xml_without_accept
-        && !headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("json"));
-    match authenticate(&imp, &headers) {
-        Some(a) if a.account_sid == sid => {}
-        Some(_) => return unauthorized(xml, StatusCode::FORBIDDEN, "Forbidden"),
-        None => {
-            return unauthorized(
-                xml,
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized: invalid Account SID or Auth Token",
-            );
-        }
-    }
     // Reads count against the account's hourly budget like any request.
-    let (limit, remaining, reset, over) = count_hourly(&imp, &sid);
-    if over {
-        lock(&imp.state.status_reads).push(429);
-        let mut resp = reply(
-            xml,
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"Status": "ERROR", "Message": "Too Many Requests"}),
-        );
-        rate_headers(&mut resp, limit, 0, reset);
-        return resp;
-    }
+    let g = match gate(&imp, &headers, &sid, ReadKind::Submission) {
+        Ok(g) => g,
+        Err(resp) => return *resp,
+    };
     let found = lock(&imp.state.log)
         .iter()
         .find(|s| s.batch_id.as_deref() == Some(batch_id.as_str()) && s.account_sid == sid)
         .cloned();
     let Some(sub) = found else {
-        lock(&imp.state.status_reads).push(404);
-        return reply(
-            xml,
+        return answer(
+            &imp,
+            ReadKind::Submission,
+            &sid,
+            &g,
             StatusCode::NOT_FOUND,
             json!({"Status": "ERROR", "Message": "Not Found"}),
         );
     };
-    let delay = lock(&imp.state.settings).processing_delay;
-    let arrived = lock(&imp.state.batches)
-        .get(&batch_id)
-        .copied()
-        .unwrap_or_else(Instant::now);
-    let status = if arrived.elapsed() < delay {
-        "Queued"
-    } else {
-        "Complete"
-    };
-    let forced = sub
-        .param("OrderId")
-        .and_then(|o| lock(&imp.state.outcomes).get(o).cloned());
-    let (error_type, reason) = match (&sub.error, forced, status) {
-        (_, Some((t, r)), "Complete") => (Value::from(t), Value::from(r)),
-        (Some(e), None, "Complete") => (Value::from("Validation"), Value::from(e.clone())),
+    let complete = completed_at(&imp, &sub).is_some();
+    let (error_type, reason) = match (complete, error_of(&imp, &sub)) {
+        (true, Some((t, r))) => (Value::from(t), Value::from(r)),
         _ => (Value::Null, Value::Null),
     };
-    lock(&imp.state.status_reads).push(200);
-    let mut resp = reply(
-        xml,
-        StatusCode::OK,
-        json!({
-            "BatchId": batch_id,
-            "Status": status,
-            "SubmittedDate": sub.received_at.to_rfc3339(),
-            "ErrorType": error_type,
-            "ErrorReason": reason,
-            "Uri": format!("/Advertisers/{sid}/APISubmissions/{batch_id}"),
-        }),
-    );
-    rate_headers(&mut resp, limit, remaining, reset);
-    resp
+    let body = json!({
+        "BatchId": batch_id,
+        "Status": if complete { "Complete" } else { "Queued" },
+        "SubmissionDate": sub.received_at.to_rfc3339(),
+        "ErrorType": error_type,
+        "ErrorReason": reason,
+        "Uri": format!("/Advertisers/{sid}/APISubmissions/{batch_id}"),
+    });
+    answer(&imp, ReadKind::Submission, &sid, &g, StatusCode::OK, body)
+}
+
+/// When an accepted submission completed (its processing delay after it
+/// arrived), if it has.
+pub(crate) fn completed_at(imp: &FakeImpact, sub: &Submission) -> Option<Instant> {
+    let delay = lock(&imp.state.settings).processing_delay;
+    let arrived = sub
+        .batch_id
+        .as_ref()
+        .and_then(|b| lock(&imp.state.batches).get(b).copied())
+        .unwrap_or_else(Instant::now);
+    let done = arrived + delay;
+    (Instant::now() >= done).then_some(done)
+}
+
+/// The `(ErrorType, ErrorReason)` a submission completes with; `None` when
+/// it completes without error (and, a conversion, becomes an action). A
+/// forced outcome (`set_outcome`) wins; a repeated OrderId adds
+/// `CONV_DUPLICATE` to its codes.
+pub(crate) fn error_of(imp: &FakeImpact, sub: &Submission) -> Option<(String, String)> {
+    let forced = sub
+        .param("OrderId")
+        .and_then(|o| lock(&imp.state.outcomes).get(o).cloned())
+        .filter(|(t, r)| !(t.trim().is_empty() && r.trim().is_empty()));
+    match (forced, sub.is_duplicate()) {
+        (Some((t, r)), false) => Some((t, r)),
+        (Some((t, r)), true) => {
+            let mut codes: Vec<&str> = r.split_whitespace().collect();
+            if !codes.contains(&"CONV_DUPLICATE") {
+                codes.push("CONV_DUPLICATE");
+            }
+            Some((t, codes.join(" ")))
+        }
+        (None, true) => Some(("Validation".into(), "CONV_DUPLICATE".into())),
+        (None, false) => None,
+    }
 }

@@ -118,6 +118,14 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
+        if self.outcomes_grace_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_OUTCOMES_GRACE_SECS",
+                problem:
+                    "must be at most 86400 (a day): every listing reads the actions of this window"
+                        .into(),
+            });
+        }
         if self.outcomes_reserve_percent > 95 {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_OUTCOMES_RESERVE_PERCENT",

@@ -198,6 +198,12 @@ pub struct Settings {
     /// Submissions looked at per poller pass (per worker).
     #[serde(deserialize_with = "lenient")]
     pub outcomes_batch: u32,
+    /// Seconds after delivery during which a conversion is decided from the
+    /// listing of its program's actions (one read for many conversions);
+    /// after it, a conversion still without an action has its own
+    /// submission read. 0: no listing, every submission is read.
+    #[serde(deserialize_with = "lenient")]
+    pub outcomes_grace_secs: u64,
     /// Erase what we hold about a contact on `contact.deletion` too (it is
     /// always erased on `contact.privacyDeletion`).
     #[serde(deserialize_with = "lenient")]
@@ -247,6 +253,7 @@ struct Defaults {
     outcomes_give_up_days: u32,
     outcomes_reserve_percent: u8,
     outcomes_batch: u32,
+    outcomes_grace_secs: u64,
     privacy_erase_on_deletion: bool,
 }
 
@@ -291,6 +298,7 @@ const DEFAULTS: Defaults = Defaults {
     outcomes_give_up_days: 7,
     outcomes_reserve_percent: 50,
     outcomes_batch: 100,
+    outcomes_grace_secs: 1800,
     privacy_erase_on_deletion: false,
 };
 

@@ -1,7 +1,12 @@
-//! impact.com Conversions API client (see docs/src/reference/impact.md):
-//! `POST {base}/Advertisers/{AccountSID}/Conversions`, form-encoded, Basic auth.
+//! impact.com API client (see docs/src/reference/impact.md):
+//! `POST {base}/Advertisers/{AccountSID}/Conversions`, form-encoded, Basic
+//! auth; the reads that follow a submission ([`submission`], [`actions`])
+//! and check the settings ([`program`]).
 
+pub mod actions;
 pub mod budget;
+pub mod program;
+mod read;
 pub mod submission;
 
 use std::{
@@ -134,25 +139,6 @@ impl ImpactClient {
     /// The accounts' hourly budgets as learned from the answers.
     pub fn budget(&self) -> &budget::ImpactBudget {
         &self.budget
-    }
-
-    /// Checks an Account SID and Auth Token with a harmless read (the status
-    /// of a submission that does not exist): `Ok(false)` when impact.com
-    /// refuses them (401/403), `Ok(true)` for any other answer.
-    pub async fn check_credentials(&self, creds: &ImpactCredentials) -> Result<bool, ImpactError> {
-        let url = format!(
-            "{}/Advertisers/{}/APISubmissions/connector-credentials-check",
-            self.base, creds.account_sid
-        );
-        let resp = self
-            .http
-            .get(url)
-            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| ImpactError::Unavailable(crate::hubspot::describe_error(&e)))?;
-        Ok(!matches!(resp.status().as_u16(), 401 | 403))
     }
 
     /// Submits one conversion; `params` are sent in order, form-encoded.

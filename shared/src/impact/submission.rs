@@ -1,13 +1,9 @@
 //! `GET {base}/Advertisers/{SID}/APISubmissions/{BatchId}`: what became of a
 //! queued submission (see docs/src/reference/impact.md).
 
-use std::time::Instant;
-
-use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{ImpactClient, ImpactCredentials, ImpactError, budget::RateHeaders};
-use domain::failure::truncate;
+use super::{ImpactClient, ImpactCredentials, ImpactError};
 
 /// A submission's state as impact.com reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
@@ -18,7 +14,8 @@ pub struct SubmissionState {
     /// e.g. `Validation`, `Contract Error`.
     #[serde(rename = "ErrorType", alias = "errorType", default)]
     pub error_type: Option<String>,
-    /// e.g. `CONV_DUPLICATE`, `CONTRACT_NOT_FOUND`.
+    /// A space-separated list of codes, e.g. `CONV_DUPLICATE`,
+    /// `CONTRACT_NOT_FOUND RESTRICTED_PROMOCODE`.
     #[serde(rename = "ErrorReason", alias = "errorReason", default)]
     pub error_reason: Option<String>,
 }
@@ -29,12 +26,18 @@ impl SubmissionState {
         self.status.eq_ignore_ascii_case("complete")
     }
 
-    /// The error reason, when there is a non-empty one.
-    pub fn reason(&self) -> Option<&str> {
-        self.error_reason
+    /// The error reason, when there is a non-empty one: its codes
+    /// (space-separated) joined by one space.
+    pub fn reason(&self) -> Option<String> {
+        domain::outcome::normalized_reason(self.error_reason.as_deref())
+    }
+
+    /// The error type, when there is a non-empty one.
+    pub fn error_type(&self) -> Option<&str> {
+        self.error_type
             .as_deref()
             .map(str::trim)
-            .filter(|r| !r.is_empty())
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -62,50 +65,13 @@ impl ImpactClient {
                 body: "the stored QueuedUri is not an APISubmissions path".into(),
             });
         };
-        let started = Instant::now();
-        let result = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .basic_auth(&creds.account_sid, Some(creds.auth_token.expose_secret()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await;
-        metrics::histogram!("impact_request_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
-        let resp = match result {
-            Ok(r) => r,
-            Err(e) => {
-                metrics::counter!("impact_requests_total", "status" => "error").increment(1);
-                return Err(ImpactError::Unavailable(crate::hubspot::describe_error(&e)));
-            }
-        };
-        let status = resp.status().as_u16();
-        metrics::counter!("impact_requests_total", "status" => status.to_string()).increment(1);
-        let rate = RateHeaders::of(resp.headers());
-        self.budget.observe(&creds.account_sid, status, rate);
-        let body = resp.text().await.unwrap_or_default();
-        let short = truncate(&body, 500);
-        match status {
-            200..=299 => serde_json::from_str(&body).map_err(|_| {
-                ImpactError::Unavailable(format!(
-                    "{status}: the submission's state is not the documented JSON"
-                ))
-            }),
-            401 | 403 => Err(ImpactError::Auth {
-                status,
-                body: short,
-            }),
-            402 | 429 => Err(ImpactError::RetryLater {
-                status,
-                body: short,
-                retry_after: rate.reset,
-            }),
-            408 | 500..=599 => Err(ImpactError::Unavailable(format!("{status}: {short}"))),
-            _ => Err(ImpactError::Rejected {
-                status,
-                body: short,
-            }),
-        }
+        let answer = self.read(creds, &path).await?;
+        serde_json::from_str(&answer.body).map_err(|_| {
+            ImpactError::Unavailable(format!(
+                "{}: the submission's state is not the documented JSON",
+                answer.status
+            ))
+        })
     }
 }
 
@@ -120,11 +86,27 @@ mod tests {
         )
         .expect("parses");
         assert!(s.is_complete());
-        assert_eq!(s.reason(), Some("CONTRACT_NOT_FOUND"));
+        assert_eq!(s.reason().as_deref(), Some("CONTRACT_NOT_FOUND"));
         let q: SubmissionState =
             serde_json::from_str(r#"{"status":"Queued","errorReason":""}"#).expect("parses");
         assert!(!q.is_complete());
         assert_eq!(q.reason(), None);
+        let both: SubmissionState = serde_json::from_str(
+            r#"{"Status":"Complete","ErrorType":"Validation","ErrorReason":"CONTRACT_NOT_FOUND  RESTRICTED_PROMOCODE"}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            both.reason().as_deref(),
+            Some("CONTRACT_NOT_FOUND RESTRICTED_PROMOCODE")
+        );
+        let typed: SubmissionState = serde_json::from_str(
+            r#"{"Status":"Complete","ErrorType":"Validation","ErrorReason":null}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            (typed.error_type(), typed.reason()),
+            (Some("Validation"), None)
+        );
     }
 
     #[test]

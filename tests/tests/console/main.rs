@@ -12,6 +12,7 @@ mod admin_api;
 mod hostile_input;
 mod replays;
 mod secrets;
+mod settings_check;
 mod website_adjustments;
 mod website_browser;
 mod website_items;

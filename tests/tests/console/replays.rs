@@ -169,7 +169,19 @@ async fn the_website_api_requests_a_replay_and_shows_its_progress() -> anyhow::R
         }
     };
     let settings = |program: &str| json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": program});
+    // Program 9999 exists when the settings are saved (they are checked
+    // with impact.com), then is gone: its conversions are refused.
+    let account = |programs: &[&str]| sandbox::ImpactAccount {
+        account_sid: "IRsandbox".into(),
+        auth_token: "sandbox-token".into(),
+        program_ids: programs.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    w.env
+        .sandbox
+        .impact()
+        .add_account(account(&["1000", "9999"]));
     put("settings", settings("9999")).await;
+    w.env.sandbox.impact().add_account(account(&["1000"]));
     put("triggers", json!({"contacts": {"on_create": true}})).await;
     put("mappings", json!({"contacts": seed_contact_mappings()})).await;
     w.env.sandbox.hubspot().create_contact(

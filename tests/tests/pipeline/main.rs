@@ -24,6 +24,7 @@ mod ingest_e2e;
 mod items_currency;
 mod oauth;
 mod outcomes;
+mod outcomes_budget;
 mod privacy;
 mod record_batch;
 mod seed_tables;

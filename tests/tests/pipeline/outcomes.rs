@@ -1,18 +1,29 @@
 //! Submission outcomes: impact.com answers QUEUED and decides later. The
-//! worker follows each delivered conversion's submission until it is
-//! Complete; a rejection is surfaced (database, metric, CLI), a
-//! `CONV_DUPLICATE` of our own resend is not a loss, and polling stays
-//! within the account's rate budget, leaving deliveries their share.
+//! worker decides credited conversions from their program's listed actions
+//! and reads the submissions of the others until they are Complete; a
+//! rejection is surfaced (database, metric, CLI), `ErrorReason` is read as
+//! a list of codes (`CONV_DUPLICATE` of our own resend is not a loss, an
+//! `ErrorType` alone is no success), and polling stays within the account's
+//! rate budget, leaving deliveries their share.
 
 use std::time::Duration;
 
 use crate::support::e2e::{PORTAL, WorkerEnv, eventually, seed_deal_mappings, spawn_worker};
-use sandbox::{ObjectType, WebhookEvent, impact::Fault};
+use sandbox::{
+    ObjectType, WebhookEvent,
+    impact::{Fault, ReadKind},
+};
 use serde_json::json;
 use worker::{MessageOutcome, outcomes::PollConfig};
 
 async fn deal_env() -> anyhow::Result<WorkerEnv> {
     let env = WorkerEnv::start().await?;
+    // impact.com's hour, scaled down, so that the poller's pace (its share
+    // of the budget spread over the window) allows a read every few
+    // milliseconds instead of every seven seconds.
+    env.sandbox
+        .impact()
+        .set_rate_window(Duration::from_secs(20));
     env.apply(json!({
         "triggers": { "deals": { "on_change": ["dealstage"] } },
         "mappings": { "deals": seed_deal_mappings() }
@@ -37,14 +48,29 @@ fn won_deal(env: &WorkerEnv) -> anyhow::Result<(Vec<WebhookEvent>, String)> {
     Ok((env.new_events(), format!("{deal}_closedwon")))
 }
 
-fn fast() -> PollConfig {
+/// Passes a second apart; conversions are looked for among the listed
+/// actions during their first `grace_secs` (0: each submission is read).
+fn fast(grace_secs: u64) -> PollConfig {
     PollConfig {
         interval: Duration::from_secs(1),
         max_backoff: Duration::from_secs(2),
         give_up: Duration::from_secs(86_400),
         reserve_percent: 50,
         batch: 100,
+        grace: Duration::from_secs(grace_secs),
     }
+}
+
+/// The reads the fake answered, by kind: (actions listings, submission reads).
+fn reads(env: &WorkerEnv) -> (Vec<u16>, Vec<u16>) {
+    let all = env.sandbox.impact().reads();
+    let of = |k: ReadKind| {
+        all.iter()
+            .filter(|r| r.kind == k)
+            .map(|r| r.status)
+            .collect::<Vec<_>>()
+    };
+    (of(ReadKind::Actions), of(ReadKind::Submission))
 }
 
 /// (outcome, error type, error reason, attempts) of the conversion with `order_id`.
@@ -81,6 +107,7 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     let mut settings = env.settings.clone();
     settings.outcomes_poll_interval_secs = 1;
     settings.outcomes_max_backoff_secs = 1;
+    settings.outcomes_grace_secs = 5;
     let running = spawn_worker(&env, settings);
     env.publish(&events).await?;
     eventually(Duration::from_secs(30), "both outcomes", || async {
@@ -111,13 +138,16 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
         .fetch_all(&env.pool)
         .await?;
     assert_eq!(statuses, ["delivered", "delivered"]);
-    // The first look came while impact.com still said Queued (processing
-    // delay): the poller came back until Complete.
-    let reads = env.sandbox.impact().status_reads();
+    // The credited one was found among the listed actions (the first
+    // listings came before impact.com had processed it: the poller came
+    // back); only the rejected one, which never became an action, had its
+    // submission read, once the grace period was over.
+    let (listings, single) = reads(&env);
     assert!(
-        reads.len() >= 2 && reads.iter().all(|s| *s == 200),
-        "{reads:?}"
+        !listings.is_empty() && listings.iter().all(|s| *s == 200),
+        "{listings:?}"
     );
+    assert_eq!(single, [200]);
 
     let text = metrics.render();
     assert!(
@@ -224,18 +254,21 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
 }
 
 #[tokio::test]
-async fn conv_duplicate_of_our_own_resend_is_not_a_loss_but_of_a_first_send_is()
+async fn error_reasons_are_lists_of_codes_and_an_error_type_alone_is_no_success()
 -> anyhow::Result<()> {
+    let metrics = shared::telemetry::metrics();
     let env = deal_env().await?;
+    let imp = env.sandbox.impact();
     // A crash between impact.com's answer and our commit: the message comes
     // back and the same OrderId is sent again; impact.com calls the repeat
-    // CONV_DUPLICATE, and the first submission was credited.
+    // CONV_DUPLICATE, among other codes, and the first submission was credited.
     let (events, resent) = won_deal(&env)?;
-    env.sandbox.impact().fail_next([Fault::DropAfterProcessing]);
+    imp.fail_next([Fault::DropAfterProcessing]);
     assert!(matches!(
         env.process(&events).await,
         MessageOutcome::Retry(_)
     ));
+    imp.set_outcome(&resent, "Validation", "RESTRICTED_PROMOCODE");
     assert!(matches!(
         env.process(&events).await,
         MessageOutcome::Done(_)
@@ -243,19 +276,31 @@ async fn conv_duplicate_of_our_own_resend_is_not_a_loss_but_of_a_first_send_is()
     // Sent once only, and impact.com already holds this OrderId (say, from
     // before a retention prune): that duplicate is a real loss.
     let (events, first_send) = won_deal(&env)?;
-    env.sandbox
-        .impact()
-        .set_outcome(&first_send, "Validation", "CONV_DUPLICATE");
-    assert!(matches!(
-        env.process(&events).await,
-        MessageOutcome::Done(_)
-    ));
+    imp.set_outcome(&first_send, "Validation", "CONV_DUPLICATE");
+    // Two codes at once; and an ErrorType without any reason.
+    let (more, two_codes) = won_deal(&env)?;
+    let (more2, typed_only) = won_deal(&env)?;
+    imp.set_outcome(
+        &two_codes,
+        "Contract Error",
+        "CONTRACT_NOT_FOUND RESTRICTED_PROMOCODE",
+    );
+    imp.set_outcome(&typed_only, "Validation", "");
+    for batch in [events, more, more2] {
+        assert!(matches!(env.process(&batch).await, MessageOutcome::Done(_)));
+    }
 
-    let cfg = fast();
+    // Each submission read (no listing): the verdicts come from the codes.
+    let cfg = fast(0);
+    let orders = [&resent, &first_send, &two_codes, &typed_only];
     eventually(Duration::from_secs(20), "verdicts", || async {
         worker::outcomes::pass(&env.worker, &cfg).await?;
-        Ok(outcome(&env, &resent).await?.0.is_some()
-            && outcome(&env, &first_send).await?.0.is_some())
+        for o in orders {
+            if outcome(&env, o).await?.0.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     })
     .await?;
     assert_eq!(
@@ -263,7 +308,7 @@ async fn conv_duplicate_of_our_own_resend_is_not_a_loss_but_of_a_first_send_is()
         (
             Some("duplicate_resend".into()),
             Some("Validation".into()),
-            Some("CONV_DUPLICATE".into()),
+            Some("RESTRICTED_PROMOCODE CONV_DUPLICATE".into()),
             2
         )
     );
@@ -271,12 +316,35 @@ async fn conv_duplicate_of_our_own_resend_is_not_a_loss_but_of_a_first_send_is()
         outcome(&env, &first_send).await?.0.as_deref(),
         Some("rejected")
     );
+    assert_eq!(
+        outcome(&env, &two_codes).await?,
+        (
+            Some("rejected".into()),
+            Some("Contract Error".into()),
+            Some("CONTRACT_NOT_FOUND RESTRICTED_PROMOCODE".into()),
+            1
+        )
+    );
+    assert_eq!(
+        outcome(&env, &typed_only).await?,
+        (Some("rejected".into()), Some("Validation".into()), None, 1)
+    );
+    let text = metrics.render();
+    for label in ["CONTRACT_NOT_FOUND", "unspecified"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("worker_submissions_total")
+                    && l.contains(r#"outcome="rejected""#)
+                    && l.contains(&format!(r#"reason="{label}""#))),
+            "{label}: {text}"
+        );
+    }
     // Decided submissions are not looked at again.
-    let reads = env.sandbox.impact().status_reads().len();
+    let reads = imp.status_reads().len();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let report = worker::outcomes::pass(&env.worker, &cfg).await?;
     assert_eq!(report.claimed, 0);
-    assert_eq!(env.sandbox.impact().status_reads().len(), reads);
+    assert_eq!(imp.status_reads().len(), reads);
     env.finish().await;
     Ok(())
 }
@@ -286,23 +354,39 @@ async fn polling_keeps_to_the_share_of_the_budget_left_for_deliveries() -> anyho
     let env = deal_env().await?;
     // An account limited to 10 requests an hour; the poller leaves half.
     env.sandbox.impact().set_rate_limit(Some(10));
+    env.sandbox
+        .impact()
+        .set_rate_window(Duration::from_secs(3600));
     let mut events = Vec::new();
+    let mut orders = Vec::new();
     for _ in 0..4 {
-        events.extend(won_deal(&env)?.0);
+        let (e, o) = won_deal(&env)?;
+        events.extend(e);
+        orders.push(o);
     }
+    env.sandbox
+        .impact()
+        .set_outcome(&orders[0], "Contract Error", "CONTRACT_NOT_FOUND");
     assert!(matches!(
         env.process(&events).await,
         MessageOutcome::Done(_)
     ));
     assert_eq!(env.submissions().len(), 4, "4 of 10 spent by deliveries");
 
+    // Remaining is 6: one listing of the program's actions (down to 5 = the
+    // reserve) decides the three credited ones at once.
+    let report = worker::outcomes::pass(&env.worker, &fast(1)).await?;
+    assert_eq!((report.listings, report.credited), (1, 3), "{report:?}");
+    // After the grace period the rejected one needs a read of its own: the
+    // budget is at the reserve, so it is deferred, not read.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let report = worker::outcomes::pass(&env.worker, &fast()).await?;
-    assert_eq!(report.claimed, 4);
-    // Remaining was 6: one read (down to 5 = the reserve), then the
-    // poller stops and defers the rest.
-    assert_eq!(env.sandbox.impact().status_reads(), [200]);
-    assert_eq!((report.decided, report.later), (1, 3));
+    let report = worker::outcomes::pass(&env.worker, &fast(1)).await?;
+    assert_eq!(
+        (report.claimed, report.reads, report.later),
+        (1, 0, 1),
+        "{report:?}"
+    );
+    assert_eq!(reads(&env), (vec![200], vec![]));
 
     // Deliveries still have their share.
     let (events, later_order) = won_deal(&env)?;
@@ -319,30 +403,25 @@ async fn polling_keeps_to_the_share_of_the_budget_left_for_deliveries() -> anyho
     env.sandbox.impact().set_rate_limit(Some(6));
     let greedy = PollConfig {
         reserve_percent: 0,
-        ..fast()
+        ..fast(1)
     };
     sqlx::query("UPDATE conversions SET outcome_next_check_at = now() WHERE outcome IS NULL")
         .execute(&env.pool)
         .await?;
     let other = worker::Worker::new(&env.settings, env.pool.clone())?;
     worker::outcomes::pass(&other, &greedy).await?;
-    let reads = env.sandbox.impact().status_reads();
-    let first_429 = reads.iter().position(|s| *s == 429).expect("a 429");
-    assert_eq!(
-        first_429,
-        reads.len() - 1,
-        "nothing after the 429: {reads:?}"
-    );
+    let all = env.sandbox.impact().reads();
+    let first_429 = all.iter().position(|r| r.status == 429).expect("a 429");
+    assert_eq!(first_429, all.len() - 1, "nothing after the 429: {all:?}");
     sqlx::query("UPDATE conversions SET outcome_next_check_at = now() WHERE outcome IS NULL")
+        .execute(&env.pool)
+        .await?;
+    sqlx::query("DELETE FROM outcome_sweeps")
         .execute(&env.pool)
         .await?;
     let report = worker::outcomes::pass(&other, &greedy).await?;
     assert_eq!(report.decided, 0);
-    assert_eq!(
-        env.sandbox.impact().status_reads().len(),
-        reads.len(),
-        "paused"
-    );
+    assert_eq!(env.sandbox.impact().reads().len(), all.len(), "paused");
     env.finish().await;
     Ok(())
 }
@@ -415,22 +494,44 @@ async fn the_fake_completes_submissions_as_told_and_reports_its_rate_limit() -> 
 }
 
 #[tokio::test]
-async fn two_workers_polling_at_once_read_each_submission_once() -> anyhow::Result<()> {
+async fn two_workers_polling_at_once_list_once_and_read_each_submission_once() -> anyhow::Result<()>
+{
     let env = deal_env().await?;
-    let mut events = Vec::new();
-    for _ in 0..6 {
-        events.extend(won_deal(&env)?.0);
-    }
+    let won = |n: usize| -> anyhow::Result<Vec<WebhookEvent>> {
+        let mut events = Vec::new();
+        for _ in 0..n {
+            events.extend(won_deal(&env)?.0);
+        }
+        Ok(events)
+    };
+    let events = won(6)?;
+    assert!(matches!(
+        env.process(&events).await,
+        MessageOutcome::Done(_)
+    ));
+    let (a, b) = (
+        worker::Worker::new(&env.settings, env.pool.clone())?,
+        worker::Worker::new(&env.settings, env.pool.clone())?,
+    );
+    // Listing: one worker holds the program's lease and decides all six
+    // with one request; the other does not list it again.
+    let cfg = fast(60);
+    let (ra, rb) = tokio::join!(
+        worker::outcomes::pass(&a, &cfg),
+        worker::outcomes::pass(&b, &cfg)
+    );
+    let (ra, rb) = (ra?, rb?);
+    assert_eq!(ra.credited + rb.credited, 6, "{ra:?} {rb:?}");
+    assert_eq!(reads(&env), (vec![200], vec![]));
+
+    // Reading one by one (no listing): each submission is read once.
+    let events = won(6)?;
     assert!(matches!(
         env.process(&events).await,
         MessageOutcome::Done(_)
     ));
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (a, b) = (
-        worker::Worker::new(&env.settings, env.pool.clone())?,
-        worker::Worker::new(&env.settings, env.pool.clone())?,
-    );
-    let cfg = fast();
+    let cfg = fast(0);
     let (ra, rb) = tokio::join!(
         worker::outcomes::pass(&a, &cfg),
         worker::outcomes::pass(&b, &cfg)
@@ -442,7 +543,7 @@ async fn two_workers_polling_at_once_read_each_submission_once() -> anyhow::Resu
         sqlx::query_scalar("SELECT count(*) FROM conversions WHERE outcome = 'complete'")
             .fetch_one(&env.pool)
             .await?;
-    assert_eq!(complete, 6);
+    assert_eq!(complete, 12);
     env.finish().await;
     Ok(())
 }

@@ -462,6 +462,13 @@ async fn logs_of_a_full_run_carry_no_personal_data() -> anyhow::Result<()> {
         .set_outcome(&order_id, "Contract Error", "CONTRACT_NOT_FOUND");
     let mut settings = env.settings.clone();
     settings.outcomes_poll_interval_secs = 1;
+    // Credited conversions are found among the listed actions; the
+    // rejected one is read a second after delivery, under a scaled-down
+    // rate window so that the poller's pace does not hold the read back.
+    settings.outcomes_grace_secs = 1;
+    env.sandbox
+        .impact()
+        .set_rate_window(Duration::from_secs(20));
     let running = spawn_worker(&env, settings);
     env.sandbox
         .hubspot()

@@ -11,6 +11,7 @@ mod support;
 mod account_info;
 mod hubspot;
 mod impact;
+mod impact_reads;
 mod ingest;
 mod oauth;
 mod webhooks;

@@ -20,7 +20,7 @@ use shared::{
         self,
         portals::{PortalStoreError, StoredPortal},
     },
-    impact::ImpactCredentials,
+    impact::{ImpactCredentials, program::ProgramCheck},
 };
 
 use super::Website;
@@ -242,23 +242,14 @@ pub async fn save_settings(
                 "Auth Token: required (no token is saved for this account yet)".into(),
             ])
         })?;
+    let program = input.program_id.trim().to_owned();
     let mut warnings = vec![];
-    if !sid.is_empty() {
+    if !sid.is_empty() && !program.is_empty() && program.bytes().all(|b| b.is_ascii_digit()) {
         let creds = ImpactCredentials {
             account_sid: sid.clone(),
             auth_token: token,
         };
-        match site.impact.check_credentials(&creds).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(OpError::Invalid(vec![
-                    "impact.com refused this Account SID and Auth Token (401/403): copy both again from impact.com → Settings → API".into(),
-                ]));
-            }
-            Err(e) => warnings.push(format!(
-                "impact.com could not be reached to check the credentials ({e}); saved unchecked"
-            )),
-        }
+        check_program(site, &creds, &program, &mut warnings).await?;
     }
     let mut doc = match s.config {
         Some(c) => PortalDocument::export(&c, s.auth_kind),
@@ -279,7 +270,7 @@ pub async fn save_settings(
     doc.impact = ImpactSection {
         account_sid: sid,
         auth_token: new_token,
-        program_id: input.program_id.trim().to_owned(),
+        program_id: program,
     };
     let mut more = apply(site, doc, actor).await?;
     if warnings.is_empty() {
@@ -287,6 +278,44 @@ pub async fn save_settings(
     }
     warnings.append(&mut more);
     Ok(warnings)
+}
+
+/// Checks the Account SID, Auth Token and Program ID together with
+/// impact.com (`GET /Advertisers/{SID}/Campaigns/{ProgramId}`): a refusal
+/// names the part that is wrong; when impact.com cannot answer, the
+/// settings are saved unchecked with a warning.
+async fn check_program(
+    site: &Website,
+    creds: &ImpactCredentials,
+    program: &str,
+    warnings: &mut Vec<String>,
+) -> Result<(), OpError> {
+    let sid = &creds.account_sid;
+    match site.impact.check_program(creds, program).await {
+        Ok(ProgramCheck::Found { state, .. }) => {
+            if let Some(state) = state.filter(|s| !s.eq_ignore_ascii_case("ACTIVE")) {
+                warnings.push(format!(
+                    "Program ID: program {program} is {state} at impact.com; it may not credit conversions"
+                ));
+            }
+            Ok(())
+        }
+        Ok(ProgramCheck::CredentialsRefused { status: 401 }) => Err(OpError::Invalid(vec![
+            "Account SID / Auth Token: impact.com refused them (401): copy both again from impact.com → Settings → API".into(),
+        ])),
+        Ok(ProgramCheck::CredentialsRefused { status }) => Err(OpError::Invalid(vec![format!(
+            "Account SID / Auth Token: impact.com refused them ({status}): the token is disabled or may not read programs; check it under impact.com → Settings → API"
+        )])),
+        Ok(ProgramCheck::ProgramNotFound) => Err(OpError::Invalid(vec![format!(
+            "Program ID: impact.com account {sid} has no program {program} (404); the Account SID and Auth Token are fine: copy the Program ID shown below your program's name in impact.com"
+        )])),
+        Err(e) => {
+            warnings.push(format!(
+                "impact.com could not be reached to check the settings ({e}); saved unchecked"
+            ));
+            Ok(())
+        }
+    }
 }
 
 /// Replaces the event triggers.
