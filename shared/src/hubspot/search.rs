@@ -61,7 +61,7 @@ impl HubSpotClient {
             .http
             .post(self.url(&format!("crm/v3/objects/{}/search", ty.as_str())))
             .json(&body);
-        let page: Page = self.send_json(token, req, "search").await?;
+        let page: Page = self.send_json(token, req, super::SEARCH_ENDPOINT).await?;
         let next = page.paging.and_then(|p| p.next).map(|n| n.after);
         Ok((page.results, next))
     }

@@ -9,6 +9,7 @@
 mod support;
 
 mod hubspot;
+mod hubspot_client;
 mod impact;
 mod ingest;
 mod oauth;

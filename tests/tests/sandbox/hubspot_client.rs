@@ -1,0 +1,57 @@
+//! The product's HubSpot client against the fake HubSpot where the fake
+//! behaves as HubSpot does and a naive client would go wrong: search
+//! answers without rate-limit headers, and v4 batch association rows that
+//! page on their own.
+
+// In tests a panic is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use domain::object_type::ObjectType as Type;
+use sandbox::{PortalSeed, Sandbox, SandboxConfig};
+use secrecy::SecretString;
+use shared::hubspot::HubSpotClient;
+
+const PORTAL: u64 = 1001;
+const TOKEN: &str = "pat-sandbox-1001";
+
+async fn start(per_10s: Option<u32>) -> (Sandbox, HubSpotClient, SecretString) {
+    let sb = Sandbox::start(SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 5)],
+        rate_limit_per_10s: per_10s,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = HubSpotClient::new(reqwest::Client::new(), &sb.hubspot_url()).unwrap();
+    (sb, client, SecretString::from(TOKEN))
+}
+
+/// HubSpot's search sends no rate-limit headers: its answer must not make
+/// the client take a limited account for unlimited (it would then send a
+/// burst that collects 429s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_answer_leaves_the_rate_budget_as_it_was() {
+    let (sb, client, token) = start(Some(3)).await;
+    let hs = sb.hubspot();
+    let id = hs.objects(PORTAL, sandbox::ObjectType::Contacts)[0].id;
+    // One read teaches the client the limit (3 per 10 s).
+    client
+        .get_object(&token, Type::Contacts, id, &[])
+        .await
+        .unwrap();
+    // The search answer carries no headers, as HubSpot's.
+    let (found, _) = client
+        .search_modified(&token, Type::Contacts, 0, i64::MAX, &[], None)
+        .await
+        .unwrap();
+    assert!(!found.is_empty());
+    let reads = (0..3).map(|_| client.get_object(&token, Type::Contacts, id, &[]));
+    let answers = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(reads))
+        .await
+        .unwrap();
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    assert_eq!(hs.rate_limited(PORTAL), 0, "no 429 from HubSpot");
+    sb.shutdown().await;
+}
