@@ -12,6 +12,7 @@ pub mod model;
 pub mod oauth;
 mod oauth_routes;
 mod object_type;
+mod paging;
 pub mod pipelines;
 mod scenarios;
 pub mod schema;
@@ -59,6 +60,7 @@ pub(crate) struct HubState {
     pub(crate) access_token_ttl: Mutex<Duration>,
     pub(crate) token_hub_id: AtomicBool,
     pub(crate) scenario_seq: Mutex<u64>,
+    pub(crate) paging: Mutex<paging::Paging>,
 }
 
 /// Handle on the fake HubSpot: read and change data, trigger webhook
@@ -117,6 +119,7 @@ impl FakeHubSpot {
             access_token_ttl: Mutex::new(cfg.access_token_ttl),
             token_hub_id: AtomicBool::new(true),
             scenario_seq: Mutex::new(0),
+            paging: Mutex::default(),
         };
         FakeHubSpot {
             state: Arc::new(state),

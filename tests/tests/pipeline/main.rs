@@ -18,6 +18,7 @@ mod db_batches;
 mod db_indexes;
 mod dlq;
 mod failures;
+mod hubspot_paging;
 mod hubspot_shared_budget;
 mod idempotency;
 mod ingest_e2e;

@@ -55,3 +55,44 @@ async fn a_search_answer_leaves_the_rate_budget_as_it_was() {
     assert_eq!(hs.rate_limited(PORTAL), 0, "no 429 from HubSpot");
     sb.shutdown().await;
 }
+
+/// A v4 batch association read pages each row on its own (`paging.next.after`
+/// in the row); the client follows every row to its end.
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_association_rows_are_followed_to_their_end() {
+    let (sb, client, token) = start(None).await;
+    let hs = sb.hubspot();
+    hs.set_association_row_page(3);
+    let items = |n: usize| -> Vec<sandbox::Props> {
+        (0..n)
+            .map(|i| sandbox::props([("hs_sku", format!("SKU-{i}")), ("price", "1.00".into())]))
+            .collect()
+    };
+    let big = hs
+        .create_deal(PORTAL, [("dealname", "big")], items(8), None)
+        .unwrap();
+    let small = hs
+        .create_deal(PORTAL, [("dealname", "small")], items(2), None)
+        .unwrap();
+    let bare = hs
+        .create_deal(PORTAL, [("dealname", "bare")], vec![], None)
+        .unwrap();
+    let got = client
+        .batch_associations(&token, Type::Deals, "line_items", &[big, small, bare])
+        .await
+        .unwrap();
+    for (deal, n) in [(big, 8), (small, 2), (bare, 0)] {
+        let mut ids: Vec<u64> = got[&deal].iter().map(|a| a.to_object_id).collect();
+        ids.sort_unstable();
+        let mut want = hs.associated(
+            PORTAL,
+            sandbox::ObjectType::Deals,
+            deal,
+            sandbox::ObjectType::LineItems,
+        );
+        want.sort_unstable();
+        assert_eq!(ids, want, "deal {deal}");
+        assert_eq!(ids.len(), n);
+    }
+    sb.shutdown().await;
+}
