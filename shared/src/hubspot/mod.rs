@@ -24,7 +24,9 @@ pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
-pub use search::last_modified_property;
+pub use search::{
+    ModifiedWindow, SEARCH_PAGE, SEARCH_RESULT_CAP, SearchPage, last_modified_property,
+};
 
 use domain::object_type::ObjectType;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use domain::object_type::ObjectType as Type;
 use sandbox::{PortalSeed, Sandbox, SandboxConfig};
 use secrecy::SecretString;
-use shared::hubspot::HubSpotClient;
+use shared::hubspot::{HubSpotClient, ModifiedWindow};
 
 const PORTAL: u64 = 1001;
 const TOKEN: &str = "pat-sandbox-1001";
@@ -42,11 +42,16 @@ async fn a_search_answer_leaves_the_rate_budget_as_it_was() {
         .await
         .unwrap();
     // The search answer carries no headers, as HubSpot's.
-    let (found, _) = client
-        .search_modified(&token, Type::Contacts, 0, i64::MAX, &[], None)
+    let window = ModifiedWindow {
+        since_ms: 0,
+        until_ms: i64::MAX,
+        above_id: None,
+    };
+    let found = client
+        .search_modified(&token, Type::Contacts, &window, &[], None)
         .await
         .unwrap();
-    assert!(!found.is_empty());
+    assert!(!found.results.is_empty());
     let reads = (0..3).map(|_| client.get_object(&token, Type::Contacts, id, &[]));
     let answers = tokio::time::timeout(Duration::from_secs(30), futures::future::join_all(reads))
         .await
@@ -94,5 +99,35 @@ async fn batch_association_rows_are_followed_to_their_end() {
         assert_eq!(ids, want, "deal {deal}");
         assert_eq!(ids.len(), n);
     }
+    sb.shutdown().await;
+}
+
+/// The fake's search reaches at most its cap (HubSpot's 10,000; set to 3
+/// here) of a query's results: `total` counts them all, a cursor is handed
+/// out past the cap, and following it answers 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_search_stops_at_the_result_cap_as_hubspots_does() {
+    let (sb, client, token) = start(None).await;
+    let hs = sb.hubspot();
+    hs.set_search_result_cap(3);
+    let window = ModifiedWindow {
+        since_ms: 0,
+        until_ms: i64::MAX,
+        above_id: None,
+    };
+    let first = client
+        .search_modified(&token, Type::Contacts, &window, &[], None)
+        .await
+        .unwrap();
+    let all = hs.objects(PORTAL, sandbox::ObjectType::Contacts).len() as u64;
+    assert!(all > 3);
+    assert_eq!(first.total, all);
+    assert_eq!(first.results.len(), 3);
+    let next = first.next.expect("a cursor past the cap");
+    let past = client
+        .search_modified(&token, Type::Contacts, &window, &[], Some(&next))
+        .await
+        .unwrap_err();
+    assert!(past.to_string().contains("400"), "{past}");
     sb.shutdown().await;
 }
