@@ -13,6 +13,7 @@ pub mod adjustments;
 pub mod events;
 pub mod failure;
 pub mod mapping;
+pub mod merges;
 pub mod object_type;
 pub mod portal;
 pub mod privacy;
