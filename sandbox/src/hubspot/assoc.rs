@@ -66,7 +66,7 @@ async fn one(
         let id: u64 = id.parse().unwrap_or(0);
         portals
             .get(&caller.portal)
-            .map(|p| p.associated((from, id), to))
+            .map(|p| p.associated((from, p.resolve(from, id)), to))
             .unwrap_or_default()
     };
     let mut page: Vec<u64> = ids
@@ -129,7 +129,7 @@ async fn batch(
         let mut ids: Vec<u64> = portals
             .get(&caller.portal)
             .zip(id.parse::<u64>().ok())
-            .map(|(p, n)| p.associated((from, n), to))
+            .map(|(p, n)| p.associated((from, p.resolve(from, n)), to))
             .unwrap_or_default()
             .into_iter()
             .filter(|i| *i > after)

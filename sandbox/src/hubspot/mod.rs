@@ -8,6 +8,7 @@ mod crm;
 mod errors;
 mod events;
 mod limits;
+mod merges;
 pub mod model;
 pub mod oauth;
 mod oauth_routes;
@@ -184,6 +185,10 @@ impl FakeHubSpot {
                 _ => None,
             },
             source_id: source.source_id.clone(),
+            primary_object_id: None,
+            merged_object_ids: Vec::new(),
+            new_object_id: None,
+            number_of_properties_moved: None,
         }
     }
 

@@ -59,6 +59,8 @@ pub(crate) struct Portal {
     pub(crate) associations: HashMap<(ObjectType, u64), BTreeMap<ObjectType, BTreeSet<u64>>>,
     pub(crate) properties: HashMap<ObjectType, Vec<PropertyDef>>,
     next_id: HashMap<ObjectType, u64>,
+    /// Ids merged away, and the record each reads as now (kept flat).
+    pub(crate) merged_into: HashMap<(ObjectType, u64), u64>,
 }
 
 impl Portal {
@@ -75,7 +77,17 @@ impl Portal {
             associations: HashMap::new(),
             properties,
             next_id: HashMap::new(),
+            merged_into: HashMap::new(),
         }
+    }
+
+    /// The record `id` reads as: the one it was merged into, else itself
+    /// (HubSpot answers a merged-away id with the merged record).
+    pub(crate) fn resolve(&self, object_type: ObjectType, id: u64) -> u64 {
+        self.merged_into
+            .get(&(object_type, id))
+            .copied()
+            .unwrap_or(id)
     }
 
     /// Creates a record with the given properties; fills `hs_object_id`,

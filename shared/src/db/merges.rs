@@ -37,11 +37,13 @@ pub async fn record(
     let mut tx = pool.begin().await?;
     // Serialises merges of one portal and type: chains are flattened
     // against a settled table.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('object_merges'), hashtext($1 || ':' || $2))")
-        .bind(portal.to_string())
-        .bind(ty.as_str())
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtext('object_merges'), hashtext($1 || ':' || $2))",
+    )
+    .bind(portal.to_string())
+    .bind(ty.as_str())
+    .execute(&mut *tx)
+    .await?;
     let survivor = resolve(&mut *tx, portal, ty, db_id(merge.survivor)).await?;
     let merged: Vec<i64> = merge
         .merged
@@ -115,26 +117,49 @@ pub async fn merged_into<'e>(
     .await
 }
 
-/// The earliest conversion recorded under one of `ids` for the same event
-/// type and the same firing (`fired_by`): the one a merged record already has.
+/// What a merged record's new conversion is compared with.
+#[derive(Debug, Clone, Copy)]
+pub struct SameConversion<'a> {
+    /// The ids merged into the record.
+    pub ids: &'a [i64],
+    /// The new conversion's event type.
+    pub event_type: &'a str,
+    /// What fired it (`creation`, `<property>=<value>`).
+    pub fired_by: &'a str,
+    /// The keys (event type, OrderId) the conversion has when built for
+    /// each merged id instead of the record's own.
+    pub keys: &'a [(String, String)],
+}
+
+/// The earliest conversion the merged ids already have that is the same as
+/// the new one: one of theirs with the same event type that the same
+/// firing made, or that has the key the new one has when built for that
+/// id (the same stage, converted under the old id).
 pub async fn converted_before<'e>(
     db: impl PgExecutor<'e>,
     portal: i64,
     ty: ObjectType,
-    ids: &[i64],
-    (event_type, fired_by): (&str, &str),
+    same: &SameConversion<'_>,
 ) -> Result<Option<EarlierConversion>, sqlx::Error> {
+    let (types, orders): (Vec<&str>, Vec<&str>) = same
+        .keys
+        .iter()
+        .map(|(t, o)| (t.as_str(), o.as_str()))
+        .unzip();
     let row = sqlx::query(
         "SELECT id, object_id, event_type, order_id, payload FROM conversions
-         WHERE portal_id = $1 AND object_type = $2 AND object_id = ANY($3)
-           AND event_type = $4 AND fired_by = $5
+         WHERE portal_id = $1 AND object_type = $2
+           AND ((object_id = ANY($3) AND event_type = $4 AND fired_by = $5)
+             OR (event_type, order_id) IN (SELECT * FROM unnest($6::text[], $7::text[])))
          ORDER BY id LIMIT 1",
     )
     .bind(portal)
     .bind(ty.as_str())
-    .bind(ids)
-    .bind(event_type)
-    .bind(fired_by)
+    .bind(same.ids)
+    .bind(same.event_type)
+    .bind(same.fired_by)
+    .bind(&types)
+    .bind(&orders)
     .fetch_optional(db)
     .await?;
     Ok(row.map(|r| EarlierConversion {

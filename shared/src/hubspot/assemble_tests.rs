@@ -79,7 +79,12 @@ fn the_trigger_property_and_a_deals_currency_are_read() {
     let props = object_properties(ObjectType::Deals, &[], firing_property(&firing));
     assert_eq!(
         props,
-        ["hs_object_id", "dealstage", DEAL_CURRENCY, MERGED_IDS_PROPERTY]
+        [
+            "hs_object_id",
+            "dealstage",
+            DEAL_CURRENCY,
+            MERGED_IDS_PROPERTY
+        ]
     );
     let trigger = trigger_of(&firing);
     assert_eq!(trigger, Some(("dealstage".into(), Some("won".into()))));

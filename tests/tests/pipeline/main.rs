@@ -22,6 +22,7 @@ mod hubspot_paging;
 mod hubspot_shared_budget;
 mod idempotency;
 mod ingest_e2e;
+mod merges;
 mod oauth;
 mod outcomes;
 mod privacy;

@@ -15,7 +15,7 @@
 use domain::{
     events::HubSpotEvent,
     failure::Failure,
-    mapping::{Context, Conversion},
+    mapping::{self, Context, Conversion, FieldMapping},
     merges::{self, MERGED_IDS_PROPERTY, Merge},
     object_type::ObjectType,
     triggers::{self, Firing},
@@ -29,9 +29,15 @@ pub async fn note(w: &Worker, event: &HubSpotEvent) -> Result<(), Failure> {
     let (Some(merge), Some(ty)) = (Merge::of(event), triggers::object_type_of(event)) else {
         return Ok(());
     };
-    db::merges::record(&w.pool, event.portal_id.db_key(), ty, &merge, event.occurred_at)
-        .await
-        .map_err(Failure::database)?;
+    db::merges::record(
+        &w.pool,
+        event.portal_id.db_key(),
+        ty,
+        &merge,
+        event.occurred_at,
+    )
+    .await
+    .map_err(Failure::database)?;
     metrics::counter!("worker_merges_recorded_total", "object_type" => ty.as_str()).increment(1);
     tracing::info!(portal = %event.portal_id, object_type = ty.as_str(), survivor = merge.survivor,
         merged = ?merge.merged, "merge recorded");
@@ -39,13 +45,14 @@ pub async fn note(w: &Worker, event: &HubSpotEvent) -> Result<(), Failure> {
 }
 
 /// The conversion to record for `event`: `conversion`, or the one an id
-/// merged into the same record already has for the same event type and
-/// firing (recording it again links the event to it and sends nothing new).
+/// merged into the same record already has (see
+/// [`db::merges::converted_before`]); recording that one again links the
+/// event to it and sends nothing new.
 pub async fn settle(
     w: &Worker,
     event: &HubSpotEvent,
-    ty: ObjectType,
-    firing: &Firing,
+    (ty, firing): (ObjectType, &Firing),
+    mappings: &[FieldMapping],
     fetched: Option<&Context>,
     conversion: Conversion,
 ) -> Result<Conversion, Failure> {
@@ -82,20 +89,20 @@ pub async fn settle(
         return Ok(conversion);
     }
     let fired_by = merges::fired_by(firing);
-    let earlier = db::merges::converted_before(
-        &w.pool,
-        portal,
-        ty,
-        &ids,
-        (&conversion.event_type, &fired_by),
-    )
-    .await
-    .map_err(Failure::database)?;
+    let keys = keys_for(mappings, ctx, &ids);
+    let same = db::merges::SameConversion {
+        ids: &ids,
+        event_type: &conversion.event_type,
+        fired_by: &fired_by,
+        keys: &keys,
+    };
+    let earlier = db::merges::converted_before(&w.pool, portal, ty, &same)
+        .await
+        .map_err(Failure::database)?;
     let Some(earlier) = earlier else {
         return Ok(conversion);
     };
-    metrics::counter!("worker_merged_conversions_total", "object_type" => ty.as_str())
-        .increment(1);
+    metrics::counter!("worker_merged_conversions_total", "object_type" => ty.as_str()).increment(1);
     tracing::info!(portal = %event.portal_id, object = event.object_id, survivor,
         merged_id = earlier.object_id, conversion = earlier.id, %fired_by,
         "converted before under a merged id: not converted again");
@@ -108,4 +115,19 @@ pub async fn settle(
             earlier.object_id, earlier.id
         )],
     })
+}
+
+/// The key (event type, OrderId) the conversion has when built for each of
+/// `ids` instead of the record's own id.
+fn keys_for(mappings: &[FieldMapping], ctx: &Context, ids: &[i64]) -> Vec<(String, String)> {
+    ids.iter()
+        .filter_map(|id| {
+            let mut as_id = ctx.clone();
+            as_id
+                .properties
+                .insert("hs_object_id".into(), Some(id.to_string()));
+            let built = mapping::build(mappings, &as_id).ok()?;
+            Some((built.event_type, built.order_id))
+        })
+        .collect()
 }

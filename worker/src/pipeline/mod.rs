@@ -99,7 +99,15 @@ pub async fn process_event(
         (Ok(conversion), context) => (conversion, context),
         (Err(f), context) => return map::give_up(&rec, object_type, f, context.as_ref()).await,
     };
-    let conversion = merges::settle(w, event, object_type, &firing, context.as_ref(), conversion).await?;
+    let conversion = merges::settle(
+        w,
+        event,
+        (object_type, &firing),
+        mappings,
+        context.as_ref(),
+        conversion,
+    )
+    .await?;
     map::log_notes(event, &conversion);
     // The conversion and the event's outcome are committed together.
     let (row, first) = rec.converted(object_type, &conversion).await?;

@@ -96,7 +96,9 @@ pub async fn erase(
     let ty = domain::object_type::ObjectType::Contacts;
     let survivor = merges::resolve(pool, portal, ty, contact).await?;
     let mut ids = vec![contact];
-    for id in std::iter::once(survivor).chain(merges::merged_into(pool, portal, ty, survivor).await?) {
+    for id in
+        std::iter::once(survivor).chain(merges::merged_into(pool, portal, ty, survivor).await?)
+    {
         if !ids.contains(&id) {
             ids.push(id);
         }
