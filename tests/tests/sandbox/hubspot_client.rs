@@ -131,3 +131,81 @@ async fn a_search_stops_at_the_result_cap_as_hubspots_does() {
     assert!(past.to_string().contains("400"), "{past}");
     sb.shutdown().await;
 }
+
+/// A merge as HubSpot makes it: a new record (the primary's values win, the
+/// merged one's fill the gaps, `hs_merged_object_ids` lists both), both old
+/// ids read as it and leave lists and searches, one `contact.merge` event;
+/// through the control API as through the handle.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_makes_a_new_record_that_old_ids_read_as() {
+    let (sb, client, token) = start(None).await;
+    let hs = sb.hubspot();
+    let a = hs
+        .create_contact(PORTAL, [("email", "a@example.com"), ("city", "Lyon")])
+        .unwrap();
+    let b = hs
+        .create_contact(PORTAL, [("email", "b@example.com")])
+        .unwrap();
+    let before = hs.emitted_events().len();
+    let http = reqwest::Client::new();
+    let resp = http
+        .post(format!(
+            "{}/_sandbox/portals/{PORTAL}/objects/contacts/merge",
+            sb.hubspot_url()
+        ))
+        .json(&serde_json::json!({"primaryObjectId": b.to_string(), "objectIdToMerge": a.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let c: u64 = body["id"].as_str().unwrap().parse().unwrap();
+    assert!(c != a && c != b);
+    let props = ["email", "city", "hs_merged_object_ids"].map(String::from);
+    for old in [a, b, c] {
+        let read = client
+            .get_object(&token, Type::Contacts, old, &props)
+            .await
+            .unwrap();
+        assert_eq!(read.id, c.to_string(), "{old} reads as the merged record");
+        assert_eq!(read.properties["email"].as_deref(), Some("b@example.com"));
+        assert_eq!(read.properties["city"].as_deref(), Some("Lyon"));
+        assert_eq!(
+            read.properties["hs_merged_object_ids"].as_deref(),
+            Some(format!("{a};{b}").as_str())
+        );
+    }
+    let live: Vec<u64> = hs
+        .objects(PORTAL, sandbox::ObjectType::Contacts)
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    assert!(live.contains(&c) && !live.contains(&a) && !live.contains(&b));
+    let events = &hs.emitted_events()[before..];
+    assert_eq!(events.len(), 1);
+    let wire = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(wire["subscriptionType"], "contact.merge");
+    assert_eq!(wire["objectId"], c);
+    assert_eq!(wire["primaryObjectId"], b);
+    assert_eq!(wire["mergedObjectIds"], serde_json::json!([a]));
+    assert_eq!(wire["newObjectId"], c);
+    assert_eq!(
+        wire["numberOfPropertiesMoved"], 1,
+        "city came from the merged record"
+    );
+    // A merged-away id cannot be merged or restored again.
+    assert!(
+        hs.merge_objects(PORTAL, sandbox::ObjectType::Contacts, c, a)
+            .is_err()
+    );
+    let restore = http
+        .post(format!(
+            "{}/_sandbox/portals/{PORTAL}/objects/contacts/{a}/restore",
+            sb.hubspot_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(restore.status(), 400);
+    sb.shutdown().await;
+}
