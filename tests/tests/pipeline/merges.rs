@@ -159,6 +159,21 @@ async fn a_merged_contact_converts_nothing_twice_and_keeps_its_conversions() -> 
     ];
     want.sort();
     assert_eq!(seen, want);
+    // `worker conversions list --object C` says where A's went.
+    let mut out = Vec::new();
+    let cmd = worker::cli::records::ConversionsCommand::List {
+        portal: Some(PORTAL as i64),
+        status: None,
+        limit: 100,
+        object: Some(c),
+        object_type: Some("contacts".into()),
+        json: false,
+    };
+    worker::cli::records::conversions(&env.settings, cmd, &mut out).await?;
+    let table = String::from_utf8(out)?;
+    assert_eq!(table.matches(&format!("c:{a}>{c} ")).count(), 2, "{table}");
+    assert_eq!(table.matches(&format!("c:{b}>{c} ")).count(), 1, "{table}");
+    assert_eq!(table.lines().count(), 5, "{table}");
     let activity = shared::db::website::recent_conversions(&env.pool, PORTAL as i64).await?;
     assert!(
         activity
