@@ -14,6 +14,7 @@ pub mod adjustments;
 pub mod events;
 pub mod failure;
 pub mod mapping;
+pub mod merges;
 pub mod object_type;
 pub mod outcome;
 pub mod portal;

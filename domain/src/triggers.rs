@@ -93,8 +93,14 @@ pub enum Firing {
 pub enum IgnoreReason {
     /// Not a contact, company or deal event.
     UnsupportedObject,
-    /// Deletion, merge, association change, restore or an unknown action.
+    /// Deletion, association change or an unknown action.
     UnsupportedAction,
+    /// A merge: no trigger fires (the merged record's conversions stay its
+    /// own, see `crate::merges`); the pipeline records the merged ids.
+    Merge,
+    /// A restore of a deleted record: not a creation, so no trigger fires
+    /// (what converted before the deletion stays as it is).
+    Restore,
     /// No trigger is configured for the object type or the action.
     NotEnabled,
     /// A property change of a property no trigger watches.
@@ -109,6 +115,8 @@ impl IgnoreReason {
         match self {
             Self::UnsupportedObject => "unsupported_object",
             Self::UnsupportedAction => "unsupported_action",
+            Self::Merge => "merge",
+            Self::Restore => "restore",
             Self::NotEnabled => "trigger_not_enabled",
             Self::PropertyNotWatched => "property_not_watched",
             Self::ValueNotMatched => "value_not_matched",
@@ -141,6 +149,11 @@ pub fn evaluate(triggers: &TriggerSet, event: &HubSpotEvent) -> Decision {
         return Decision::Ignore(IgnoreReason::UnsupportedObject);
     };
     let action = event.object_and_action().map_or("", |(_, a)| a);
+    match action {
+        "merge" => return Decision::Ignore(IgnoreReason::Merge),
+        "restore" => return Decision::Ignore(IgnoreReason::Restore),
+        _ => {}
+    }
     let Some(config) = triggers.get(&object_type) else {
         return Decision::Ignore(match action {
             "creation" | "propertyChange" => IgnoreReason::NotEnabled,

@@ -86,7 +86,6 @@ fn other_actions_and_objects_are_ignored() {
     let t = set(serde_json::json!({"contacts": {"on_create": true, "on_change": ["email"]}}));
     for kind in [
         "contact.deletion",
-        "contact.merge",
         "contact.associationChange",
         "contact.privacyDeletion",
         "contact.somethingNew",
@@ -101,6 +100,27 @@ fn other_actions_and_objects_are_ignored() {
         evaluate(&t, &event("ticket.creation", None)),
         Decision::Ignore(IgnoreReason::UnsupportedObject)
     );
+}
+
+#[test]
+fn merges_and_restores_fire_no_trigger_even_on_creation() {
+    // A restored record is not created again; a merge is not a creation of
+    // the survivor, whatever its id.
+    let t = set(serde_json::json!({"contacts": {"on_create": true}, "deals": {"on_create": true}}));
+    for (kind, reason) in [
+        ("contact.merge", IgnoreReason::Merge),
+        ("deal.merge", IgnoreReason::Merge),
+        ("contact.restore", IgnoreReason::Restore),
+        ("deal.restore", IgnoreReason::Restore),
+        ("company.restore", IgnoreReason::Restore),
+    ] {
+        assert_eq!(
+            evaluate(&t, &event(kind, None)),
+            Decision::Ignore(reason),
+            "{kind}"
+        );
+    }
+    assert_eq!(IgnoreReason::Restore.as_str(), "restore");
 }
 
 #[test]

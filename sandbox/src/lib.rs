@@ -26,6 +26,10 @@
 //!   `{"properties":{..}}` emits `propertyChange` events);
 //!   `POST /_sandbox/portals/{p}/objects/contacts/{id}/privacy-deletion`
 //!   (GDPR delete: the contact is gone, `contact.privacyDeletion` emitted);
+//!   `POST /_sandbox/portals/{p}/objects/{type}/merge`
+//!   `{"primaryObjectId","objectIdToMerge"}` (a new record, `{type}.merge`
+//!   emitted; answers `{"id"}`); `POST .../objects/{type}/{id}/restore`
+//!   (`{type}.restore` emitted);
 //!   `POST /_sandbox/portals/{p}/deals` `{"properties","line_items","contact_id"}`;
 //!   `POST /_sandbox/portals/{p}/uninstall`, `.../authorize`
 //!   `{"redirect_uri","state"}`, `.../expire-tokens`;

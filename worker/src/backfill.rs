@@ -2,6 +2,10 @@
 //! retry window, re-scan HubSpot (search by last-modified date) and turn
 //! what the portal's triggers would have fired into conversions. Conversions
 //! already delivered (same idempotency key) are skipped, never sent again.
+//! HubSpot's search reaches 10,000 results per query: bigger windows are
+//! split ([`scan`]), so nothing is skipped.
+
+mod scan;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -10,7 +14,7 @@ use domain::{
     object_type::ObjectType,
     triggers::ObjectTriggers,
 };
-use shared::hubspot::CrmObject;
+use shared::hubspot::{CrmObject, SEARCH_RESULT_CAP};
 
 use crate::{
     Worker,
@@ -37,6 +41,10 @@ pub struct BackfillArgs {
     /// Only this object type (contacts, companies, deals).
     #[arg(long)]
     pub object_type: Option<String>,
+    /// Most results one search query reaches: HubSpot's 10,000 (not an
+    /// option; tests set it as they set the fake's).
+    #[arg(skip = SEARCH_RESULT_CAP)]
+    pub search_result_cap: u64,
 }
 
 /// Counts of a backfill.
@@ -84,20 +92,16 @@ pub async fn backfill(w: &Worker, args: &BackfillArgs) -> anyhow::Result<Backfil
             continue;
         }
         let properties = watched(*ty, triggers);
-        let mut after: Option<String> = None;
-        loop {
-            let (page, next) = w
-                .hubspot
-                .search_modified(
-                    &token,
-                    *ty,
-                    since.timestamp_millis(),
-                    until.timestamp_millis(),
-                    &properties,
-                    after.as_deref(),
-                )
-                .await
-                .map_err(|e| anyhow::anyhow!("HubSpot search: {e}"))?;
+        let window = (since.timestamp_millis(), until.timestamp_millis());
+        let mut scan = scan::Scan::new(
+            &w.hubspot,
+            &token,
+            *ty,
+            &properties,
+            window,
+            args.search_result_cap,
+        );
+        while let Some(page) = scan.next_page().await? {
             for object in &page {
                 report.objects += 1;
                 for event in events_for(portal_id, *ty, triggers, object) {
@@ -112,10 +116,6 @@ pub async fn backfill(w: &Worker, args: &BackfillArgs) -> anyhow::Result<Backfil
                         _ => report.nothing += 1,
                     }
                 }
-            }
-            match next {
-                Some(n) => after = Some(n),
-                None => break,
             }
         }
     }

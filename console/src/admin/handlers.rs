@@ -298,16 +298,27 @@ pub struct ConversionParams {
     portal: Option<i64>,
     status: Option<String>,
     limit: Option<i64>,
+    object_id: Option<i64>,
+    object_type: Option<String>,
 }
 
-/// `GET /admin/api/conversions?portal=&status=&limit=`: conversions with
-/// their submission outcome (`status=rejected` for those impact.com refused).
+/// `GET /admin/api/conversions?portal=&status=&limit=&object_type=&object_id=`:
+/// conversions with their submission outcome (`status=rejected` for those
+/// impact.com refused); `object_id` lists a record's, those recorded under
+/// ids merged into it included (each says `merged_into`).
 pub async fn conversions(
     State(state): State<AdminState>,
     Query(p): Query<ConversionParams>,
 ) -> Answer {
     use shared::db::outcomes::{LIST_STATUSES, ListFilter, list};
     let w = store(&state)?;
+    if let Some(t) = p.object_type.as_deref()
+        && domain::object_type::ObjectType::parse(t).is_none()
+    {
+        return Err(bad_request(format!(
+            "object_type {t:?} is not one of contacts, companies, deals"
+        )));
+    }
     if let Some(s) = p.status.as_deref()
         && !LIST_STATUSES.contains(&s)
     {
@@ -322,6 +333,8 @@ pub async fn conversions(
             portal: p.portal,
             status: p.status,
             limit: p.limit.unwrap_or(100).clamp(1, 1000),
+            object_id: p.object_id,
+            object_type: p.object_type,
         },
     )
     .await

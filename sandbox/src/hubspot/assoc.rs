@@ -1,4 +1,5 @@
-//! Associations v4: one record's associations (paged) and the batch read.
+//! Associations v4: one record's associations (paged) and the batch read
+//! (each row paged on its own, continued with `{"id", "after"}` inputs).
 
 // Handlers answer early with a ready `Response` as the error: its size is fine here.
 #![allow(clippy::result_large_err)]
@@ -65,7 +66,7 @@ async fn one(
         let id: u64 = id.parse().unwrap_or(0);
         portals
             .get(&caller.portal)
-            .map(|p| p.associated((from, id), to))
+            .map(|p| p.associated((from, p.resolve(from, id)), to))
             .unwrap_or_default()
     };
     let mut page: Vec<u64> = ids
@@ -112,20 +113,27 @@ async fn batch(
             inputs.len()
         ));
     }
+    let per_row = hub.paging().associations_per_row;
     let portals = lock(&hub.state.portals);
     let mut results = Vec::new();
     let mut errs = Vec::new();
     for input in &inputs {
-        let id = match input.get("id") {
+        let text = |v: Option<&Value>| match v {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        let ids = portals
+        let id = text(input.get("id"));
+        // `after`: the cursor of the row's previous page.
+        let after: u64 = text(input.get("after")).parse().unwrap_or(0);
+        let mut ids: Vec<u64> = portals
             .get(&caller.portal)
             .zip(id.parse::<u64>().ok())
-            .map(|(p, n)| p.associated((from, n), to))
-            .unwrap_or_default();
+            .map(|(p, n)| p.associated((from, p.resolve(from, n)), to))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| *i > after)
+            .collect();
         if ids.is_empty() {
             errs.push(json!({
                 "status": "error",
@@ -136,11 +144,20 @@ async fn batch(
             }));
             continue;
         }
+        let more = ids.len() > per_row;
+        ids.truncate(per_row);
         let to_list: Vec<Value> = ids
             .iter()
             .map(|i| json!({"toObjectId": i, "associationTypes": association_types(from, to)}))
             .collect();
-        results.push(json!({"from": {"id": id}, "to": to_list}));
+        let mut row = json!({"from": {"id": id}, "to": to_list});
+        if let (true, Some(last)) = (more, ids.last()) {
+            // Each row pages on its own; HubSpot leaves `paging` out when
+            // the row is complete.
+            row["paging"] =
+                json!({"next": {"after": last.to_string(), "link": format!("?after={last}")}});
+        }
+        results.push(row);
     }
     let mut body = json!({
         "status": "COMPLETE",

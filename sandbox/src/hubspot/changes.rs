@@ -171,6 +171,29 @@ impl FakeHubSpot {
         ))
     }
 
+    /// Sets the last-modified date of records to `at`, without a webhook:
+    /// what a bulk import does when it stamps thousands of records within
+    /// one millisecond. For tests (search windows, backfills).
+    pub fn stamp_modified(
+        &self,
+        portal: u64,
+        t: ObjectType,
+        ids: &[u64],
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.with_portal(portal, |p| {
+            for id in ids {
+                let o = p
+                    .get_mut(t, *id)
+                    .ok_or_else(|| anyhow!("no {t} {id} in portal {portal}"))?;
+                o.updated_at = at;
+                o.properties
+                    .insert(t.last_modified_property().into(), super::model::iso(at));
+            }
+            Ok(())
+        })?
+    }
+
     /// Archives a record and emits `{type}.deletion`.
     pub fn delete_object(&self, portal: u64, t: ObjectType, id: u64) -> anyhow::Result<()> {
         let now = Utc::now();

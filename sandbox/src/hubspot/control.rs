@@ -19,6 +19,7 @@ use crate::lock;
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new()
         .merge(super::control_delivery::routes())
+        .merge(super::merges::routes())
         .route("/_sandbox", get(summary))
         .route(
             "/_sandbox/portals/{portal}/objects/{object_type}",

@@ -36,6 +36,18 @@ pub struct WebhookEvent {
     /// Who made the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
+    /// Merges: the primary record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_object_id: Option<u64>,
+    /// Merges: the records merged into the primary one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged_object_ids: Vec<u64>,
+    /// Merges: the record the merge made (HubSpot makes a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_object_id: Option<u64>,
+    /// Merges: how many property values came from the merged records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_of_properties_moved: Option<u64>,
 }
 
 /// How events are delivered, beyond HubSpot's defaults.

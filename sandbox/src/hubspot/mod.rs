@@ -11,10 +11,12 @@ mod crm;
 mod errors;
 mod events;
 mod limits;
+mod merges;
 pub mod model;
 pub mod oauth;
 mod oauth_routes;
 mod object_type;
+mod paging;
 pub mod pipelines;
 mod scenarios;
 pub mod schema;
@@ -65,6 +67,7 @@ pub(crate) struct HubState {
     pub(crate) access_token_ttl: Mutex<Duration>,
     pub(crate) token_hub_id: AtomicBool,
     pub(crate) scenario_seq: Mutex<u64>,
+    pub(crate) paging: Mutex<paging::Paging>,
 }
 
 /// Handle on the fake HubSpot: read and change data, trigger webhook
@@ -128,6 +131,7 @@ impl FakeHubSpot {
             access_token_ttl: Mutex::new(cfg.access_token_ttl),
             token_hub_id: AtomicBool::new(true),
             scenario_seq: Mutex::new(0),
+            paging: Mutex::default(),
         };
         FakeHubSpot {
             state: Arc::new(state),
@@ -196,6 +200,10 @@ impl FakeHubSpot {
                 _ => None,
             },
             source_id: source.source_id.clone(),
+            primary_object_id: None,
+            merged_object_ids: Vec::new(),
+            new_object_id: None,
+            number_of_properties_moved: None,
         }
     }
 

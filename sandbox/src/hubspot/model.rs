@@ -63,6 +63,8 @@ pub(crate) struct Portal {
     /// Reads of the account information.
     pub(crate) account_info_reads: u64,
     next_id: HashMap<ObjectType, u64>,
+    /// Ids merged away, and the record each reads as now (kept flat).
+    pub(crate) merged_into: HashMap<(ObjectType, u64), u64>,
 }
 
 impl Portal {
@@ -81,7 +83,17 @@ impl Portal {
             company_currency: Some(super::account::DEFAULT_CURRENCY.into()),
             account_info_reads: 0,
             next_id: HashMap::new(),
+            merged_into: HashMap::new(),
         }
+    }
+
+    /// The record `id` reads as: the one it was merged into, else itself
+    /// (HubSpot answers a merged-away id with the merged record).
+    pub(crate) fn resolve(&self, object_type: ObjectType, id: u64) -> u64 {
+        self.merged_into
+            .get(&(object_type, id))
+            .copied()
+            .unwrap_or(id)
     }
 
     /// Creates a record with the given properties; fills `hs_object_id`,

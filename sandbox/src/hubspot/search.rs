@@ -1,5 +1,7 @@
 //! `POST /crm/v3/objects/{type}/search`: filter groups (OR of ANDs), sorts,
-//! paging by `after`, HubSpot's limits (200 per page, 10,000 per query).
+//! paging by `after`, HubSpot's limits (200 per page, 10,000 results per
+//! query: `total` counts every match, and asking for a page past the cap
+//! answers 400, as HubSpot does; no rate-limit headers, see `limits`).
 
 use std::cmp::Ordering;
 
@@ -18,7 +20,6 @@ use super::{FakeHubSpot, errors};
 use crate::lock;
 
 const MAX_LIMIT: usize = 200;
-const MAX_RESULTS: usize = 10_000;
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
     Router::new().route("/crm/v3/objects/{object_type}/search", post(search))
@@ -149,8 +150,9 @@ async fn search(
         .map(as_text)
         .and_then(|a| a.parse().ok())
         .unwrap_or(0);
-    if after + limit > MAX_RESULTS {
-        return errors::validation(format!("Cannot paginate beyond {MAX_RESULTS} results"));
+    let cap = hub.paging().search_results;
+    if after >= cap {
+        return errors::validation(format!("Cannot paginate beyond {cap} results"));
     }
     let groups: Vec<Vec<Value>> = req
         .get("filterGroups")
@@ -220,12 +222,13 @@ async fn search(
     let results: Vec<Value> = hits
         .iter()
         .skip(after)
-        .take(limit)
+        .take(limit.min(cap - after))
         .map(|o| Value::Object(object_json(portal, o, requested.as_deref())))
         .collect();
     let mut body = json!({"total": total, "results": results});
-    let next = after + limit;
-    if next < total.min(MAX_RESULTS) {
+    let next = after + results.len();
+    // The cursor is handed out past the cap too: following it answers 400.
+    if next < total && !results.is_empty() {
         body["paging"] =
             json!({"next": {"after": next.to_string(), "link": format!("?after={next}")}});
     }

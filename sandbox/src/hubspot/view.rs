@@ -135,7 +135,8 @@ pub(crate) fn object_json(
     m
 }
 
-/// Finds a record by id, or by a unique property (`idProperty`).
+/// Finds a record by id (a merged-away id finds the merged record, as with
+/// HubSpot), or by a unique property (`idProperty`).
 pub(crate) fn find<'a>(
     portal: &'a Portal,
     t: ObjectType,
@@ -148,7 +149,7 @@ pub(crate) fn find<'a>(
                 .get(prop)
                 .is_some_and(|v| v.eq_ignore_ascii_case(id))
         }),
-        _ => portal.get(t, id.parse().ok()?),
+        _ => portal.get(t, portal.resolve(t, id.parse().ok()?)),
     }
 }
 

@@ -198,12 +198,14 @@ pub async fn record_converted<'e>(
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let fired_by = domain::merges::fired_by_event(event);
     let row = sqlx::query(
         "WITH c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by)
+             SELECT $1, $2, $3, $4, $5, $6, $13 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, status, attempts, (xmax = 0) AS created
          ), e AS (
@@ -227,6 +229,7 @@ pub async fn record_converted<'e>(
     .bind(&key.property_name)
     .bind(json)
     .bind(received_at)
+    .bind(fired_by)
     .fetch_one(db)
     .await?;
     Ok((recorded_of(&row)?, row.get("first")))
@@ -271,7 +274,9 @@ pub async fn record_converted_many<'e>(
     let mut property_names = Vec::with_capacity(items.len());
     let mut events = Vec::with_capacity(items.len());
     let mut received = Vec::with_capacity(items.len());
+    let mut fired = Vec::with_capacity(items.len());
     for it in items {
+        fired.push(domain::merges::fired_by_event(it.event));
         portal_ids.push(it.key.portal_id);
         event_types.push(it.conversion.event_type.as_str());
         order_ids.push(it.conversion.order_id.as_str());
@@ -289,16 +294,18 @@ pub async fn record_converted_many<'e>(
         "WITH i AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                  $6::jsonb[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[],
-                 $12::timestamptz[])
+                 $12::timestamptz[], $13::text[])
              WITH ORDINALITY AS t(portal_id, event_type, order_id, object_type, object_id, payload,
-                 event_id, subscription_type, occurred_at, property_name, event, received_at, n)
+                 event_id, subscription_type, occurred_at, property_name, event, received_at,
+                 fired_by, n)
          ), c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload)
-             SELECT portal_id, event_type, order_id, object_type, object_id, payload FROM i
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by)
+             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by FROM i
              WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = i.portal_id)
              ORDER BY portal_id, event_type, order_id
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, portal_id, event_type, order_id, status, attempts, (xmax = 0) AS created
          ), e AS (
@@ -327,6 +334,7 @@ pub async fn record_converted_many<'e>(
     .bind(property_names)
     .bind(events)
     .bind(received)
+    .bind(fired)
     .fetch_all(db)
     .await?;
     if rows.len() != items.len() {

@@ -158,6 +158,9 @@ pub struct ConversionSummary {
     pub attempts: i32,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The record `object_id` was merged into in HubSpot (`null`: not
+    /// merged): the conversion is that record's now.
+    pub merged_into: Option<i64>,
 }
 
 /// Which conversions to list.
@@ -171,6 +174,11 @@ pub struct ListFilter {
     pub status: Option<String>,
     /// At most this many, newest first.
     pub limit: i64,
+    /// Only this HubSpot record's conversions, including those recorded
+    /// under ids merged into it.
+    pub object_id: Option<i64>,
+    /// Only this object type (`contacts`, `companies`, `deals`).
+    pub object_type: Option<String>,
 }
 
 /// The statuses [`ListFilter::status`] accepts.
@@ -197,20 +205,27 @@ pub async fn list<'e>(
         Some(o) => (None, Some(o), false),
     };
     let rows = sqlx::query(
-        "SELECT id, portal_id, event_type, order_id, object_type, object_id, status, outcome,
-                submission_status, error_type, error_reason, failure_reason, queued_uri, attempts, updated_at
-         FROM conversions
-         WHERE ($1::bigint IS NULL OR portal_id = $1)
-           AND ($2::text IS NULL OR status = $2)
-           AND ($3::text IS NULL OR outcome = $3)
-           AND (NOT $4 OR outcome IS NULL)
-         ORDER BY id DESC LIMIT $5",
+        "SELECT c.id, c.portal_id, c.event_type, c.order_id, c.object_type, c.object_id, c.status,
+                c.outcome, c.submission_status, c.error_type, c.error_reason, c.failure_reason,
+                c.queued_uri, c.attempts, c.updated_at, m.survivor_id AS merged_into
+         FROM conversions c
+         LEFT JOIN object_merges m ON m.portal_id = c.portal_id
+             AND m.object_type = c.object_type AND m.merged_id = c.object_id
+         WHERE ($1::bigint IS NULL OR c.portal_id = $1)
+           AND ($2::text IS NULL OR c.status = $2)
+           AND ($3::text IS NULL OR c.outcome = $3)
+           AND (NOT $4 OR c.outcome IS NULL)
+           AND ($6::text IS NULL OR c.object_type = $6)
+           AND ($7::bigint IS NULL OR c.object_id = $7 OR m.survivor_id = $7)
+         ORDER BY c.id DESC LIMIT $5",
     )
     .bind(f.portal)
     .bind(status)
     .bind(outcome)
     .bind(queued)
     .bind(f.limit.max(1))
+    .bind(f.object_type.as_deref())
+    .bind(f.object_id)
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -231,6 +246,7 @@ pub async fn list<'e>(
             queued_uri: r.get("queued_uri"),
             attempts: r.get("attempts"),
             updated_at: r.get("updated_at"),
+            merged_into: r.get("merged_into"),
         })
         .collect())
 }

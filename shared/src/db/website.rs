@@ -32,6 +32,9 @@ pub struct ConversionItem {
     pub error_reason: Option<String>,
     /// Last change (RFC 3339).
     pub updated_at: String,
+    /// The record `object_id` was merged into in HubSpot (`null`: not
+    /// merged): the conversion is that record's now.
+    pub merged_into: Option<i64>,
 }
 
 /// One dead letter: an event that failed for good.
@@ -57,9 +60,13 @@ pub async fn recent_conversions(
     portal: i64,
 ) -> Result<Vec<ConversionItem>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, status, object_type, object_id, event_type, order_id, queued_uri, failure_reason,
-                outcome, error_type, error_reason, updated_at
-         FROM conversions WHERE portal_id = $1 ORDER BY updated_at DESC, id DESC LIMIT 50",
+        "SELECT c.id, c.status, c.object_type, c.object_id, c.event_type, c.order_id, c.queued_uri,
+                c.failure_reason, c.outcome, c.error_type, c.error_reason, c.updated_at,
+                m.survivor_id AS merged_into
+         FROM conversions c
+         LEFT JOIN object_merges m ON m.portal_id = c.portal_id
+             AND m.object_type = c.object_type AND m.merged_id = c.object_id
+         WHERE c.portal_id = $1 ORDER BY c.updated_at DESC, c.id DESC LIMIT 50",
     )
     .bind(portal)
     .fetch_all(pool)
@@ -81,6 +88,7 @@ pub async fn recent_conversions(
             updated_at: r
                 .get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
                 .to_rfc3339(),
+            merged_into: r.get("merged_into"),
         })
         .collect())
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use domain::{
     mapping::{self, Context, FieldMapping},
+    merges::MERGED_IDS_PROPERTY,
     object_type::ObjectType,
     triggers::Firing,
 };
@@ -61,7 +62,7 @@ pub fn firing_property(firing: &Firing) -> Option<&str> {
 
 impl ObjectRequest<'_> {
     /// The object properties this request reads: the mapped ones, the
-    /// triggering property and a deal's currency.
+    /// triggering property, a deal's currency and the ids merged into it.
     pub fn properties(&self) -> Vec<String> {
         let trigger = self.trigger.as_ref().map(|(p, _)| p.as_str());
         object_properties(self.object_type, self.mappings, trigger)
@@ -174,6 +175,10 @@ pub fn object_properties(
     }
     if object_type == ObjectType::Deals && !properties.iter().any(|p| p == DEAL_CURRENCY) {
         properties.push(DEAL_CURRENCY.into());
+    }
+    // What was merged into the record: its conversions may be this one's.
+    if !properties.iter().any(|p| p == MERGED_IDS_PROPERTY) {
+        properties.push(MERGED_IDS_PROPERTY.into());
     }
     properties
 }

@@ -77,12 +77,20 @@ fn the_trigger_property_and_a_deals_currency_are_read() {
         value: Some("won".into()),
     };
     let props = object_properties(ObjectType::Deals, &[], firing_property(&firing));
-    assert_eq!(props, ["hs_object_id", "dealstage", DEAL_CURRENCY]);
+    assert_eq!(
+        props,
+        [
+            "hs_object_id",
+            "dealstage",
+            DEAL_CURRENCY,
+            MERGED_IDS_PROPERTY
+        ]
+    );
     let trigger = trigger_of(&firing);
     assert_eq!(trigger, Some(("dealstage".into(), Some("won".into()))));
     assert_eq!(
         object_properties(ObjectType::Contacts, &[], None),
-        ["hs_object_id"]
+        ["hs_object_id", MERGED_IDS_PROPERTY]
     );
     assert_eq!(trigger_of(&Firing::Creation), None);
     assert_eq!(

@@ -48,6 +48,9 @@ pub struct Observed {
     pub limited: bool,
     /// The answer was a 2xx.
     pub success: bool,
+    /// The endpoint never sends rate-limit headers (CRM search, which has a
+    /// limit of its own): its answer says nothing about the window.
+    pub headerless: bool,
 }
 
 /// A request the budget will not let through now.
@@ -313,8 +316,13 @@ impl RateBudget {
             w.capacity = share(max);
             w.interval = Duration::from_millis(ms);
         }
-        if seen.success {
-            w.unlimited = seen.max.is_none() && seen.remaining.is_none();
+        if seen.max.is_some() || seen.remaining.is_some() {
+            w.limited = true;
+            w.unlimited = false;
+        } else if seen.success && !seen.headerless && !w.limited {
+            // Only an account never seen limited is taken for unlimited: an
+            // answer without headers leaves a learned window as it was.
+            w.unlimited = true;
         }
         let used_here = w.sent.iter().filter(|t| **t <= now).count();
         if let Some(left) = seen.remaining {

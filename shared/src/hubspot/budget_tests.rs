@@ -27,6 +27,7 @@ fn headers_and_429s_shrink_what_is_left() {
             remaining: Some(3),
             limited: false,
             success: true,
+            headerless: false,
         },
     );
     let mut buckets = budget.buckets.lock().expect("not poisoned");
@@ -72,9 +73,48 @@ fn answers_without_rate_limit_headers_lift_the_window() {
             remaining: Some(100),
             limited: false,
             success: true,
+            headerless: false,
         },
     );
     let mut buckets = budget.buckets.lock().expect("not poisoned");
     let w = buckets.get_mut(&key("t")).expect("created");
     assert!(!w.unlimited, "headers are back");
+}
+
+#[test]
+fn a_search_answer_leaves_the_window_as_it_was() {
+    let budget = RateBudget::default();
+    let search = Observed {
+        success: true,
+        headerless: true,
+        ..Observed::default()
+    };
+    // A fresh account: a search answer does not make it unlimited.
+    budget.observe("fresh", search);
+    // A limited account stays limited after a search answer, and after an
+    // answer of another endpoint without headers (a proxy, a new route).
+    budget.observe(
+        "learned",
+        Observed {
+            max: Some(10),
+            interval_ms: Some(10_000),
+            remaining: Some(9),
+            success: true,
+            ..Observed::default()
+        },
+    );
+    budget.observe("learned", search);
+    budget.observe(
+        "learned",
+        Observed {
+            success: true,
+            ..Observed::default()
+        },
+    );
+    let buckets = budget.buckets.lock().expect("not poisoned");
+    for account in ["fresh", "learned"] {
+        let w = buckets.get(&key(account)).expect("created");
+        assert!(!w.unlimited, "{account} was made unlimited");
+    }
+    assert_eq!(buckets.get(&key("learned")).expect("created").capacity, 9);
 }

@@ -27,9 +27,14 @@ pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;
-pub use search::last_modified_property;
+pub use search::{
+    ModifiedWindow, SEARCH_PAGE, SEARCH_RESULT_CAP, SearchPage, last_modified_property,
+};
 
 use domain::object_type::ObjectType;
+
+/// The metrics label of CRM search calls (answered without rate-limit headers).
+const SEARCH_ENDPOINT: &str = "search";
 
 /// Largest number of ids in one batch read.
 pub const BATCH_READ_LIMIT: usize = 100;
@@ -299,6 +304,9 @@ impl HubSpotClient {
             remaining: header("x-hubspot-ratelimit-remaining"),
             limited: status.as_u16() == 429,
             success: status.is_success(),
+            // HubSpot's search sends no rate-limit headers (it has its own
+            // limit): its answers must not read as "unlimited".
+            headerless: endpoint == SEARCH_ENDPOINT,
         };
         if status.is_success() {
             self.budget

@@ -24,10 +24,13 @@ pub(super) struct Window {
     pub(super) sent: VecDeque<Instant>,
     /// No request before then (a `DAILY` 429, or a `Retry-After`).
     pub(super) paused_until: Option<Instant>,
-    /// The last successful answer carried no rate-limit headers: the API is
-    /// not limiting this account (a test double, or a plan without burst
-    /// limits), so requests are not held back until headers appear again.
+    /// Successful answers carried no rate-limit headers and none ever did:
+    /// the API is not limiting this account (a test double), so requests
+    /// are not held back until headers appear.
     pub(super) unlimited: bool,
+    /// An answer carried rate-limit headers: the account is limited, and an
+    /// answer without them (search, a proxy) changes nothing.
+    pub(super) limited: bool,
 }
 
 impl Window {
@@ -39,6 +42,7 @@ impl Window {
             sent: VecDeque::new(),
             paused_until: None,
             unlimited: false,
+            limited: false,
         }
     }
 

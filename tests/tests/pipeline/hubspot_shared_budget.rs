@@ -18,6 +18,7 @@ fn headers(remaining: u64) -> Observed {
         remaining: Some(remaining),
         limited: false,
         success: true,
+        headerless: false,
     }
 }
 

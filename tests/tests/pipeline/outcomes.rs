@@ -191,6 +191,8 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
         portal: Some(1001),
         status: Some("complete".into()),
         limit: 10,
+        object: None,
+        object_type: None,
         json: true,
     };
     worker::cli::records::conversions(&env.settings, cmd, &mut out).await?;
@@ -243,6 +245,8 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
         portal: None,
         status: Some("credited".into()),
         limit: 10,
+        object: None,
+        object_type: None,
         json: false,
     };
     let err = worker::cli::records::conversions(&env.settings, cmd, &mut Vec::new())

@@ -10,6 +10,7 @@ mod support;
 
 mod account_info;
 mod hubspot;
+mod hubspot_client;
 mod impact;
 mod impact_reads;
 mod ingest;

@@ -27,6 +27,13 @@ pub enum ConversionsCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Only this HubSpot record's conversions, those recorded under ids
+        /// merged into it included.
+        #[arg(long)]
+        object: Option<i64>,
+        /// Only this object type (contacts, companies, deals).
+        #[arg(long)]
+        object_type: Option<String>,
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -57,8 +64,15 @@ pub async fn conversions(
         portal,
         status,
         limit,
+        object,
+        object_type,
         json,
     } = cmd;
+    if let Some(t) = object_type.as_deref()
+        && domain::object_type::ObjectType::parse(t).is_none()
+    {
+        anyhow::bail!("--object-type {t:?} is not one of contacts, companies, deals");
+    }
     if let Some(s) = status.as_deref()
         && !LIST_STATUSES.contains(&s)
     {
@@ -71,6 +85,8 @@ pub async fn conversions(
             portal,
             status,
             limit,
+            object_id: object,
+            object_type,
         },
     )
     .await?;
@@ -80,7 +96,7 @@ pub async fn conversions(
     }
     writeln!(
         out,
-        "{:<8} {:<10} {:<10} {:<24} {:<24} {:<10} {:<16} {:<16} REASON",
+        "{:<8} {:<10} {:<18} {:<24} {:<24} {:<10} {:<16} {:<16} REASON",
         "ID", "PORTAL", "OBJECT", "EVENT TYPE", "ORDER ID", "STATUS", "OUTCOME", "ERROR TYPE"
     )?;
     for r in rows {
@@ -91,14 +107,10 @@ pub async fn conversions(
             .unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{:<8} {:<10} {:<10} {:<24} {:<24} {:<10} {:<16} {:<16} {}",
+            "{:<8} {:<10} {:<18} {:<24} {:<24} {:<10} {:<16} {:<16} {}",
             r.id,
             r.portal_id,
-            format!(
-                "{}:{}",
-                r.object_type.chars().next().unwrap_or('?'),
-                r.object_id
-            ),
+            object_label(&r.object_type, r.object_id, r.merged_into),
             r.event_type,
             r.order_id,
             r.status,
@@ -114,6 +126,15 @@ pub async fn conversions(
         )?;
     }
     Ok(())
+}
+
+/// `c:101`, or `c:101>205` for a record merged into 205 in HubSpot.
+fn object_label(object_type: &str, id: i64, merged_into: Option<i64>) -> String {
+    let kind = object_type.chars().next().unwrap_or('?');
+    match merged_into {
+        Some(survivor) => format!("{kind}:{id}>{survivor}"),
+        None => format!("{kind}:{id}"),
+    }
 }
 
 /// `worker privacy ...`.

@@ -1,6 +1,7 @@
 //! One event, from the queue to impact.com — one path for live traffic,
-//! replay and backfill: dedupe → privacy → portal gate → adjust → trigger →
-//! fetch → map → record → deliver. Each step is a module of its own;
+//! replay and backfill: dedupe → privacy → portal gate → merges → adjust →
+//! trigger → fetch → map → merged record's earlier conversion → record →
+//! deliver. Each step is a module of its own;
 //! [`process_event`] reads as the calls to them.
 //!
 //! Live traffic shares the worker's record and delivery batches across
@@ -16,6 +17,7 @@ pub mod dedupe;
 pub mod deliver;
 pub mod fetch;
 pub mod map;
+pub mod merges;
 pub mod message;
 pub mod portal_cache;
 pub mod portal_gate;
@@ -74,6 +76,8 @@ pub async fn process_event(
     let Some(config) = portal.config.as_ref() else {
         return skipped(&rec, "portal_unconfigured").await;
     };
+    // A merge is recorded before anything else reads the merged ids.
+    merges::note(w, event).await?;
     // Adjustments first: they are idempotent on their own key, so a retry
     // of the conversion below never sends them twice.
     let adjusted = adjust::apply(w, event, &portal, config).await?;
@@ -95,6 +99,15 @@ pub async fn process_event(
         (Ok(conversion), context) => (conversion, context),
         (Err(f), context) => return map::give_up(&rec, object_type, f, context.as_ref()).await,
     };
+    let conversion = merges::settle(
+        w,
+        event,
+        (object_type, &firing),
+        mappings,
+        context.as_ref(),
+        conversion,
+    )
+    .await?;
     map::log_notes(event, &conversion);
     // The conversion and the event's outcome are committed together.
     let (row, first) = rec.converted(object_type, &conversion).await?;

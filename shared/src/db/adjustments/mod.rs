@@ -81,7 +81,10 @@ pub(super) fn from_row(r: &PgRow) -> AdjustmentRow {
 /// A conversion impact.com queued: its id and the parameters sent.
 pub type DeliveredConversion = (i64, Vec<(String, String)>);
 
-/// The object's delivered conversions, oldest first.
+/// The object's delivered conversions, oldest first: those of the record
+/// it is part of now and of every id merged into that record
+/// (`object_merges`), so a merged deal's earlier conversions are adjusted
+/// with it.
 pub async fn delivered_conversions<'e>(
     db: impl PgExecutor<'e>,
     portal: i64,
@@ -89,8 +92,16 @@ pub async fn delivered_conversions<'e>(
     object_id: i64,
 ) -> Result<Vec<DeliveredConversion>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, payload FROM conversions WHERE portal_id = $1 AND object_type = $2
-             AND object_id = $3 AND status = 'delivered' ORDER BY id",
+        "WITH s AS (
+             SELECT coalesce((SELECT survivor_id FROM object_merges
+                 WHERE portal_id = $1 AND object_type = $2 AND merged_id = $3), $3) AS id
+         ), g AS (
+             SELECT id FROM s
+             UNION SELECT m.merged_id FROM object_merges m, s
+             WHERE m.portal_id = $1 AND m.object_type = $2 AND m.survivor_id = s.id
+         )
+         SELECT id, payload FROM conversions WHERE portal_id = $1 AND object_type = $2
+             AND object_id IN (SELECT id FROM g) AND status = 'delivered' ORDER BY id",
     )
     .bind(portal)
     .bind(object_type.as_str())

@@ -81,8 +81,43 @@ pub struct Erased {
 }
 
 /// Erases what is held about `contact` in `portal` (idempotent: a second
-/// pass finds nothing left and reports zeros).
+/// pass finds nothing left and reports zeros). A contact merged in HubSpot
+/// is one person under several ids: the record it is part of now and
+/// every id merged into that record are erased with it (`object_merges`).
 pub async fn erase(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    portal: i64,
+    contact: i64,
+    trigger: Trigger,
+    actor: &str,
+) -> Result<Erased, sqlx::Error> {
+    use crate::db::merges;
+    let ty = domain::object_type::ObjectType::Contacts;
+    let survivor = merges::resolve(pool, portal, ty, contact).await?;
+    let mut ids = vec![contact];
+    for id in
+        std::iter::once(survivor).chain(merges::merged_into(pool, portal, ty, survivor).await?)
+    {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let mut out = Erased::default();
+    for id in ids {
+        let one = erase_one(pool, cipher, portal, id, trigger, actor).await?;
+        out.conversions += one.conversions;
+        out.attributed_conversions += one.attributed_conversions;
+        out.webhook_events += one.webhook_events;
+        out.dead_letters += one.dead_letters;
+        out.audit_log += one.audit_log;
+        out.other_texts += one.other_texts;
+    }
+    Ok(out)
+}
+
+/// [`erase`] of one contact id.
+async fn erase_one(
     pool: &PgPool,
     cipher: &SecretCipher,
     portal: i64,

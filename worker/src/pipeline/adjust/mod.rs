@@ -70,6 +70,15 @@ pub async fn apply(
         key: dead_letter::event_key(event),
         object_id: i64::try_from(event.object_id).unwrap_or(-1),
     };
+    if merged_away(w, event, ty, &adj).await? {
+        count(plan.kind, "merged_away");
+        return Ok(Some(Adjusted {
+            kind: plan.kind,
+            reason: "merged_away",
+            sent: 0,
+            failure: None,
+        }));
+    }
     let conversions = db::adjustments::delivered_conversions(
         &w.pool,
         event.portal_id.db_key(),
@@ -114,6 +123,26 @@ pub async fn apply(
         };
     }
     Ok(Some(out))
+}
+
+/// Whether `adj` is the deletion of an id merged into another record: the
+/// record lives on as the survivor, whose conversions these are now.
+async fn merged_away(
+    w: &Worker,
+    event: &HubSpotEvent,
+    ty: ObjectType,
+    adj: &Adjustment,
+) -> Result<bool, Failure> {
+    if event.object_and_action().map(|(_, a)| a) != Some("deletion")
+        || !matches!(adj, Adjustment::Reverse { .. })
+    {
+        return Ok(false);
+    }
+    let id = i64::try_from(event.object_id).unwrap_or(-1);
+    let survivor = db::merges::resolve(&w.pool, event.portal_id.db_key(), ty, id)
+        .await
+        .map_err(Failure::database)?;
+    Ok(survivor != id)
 }
 
 /// What one delivered conversion gets.
