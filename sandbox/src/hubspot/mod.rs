@@ -33,7 +33,7 @@ use chrono::{DateTime, Utc};
 
 pub use limits::FaultSettings;
 pub use model::{CrmObject, ObjectType};
-pub use webhooks::{DeliveryOptions, WebhookEvent, WebhookStats};
+pub use webhooks::{AssociationChange, DeliveryOptions, WebhookEvent, WebhookStats};
 
 use super::{SandboxConfig, lock};
 use model::Portal;
@@ -181,6 +181,7 @@ impl FakeHubSpot {
                 _ => None,
             },
             source_id: source.source_id.clone(),
+            association: None,
         }
     }
 

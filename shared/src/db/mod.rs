@@ -7,6 +7,7 @@ pub mod conversions;
 pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod events;
+pub mod listen;
 pub mod outcomes;
 pub mod portals;
 pub mod privacy;
@@ -16,6 +17,7 @@ pub mod retention;
 pub mod secrets;
 pub mod subscriptions;
 pub mod tokens;
+pub mod webhook_secrets;
 pub mod website;
 
 use std::time::Duration;
