@@ -3,14 +3,18 @@
 //! dead-letter sink stores it as `invalid`), all confirmed before ingest
 //! answers.
 
+use domain::events::ParsedDelivery;
 use shared::broker::{Envelope, OutgoingMessage, PublishError};
 
-use crate::{AppState, webhook::VerifiedBatches};
+use crate::AppState;
 
-/// Publishes everything of `batches` and waits for every confirm.
-pub async fn enqueue(state: &AppState, batches: &VerifiedBatches) -> Result<(), PublishError> {
-    let received_at = crate::webhook::now_ms();
-    let d = &batches.0;
+/// Publishes everything of a verified delivery `d` (accepted at
+/// `received_at`, epoch milliseconds) and waits for every confirm.
+pub async fn enqueue(
+    state: &AppState,
+    d: &ParsedDelivery,
+    received_at: u64,
+) -> Result<(), PublishError> {
     let keys: Vec<String> = d
         .batches
         .iter()

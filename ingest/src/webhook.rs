@@ -166,7 +166,7 @@ async fn handle(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     note_odd_events(&batches.0);
     let started = Instant::now();
-    let published = enqueue(state, &batches).await;
+    let published = enqueue(state, &batches.0, now_ms()).await;
     metrics::histogram!("ingest_publish_duration_seconds").record(started.elapsed().as_secs_f64());
     if let Err(e) = published {
         tracing::warn!(error = %e, events = batches.events(), "could not enqueue; answering 503 so HubSpot retries");
@@ -255,7 +255,7 @@ fn public_uri(public_url: Option<&str>, headers: &HeaderMap, original: &axum::ht
     }
 }
 
-pub(crate) fn now_ms() -> u64 {
+fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
