@@ -10,7 +10,7 @@ mod delivery;
 
 pub use delivery::{
     IgnoredEvent, InvalidEvent, MAX_EVENT_DEPTH, ParsedDelivery, PayloadError, PortalBatch,
-    delivery_portal, parse_delivery, pipeline_reads,
+    ReadDelivery, parse_delivery, pipeline_reads, read_delivery,
 };
 
 /// A HubSpot account (hub id).

@@ -20,7 +20,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 use domain::{
-    events::{ParsedDelivery, PayloadError, delivery_portal, parse_delivery},
+    events::{ParsedDelivery, PayloadError, ReadDelivery, parse_delivery, read_delivery},
     signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -110,9 +110,19 @@ impl Delivery<Unverified> {
 }
 
 impl Delivery<Verified> {
-    /// Validates the events; only a verified delivery gets this far.
-    pub fn into_batches(self, max_events: usize) -> Result<VerifiedBatches, PayloadError> {
-        parse_delivery(&self.body, max_events).map(VerifiedBatches)
+    /// Validates the events; only a verified delivery gets this far. `read`:
+    /// the body as read before the signature was checked (to pick its key),
+    /// if it was.
+    pub fn into_batches(
+        self,
+        read: Option<Result<ReadDelivery<'_>, PayloadError>>,
+        max_events: usize,
+    ) -> Result<VerifiedBatches, PayloadError> {
+        match read {
+            Some(read) => read.map(ReadDelivery::finish),
+            None => parse_delivery(&self.body, max_events),
+        }
+        .map(VerifiedBatches)
     }
 
     /// The version the signature was checked with.
@@ -151,18 +161,22 @@ async fn handle(
     let body = read_limited(&headers, body, state.max_body_bytes).await?;
     let uri = public_uri(state.public_url.as_deref(), &headers, original);
     // Only when some portal has a secret of its own is the (untrusted)
-    // body read before the signature is checked, to pick the key.
-    let portal = if state.secrets.has_portal_keys() {
-        delivery_portal(&body)
-    } else {
-        None
-    };
+    // body read before the signature is checked: to pick the key. Nothing
+    // of it is used until the signature holds (a refusal of the body too).
+    let early = state
+        .secrets
+        .has_portal_keys()
+        .then(|| read_delivery(&body, state.max_batch_events));
+    let portal = early
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .and_then(ReadDelivery::portal);
     let verifier = state.secrets.key_for(portal).map_err(no_key)?;
-    let delivery = Delivery::new("POST", uri, headers, body)
+    let delivery = Delivery::new("POST", uri, headers, body.clone())
         .verify(&verifier, now_ms())
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     let batches = delivery
-        .into_batches(state.max_batch_events)
+        .into_batches(early, state.max_batch_events)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
     note_odd_events(&batches.0);
     let started = Instant::now();

@@ -252,6 +252,21 @@ async fn each_portal_is_verified_with_its_own_secret() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(status(signed_with(SECRET, mixed)).await, passed);
+    // Nor can portal A's secret slip an (unreadable) event of portal B in.
+    let smuggled = r#"[{"portalId":101,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"},{"portalId":202,"objectId":"x","occurredAt":3,"subscriptionType":"contact.creation"}]"#;
+    assert_eq!(
+        status(signed_with("secret-a", smuggled)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A body refused as a whole is refused only once the signature holds.
+    assert_eq!(
+        status(signed_with("nope", "[1]")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        status(signed_with(SECRET, "[1]")).await,
+        StatusCode::BAD_REQUEST
+    );
     std::fs::remove_file(path).expect("remove");
 }
 

@@ -152,12 +152,69 @@ impl ParsedDelivery {
     }
 }
 
+/// A body read event by event, not trusted yet (its signature is checked
+/// with the key of [`ReadDelivery::portal`]); [`ReadDelivery::finish`]
+/// groups it once it is.
+#[derive(Debug)]
+pub struct ReadDelivery<'a> {
+    events: Vec<Read<'a>>,
+    portal: Option<PortalId>,
+}
+
+/// One event as read.
+#[derive(Debug)]
+enum Read<'a> {
+    Valid(PortalId, &'a str),
+    Ignored(IgnoredEvent),
+    Invalid(Option<PortalId>, String, &'a str),
+}
+
+/// What an event says its portal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// No `portalId` (or `null`).
+    Nothing,
+    /// A number.
+    Portal(PortalId),
+    /// Something that is not a portal id.
+    Unreadable,
+}
+
+impl<'a> ReadDelivery<'a> {
+    /// The one portal every event that names a portal names, when none
+    /// names another or something that is not a portal id: the portal whose
+    /// own webhook secret (if any) must have signed the delivery. Whatever
+    /// is queued or kept then belongs to it (or to no portal).
+    pub fn portal(&self) -> Option<PortalId> {
+        self.portal
+    }
+
+    /// The events, grouped: readable ones per portal, the others aside.
+    pub fn finish(self) -> ParsedDelivery {
+        let mut out = ParsedDelivery::default();
+        for (index, e) in self.events.into_iter().enumerate() {
+            match e {
+                Read::Valid(portal, raw) => out.push(portal, raw),
+                Read::Ignored(why) => out.ignored.push(why),
+                Read::Invalid(portal_id, problem, raw) => out.invalid.push(InvalidEvent {
+                    index,
+                    portal_id,
+                    problem,
+                    body: format!("[{raw}]").into_bytes(),
+                }),
+            }
+        }
+        for b in &mut out.batches {
+            b.body.push(b']');
+        }
+        out
+    }
+}
+
 /// Reads a webhook body: refused as a whole only when it is not a
 /// non-empty JSON array of at most `max_events` objects; otherwise each
-/// event is queued, ignored or invalid (see the module documentation).
-/// HubSpot sends one portal per request, but nothing is lost if a request
-/// mixes them.
-pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<ParsedDelivery, PayloadError> {
+/// event is readable, ignored or invalid (see the module documentation).
+pub fn read_delivery(body: &[u8], max_events: usize) -> Result<ReadDelivery<'_>, PayloadError> {
     let value: &RawValue =
         serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     if !value.get().trim_start().starts_with('[') {
@@ -180,25 +237,56 @@ pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<ParsedDelivery, 
             problem: "must be a JSON object".into(),
         });
     }
-    let mut out = ParsedDelivery::default();
-    for (index, raw) in items.iter().enumerate() {
-        match check(raw.get()) {
-            Ok(portal) => out.push(portal, raw.get()),
-            Err(problem) => match probe(raw.get()) {
-                Probe::Ignore(why) => out.ignored.push(why),
-                Probe::Keep(portal_id, by_field) => out.invalid.push(InvalidEvent {
-                    index,
-                    portal_id,
-                    problem: by_field.unwrap_or(problem),
-                    body: format!("[{}]", raw.get()).into_bytes(),
-                }),
-            },
-        }
+    let mut events = Vec::with_capacity(items.len());
+    // `Some(None)`: no single portal.
+    let mut portal: Option<Option<PortalId>> = None;
+    let mut note = |names: Names| {
+        let p = match names {
+            Names::Nothing => return,
+            Names::Portal(p) => Some(p),
+            Names::Unreadable => None,
+        };
+        portal = match portal {
+            None => Some(p),
+            Some(seen) if seen == p => Some(seen),
+            Some(_) => Some(None),
+        };
+    };
+    for raw in items {
+        let raw = raw.get();
+        let read = match check(raw) {
+            Ok(p) => {
+                note(Names::Portal(p));
+                Read::Valid(p, raw)
+            }
+            Err(problem) => {
+                let (names, probed) = probe(raw);
+                note(names);
+                match probed {
+                    Probe::Ignore(why) => Read::Ignored(why),
+                    Probe::Keep(by_field) => {
+                        let portal_id = match names {
+                            Names::Portal(p) => Some(p),
+                            _ => None,
+                        };
+                        Read::Invalid(portal_id, by_field.unwrap_or(problem), raw)
+                    }
+                }
+            }
+        };
+        events.push(read);
     }
-    for b in &mut out.batches {
-        b.body.push(b']');
-    }
-    Ok(out)
+    Ok(ReadDelivery {
+        events,
+        portal: portal.flatten(),
+    })
+}
+
+/// [`read_delivery`], grouped at once (for a body whose signature holds).
+/// HubSpot sends one portal per request, but nothing is lost if a request
+/// mixes them.
+pub fn parse_delivery(body: &[u8], max_events: usize) -> Result<ParsedDelivery, PayloadError> {
+    read_delivery(body, max_events).map(ReadDelivery::finish)
 }
 
 /// A readable event's portal, or what is wrong with it.
@@ -238,15 +326,21 @@ fn check(raw: &str) -> Result<PortalId, String> {
 enum Probe {
     /// Its kind is of no use to the pipeline.
     Ignore(IgnoredEvent),
-    /// Keep it: its portal (when readable) and what is wrong, by field.
-    Keep(Option<PortalId>, Option<String>),
+    /// Keep it, with what is wrong by field (when that is the problem).
+    Keep(Option<String>),
 }
 
-/// Reads what it can of an unreadable event: its kind, its portal and
-/// which field is wrong.
-fn probe(raw: &str) -> Probe {
+/// Reads what it can of an unreadable event: the portal it names, its
+/// kind, and which field is wrong.
+fn probe(raw: &str) -> (Names, Probe) {
     let Ok(map) = serde_json::from_str::<serde_json::Map<String, Value>>(raw) else {
-        return Probe::Keep(None, None);
+        return (Names::Unreadable, Probe::Keep(None));
+    };
+    let names = match map.get("portalId") {
+        None | Some(Value::Null) => Names::Nothing,
+        Some(v) => v
+            .as_u64()
+            .map_or(Names::Unreadable, |p| Names::Portal(PortalId(p))),
     };
     let kind = ["subscriptionType", "eventType"]
         .into_iter()
@@ -255,18 +349,17 @@ fn probe(raw: &str) -> Probe {
     if let Some(Value::String(k)) = kind
         && !pipeline_reads(k)
     {
-        return Probe::Ignore(
-            if k.split_once('.')
-                .is_some_and(|(_, a)| a == "associationChange")
-            {
-                IgnoredEvent::AssociationChange
-            } else {
-                IgnoredEvent::UnknownType
-            },
-        );
+        let why = if k
+            .split_once('.')
+            .is_some_and(|(_, a)| a == "associationChange")
+        {
+            IgnoredEvent::AssociationChange
+        } else {
+            IgnoredEvent::UnknownType
+        };
+        return (names, Probe::Ignore(why));
     }
-    let portal = map.get("portalId").and_then(Value::as_u64).map(PortalId);
-    Probe::Keep(portal, field_problem(&map))
+    (names, Probe::Keep(field_problem(&map)))
 }
 
 /// The first required field that is missing or not a non-negative integer.
@@ -304,22 +397,6 @@ pub fn pipeline_reads(kind: &str) -> bool {
                     | "restore"
             )
     })
-}
-
-/// The one portal every event of a delivery names in `portalId` (events
-/// without one aside); `None` when they name several, none, or the body
-/// does not read as an array of objects. Used to pick the signature's key
-/// before the signature is checked: nothing here is trusted.
-pub fn delivery_portal(body: &[u8]) -> Option<PortalId> {
-    #[derive(Deserialize)]
-    struct Portal {
-        #[serde(rename = "portalId", default)]
-        portal_id: Option<u64>,
-    }
-    let events: Vec<Portal> = serde_json::from_slice(body).ok()?;
-    let mut ids = events.iter().filter_map(|e| e.portal_id);
-    let first = ids.next()?;
-    ids.all(|id| id == first).then_some(PortalId(first))
 }
 
 /// How deep an event's JSON may nest (HubSpot's events are 1 or 2 deep).

@@ -214,7 +214,11 @@ fn the_kinds_the_pipeline_reads() {
 
 #[test]
 fn the_portal_of_a_delivery_is_read_before_anything_is_trusted() {
-    let p = |body: &str| delivery_portal(body.as_bytes());
+    let p = |body: &str| {
+        read_delivery(body.as_bytes(), 100)
+            .ok()
+            .and_then(|r| r.portal())
+    };
     assert_eq!(p(&format!("[{OK},{OK}]")), Some(PortalId(1)));
     assert_eq!(
         p(r#"[{"portalId":1},{"objectId":2},{"portalId":1}]"#),
@@ -228,6 +232,22 @@ fn the_portal_of_a_delivery_is_read_before_anything_is_trusted() {
     assert_eq!(p(r#"{"portalId":1}"#), None);
     assert_eq!(p("not json"), None);
     assert_eq!(p(&format!("[{ASSOCIATION}]")), Some(PortalId(1)));
+    // Whatever is queued or kept belongs to that portal: an unreadable
+    // event naming another portal makes the delivery one of no portal.
+    let other =
+        r#"{"portalId":2,"objectId":"abc","occurredAt":3,"subscriptionType":"contact.creation"}"#;
+    assert_eq!(p(&format!("[{OK},{other}]")), None);
+    let duplicate = r#"{"portalId":2,"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"}"#;
+    let body = format!("[{OK},{duplicate}]");
+    let read = read_delivery(body.as_bytes(), 100).expect("read");
+    assert_eq!(read.portal(), Some(PortalId(1)));
+    let d = read.finish();
+    assert_eq!(d.queued(), 1, "a duplicate field is not readable");
+    assert_eq!(
+        d.invalid[0].portal_id,
+        Some(PortalId(1)),
+        "kept under the portal the key was chosen by"
+    );
 }
 
 #[test]
