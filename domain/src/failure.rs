@@ -57,6 +57,8 @@ pub enum FailureReason {
     PoisonMessage,
     /// A message whose body is not events.
     MalformedMessage,
+    /// An event of a delivery that could not be read (ingest kept it aside).
+    InvalidEvent,
     /// A reversal or modification that cannot name its action.
     AdjustmentUnidentified,
     /// An adjustment row vanished before it was sent.
@@ -90,6 +92,7 @@ impl FailureReason {
             Self::SecretUnreadable => "secret_unreadable",
             Self::PoisonMessage => "poison_message",
             Self::MalformedMessage => "malformed_message",
+            Self::InvalidEvent => "invalid_event",
             Self::AdjustmentUnidentified => "adjustment_unidentified",
             Self::AdjustmentMissing => "adjustment_missing",
             Self::DeliveryInterrupted => "delivery_interrupted",
@@ -219,6 +222,7 @@ mod reason_tests {
             FailureReason::SecretUnreadable,
             FailureReason::PoisonMessage,
             FailureReason::MalformedMessage,
+            FailureReason::InvalidEvent,
             FailureReason::AdjustmentUnidentified,
             FailureReason::AdjustmentMissing,
             FailureReason::DeliveryInterrupted,

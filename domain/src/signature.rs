@@ -171,6 +171,17 @@ impl Verifier {
         }
     }
 
+    /// The same checks (versions, allowed age) with another client secret,
+    /// e.g. a private app's.
+    pub fn with_secret(&self, client_secret: &str) -> Self {
+        Self {
+            secret: client_secret.as_bytes().to_vec(),
+            accept_v1: self.accept_v1,
+            accept_v2: self.accept_v2,
+            max_age_ms: self.max_age_ms,
+        }
+    }
+
     /// Checks a request at `now_ms` (epoch milliseconds). v3 is preferred
     /// whenever its headers are present; v1/v2 only when enabled.
     pub fn verify(

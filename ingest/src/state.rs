@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use domain::signature::Verifier;
-use secrecy::ExposeSecret;
 use shared::{
     broker::{Publisher, Topology},
     config::{ConfigError, Settings},
 };
+
+use crate::secrets::{WebhookSecrets, file};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Clone)]
 pub struct AppState {
     /// Publishes verified events to RabbitMQ.
     pub publisher: Publisher,
-    /// Checks HubSpot signatures.
-    pub verifier: Arc<Verifier>,
+    /// The keys signatures are checked with (default and per portal).
+    pub secrets: Arc<WebhookSecrets>,
     /// Public base URL HubSpot calls (no trailing slash), if configured.
     pub public_url: Option<Arc<str>>,
     /// Largest accepted body.
@@ -26,26 +27,42 @@ pub struct AppState {
     pub publish_timeout: std::time::Duration,
     /// The events exchange.
     pub exchange: Arc<str>,
+    /// The dead queue (events ingest cannot read go there, as `invalid`).
+    pub dead_queue: Arc<str>,
+    /// Fingerprint of the secrets file as loaded (the watcher's baseline).
+    pub(crate) secrets_file: Option<u64>,
 }
 
 impl AppState {
-    /// Builds the state (the publisher connects lazily).
+    /// Builds the state (the publisher connects lazily) with the default
+    /// secret and the secrets file, if configured; the database's secrets
+    /// are added by [`crate::run`].
     pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
-        let secret = s
-            .hubspot_client_secret
-            .as_ref()
-            .ok_or(ConfigError::Invalid {
-                name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
-                problem: "required".into(),
-            })?;
-        let mut verifier = Verifier::new(secret.expose_secret(), s.signature_max_age_secs);
-        verifier.accept_v1 = s.accept_signature_v1;
-        verifier.accept_v2 = s.accept_signature_v2;
+        s.validate_ingest()?;
+        let mut template = Verifier::new("", s.signature_max_age_secs);
+        template.accept_v1 = s.accept_signature_v1;
+        template.accept_v2 = s.accept_signature_v2;
+        let secrets = Arc::new(WebhookSecrets::new(
+            s.hubspot_client_secret.as_ref(),
+            template,
+        ));
+        let secrets_file = match s.webhook_secrets_path() {
+            Some(path) => Some(
+                file::load_into(std::path::Path::new(path), &secrets).map_err(|problem| {
+                    ConfigError::Invalid {
+                        name: "CONNECTOR_WEBHOOK_SECRETS_FILE",
+                        problem,
+                    }
+                })?,
+            ),
+            None => None,
+        };
         let publisher = publisher_from(s)?;
         Ok(Self {
             exchange: publisher.topology().events_exchange().into(),
+            dead_queue: publisher.topology().dead_queue().into(),
             publisher,
-            verifier: Arc::new(verifier),
+            secrets,
             public_url: s
                 .public_url
                 .as_deref()
@@ -53,6 +70,7 @@ impl AppState {
             max_body_bytes: s.max_body_bytes,
             max_batch_events: s.max_batch_events,
             publish_timeout: s.publish_timeout(),
+            secrets_file,
         })
     }
 }

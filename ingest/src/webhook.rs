@@ -1,8 +1,15 @@
-//! `POST /webhooks/hubspot`: verify, validate, enqueue, answer.
+//! `POST /webhooks/hubspot`: verify, read, enqueue, answer.
 //!
 //! Trust is a type: a [`Delivery<Unverified>`] only becomes a
 //! [`Delivery<Verified>`] through [`Delivery::verify`], only a verified
 //! delivery yields [`VerifiedBatches`], and only those can be enqueued.
+//! The key is the delivery's portal's own secret when it has one (read from
+//! memory, see [`crate::secrets`]), else the default secret.
+//!
+//! A delivery is refused (400) only when it is not a JSON array of objects;
+//! each event is then queued, ignored (a kind the pipeline has no use for)
+//! or sent to the dead queue as `invalid` (a kind it reads, but unreadable),
+//! all under publisher confirms before the 200.
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -13,16 +20,15 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
 };
 use domain::{
-    events::{PayloadError, PortalBatch, parse_delivery},
+    events::{ParsedDelivery, PayloadError, ReadDelivery, parse_delivery, read_delivery},
     signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
-use shared::broker::{Envelope, OutgoingMessage, PublishError, Publisher};
 
 use shared::http::ApiError;
 
-use crate::AppState;
+use crate::{AppState, enqueue::enqueue, secrets::NoKey};
 
 /// Marker: the signature has not been checked.
 #[derive(Debug)]
@@ -42,14 +48,25 @@ pub struct Delivery<S> {
     state: S,
 }
 
-/// Events of a verified, validated delivery, grouped per portal.
+/// The events of a verified delivery: queued ones grouped per portal,
+/// invalid and ignored ones aside.
 #[derive(Debug)]
-pub struct VerifiedBatches(Vec<PortalBatch>);
+pub struct VerifiedBatches(pub(crate) ParsedDelivery);
 
 impl VerifiedBatches {
-    /// Total number of events.
+    /// Events queued for the worker.
     pub fn events(&self) -> usize {
-        self.0.iter().map(|b| b.events).sum()
+        self.0.queued()
+    }
+
+    /// Events kept as `invalid` dead letters.
+    pub fn invalid(&self) -> usize {
+        self.0.invalid.len()
+    }
+
+    /// Events ignored.
+    pub fn ignored(&self) -> usize {
+        self.0.ignored.len()
     }
 }
 
@@ -93,51 +110,25 @@ impl Delivery<Unverified> {
 }
 
 impl Delivery<Verified> {
-    /// Validates the events; only a verified delivery gets this far.
-    pub fn into_batches(self, max_events: usize) -> Result<VerifiedBatches, PayloadError> {
-        parse_delivery(&self.body, max_events).map(VerifiedBatches)
+    /// Validates the events; only a verified delivery gets this far. `read`:
+    /// the body as read before the signature was checked (to pick its key),
+    /// if it was.
+    pub fn into_batches(
+        self,
+        read: Option<Result<ReadDelivery<'_>, PayloadError>>,
+        max_events: usize,
+    ) -> Result<VerifiedBatches, PayloadError> {
+        match read {
+            Some(read) => read.map(ReadDelivery::finish),
+            None => parse_delivery(&self.body, max_events),
+        }
+        .map(VerifiedBatches)
     }
 
     /// The version the signature was checked with.
     pub fn version(&self) -> SignatureVersion {
         self.state.0
     }
-}
-
-/// Publishes every batch (one message per portal) and waits for all confirms.
-pub async fn enqueue(
-    publisher: &Publisher,
-    exchange: &str,
-    batches: &VerifiedBatches,
-    timeout: std::time::Duration,
-) -> Result<(), PublishError> {
-    let received_at = now_ms();
-    let keys: Vec<String> = batches
-        .0
-        .iter()
-        .map(|b| format!("portal.{}", b.portal_id))
-        .collect();
-    let messages: Vec<OutgoingMessage<'_>> = batches
-        .0
-        .iter()
-        .zip(&keys)
-        .map(|(b, key)| {
-            let envelope = Envelope {
-                portal: Some(b.portal_id.0),
-                event_count: Some(b.events as u64),
-                received_at_ms: Some(received_at),
-                ..Envelope::default()
-            };
-            OutgoingMessage {
-                exchange,
-                routing_key: key,
-                body: &b.body,
-                headers: envelope.headers(),
-                message_id: uuid::Uuid::new_v4().to_string(),
-            }
-        })
-        .collect();
-    publisher.publish_all(&messages, timeout).await
 }
 
 /// The handler.
@@ -169,20 +160,27 @@ async fn handle(
 ) -> Result<Json<Value>, ApiError> {
     let body = read_limited(&headers, body, state.max_body_bytes).await?;
     let uri = public_uri(state.public_url.as_deref(), &headers, original);
-    let delivery = Delivery::new("POST", uri, headers, body)
-        .verify(&state.verifier, now_ms())
+    // Only when some portal has a secret of its own is the (untrusted)
+    // body read before the signature is checked: to pick the key. Nothing
+    // of it is used until the signature holds (a refusal of the body too).
+    let early = state
+        .secrets
+        .has_portal_keys()
+        .then(|| read_delivery(&body, state.max_batch_events));
+    let portal = early
+        .as_ref()
+        .and_then(|r| r.as_ref().ok())
+        .and_then(ReadDelivery::portal);
+    let verifier = state.secrets.key_for(portal).map_err(no_key)?;
+    let delivery = Delivery::new("POST", uri, headers, body.clone())
+        .verify(&verifier, now_ms())
         .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string()))?;
     let batches = delivery
-        .into_batches(state.max_batch_events)
+        .into_batches(early, state.max_batch_events)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_payload", e.to_string()))?;
+    note_odd_events(&batches.0);
     let started = Instant::now();
-    let published = enqueue(
-        &state.publisher,
-        &state.exchange,
-        &batches,
-        state.publish_timeout,
-    )
-    .await;
+    let published = enqueue(state, &batches.0, now_ms()).await;
     metrics::histogram!("ingest_publish_duration_seconds").record(started.elapsed().as_secs_f64());
     if let Err(e) = published {
         tracing::warn!(error = %e, events = batches.events(), "could not enqueue; answering 503 so HubSpot retries");
@@ -193,9 +191,38 @@ async fn handle(
         ));
     }
     metrics::counter!("ingest_events_accepted_total").increment(batches.events() as u64);
-    Ok(Json(
-        json!({ "status": "accepted", "events": batches.events() }),
-    ))
+    metrics::counter!("ingest_events_invalid_total").increment(batches.invalid() as u64);
+    Ok(Json(json!({
+        "status": "accepted",
+        "events": batches.events(),
+        "invalid": batches.invalid(),
+        "ignored": batches.ignored(),
+    })))
+}
+
+/// The 401 of a delivery no key can check (no value of any secret in it).
+fn no_key(e: NoKey) -> ApiError {
+    let message = match e {
+        NoKey::Unreadable(portal) => {
+            tracing::warn!(%portal, "webhook refused: the portal's webhook secret cannot be read");
+            "the webhook secret of this delivery's portal cannot be read by the connector (see its log)"
+                .to_owned()
+        }
+        NoKey::Unknown => "no webhook secret to verify this delivery with".to_owned(),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", message)
+}
+
+/// Logs and counts what a delivery held besides readable events (their
+/// contents are not logged: they stay in the dead letter).
+fn note_odd_events(d: &ParsedDelivery) {
+    for why in &d.ignored {
+        metrics::counter!("ingest_events_ignored_total", "reason" => why.as_str()).increment(1);
+    }
+    for e in &d.invalid {
+        tracing::warn!(portal = ?e.portal_id.map(|p| p.0), index = e.index,
+            "unreadable event kept as an invalid dead letter");
+    }
 }
 
 /// Reads the body, refusing (413) as soon as it exceeds the limit, before

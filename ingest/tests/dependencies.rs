@@ -1,6 +1,8 @@
 //! Ingest is the thin webhook edge: no worker, no website, no templates, no
-//! database or HTTP client of its own (checked on the graph `cargo tree`
-//! resolves), and no website route.
+//! database driver or HTTP client of its own (checked on the graph `cargo
+//! tree` resolves: the per-portal webhook secrets it reads in the
+//! background go through `shared::db`, like every SQL statement), and no
+//! website route.
 
 use std::collections::BTreeSet;
 

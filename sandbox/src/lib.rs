@@ -64,8 +64,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use hubspot::{
-    CrmObject, DeliveryOptions, FakeHubSpot, ObjectType, Props, Subscription, SubscriptionMode,
-    WebhookEvent, WebhookStats, props,
+    AssociationChange, CrmObject, DeliveryOptions, FakeHubSpot, ObjectType, Props, Subscription,
+    SubscriptionMode, WebhookEvent, WebhookStats, props,
 };
 pub use impact::{FakeImpact, FaultPlan, Submission, SubmissionKind};
 
@@ -114,8 +114,13 @@ pub struct ImpactAccount {
 pub struct WebhookTarget {
     /// The target URL, exactly as configured in the app (it is signed as is).
     pub url: String,
-    /// The app's client secret (the signing key).
+    /// The (public) app's client secret: the signing key.
     pub client_secret: String,
+    /// Private apps: portal → that app's client secret, which signs the
+    /// portal's webhooks instead of `client_secret` (HubSpot signs a private
+    /// app's webhooks with that app's secret only).
+    #[serde(default)]
+    pub portal_secrets: std::collections::BTreeMap<u64, String>,
     /// The app id put in every event.
     #[serde(default = "default_app_id")]
     pub app_id: u64,
@@ -143,10 +148,20 @@ impl WebhookTarget {
         WebhookTarget {
             url: url.into(),
             client_secret: client_secret.into(),
+            portal_secrets: Default::default(),
             app_id: default_app_id(),
             max_in_flight: default_in_flight(),
             batch_size: default_batch(),
         }
+    }
+}
+
+impl WebhookTarget {
+    /// The same target, with `portal`'s webhooks signed by its private
+    /// app's `secret`.
+    pub fn with_portal_secret(mut self, portal: u64, secret: impl Into<String>) -> WebhookTarget {
+        self.portal_secrets.insert(portal, secret.into());
+        self
     }
 }
 

@@ -29,6 +29,10 @@ struct Args {
     /// The public app's client id.
     #[arg(long, env = "SANDBOX_CLIENT_ID", default_value = "sandbox-client-id")]
     client_id: String,
+    /// Private apps' webhook secrets, `PORTAL=SECRET`, comma-separated: those
+    /// portals' webhooks are signed with their own secret, not the client secret.
+    #[arg(long, env = "SANDBOX_PRIVATE_APP_SECRETS", value_delimiter = ',', value_parser = portal_secret)]
+    private_app_secrets: Vec<(u64, String)>,
     /// The app id put in webhook events.
     #[arg(long, env = "SANDBOX_APP_ID", default_value_t = 4242424)]
     app_id: u64,
@@ -86,6 +90,18 @@ struct Args {
     impact_program: Vec<String>,
 }
 
+/// `PORTAL=SECRET`.
+fn portal_secret(text: &str) -> Result<(u64, String), String> {
+    let (portal, secret) = text
+        .split_once('=')
+        .ok_or_else(|| "expected PORTAL=SECRET".to_owned())?;
+    let portal = portal
+        .trim()
+        .parse()
+        .map_err(|_| "the portal must be a number".to_owned())?;
+    Ok((portal, secret.trim().to_owned()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -105,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         }],
         webhook: args.webhook_url.as_ref().map(|url| WebhookTarget {
             app_id: args.app_id,
+            portal_secrets: args.private_app_secrets.iter().cloned().collect(),
             ..WebhookTarget::new(url.clone(), args.client_secret.clone())
         }),
         app_id: args.app_id,

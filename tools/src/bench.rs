@@ -65,12 +65,21 @@ impl IngestChild {
             .map(|s| s.expose_secret().to_owned())
             .unwrap_or_default();
         let addr = format!("127.0.0.1:{}", free_port()?);
-        let mut child = Command::new(bins.path("ingest"))
-            .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
+        let mut cmd = Command::new(bins.path("ingest"));
+        cmd.env("CONNECTOR_AMQP_URL", &settings.amqp_url)
             .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
             .env("CONNECTOR_HUBSPOT_CLIENT_SECRET", secret)
             .env("CONNECTOR_INGEST_ADDR", &addr)
             .env("CONNECTOR_LOG", &settings.log)
+            .env("CONNECTOR_DATABASE_URL", &settings.database_url)
+            .env(
+                "CONNECTOR_WEBHOOK_SECRETS_DB",
+                settings.webhook_secrets_db.to_string(),
+            );
+        if let Some(path) = settings.webhook_secrets_path() {
+            cmd.env("CONNECTOR_WEBHOOK_SECRETS_FILE", path);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -138,11 +147,47 @@ impl LoadResult {
     }
 }
 
+/// The first portal [`drive_webhooks`] sends for (connection `w` sends for
+/// portal `FIRST_PORTAL + w`).
+pub const FIRST_PORTAL: u64 = 1000;
+
+/// The webhook secret of `portal` in benchmarks with per-portal secrets.
+pub fn portal_secret(portal: u64) -> String {
+    format!("bench-private-app-secret-{portal}")
+}
+
+/// A secrets file (`CONNECTOR_WEBHOOK_SECRETS_FILE`) giving `portals`
+/// portals from [`FIRST_PORTAL`] on their own [`portal_secret`].
+pub fn write_secrets_file(path: &std::path::Path, portals: u64) -> std::io::Result<()> {
+    let text: String = (FIRST_PORTAL..FIRST_PORTAL + portals)
+        .map(|p| format!("{p}={}\n", portal_secret(p)))
+        .collect();
+    std::fs::write(path, text)
+}
+
+/// How [`drive_webhooks`] signs.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// Every request with this secret (the default one).
+    Default(String),
+    /// Each portal's request with its [`portal_secret`].
+    PerPortal,
+}
+
+impl Signing {
+    fn secret(&self, portal: u64) -> String {
+        match self {
+            Self::Default(s) => s.clone(),
+            Self::PerPortal => portal_secret(portal),
+        }
+    }
+}
+
 /// Sends signed batches of `batch` events with `concurrency` requests in
 /// flight for `duration`.
 pub async fn drive_webhooks(
     url: &str,
-    secret: &str,
+    signing: &Signing,
     concurrency: usize,
     batch: usize,
     duration: Duration,
@@ -153,10 +198,11 @@ pub async fn drive_webhooks(
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for w in 0..concurrency {
+        let portal = FIRST_PORTAL + w as u64;
         let (client, url, secret, stop) = (
             client.clone(),
             url.to_owned(),
-            secret.to_owned(),
+            signing.secret(portal),
             stop.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -165,7 +211,7 @@ pub async fn drive_webhooks(
             let (mut events, mut requests, mut failures) = (0u64, 0u64, 0u64);
             let mut next_id = (w as u64) << 40;
             while !stop.load(Ordering::Relaxed) {
-                let body = support::event_batch(1000 + w as u64, next_id, batch);
+                let body = support::event_batch(portal, next_id, batch);
                 next_id += batch as u64;
                 let started = Instant::now();
                 let resp = support::signed_request(&client, &url, &secret, body)

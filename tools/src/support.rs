@@ -37,6 +37,9 @@ pub fn test_settings() -> Settings {
     s.amqp_url = amqp_url();
     s.queue_prefix = unique_prefix();
     s.hubspot_client_secret = Some(SecretString::from(TEST_SECRET));
+    // Ingest reads per-portal webhook secrets from a database only in the
+    // tests that give it one of its own.
+    s.webhook_secrets_db = false;
     s.ingest_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     s.log = "warn".into();
     s

@@ -48,6 +48,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/portals/{portal}/mappings", put(mappings))
         .route("/api/v1/portals/{portal}/adjustments", put(adjustments))
         .route(
+            "/api/v1/portals/{portal}/webhook-secret",
+            put(set_webhook_secret).delete(remove_webhook_secret),
+        )
+        .route(
             "/api/v1/portals/{portal}/properties/{object_type}",
             get(properties),
         )
@@ -258,6 +262,35 @@ async fn adjustments(
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
     saved(ops::save_adjustments(&site, portal, input, &actor).await)
+}
+
+async fn set_webhook_secret(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath(portal): ApiPath<u64>,
+    ApiJson(input): ApiJson<ops::WebhookSecretInput>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    reply(
+        ops::set_webhook_secret(&site, portal, Some(input.webhook_secret), &actor)
+            .await
+            .map(|()| json!({ "status": "saved", "webhook_secret_set": true })),
+    )
+}
+
+async fn remove_webhook_secret(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath(portal): ApiPath<u64>,
+) -> Response {
+    let (site, portal, actor) = access_or_return!(state, method, headers, portal);
+    reply(
+        ops::set_webhook_secret(&site, portal, None, &actor)
+            .await
+            .map(|()| json!({ "status": "removed", "webhook_secret_set": false })),
+    )
 }
 
 #[derive(Deserialize)]

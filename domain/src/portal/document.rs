@@ -36,14 +36,23 @@ pub struct PortalDocument {
     pub adjustments: BTreeMap<ObjectType, ObjectAdjustments>,
 }
 
-/// `hubspot`: a private-app token, or nothing when OAuth tokens come from the
-/// install flow (or are already stored).
+/// `hubspot`: a private-app token (and the private app's webhook secret),
+/// or nothing when OAuth tokens come from the install flow (or are already
+/// stored).
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HubSpotSection {
     /// Private-app access token (`pat-...`). Never exported.
     #[serde(default, skip_serializing)]
     pub private_app_token: Option<SecretString>,
+    /// The private app's client secret, which signs its webhooks: a string
+    /// sets it, `null` removes it, absent keeps the stored one (`None`).
+    /// Never exported.
+    #[serde(default, skip_serializing, deserialize_with = "set_or_clear")]
+    pub webhook_secret: Option<Option<SecretString>>,
+    /// Export only: whether a webhook secret is stored. Ignored on apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_set: Option<bool>,
     /// Export only: how the connector authenticates (`private_app` or `oauth`).
     /// Ignored on apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +123,8 @@ impl PortalDocument {
             status: Some(config.status),
             hubspot: HubSpotSection {
                 private_app_token: None,
+                webhook_secret: None,
+                webhook_secret_set: None,
                 auth_kind: Some(auth_kind),
             },
             impact: ImpactSection {
@@ -146,4 +157,11 @@ fn opt_string_or_number<'de, D: serde::Deserializer<'de>>(
     de: D,
 ) -> Result<Option<String>, D::Error> {
     string_or_number(de).map(Some)
+}
+
+/// A present key: `null` is `Some(None)` (remove), a value `Some(Some(_))`.
+fn set_or_clear<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Option<SecretString>>, D::Error> {
+    Option::<SecretString>::deserialize(de).map(Some)
 }

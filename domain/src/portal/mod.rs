@@ -2,9 +2,9 @@
 //! (configuration as code), and the validated [`PortalConfig`] the worker uses.
 //!
 //! Key names are public interface: extend the document, never rename.
-//! Secrets (`hubspot.private_app_token`, `impact.auth_token`) are accepted
-//! on apply and never exported; a secret left out of an applied document
-//! keeps the stored value.
+//! Secrets (`hubspot.private_app_token`, `hubspot.webhook_secret`,
+//! `impact.auth_token`) are accepted on apply and never exported; a secret
+//! left out of an applied document keeps the stored value.
 
 mod document;
 mod validate;
@@ -107,8 +107,22 @@ pub struct PortalConfig {
 pub struct PortalSecrets {
     /// HubSpot private-app token.
     pub hubspot_private_token: Option<SecretString>,
+    /// The private app's webhook (client) secret.
+    pub hubspot_webhook_secret: SecretUpdate,
     /// impact.com Auth Token.
     pub impact_auth_token: Option<SecretString>,
+}
+
+/// A change to a stored secret that can also be removed.
+#[derive(Debug, Default)]
+pub enum SecretUpdate {
+    /// Keep what is stored.
+    #[default]
+    Keep,
+    /// Store this value.
+    Set(SecretString),
+    /// Remove the stored value.
+    Clear,
 }
 
 /// Whether `name` can be a HubSpot property's internal name (letters,

@@ -192,6 +192,82 @@ fn deal_doc(rows: &str) -> String {
 }
 
 #[test]
+fn a_webhook_secret_is_set_kept_or_removed_and_never_exported() {
+    let with = |secret: &str| {
+        PortalDocument::parse(&ISSUE_EXAMPLE.replace(
+            r#""private_app_token": "pat-na1-xyz""#,
+            &format!(r#""private_app_token": "pat-na1-xyz", "webhook_secret": {secret}"#),
+        ))
+        .expect("parses")
+        .validate()
+    };
+    let set = with(r#"" wh-secret-1 ""#).expect("valid");
+    match &set.secrets.hubspot_webhook_secret {
+        SecretUpdate::Set(s) => assert_eq!(s.expose_secret(), "wh-secret-1", "trimmed"),
+        other => panic!("expected Set, got {other:?}"),
+    }
+    assert!(
+        !format!("{set:?}").contains("wh-secret-1"),
+        "redacted in Debug"
+    );
+    let cleared = with("null").expect("valid");
+    assert!(matches!(
+        cleared.secrets.hubspot_webhook_secret,
+        SecretUpdate::Clear
+    ));
+    let kept = PortalDocument::parse(ISSUE_EXAMPLE)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert!(matches!(
+        kept.secrets.hubspot_webhook_secret,
+        SecretUpdate::Keep
+    ));
+    let e = with(r#""  ""#).expect_err("empty").0;
+    assert!(e[0].starts_with("hubspot.webhook_secret"), "{e:?}");
+
+    let mut doc = PortalDocument::export(&set.config, HubSpotAuthKind::PrivateApp);
+    doc.hubspot.webhook_secret_set = Some(true);
+    let text = serde_json::to_string(&doc).expect("serialises");
+    assert!(!text.contains("wh-secret-1"), "{text}");
+    assert!(text.contains(r#""webhook_secret_set":true"#), "{text}");
+    // The export applies again: the flag is ignored, the secret kept.
+    let again = PortalDocument::parse(&text)
+        .expect("parses")
+        .validate()
+        .expect("valid");
+    assert!(matches!(
+        again.secrets.hubspot_webhook_secret,
+        SecretUpdate::Keep
+    ));
+}
+
+#[test]
+fn a_webhook_secret_is_for_private_apps_only() {
+    let doc = PortalDocument::parse(&ISSUE_EXAMPLE.replace(
+        r#""private_app_token": "pat-na1-xyz""#,
+        r#""webhook_secret": "wh""#,
+    ))
+    .expect("parses")
+    .validate()
+    .expect("valid");
+    let oauth = StoredCredentials {
+        hubspot: HubSpotAuthKind::Oauth,
+        impact_token: true,
+    };
+    let e = doc.credentials_over(Some(oauth)).expect_err("refused");
+    assert!(e.starts_with("hubspot.webhook_secret"), "{e}");
+    let private = StoredCredentials {
+        hubspot: HubSpotAuthKind::PrivateApp,
+        ..oauth
+    };
+    assert_eq!(
+        doc.credentials_over(Some(private)),
+        Ok(HubSpotAuthKind::PrivateApp)
+    );
+}
+
+#[test]
 fn item_fields_impact_com_requires_are_named_with_a_source() {
     // The seed's line-item rows: sku, name, price; no category.
     let seed = r#",

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    HubSpotAuthKind, PortalConfig, PortalDocument, PortalSecrets, PortalStatus, valid_property,
+    HubSpotAuthKind, PortalConfig, PortalDocument, PortalSecrets, PortalStatus, SecretUpdate,
+    valid_property,
 };
 use crate::{
     events::PortalId,
@@ -57,11 +58,21 @@ impl Validated {
                 "impact.auth_token: required (no token is stored for this portal yet)".into(),
             );
         }
-        match (&self.secrets.hubspot_private_token, stored) {
-            (Some(_), _) => Ok(HubSpotAuthKind::PrivateApp),
-            (None, Some(s)) => Ok(s.hubspot),
-            (None, None) => Err("hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into()),
+        let kind = match (&self.secrets.hubspot_private_token, stored) {
+            (Some(_), _) => HubSpotAuthKind::PrivateApp,
+            (None, Some(s)) => s.hubspot,
+            (None, None) => return Err("hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into()),
+        };
+        if kind == HubSpotAuthKind::Oauth
+            && matches!(self.secrets.hubspot_webhook_secret, SecretUpdate::Set(_))
+        {
+            return Err(
+                "hubspot.webhook_secret: only for a private app: this portal uses the \
+                 OAuth (public) app, whose webhooks are signed with CONNECTOR_HUBSPOT_CLIENT_SECRET"
+                    .into(),
+            );
         }
+        Ok(kind)
     }
 }
 
@@ -115,6 +126,18 @@ impl PortalDocument {
         {
             errors.push("hubspot.private_app_token: must not be empty".into());
         }
+        let webhook_secret = match self.hubspot.webhook_secret {
+            None => SecretUpdate::Keep,
+            Some(None) => SecretUpdate::Clear,
+            Some(Some(s)) if s.expose_secret().trim().is_empty() => {
+                errors.push(
+                    "hubspot.webhook_secret: must not be empty (null removes the stored one)"
+                        .into(),
+                );
+                SecretUpdate::Keep
+            }
+            Some(Some(s)) => SecretUpdate::Set(SecretString::from(s.expose_secret().trim())),
+        };
 
         for (ty, t) in &self.triggers {
             let mut seen = BTreeSet::new();
@@ -201,6 +224,7 @@ impl PortalDocument {
             },
             secrets: PortalSecrets {
                 hubspot_private_token: self.hubspot.private_app_token,
+                hubspot_webhook_secret: webhook_secret,
                 impact_auth_token: self.impact.auth_token,
             },
             warnings,

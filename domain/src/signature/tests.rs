@@ -25,6 +25,30 @@ fn request<'a>(body: &'a str, uri: &'a str) -> SignedRequest<'a> {
 }
 
 #[test]
+fn another_secret_keeps_the_checks_and_changes_the_key() {
+    let other = verifier().with_secret("private-app-secret");
+    assert!(other.accept_v1 && other.accept_v2);
+    assert_eq!(other.max_age_ms, 300_000);
+    let body = b"[]";
+    let sig = sign_v1(b"private-app-secret", body);
+    let r = SignedRequest {
+        method: "POST",
+        uri: "https://hooks.example.com/",
+        body,
+        signature: Some(&sig),
+        signature_version: Some("v1"),
+        signature_v3: None,
+        timestamp: None,
+    };
+    assert_eq!(other.verify(&r, 0), Ok(SignatureVersion::V1));
+    assert_eq!(
+        verifier().verify(&r, 0),
+        Err(SignatureError::Mismatch("v1"))
+    );
+    assert!(!format!("{other:?}").contains("private-app-secret"));
+}
+
+#[test]
 fn hubspot_published_vectors() {
     assert_eq!(
         sign_v1(SECRET.as_bytes(), BODY.as_bytes()),

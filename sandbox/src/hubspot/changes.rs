@@ -5,7 +5,7 @@ use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 
 use super::model::{CrmObject, ObjectType};
-use super::webhooks::WebhookEvent;
+use super::webhooks::{AssociationChange, WebhookEvent};
 use super::{FakeHubSpot, Props, Source, props, schema, seed};
 use crate::lock;
 
@@ -247,6 +247,44 @@ impl FakeHubSpot {
     ) -> anyhow::Result<()> {
         let ok = self.with_portal(portal, |p| p.associate(from, to))?;
         anyhow::ensure!(ok, "cannot associate {from:?} with {to:?}: unknown record");
+        Ok(())
+    }
+
+    /// Links two records (both directions) and emits the two
+    /// `{type}.associationChange` events HubSpot sends to apps subscribed
+    /// to association changes (`fromObjectId`/`toObjectId`, no `objectId`),
+    /// together, so they travel in one delivery.
+    pub fn associate_notifying(
+        &self,
+        portal: u64,
+        from: (ObjectType, u64),
+        to: (ObjectType, u64),
+    ) -> anyhow::Result<()> {
+        self.associate(portal, from, to)?;
+        let now = Utc::now();
+        let event = |a: (ObjectType, u64), b: (ObjectType, u64)| {
+            let mut e = self.event(
+                portal,
+                (a.0, 0),
+                "associationChange",
+                now,
+                &Source::crm(),
+                None,
+            );
+            e.association = Some(AssociationChange {
+                association_type: format!(
+                    "{}_TO_{}",
+                    a.0.singular().to_uppercase(),
+                    b.0.singular().to_uppercase()
+                ),
+                from_object_id: a.1,
+                to_object_id: b.1,
+                association_removed: false,
+                is_primary_association: false,
+            });
+            e
+        };
+        self.emit(vec![event(from, to), event(to, from)]);
         Ok(())
     }
 

@@ -20,7 +20,9 @@ pub struct WebhookEvent {
     pub subscription_type: String,
     /// 0 on first delivery, counts up on retries.
     pub attempt_number: u32,
-    /// The record's id.
+    /// The record's id; 0 (and not sent) for an association change, which
+    /// names its records in `fromObjectId`/`toObjectId` instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub object_id: u64,
     /// Property changes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -48,6 +50,29 @@ pub struct WebhookEvent {
     /// Merges: how many property values came from the merged records.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_of_properties_moved: Option<u64>,
+    /// Association changes (`{type}.associationChange`) only.
+    #[serde(flatten)]
+    pub association: Option<AssociationChange>,
+}
+
+/// What an association-change event says, field for field as HubSpot sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssociationChange {
+    /// E.g. `CONTACT_TO_COMPANY`.
+    pub association_type: String,
+    /// The record of the subscription's type.
+    pub from_object_id: u64,
+    /// The record linked to (or unlinked from) it.
+    pub to_object_id: u64,
+    /// True when the link was removed.
+    pub association_removed: bool,
+    /// True for a primary association.
+    pub is_primary_association: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How events are delivered, beyond HubSpot's defaults.

@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 pub use app::{Subscription, SubscriptionMode};
 pub use limits::FaultSettings;
 pub use model::{CrmObject, ObjectType};
-pub use webhooks::{DeliveryOptions, WebhookEvent, WebhookStats};
+pub use webhooks::{AssociationChange, DeliveryOptions, WebhookEvent, WebhookStats};
 
 use super::{SandboxConfig, lock};
 use model::Portal;
@@ -204,6 +204,7 @@ impl FakeHubSpot {
             merged_object_ids: Vec::new(),
             new_object_id: None,
             number_of_properties_moved: None,
+            association: None,
         }
     }
 

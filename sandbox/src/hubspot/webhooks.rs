@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 
-pub use super::events::{DeliveryOptions, WebhookEvent, WebhookStats};
+pub use super::events::{AssociationChange, DeliveryOptions, WebhookEvent, WebhookStats};
 use super::signing;
 use crate::{WebhookTarget, lock};
 
@@ -300,7 +300,12 @@ impl Engine {
             return false;
         };
         let now = chrono::Utc::now().timestamp_millis();
-        let sig = signing::sign(&target.client_secret, &target.url, &body, now);
+        // A private app signs with its own secret, the public app with its.
+        let secret = target
+            .portal_secrets
+            .get(&portal)
+            .unwrap_or(&target.client_secret);
+        let sig = signing::sign(secret, &target.url, &body, now);
         {
             let mut queues = lock(&self.queues);
             let q = queues.entry(portal).or_default();

@@ -13,6 +13,9 @@ pub const EVENT_COUNT_HEADER: &str = "x-event-count";
 pub const RECEIVED_AT_HEADER: &str = "x-received-at-ms";
 /// Message header counting how often a message was deferred (informational).
 pub const DEFERRED_HEADER: &str = "x-connector-deferred";
+/// Message header of an event ingest could not read, sent straight to the
+/// dead queue: what is wrong with it.
+pub const INVALID_HEADER: &str = "x-connector-invalid";
 /// RabbitMQ's count of deliveries of a quorum queue's message.
 const DELIVERY_COUNT_HEADER: &str = "x-delivery-count";
 /// RabbitMQ's reason for the first dead-lettering of a message.
@@ -35,6 +38,9 @@ pub struct Envelope {
     pub attempt: u32,
     /// Deferrals so far (written only when above 0).
     pub deferred: u32,
+    /// An event ingest could not read: what is wrong with it (ingest, on
+    /// messages it sends to the dead queue).
+    pub invalid: Option<String>,
     /// How often the work queue delivered it (RabbitMQ, quorum queues).
     pub delivery_count: Option<u32>,
     /// Why RabbitMQ dead-lettered it first (`x-first-death-reason`, or the
@@ -59,6 +65,7 @@ impl Envelope {
             received_at_ms: integer(h, RECEIVED_AT_HEADER),
             attempt: count(ATTEMPT_HEADER),
             deferred: count(DEFERRED_HEADER),
+            invalid: text(h, INVALID_HEADER),
             delivery_count: integer(h, DELIVERY_COUNT_HEADER).and_then(|v| u32::try_from(v).ok()),
             death_reason: death_reason(h),
         }
@@ -85,6 +92,12 @@ impl Envelope {
         if self.deferred > 0 {
             put(DEFERRED_HEADER, u64::from(self.deferred));
         }
+        if let Some(problem) = &self.invalid {
+            headers.insert(
+                INVALID_HEADER.into(),
+                AMQPValue::LongString(problem.as_str().into()),
+            );
+        }
     }
 
     /// Our headers alone.
@@ -105,6 +118,15 @@ fn integer(h: &FieldTable, name: &str) -> Option<u64> {
         AMQPValue::ShortUInt(v) => Some(u64::from(*v)),
         AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok()?.parse().ok(),
         AMQPValue::ShortString(s) => s.as_str().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A text header.
+fn text(h: &FieldTable, name: &str) -> Option<String> {
+    match h.inner().get(name)? {
+        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
+        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
         _ => None,
     }
 }
@@ -156,6 +178,7 @@ mod tests {
             received_at_ms: Some(5),
             attempt: 1,
             deferred: 2,
+            invalid: Some("missing field `objectId`".into()),
             ..Envelope::default()
         };
         e.write(&mut h);

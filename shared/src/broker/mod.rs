@@ -18,7 +18,7 @@ mod topology;
 
 pub use domain::retry::delay_label;
 pub use envelope::{
-    ATTEMPT_HEADER, DEFERRED_HEADER, EVENT_COUNT_HEADER, Envelope, PORTAL_HEADER,
+    ATTEMPT_HEADER, DEFERRED_HEADER, EVENT_COUNT_HEADER, Envelope, INVALID_HEADER, PORTAL_HEADER,
     RECEIVED_AT_HEADER,
 };
 pub use publisher::{OutgoingMessage, PublishError, Publisher};

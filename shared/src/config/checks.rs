@@ -22,12 +22,32 @@ impl Settings {
         Duration::from_millis(self.publish_timeout_ms)
     }
 
+    /// The secrets file ingest watches, when one is configured.
+    pub fn webhook_secrets_path(&self) -> Option<&str> {
+        self.webhook_secrets_file
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+    }
+
     /// Checks what the ingest process needs.
     pub fn validate_ingest(&self) -> Result<(), ConfigError> {
-        if self.hubspot_client_secret.is_none() {
+        if self.hubspot_client_secret.is_none()
+            && self.webhook_secrets_path().is_none()
+            && !self.webhook_secrets_db
+        {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
-                problem: "required: the HubSpot app's client secret signs every webhook".into(),
+                problem: "required: the HubSpot app's client secret signs webhooks (unless \
+                          per-portal secrets come from CONNECTOR_WEBHOOK_SECRETS_FILE or \
+                          CONNECTOR_WEBHOOK_SECRETS_DB)"
+                    .into(),
+            });
+        }
+        if self.webhook_secrets_db && self.webhook_secrets_refresh_secs == 0 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WEBHOOK_SECRETS_REFRESH_SECS",
+                problem: "must be at least 1".into(),
             });
         }
         if let Some(url) = &self.public_url {

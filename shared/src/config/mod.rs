@@ -37,8 +37,21 @@ pub struct Settings {
     pub amqp_url: String,
     /// Prefix for every exchange and queue name (tests isolate themselves with it).
     pub queue_prefix: String,
-    /// HubSpot app client secret: the key of webhook signatures and of OAuth.
+    /// HubSpot app client secret: the key of OAuth and the default key of
+    /// webhook signatures (portals without a secret of their own).
     pub hubspot_client_secret: Option<SecretString>,
+    /// Per-portal webhook secrets (private apps) in a file ingest watches:
+    /// one `PORTAL_ID=SECRET` per line; `#` comments and blank lines ignored.
+    #[serde(default)]
+    pub webhook_secrets_file: Option<String>,
+    /// Ingest reads per-portal webhook secrets from the database (set with
+    /// the portal document's `hubspot.webhook_secret`), in the background.
+    #[serde(deserialize_with = "lenient")]
+    pub webhook_secrets_db: bool,
+    /// Seconds between ingest's full reloads of the database's webhook
+    /// secrets (changes arrive at once through NOTIFY; this is the safety net).
+    #[serde(deserialize_with = "lenient")]
+    pub webhook_secrets_refresh_secs: u64,
     /// HubSpot app client id (OAuth).
     pub hubspot_client_id: Option<String>,
     /// The public app's id (`worker subscriptions --apply`: the app whose
@@ -215,6 +228,8 @@ pub struct Settings {
 struct Defaults {
     amqp_url: &'static str,
     queue_prefix: &'static str,
+    webhook_secrets_db: bool,
+    webhook_secrets_refresh_secs: u64,
     ingest_addr: &'static str,
     console_addr: &'static str,
     accept_signature_v1: bool,
@@ -260,6 +275,8 @@ struct Defaults {
 const DEFAULTS: Defaults = Defaults {
     amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
     queue_prefix: "",
+    webhook_secrets_db: true,
+    webhook_secrets_refresh_secs: 60,
     ingest_addr: "127.0.0.1:8080",
     console_addr: "127.0.0.1:8090",
     accept_signature_v1: false,

@@ -50,10 +50,24 @@ fn file_then_environment_override_defaults() {
 }
 
 #[test]
-fn ingest_needs_a_client_secret() {
-    let s = Settings::defaults();
-    let err = s.validate_ingest().expect_err("no secret");
+fn ingest_needs_some_webhook_secret() {
+    let mut s = Settings::defaults();
+    assert!(
+        s.webhook_secrets_db,
+        "per-portal secrets from the database by default"
+    );
+    assert_eq!(s.webhook_secrets_refresh_secs, 60);
+    s.validate_ingest().expect("database secrets are a source");
+    s.webhook_secrets_db = false;
+    let err = s.validate_ingest().expect_err("no secret at all");
     assert!(err.to_string().contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"));
+    s.webhook_secrets_file = Some("  ".into());
+    assert!(s.validate_ingest().is_err(), "an empty path is no file");
+    s.webhook_secrets_file = Some("/etc/connector/webhook-secrets".into());
+    s.validate_ingest().expect("a secrets file is a source");
+    s.webhook_secrets_db = true;
+    s.webhook_secrets_refresh_secs = 0;
+    assert!(s.validate_ingest().is_err());
 }
 
 #[test]

@@ -31,15 +31,19 @@ pub enum ReasonClass {
     Poison,
     /// The message body is not events.
     Malformed,
+    /// An event of a delivery ingest could not read (e.g. a non-numeric
+    /// `objectId`), kept as sent; it cannot be replayed.
+    Invalid,
 }
 
 impl ReasonClass {
     /// Every class.
-    pub const ALL: [ReasonClass; 4] = [
+    pub const ALL: [ReasonClass; 5] = [
         Self::Permanent,
         Self::Exhausted,
         Self::Poison,
         Self::Malformed,
+        Self::Invalid,
     ];
 
     /// The stored name.
@@ -49,6 +53,7 @@ impl ReasonClass {
             Self::Exhausted => "exhausted",
             Self::Poison => "poison",
             Self::Malformed => "malformed",
+            Self::Invalid => "invalid",
         }
     }
 
@@ -62,7 +67,7 @@ impl std::str::FromStr for ReasonClass {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Self::parse(s).ok_or_else(|| {
-            format!("unknown reason class {s:?} (permanent, exhausted, poison, malformed)")
+            format!("unknown reason class {s:?} (permanent, exhausted, poison, malformed, invalid)")
         })
     }
 }
@@ -144,7 +149,7 @@ pub struct DeadLetter {
     pub object_type: Option<String>,
     /// Object id.
     pub object_id: Option<i64>,
-    /// `permanent`, `exhausted`, `poison`, `malformed`.
+    /// `permanent`, `exhausted`, `poison`, `malformed`, `invalid`.
     pub reason_class: String,
     /// Reason code.
     pub reason: String,

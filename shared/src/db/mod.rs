@@ -7,6 +7,7 @@ pub mod conversions;
 pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod events;
+pub mod listen;
 pub mod merges;
 pub mod outcome_sweeps;
 pub mod outcomes;
@@ -18,6 +19,7 @@ pub mod retention;
 pub mod secrets;
 pub mod subscriptions;
 pub mod tokens;
+pub mod webhook_secrets;
 pub mod website;
 
 use std::time::Duration;

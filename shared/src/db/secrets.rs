@@ -4,10 +4,11 @@
 use sqlx::{AssertSqlSafe, PgPool, Row};
 
 /// The encrypted columns of `portals`.
-pub const SECRET_COLUMNS: [&str; 4] = [
+pub const SECRET_COLUMNS: [&str; 5] = [
     "hubspot_private_token",
     "hubspot_access_token",
     "hubspot_refresh_token",
+    "hubspot_webhook_secret",
     "impact_auth_token",
 ];
 

@@ -16,10 +16,11 @@ async fn apply_export_list_and_refusals() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let exported = text(&out.stdout);
     assert!(
-        !exported.contains("secret"),
+        !exported.contains("pat-na1-secret") && !exported.contains("impact-secret"),
         "secrets never leave: {exported}"
     );
     let doc: serde_json::Value = serde_json::from_str(&exported).expect("JSON");
+    assert_eq!(doc["hubspot"]["webhook_secret_set"], false);
     assert_eq!(
         doc["mappings"]["contacts"][0]["value_map"]["salesqualifiedlead"],
         "SQL"
@@ -28,6 +29,38 @@ async fn apply_export_list_and_refusals() {
     let out = db.run(&["portal", "apply", "-"], Some(&exported));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "portal 62515 updated");
+
+    // The private app's webhook secret: set, shown as set, never exported;
+    // kept by an apply without it; removed with null.
+    let with_secret = DOC.replace(
+        r#""private_app_token": "pat-na1-secret""#,
+        r#""private_app_token": "pat-na1-secret", "webhook_secret": "webhook-secret-value""#,
+    );
+    let out = db.run(&["portal", "apply", "-"], Some(&with_secret));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let export = |db: &crate::support::cli::Db| {
+        let out = db.run(&["portal", "export", "62515"], None);
+        text(&out.stdout)
+    };
+    let exported_with = export(&db);
+    assert!(
+        !exported_with.contains("webhook-secret-value"),
+        "{exported_with}"
+    );
+    assert!(
+        exported_with.contains(r#""webhook_secret_set": true"#),
+        "{exported_with}"
+    );
+    let out = db.run(&["portal", "apply", "-"], Some(&exported_with));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(export(&db).contains(r#""webhook_secret_set": true"#));
+    let removed = DOC.replace(
+        r#""private_app_token": "pat-na1-secret""#,
+        r#""private_app_token": "pat-na1-secret", "webhook_secret": null"#,
+    );
+    let out = db.run(&["portal", "apply", "-"], Some(&removed));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(export(&db).contains(r#""webhook_secret_set": false"#));
 
     let out = db.run(&["portal", "list"], None);
     let table = text(&out.stdout);

@@ -5,9 +5,10 @@
 //! (the `ingest`, `console` and `worker` executables, built first: see
 //! `tools::binaries`) with
 //! `CONNECTOR_LOG=debug`, installs a portal through OAuth, saves an
-//! impact.com auth token through the website API, sends a signed webhook and
-//! delivers a conversion; then searches every captured log line and every
-//! column of every table for each secret.
+//! impact.com auth token through the website API, sets a private-app
+//! portal's webhook secret through the API, sends signed webhooks (each app
+//! with its own secret) and delivers conversions; then searches every
+//! captured log line and every column of every table for each secret.
 
 use std::{
     path::PathBuf,
@@ -26,6 +27,8 @@ use sqlx::{PgPool, Row};
 use tokio::process::{Child, Command};
 
 const PORTAL: u64 = 1001;
+/// A private-app portal with a webhook secret of its own.
+const PRIVATE: u64 = 1002;
 
 /// `ingest`, `console` or `worker`, beside this test's executable (built
 /// first when run through cargo).
@@ -88,8 +91,9 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let impact_token = format!("impact-token-{tag}");
     let admin_token = format!("admin-token-{tag}");
     let key = random_key();
+    let webhook_secret = format!("private-app-webhook-secret-{tag}");
     let sandbox = Sandbox::start(SandboxConfig {
-        portals: vec![PortalSeed::sized(PORTAL, 3)],
+        portals: vec![PortalSeed::sized(PORTAL, 3), PortalSeed::sized(PRIVATE, 1)],
         impact_accounts: vec![ImpactAccount {
             account_sid: "IRsecret".into(),
             auth_token: impact_token.clone(),
@@ -217,14 +221,45 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let r = put("mappings", json!({"contacts": seed_contact_mappings()})).await?;
     assert!(r.status().is_success(), "mappings: {}", r.text().await?);
 
-    // A signed webhook through ingest, a conversion through the worker (with
-    // the OAuth access token refreshed on the way: it was issued short-lived).
-    sandbox
-        .hubspot()
-        .set_webhook_target(Some(WebhookTarget::new(
-            format!("{base}{}", ingest::WEBHOOK_PATH),
-            &client_secret,
-        )));
+    // A private-app portal, configured as code, and its webhook secret set
+    // through the API: shown as set, never again as a value.
+    let doc = json!({
+        "portal_id": PRIVATE,
+        "hubspot": { "private_app_token": format!("pat-sandbox-{PRIVATE}") },
+        "impact": { "account_sid": "IRsecret", "auth_token": impact_token, "program_id": "1000" },
+        "triggers": { "contacts": { "on_create": true } },
+        "mappings": { "contacts": seed_contact_mappings() }
+    });
+    let cipher = SecretCipher::from_base64(&key)?;
+    worker::cli::apply_text(&pool, &cipher, &doc.to_string(), "test").await?;
+    let r = http
+        .put(format!("{site}/api/v1/portals/{PRIVATE}/webhook-secret"))
+        .bearer_auth(&admin_token)
+        .json(&json!({ "webhook_secret": webhook_secret }))
+        .send()
+        .await?;
+    assert!(
+        r.status().is_success(),
+        "webhook secret: {}",
+        r.text().await?
+    );
+    let view = http
+        .get(format!("{site}/api/v1/portals/{PRIVATE}"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(view.contains(r#""webhook_secret_set":true"#), "{view}");
+    assert!(!view.contains(&webhook_secret), "{view}");
+
+    // Signed webhooks through ingest (the private app's with its own
+    // secret), conversions through the worker (with the OAuth access token
+    // refreshed on the way: it was issued short-lived).
+    sandbox.hubspot().set_webhook_target(Some(
+        WebhookTarget::new(format!("{base}{}", ingest::WEBHOOK_PATH), &client_secret)
+            .with_portal_secret(PRIVATE, &webhook_secret),
+    ));
     sandbox.hubspot().create_contact(
         PORTAL,
         [
@@ -233,10 +268,23 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
             ("custom_impact_click_id", "click"),
         ],
     )?;
+    sandbox.hubspot().create_contact(
+        PRIVATE,
+        [
+            ("lifecyclestage", "lead"),
+            ("hs_lead_status", "NEW"),
+            ("custom_impact_click_id", "private-click"),
+        ],
+    )?;
     sandbox
         .impact()
-        .wait_for_submissions(1, Duration::from_secs(60))
+        .wait_for_submissions(2, Duration::from_secs(60))
         .await?;
+    assert_eq!(
+        sandbox.hubspot().webhook_stats().failed_attempts,
+        0,
+        "both apps' webhooks accepted"
+    );
     let admin = http
         .get(format!(
             "http://127.0.0.1:{admin_port}/admin/api/dead-letters"
@@ -250,7 +298,6 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     stop(ingest).await?;
 
     // The secrets, the OAuth tokens included (opened with the key).
-    let cipher = SecretCipher::from_base64(&key)?;
     let row = sqlx::query("SELECT hubspot_access_token, hubspot_refresh_token, impact_auth_token FROM portals WHERE portal_id = $1")
         .bind(PORTAL as i64)
         .fetch_one(&pool)
@@ -261,6 +308,16 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         admin_token,
         key.clone(),
     ];
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT hubspot_webhook_secret FROM portals WHERE portal_id = $1")
+            .bind(PRIVATE as i64)
+            .fetch_one(&pool)
+            .await?;
+    let opened = cipher.decrypt(
+        &sealed,
+        &secret_context(PortalId(PRIVATE), "hubspot_webhook_secret"),
+    )?;
+    assert_eq!(opened.expose_secret(), webhook_secret, "stored sealed");
     for column in [
         "hubspot_access_token",
         "hubspot_refresh_token",
@@ -274,6 +331,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
         secrets[6], impact_token,
         "the stored token is the one saved"
     );
+    secrets.push(webhook_secret.clone());
     // Basic auth carries base64("SID:token"): that must not leak either.
     secrets
         .push(base64::engine::general_purpose::STANDARD.encode(format!("IRsecret:{impact_token}")));

@@ -147,21 +147,11 @@ async fn refused_requests_enqueue_nothing() -> anyhow::Result<()> {
                 &client,
                 &url,
                 TEST_SECRET,
-                br#"[{"portalId":1,"objectId":2,"occurredAt":3}]"#.to_vec(),
-            ),
-            400,
-            "subscriptionType",
-        ),
-        (
-            signed_request(
-                &client,
-                &url,
-                TEST_SECRET,
-                br#"[{"portalId":"x","objectId":2,"occurredAt":3,"subscriptionType":"a.b"}]"#
+                br#"[{"portalId":1,"objectId":2,"occurredAt":3,"subscriptionType":"a.b"},7]"#
                     .to_vec(),
             ),
             400,
-            "invalid type",
+            "event 1: must be a JSON object",
         ),
         (
             signed_request(&client, &url, TEST_SECRET, event_batch(1, 1, 101)),
@@ -206,6 +196,60 @@ async fn refused_requests_enqueue_nothing() -> anyhow::Result<()> {
         "nothing was enqueued"
     );
 
+    ingest.stop().await?;
+    delete_topology(&ch, &settings).await
+}
+
+#[tokio::test]
+async fn odd_events_are_set_aside_and_the_rest_enqueued() -> anyhow::Result<()> {
+    let (settings, ingest, _conn, ch) = work_queue_setup().await?;
+    let client = reqwest::Client::new();
+    let valid =
+        r#"{"portalId":7,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"}"#;
+    let no_kind = r#"{"portalId":7,"objectId":2,"occurredAt":3}"#;
+    let association = r#"{"portalId":7,"occurredAt":3,"subscriptionType":"deal.associationChange","associationType":"DEAL_TO_LINE_ITEM","fromObjectId":1,"toObjectId":2,"associationRemoved":false,"isPrimaryAssociation":false}"#;
+    let unknown = r#"{"portalId":"x","objectId":2,"occurredAt":3,"subscriptionType":"a.b"}"#;
+    let body = format!("[{no_kind},{valid},{association},{unknown}]");
+    let resp = signed_request(
+        &client,
+        &ingest.webhook_url(),
+        TEST_SECRET,
+        body.into_bytes(),
+    )
+    .send()
+    .await?;
+    assert_eq!(resp.status(), 200);
+    let answer: Value = resp.json().await?;
+    assert_eq!(
+        (&answer["events"], &answer["invalid"], &answer["ignored"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(2)
+        ),
+        "{answer}"
+    );
+    // The readable event, byte for byte, for the worker.
+    let msg = get_one(&ch, &work_queue(&settings))
+        .await?
+        .expect("enqueued");
+    assert_eq!(msg.delivery.data, format!("[{valid}]").as_bytes());
+    assert_eq!(queue_len(&ch, &work_queue(&settings)).await?, 0);
+    // The unreadable one, as sent, for the dead-letter sink (class invalid).
+    let dead = format!("{}hubspot.dead", settings.queue_prefix);
+    let msg = get_one(&ch, &dead).await?.expect("dead-lettered");
+    assert_eq!(msg.delivery.data, format!("[{no_kind}]").as_bytes());
+    let envelope = shared::broker::Envelope::read(msg.delivery.properties.headers().as_ref());
+    assert_eq!(envelope.portal, Some(7));
+    assert_eq!(
+        envelope.invalid.as_deref(),
+        Some("missing field `subscriptionType`")
+    );
+    assert_eq!(
+        queue_len(&ch, &dead).await?,
+        0,
+        "the ignored ones go nowhere"
+    );
     ingest.stop().await?;
     delete_topology(&ch, &settings).await
 }

@@ -420,3 +420,91 @@ async fn control_api_sets_the_target_changes_data_and_runs_scenarios() {
     assert_eq!(summary["webhook_stats"]["delivered_events"], 152);
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn association_changes_are_sent_both_ways_in_one_delivery_without_object_id() {
+    let (r, url) = receiver().await;
+    let sb = sandbox(&url).await;
+    let contact = sb.hubspot().objects(PORTAL, ObjectType::Contacts)[0].id;
+    let company = sb.hubspot().objects(PORTAL, ObjectType::Companies)[0].id;
+    sb.hubspot()
+        .associate_notifying(
+            PORTAL,
+            (ObjectType::Contacts, contact),
+            (ObjectType::Companies, company),
+        )
+        .unwrap();
+    sb.hubspot().wait_idle().await;
+    let bodies = bodies(&r);
+    assert_eq!(bodies.len(), 1, "one delivery: {bodies:?}");
+    let events = &bodies[0];
+    assert_eq!(events.len(), 2);
+    let pairs: Vec<(&str, &str, u64, u64)> = events
+        .iter()
+        .map(|e| {
+            assert!(e.get("objectId").is_none(), "no objectId: {e}");
+            assert_eq!(e["associationRemoved"], false);
+            assert_eq!(e["isPrimaryAssociation"], false);
+            assert_eq!(e["portalId"], PORTAL);
+            (
+                e["subscriptionType"].as_str().unwrap(),
+                e["associationType"].as_str().unwrap(),
+                e["fromObjectId"].as_u64().unwrap(),
+                e["toObjectId"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (
+                "contact.associationChange",
+                "CONTACT_TO_COMPANY",
+                contact,
+                company
+            ),
+            (
+                "company.associationChange",
+                "COMPANY_TO_CONTACT",
+                company,
+                contact
+            ),
+        ]
+    );
+    assert!(
+        sb.hubspot()
+            .associated(PORTAL, ObjectType::Contacts, contact, ObjectType::Companies)
+            .contains(&company),
+        "linked"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_apps_portal_is_signed_with_that_apps_secret() {
+    let (r, url) = receiver().await;
+    let cfg = SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 1), PortalSeed::sized(1002, 1)],
+        webhook: Some(WebhookTarget::new(&url, SECRET).with_portal_secret(1002, "private-secret")),
+        ..Default::default()
+    };
+    let sb = Sandbox::start(cfg).await.unwrap();
+    sb.hubspot()
+        .create_contact(PORTAL, [("email", "a@x.test")])
+        .unwrap();
+    sb.hubspot()
+        .create_contact(1002, [("email", "b@x.test")])
+        .unwrap();
+    sb.hubspot().wait_idle().await;
+    let requests = r.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    for (headers, body) in &requests {
+        let events: Vec<Value> = serde_json::from_slice(body).unwrap();
+        let secret = if events[0]["portalId"] == 1002 {
+            "private-secret"
+        } else {
+            SECRET
+        };
+        let v1 = hex::encode(Sha256::digest([secret.as_bytes(), body].concat()));
+        assert_eq!(headers["x-hubspot-signature"].to_str().unwrap(), v1);
+    }
+}

@@ -79,7 +79,7 @@ pub struct FilterArgs {
     /// contacts, companies or deals.
     #[arg(long)]
     pub object_type: Option<String>,
-    /// permanent, exhausted, poison or malformed.
+    /// permanent, exhausted, poison, malformed or invalid.
     #[arg(long)]
     pub reason_class: Option<ReasonClass>,
     /// Stored at or after (RFC 3339, YYYY-MM-DD, or an age like 2h).

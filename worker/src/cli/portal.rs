@@ -5,7 +5,10 @@ use std::{io::Read, path::PathBuf};
 use clap::Subcommand;
 
 use anyhow::Context as _;
-use domain::{events::PortalId, portal::PortalDocument};
+use domain::{
+    events::PortalId,
+    portal::{HubSpotAuthKind, PortalDocument},
+};
 use shared::{config::Settings, crypto::SecretCipher, db};
 use sqlx::PgPool;
 
@@ -117,5 +120,9 @@ pub async fn export(pool: &PgPool, portal: PortalId) -> anyhow::Result<PortalDoc
     let config = stored
         .config
         .with_context(|| format!("portal {portal} has no impact.com settings yet"))?;
-    Ok(PortalDocument::export(&config, stored.auth_kind))
+    let mut doc = PortalDocument::export(&config, stored.auth_kind);
+    // Whether the private app's webhook secret is stored (never its value).
+    doc.hubspot.webhook_secret_set =
+        (stored.auth_kind == HubSpotAuthKind::PrivateApp).then_some(stored.webhook_secret_set);
+    Ok(doc)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use shared::db::{
     self,
-    dead_letters::{DeadLetter, DeadLetterId},
+    dead_letters::{DeadLetter, DeadLetterId, ReasonClass},
 };
 
 pub use super::report::{ReplayMode, ReplayOutcome, ReplayReport};
@@ -36,6 +36,21 @@ pub async fn replay_one(
             ReplayOutcome::NotOpen,
             format!("the dead letter is {}", letter.state),
         ));
+    }
+    if letter.reason_class == ReasonClass::Invalid.as_str() {
+        let r = report(
+            id,
+            ReplayOutcome::NotReplayable,
+            format!(
+                "cannot be replayed: invalid event ({}): HubSpot sent it in a form the \
+                 connector cannot read; discard it",
+                letter.last_error.as_deref().unwrap_or("unreadable")
+            ),
+        );
+        if !mode.dry_run {
+            audit(w, &letter, actor, mode, &r).await?;
+        }
+        return Ok(r);
     }
     if let Some(adjustment) = letter.adjustment_id {
         return super::replay_adjustment::replay(w, &letter, adjustment, mode, actor).await;

@@ -40,6 +40,8 @@ pub enum ReplayOutcome {
     NotOpen,
     /// No such dead letter.
     NotFound,
+    /// Of a kind that cannot be replayed (an `invalid` event): discard it.
+    NotReplayable,
     /// Dry run: nothing done.
     DryRun,
 }
@@ -55,6 +57,7 @@ impl ReplayOutcome {
             Self::NothingToSend => "nothing_to_send",
             Self::NotOpen => "not_open",
             Self::NotFound => "not_found",
+            Self::NotReplayable => "not_replayable",
             Self::DryRun => "dry_run",
         }
     }

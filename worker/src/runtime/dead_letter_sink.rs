@@ -1,7 +1,8 @@
 //! Where messages given up on go: [`exhausted`] stores a message whose
 //! retries are exhausted; the sink drains `{prefix}hubspot.dead` (poison messages cut
 //! off by the work queue's delivery limit, malformed messages, anything
-//! RabbitMQ dead-lettered) into the `dead_letters` table.
+//! RabbitMQ dead-lettered, and the events of a delivery ingest could not
+//! read, which it sends here itself) into the `dead_letters` table.
 
 use std::time::Duration;
 
@@ -65,18 +66,24 @@ async fn sink_one(w: &Worker, d: &Delivery) {
     }
 }
 
-/// Malformed (the body is not events) or poison (cut off by the delivery
-/// limit, or otherwise dead-lettered by RabbitMQ), with RabbitMQ's reason.
+/// Invalid (an event ingest could not read, with its problem), malformed
+/// (the body is not events) or poison (cut off by the delivery limit, or
+/// otherwise dead-lettered by RabbitMQ), with RabbitMQ's reason.
 fn classify(d: &Delivery) -> (ReasonClass, Failure) {
+    let envelope = Envelope::read(d.properties.headers().as_ref());
+    if let Some(problem) = envelope.invalid {
+        return (
+            ReasonClass::Invalid,
+            Failure::permanent(FailureReason::InvalidEvent, problem),
+        );
+    }
     if let Err(e) = decode_message(&d.data) {
         return (
             ReasonClass::Malformed,
             Failure::permanent(FailureReason::MalformedMessage, e.to_string()),
         );
     }
-    let reason = Envelope::read(d.properties.headers().as_ref())
-        .death_reason
-        .unwrap_or_else(|| "unknown".into());
+    let reason = envelope.death_reason.unwrap_or_else(|| "unknown".into());
     let detail = match reason.as_str() {
         "delivery_limit" => {
             "redelivered past the work queue's delivery limit (a crash or panic while processing)"

@@ -27,8 +27,10 @@ use super::Website;
 
 mod activity;
 mod hubspot;
+mod webhook_secret;
 
 pub use hubspot::{hubspot_token, properties};
+pub use webhook_secret::{WebhookSecretInput, set_webhook_secret};
 
 pub use activity::{
     Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay, replay_request,
@@ -126,6 +128,8 @@ pub struct PortalView {
     pub program_id: Option<String>,
     /// True when an Auth Token is stored (it is never shown again).
     pub auth_token_saved: bool,
+    /// True when a private app's webhook secret is stored (never shown again).
+    pub webhook_secret_set: bool,
     /// Event triggers per object type.
     pub triggers: TriggerSet,
     /// Field mappings per object type, as in a document.
@@ -169,6 +173,7 @@ pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpErro
         account_sid: doc.as_ref().map(|d| d.impact.account_sid.clone()),
         program_id: doc.as_ref().map(|d| d.impact.program_id.clone()),
         auth_token_saved: s.impact_auth_token.is_some(),
+        webhook_secret_set: s.webhook_secret_set,
         triggers: doc.as_ref().map(|d| d.triggers.clone()).unwrap_or_default(),
         adjustments: doc
             .as_ref()

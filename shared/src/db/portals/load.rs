@@ -30,6 +30,8 @@ pub struct StoredPortal {
     pub hubspot_private_token: Option<SecretString>,
     /// The impact.com Auth Token.
     pub impact_auth_token: Option<SecretString>,
+    /// Whether a webhook secret of its own is stored (never read back here).
+    pub webhook_secret_set: bool,
     /// `unknown`, `ok` or `failing`.
     pub credentials_status: String,
 }
@@ -49,7 +51,7 @@ pub async fn load(
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
     let id = portal.db_key();
-    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
+    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status, hubspot_webhook_secret IS NOT NULL AS webhook_secret_set FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -92,6 +94,7 @@ pub async fn load(
         config,
         hubspot_private_token,
         impact_auth_token,
+        webhook_secret_set: row.get("webhook_secret_set"),
         credentials_status: row.get("credentials_status"),
     }))
 }

@@ -9,7 +9,7 @@ use crate::crypto::{CryptoError, SecretCipher};
 use domain::{
     events::PortalId,
     mapping::{MappingSet, Source},
-    portal::{HubSpotAuthKind, StoredCredentials, Validated},
+    portal::{HubSpotAuthKind, SecretUpdate, StoredCredentials, Validated},
     triggers::TriggerSet,
 };
 
@@ -70,14 +70,21 @@ pub async fn apply(
     let enc = |s: Option<&SecretString>, column: &str| {
         s.map(|s| cipher.encrypt(s.expose_secret(), &secret_context(c.portal_id, column)))
     };
+    let (webhook_secret, keep_webhook_secret) = match &doc.secrets.hubspot_webhook_secret {
+        SecretUpdate::Keep => (None, true),
+        SecretUpdate::Set(s) => (enc(Some(s), "hubspot_webhook_secret"), false),
+        SecretUpdate::Clear => (None, false),
+    };
     sqlx::query(
         "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_private_token,
-             impact_account_sid, impact_auth_token, impact_program_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+             impact_account_sid, impact_auth_token, impact_program_id, hubspot_webhook_secret)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (portal_id) DO UPDATE SET
              status = EXCLUDED.status,
              hubspot_auth_kind = EXCLUDED.hubspot_auth_kind,
              hubspot_private_token = COALESCE(EXCLUDED.hubspot_private_token, portals.hubspot_private_token),
+             hubspot_webhook_secret = CASE WHEN $9 THEN portals.hubspot_webhook_secret
+                 ELSE EXCLUDED.hubspot_webhook_secret END,
              impact_account_sid = EXCLUDED.impact_account_sid,
              impact_auth_token = COALESCE(EXCLUDED.impact_auth_token, portals.impact_auth_token),
              impact_program_id = EXCLUDED.impact_program_id,
@@ -93,6 +100,8 @@ pub async fn apply(
     .bind(&c.impact_account_sid)
     .bind(enc(doc.secrets.impact_auth_token.as_ref(), "impact_auth_token"))
     .bind(&c.impact_program_id)
+    .bind(webhook_secret)
+    .bind(keep_webhook_secret)
     .execute(&mut *tx)
     .await?;
     replace_rules(&mut tx, id, &c.triggers, &c.mappings).await?;
@@ -283,8 +292,10 @@ pub struct OAuthTokens<'a> {
 }
 
 /// Stores OAuth tokens from the install flow (or a re-install): the portal
-/// switches to OAuth and becomes active; a new portal starts unconfigured
-/// (no impact.com settings yet). Returns true when the portal was created.
+/// switches to OAuth (the public app's webhooks carry the default
+/// signature, so a private app's webhook secret is dropped) and becomes
+/// active; a new portal starts unconfigured (no impact.com settings yet).
+/// Returns true when the portal was created.
 pub async fn store_oauth_tokens(
     pool: &PgPool,
     cipher: &SecretCipher,
@@ -310,6 +321,7 @@ pub async fn store_oauth_tokens(
              hubspot_access_token = EXCLUDED.hubspot_access_token,
              hubspot_refresh_token = EXCLUDED.hubspot_refresh_token,
              hubspot_token_expires_at = EXCLUDED.hubspot_token_expires_at,
+             hubspot_webhook_secret = NULL,
              updated_at = now()
          RETURNING (xmax = 0)",
     )
