@@ -16,6 +16,7 @@ pub mod rate_windows;
 pub mod replays;
 pub mod retention;
 pub mod secrets;
+pub mod sessions;
 pub mod subscriptions;
 pub mod tokens;
 pub mod website;

@@ -24,6 +24,7 @@ use shared::{
 };
 
 use super::Website;
+use shared::http::logged;
 
 mod activity;
 mod hubspot;
@@ -49,9 +50,22 @@ pub enum OpError {
     /// A step is missing first (e.g. Settings before triggers).
     #[error("{0}")]
     Conflict(String),
-    /// The database is unreachable.
-    #[error("database unavailable: {0}")]
+    /// The database failed (the detail is in the log under this reference).
+    #[error("the database is unavailable right now; try again in a moment (reference {0})")]
     Database(String),
+    /// Something on the connector's side is broken, e.g. a stored secret
+    /// that does not decrypt (the detail is in the log under this reference).
+    #[error("something went wrong on the connector's side; an operator can look it up (reference {0})")]
+    Internal(String),
+    /// The edit started from a version of the configuration that is no
+    /// longer current: someone else (or another tab) changed it since.
+    #[error("this configuration was changed by someone else (or in another tab) since you opened it (version {expected}, now {current}): reload the page and make your change again")]
+    Stale {
+        /// The version the edit started from.
+        expected: i64,
+        /// The current version.
+        current: i64,
+    },
     /// HubSpot or impact.com failed.
     #[error("{0}")]
     Upstream(String),
@@ -72,6 +86,8 @@ impl OpError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Stale { .. } => StatusCode::CONFLICT,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Missing(_) => StatusCode::NOT_FOUND,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -86,6 +102,8 @@ impl OpError {
             Self::Invalid(_) => "invalid",
             Self::Conflict(_) => "conflict",
             Self::Database(_) => "database_unavailable",
+            Self::Internal(_) => "internal_error",
+            Self::Stale { .. } => "stale_version",
             Self::Upstream(_) => "upstream_error",
             Self::Missing(_) => "not_found",
             Self::Unavailable(_) => "unavailable",
@@ -93,9 +111,37 @@ impl OpError {
     }
 }
 
+impl OpError {
+    /// The correlation id under which the detail was logged, if any.
+    pub fn reference(&self) -> Option<&str> {
+        match self {
+            Self::Database(r) | Self::Internal(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A failure whose detail only the log may see.
+    pub fn internal(what: &str, detail: impl std::fmt::Display) -> Self {
+        Self::Internal(logged(what, detail))
+    }
+
+    /// A HubSpot failure: what HubSpot said is shown (a refusal, a rate
+    /// limit); a transport failure (which names hosts and addresses) only
+    /// goes to the log.
+    pub fn hubspot(e: &shared::hubspot::HubSpotError) -> Self {
+        match e {
+            shared::hubspot::HubSpotError::Unavailable(_) => Self::Upstream(format!(
+                "HubSpot could not be reached; try again in a moment (reference {})",
+                logged("hubspot", e)
+            )),
+            other => Self::Upstream(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for OpError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
+        Self::Database(logged("database", e))
     }
 }
 
@@ -104,7 +150,8 @@ impl From<PortalStoreError> for OpError {
         match e {
             PortalStoreError::Db(e) => e.into(),
             PortalStoreError::Refused(m) => Self::Invalid(vec![m]),
-            other => Self::Database(other.to_string()),
+            PortalStoreError::Stale { expected, current } => Self::Stale { expected, current },
+            other => Self::internal("stored portal", other),
         }
     }
 }
@@ -134,6 +181,10 @@ pub struct PortalView {
     pub unmapped: BTreeMap<ObjectType, Vec<&'static str>>,
     /// Reversal and modification rules per object type, as in a document.
     pub adjustments: AdjustmentSet,
+    /// The configuration's version: an edit says which version it started
+    /// from (a form's `version` field, the API's `If-Match`), and is
+    /// refused when another change came first.
+    pub version: i64,
 }
 
 async fn stored(site: &Website, portal: PortalId) -> Result<StoredPortal, OpError> {
@@ -176,6 +227,7 @@ pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpErro
             .unwrap_or_default(),
         mappings: doc.map(|d| d.mappings).unwrap_or_default(),
         unmapped,
+        version: s.version,
     })
 }
 
@@ -195,16 +247,26 @@ async fn document(site: &Website, portal: PortalId) -> Result<PortalDocument, Op
     Ok(PortalDocument::export(&c, s.auth_kind))
 }
 
-/// Validates and applies a document as `worker portal apply` does. Returns warnings.
+/// Who makes a change, and from which version of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Edit<'a> {
+    /// The audit log's actor.
+    pub actor: &'a str,
+    /// The version the change started from (`None`: whatever is current).
+    pub version: Option<i64>,
+}
+
+/// Validates and applies a document as `worker portal apply` does, only
+/// on top of the edit's version. Returns warnings.
 async fn apply(
     site: &Website,
     mut doc: PortalDocument,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     // Export fills `auth_kind` for display; apply ignores it but keep it clean.
     doc.hubspot.auth_kind = None;
     let validated = doc.validate().map_err(|e| OpError::Invalid(e.0))?;
-    db::portals::apply(&site.pool, &site.cipher, &validated, actor).await?;
+    db::portals::apply_at(&site.pool, &site.cipher, &validated, edit.actor, edit.version).await?;
     Ok(validated.warnings)
 }
 
@@ -225,7 +287,7 @@ pub async fn save_settings(
     site: &Website,
     portal: PortalId,
     input: SettingsInput,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let s = stored(site, portal).await?;
     let new_token = input
@@ -272,7 +334,7 @@ pub async fn save_settings(
         auth_token: new_token,
         program_id: program,
     };
-    let mut more = apply(site, doc, actor).await?;
+    let mut more = apply(site, doc, edit).await?;
     if warnings.is_empty() {
         db::portals::set_credentials_status(&site.pool, portal, "ok", None).await?;
     }
@@ -310,8 +372,14 @@ async fn check_program(
             "Program ID: impact.com account {sid} has no program {program} (404); the Account SID and Auth Token are fine: copy the Program ID shown below your program's name in impact.com"
         )])),
         Err(e) => {
+            let why = match &e {
+                shared::impact::ImpactError::Unavailable(_) => {
+                    format!("reference {}", logged("impact.com check", &e))
+                }
+                other => other.to_string(),
+            };
             warnings.push(format!(
-                "impact.com could not be reached to check the settings ({e}); saved unchecked"
+                "impact.com could not be reached to check the settings ({why}); saved unchecked"
             ));
             Ok(())
         }
@@ -323,11 +391,11 @@ pub async fn save_triggers(
     site: &Website,
     portal: PortalId,
     triggers: TriggerSet,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let mut doc = document(site, portal).await?;
     doc.triggers = triggers;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Replaces the field mappings.
@@ -335,11 +403,11 @@ pub async fn save_mappings(
     site: &Website,
     portal: PortalId,
     mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let mut doc = document(site, portal).await?;
     doc.mappings = mappings;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Replaces the reversal and modification rules (object types with no
@@ -348,12 +416,12 @@ pub async fn save_adjustments(
     site: &Website,
     portal: PortalId,
     mut adjustments: AdjustmentSet,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     adjustments.retain(|_, a| *a != Default::default());
     let mut doc = document(site, portal).await?;
     doc.adjustments = adjustments;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Deletes the portal's configuration and secrets (cascading to triggers and

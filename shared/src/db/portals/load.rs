@@ -32,6 +32,8 @@ pub struct StoredPortal {
     pub impact_auth_token: Option<SecretString>,
     /// `unknown`, `ok` or `failing`.
     pub credentials_status: String,
+    /// The configuration's version, raised by every applied change.
+    pub version: i64,
 }
 
 impl StoredPortal {
@@ -49,7 +51,7 @@ pub async fn load(
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
     let id = portal.db_key();
-    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
+    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status, config_version FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -93,6 +95,7 @@ pub async fn load(
         hubspot_private_token,
         impact_auth_token,
         credentials_status: row.get("credentials_status"),
+        version: row.get("config_version"),
     }))
 }
 
