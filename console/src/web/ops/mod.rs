@@ -290,6 +290,13 @@ pub async fn save_settings(
     edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let s = stored(site, portal).await?;
+    // Stale before anything is checked with impact.com (apply checks again).
+    if let Some(expected) = edit.version.filter(|v| *v != s.version) {
+        return Err(OpError::Stale {
+            expected,
+            current: s.version,
+        });
+    }
     let new_token = input
         .auth_token
         .map(|t| t.trim().to_owned())

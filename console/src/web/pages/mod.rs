@@ -141,13 +141,17 @@ impl Outcome {
     }
 
     fn error(e: OpError) -> Self {
+        let status = match &e {
+            OpError::Stale { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
         let errors = match e {
             OpError::Invalid(v) => v,
             other => vec![other.to_string()],
         };
         Self {
             errors,
-            status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            status: Some(status),
             ..Self::default()
         }
     }
