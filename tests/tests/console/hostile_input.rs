@@ -293,6 +293,10 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
     let w = WebEnv::start().await?;
     let mine = w.install(1001).await?;
     let theirs = w.install(1002).await?;
+    // A session logged out before the snapshot: its cookie is replayed below.
+    let gone = w.install(1001).await?;
+    let out = w.submit(&gone, "/logout", &[]).await;
+    assert!(out.location().ends_with("/login"));
     let base = "/api/v1/portals/1001";
     // A dead letter of portal 1002, which 1001's session must not reach.
     sqlx::query(
@@ -454,6 +458,13 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             Auth::Operator("nope"),
             Some(json!({"contacts": []})),
         ),
+        (
+            "api: a logged-out session's cookie and CSRF token, replayed",
+            Method::PUT,
+            format!("{base}/triggers"),
+            Auth::Session(&gone),
+            Some(json!({"contacts": {"on_create": true}})),
+        ),
     ];
     let _ = (&op, &s);
     let mut failures = Vec::new();
@@ -531,6 +542,17 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
                 )))?,
         ),
     ];
+    let put_with = |tag: &str| -> anyhow::Result<Request<Body>> {
+        Ok(Request::put(format!("{base}/triggers"))
+            .header(header::COOKIE, &mine.cookie)
+            .header("x-csrf-token", &mine.csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, tag)
+            .body(Body::from(json!({"contacts": {"on_create": true}}).to_string()))?)
+    };
+    let mut raw = raw;
+    raw.push(("api: a save based on a stale version (If-Match)", put_with("\"0\"")?));
+    raw.push(("api: an If-Match that is not a version", put_with("\"v1; DROP\"")?));
     let raw_count = raw.len();
     for (name, req) in raw {
         let a = w.send(req).await;
