@@ -293,11 +293,17 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
     let w = WebEnv::start().await?;
     let mine = w.install(1001).await?;
     let theirs = w.install(1002).await?;
+    let base = "/api/v1/portals/1001";
     // A session logged out before the snapshot: its cookie is replayed below.
     let gone = w.install(1001).await?;
     let out = w.submit(&gone, "/logout", &[]).await;
     assert!(out.location().ends_with("/login"));
-    let base = "/api/v1/portals/1001";
+    // Portal 1001 is configured, so that a stale save below would go through.
+    let settings = json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": "1000"});
+    let a = w
+        .api(Method::PUT, &format!("{base}/settings"), Auth::Session(&mine), Some(settings))
+        .await;
+    assert!(a.status.is_success(), "{} {}", a.status, a.body);
     // A dead letter of portal 1002, which 1001's session must not reach.
     sqlx::query(
         "INSERT INTO dead_letters (portal_id, object_type, reason_class, reason, payload, attempts) \
@@ -459,11 +465,11 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             Some(json!({"contacts": []})),
         ),
         (
-            "api: a logged-out session's cookie and CSRF token, replayed",
-            Method::PUT,
-            format!("{base}/triggers"),
+            "api: a logged-out session's cookie, replayed",
+            Method::GET,
+            format!("{base}/activity"),
             Auth::Session(&gone),
-            Some(json!({"contacts": {"on_create": true}})),
+            None,
         ),
     ];
     let _ = (&op, &s);
