@@ -139,7 +139,10 @@ mod tests {
         let (url, _) = server(|n| {
             let body = vec![b'x'; 2048];
             let head = if n == 0 {
-                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
             } else {
                 // No length: read until the connection closes.
                 "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()

@@ -188,7 +188,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Response> {
         error(
             StatusCode::BAD_REQUEST,
             "invalid_if_match",
-            format!("If-Match must be the ETag of GET /api/v1/portals/{{id}} (e.g. \"3\"), not {text:?}"),
+            format!(
+                "If-Match must be the ETag of GET /api/v1/portals/{{id}} (e.g. \"3\"), not {text:?}"
+            ),
         )
     })
 }

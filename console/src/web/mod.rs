@@ -148,13 +148,13 @@ impl Website {
         &self,
         headers: &axum::http::HeaderMap,
     ) -> Result<Option<session::Principal>, ops::OpError> {
-        let Some(signed) = session::cookie(headers, self.cookies.session())
-            .and_then(|v| self.sessions.check(v))
+        let Some(signed) =
+            session::cookie(headers, self.cookies.session()).and_then(|v| self.sessions.check(v))
         else {
             return Ok(None);
         };
-        let found = shared::db::sessions::find(&self.pool, &signed.key, signed.portal.db_key())
-            .await?;
+        let found =
+            shared::db::sessions::find(&self.pool, &signed.key, signed.portal.db_key()).await?;
         Ok(found.map(|u| session::Principal::Portal {
             portal: signed.portal,
             csrf: signed.csrf,
@@ -169,9 +169,7 @@ impl Website {
 /// The public URL of the website (`CONNECTOR_CONSOLE_PUBLIC_URL`, else
 /// `CONNECTOR_PUBLIC_URL`).
 pub fn public_url(s: &Settings) -> Option<&str> {
-    s.console_public_url
-        .as_deref()
-        .or(s.public_url.as_deref())
+    s.console_public_url.as_deref().or(s.public_url.as_deref())
 }
 
 /// The 503 every website route answers when it is not configured: the

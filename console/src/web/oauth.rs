@@ -105,7 +105,9 @@ async fn install(site: &Website, headers: &HeaderMap, q: &HashMap<String, String
             let id = shared::http::logged("OAuth code exchange", &e);
             return page_error(
                 StatusCode::BAD_GATEWAY,
-                &format!("HubSpot refused the authorization code. Start again from the login page (reference {id})."),
+                &format!(
+                    "HubSpot refused the authorization code. Start again from the login page (reference {id})."
+                ),
             );
         }
     };
@@ -125,7 +127,9 @@ async fn install(site: &Website, headers: &HeaderMap, q: &HashMap<String, String
             let id = shared::http::logged("OAuth token introspection", &e);
             return page_error(
                 StatusCode::BAD_GATEWAY,
-                &format!("HubSpot could not confirm the login. Start again from the login page (reference {id})."),
+                &format!(
+                    "HubSpot could not confirm the login. Start again from the login page (reference {id})."
+                ),
             );
         }
     };
@@ -159,8 +163,14 @@ async fn open(
         user_id: user.id,
         user: user.email.clone(),
     };
-    db::sessions::open(&site.pool, &issued.key, portal.db_key(), &who, session::SESSION_SECS)
-        .await?;
+    db::sessions::open(
+        &site.pool,
+        &issued.key,
+        portal.db_key(),
+        &who,
+        session::SESSION_SECS,
+    )
+    .await?;
     let c = site.cookies;
     Ok(c.set(c.session(), &issued.cookie, session::SESSION_SECS))
 }

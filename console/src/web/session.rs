@@ -289,9 +289,6 @@ mod tests {
             u.actor("website", PortalId(1001)),
             "website:portal:1001:user:77:jane@example.com"
         );
-        assert_eq!(
-            User::default().actor("api", PortalId(1)),
-            "api:portal:1"
-        );
+        assert_eq!(User::default().actor("api", PortalId(1)), "api:portal:1");
     }
 }

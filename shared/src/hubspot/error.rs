@@ -45,7 +45,9 @@ impl HubSpotError {
     /// A body that could not be read whole (`endpoint`: what was called).
     pub(super) fn from_read(endpoint: &str, e: crate::upstream::ReadError) -> Self {
         match e {
-            crate::upstream::ReadError::TooLarge { .. } => Self::TooLarge(format!("{endpoint}: {e}")),
+            crate::upstream::ReadError::TooLarge { .. } => {
+                Self::TooLarge(format!("{endpoint}: {e}"))
+            }
             crate::upstream::ReadError::Transport(t) => Self::Unavailable(t),
         }
     }

@@ -134,7 +134,10 @@ impl HubSpotClient {
         Ok(a.hub_id.filter(|_| a.active).map(|hub_id| TokenInfo {
             hub_id,
             user_id: a.user_id,
-            user: a.user.map(|u| truncate(u.trim(), 200)).filter(|u| !u.is_empty()),
+            user: a
+                .user
+                .map(|u| truncate(u.trim(), 200))
+                .filter(|u| !u.is_empty()),
         }))
     }
 

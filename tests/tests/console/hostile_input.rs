@@ -299,9 +299,15 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
     let out = w.submit(&gone, "/logout", &[]).await;
     assert!(out.location().ends_with("/login"));
     // Portal 1001 is configured, so that a stale save below would go through.
-    let settings = json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": "1000"});
+    let settings =
+        json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": "1000"});
     let a = w
-        .api(Method::PUT, &format!("{base}/settings"), Auth::Session(&mine), Some(settings))
+        .api(
+            Method::PUT,
+            &format!("{base}/settings"),
+            Auth::Session(&mine),
+            Some(settings),
+        )
         .await;
     assert!(a.status.is_success(), "{} {}", a.status, a.body);
     // A dead letter of portal 1002, which 1001's session must not reach.
@@ -554,11 +560,19 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             .header("x-csrf-token", &mine.csrf)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::IF_MATCH, tag)
-            .body(Body::from(json!({"contacts": {"on_create": true}}).to_string()))?)
+            .body(Body::from(
+                json!({"contacts": {"on_create": true}}).to_string(),
+            ))?)
     };
     let mut raw = raw;
-    raw.push(("api: a save based on a stale version (If-Match)", put_with("\"0\"")?));
-    raw.push(("api: an If-Match that is not a version", put_with("\"v1; DROP\"")?));
+    raw.push((
+        "api: a save based on a stale version (If-Match)",
+        put_with("\"0\"")?,
+    ));
+    raw.push((
+        "api: an If-Match that is not a version",
+        put_with("\"v1; DROP\"")?,
+    ));
     let raw_count = raw.len();
     for (name, req) in raw {
         let a = w.send(req).await;

@@ -53,7 +53,13 @@ async fn redirector(to: &str) -> String {
     let to = to.to_owned();
     serve(Router::new().fallback(any(move || {
         let to = to.clone();
-        async move { (StatusCode::FOUND, [(header::LOCATION, format!("{to}/steal"))]).into_response() }
+        async move {
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("{to}/steal"))],
+            )
+                .into_response()
+        }
     })))
     .await
 }
@@ -118,7 +124,11 @@ async fn redirecting_upstreams_are_not_followed() -> anyhow::Result<()> {
         )
         .await;
     assert_eq!(cb.status, StatusCode::BAD_GATEWAY, "{}", cb.body);
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the Location");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the Location"
+    );
     site.finish().await;
     Ok(())
 }
@@ -144,10 +154,22 @@ fn huge(declared: bool) -> Response {
 async fn oversized_upstream_answers_are_refused() -> anyhow::Result<()> {
     let url = serve(
         Router::new()
-            .route("/declared/crm/v3/objects/deals/batch/read", any(|| async { huge(true) }))
-            .route("/chunked/crm/v3/objects/deals/batch/read", any(|| async { huge(false) }))
-            .route("/declared/Advertisers/IRsandbox/Conversions", any(|| async { huge(true) }))
-            .route("/chunked/Advertisers/IRsandbox/Campaigns/1", get(|| async { huge(false) })),
+            .route(
+                "/declared/crm/v3/objects/deals/batch/read",
+                any(|| async { huge(true) }),
+            )
+            .route(
+                "/chunked/crm/v3/objects/deals/batch/read",
+                any(|| async { huge(false) }),
+            )
+            .route(
+                "/declared/Advertisers/IRsandbox/Conversions",
+                any(|| async { huge(true) }),
+            )
+            .route(
+                "/chunked/Advertisers/IRsandbox/Campaigns/1",
+                get(|| async { huge(false) }),
+            ),
     )
     .await;
     for kind in ["declared", "chunked"] {
@@ -190,7 +212,9 @@ async fn endless_association_paging_stops_with_a_clear_error() -> anyhow::Result
                 "/crm/v4/objects/deals/{id}/associations/line_items",
                 get(move || {
                     let n = p.fetch_add(1, Ordering::SeqCst);
-                    async move { Json(json!({"results": [], "paging": {"next": {"after": format!("c{n}")}}})) }
+                    async move {
+                        Json(json!({"results": [], "paging": {"next": {"after": format!("c{n}")}}}))
+                    }
                 }),
             )
             .route(
@@ -228,10 +252,9 @@ async fn endless_association_paging_stops_with_a_clear_error() -> anyhow::Result
 /// Whether the connection `url` opens is encrypted (pg_stat_ssl).
 async fn encrypted(url: &str) -> Result<bool, sqlx::Error> {
     let pool = shared::db::connect(url, 1).await?;
-    let ssl: bool =
-        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .fetch_one(&pool)
-            .await?;
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await?;
     pool.close().await;
     Ok(ssl)
 }

@@ -43,7 +43,10 @@ async fn a_session_cookie_replayed_after_logout_is_refused() -> anyhow::Result<(
     let w = WebEnv::start().await?;
     let s = w.install(P1).await?;
     configure(&w, &s).await;
-    assert_eq!(w.get("/settings", Some(&s.cookie)).await.status, StatusCode::OK);
+    assert_eq!(
+        w.get("/settings", Some(&s.cookie)).await.status,
+        StatusCode::OK
+    );
     let out = w.submit(&s, "/logout", &[]).await;
     assert!(out.location().ends_with("/login"));
     assert_eq!(
@@ -99,7 +102,10 @@ async fn an_uninstall_noticed_by_a_worker_ends_the_portals_sessions() -> anyhow:
     )
     .await;
     assert!(
-        matches!(refreshed, Err(shared::hubspot::tokens::TokenError::Revoked(_))),
+        matches!(
+            refreshed,
+            Err(shared::hubspot::tokens::TokenError::Revoked(_))
+        ),
         "{refreshed:?}"
     );
     for s in [&a, &b] {
@@ -107,7 +113,11 @@ async fn an_uninstall_noticed_by_a_worker_ends_the_portals_sessions() -> anyhow:
         assert!(r.location().ends_with("/login"), "{}", r.status);
     }
     let r = w.get("/settings", Some(&other.cookie)).await;
-    assert_eq!(r.status, StatusCode::OK, "another portal's session lives on");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "another portal's session lives on"
+    );
     assert_eq!(sessions(&w).await?, 1);
     w.finish().await;
     Ok(())
@@ -140,7 +150,10 @@ async fn the_audit_log_names_the_hubspot_user_who_acted() -> anyhow::Result<()> 
         "website:portal:1001:user:77:jane@example.com",
         "api:portal:1001:user:77:jane@example.com",
     ] {
-        assert!(actors.iter().any(|a| a == expected), "{expected}: {actors:?}");
+        assert!(
+            actors.iter().any(|a| a == expected),
+            "{expected}: {actors:?}"
+        );
     }
     let user: Option<String> = sqlx::query_scalar("SELECT hubspot_user FROM website_sessions")
         .fetch_one(&w.env.pool)
@@ -203,7 +216,11 @@ async fn every_page_and_answer_refuses_framing_sniffing_and_caching() -> anyhow:
     let mut settings = website_settings(&w.env, "HTTPS://Connector.Example");
     settings.console_public_url = None;
     let app = console::app(console::AppState::from_settings(&settings));
-    let a = answer(app.oneshot(Request::get("/login").body(Body::empty())?).await?).await;
+    let a = answer(
+        app.oneshot(Request::get("/login").body(Body::empty())?)
+            .await?,
+    )
+    .await;
     assert_secure_headers("/login over https", &a, true);
     w.finish().await;
     Ok(())
@@ -251,14 +268,27 @@ async fn over_https_cookies_are_host_prefixed_and_secure() -> anyhow::Result<()>
     .await;
     assert!(cb.status.is_redirection(), "{} {}", cb.status, cb.body);
     let session = set_cookie(&cb, "__Host-connector_session");
-    assert!(session.contains("; Secure") && session.contains("Path=/"), "{session}");
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/"),
+        "{session}"
+    );
     let pair = session.split(';').next().unwrap_or_default().to_owned();
-    let ok = send(Request::get("/settings").header(header::COOKIE, &pair).body(Body::empty())?).await;
+    let ok = send(
+        Request::get("/settings")
+            .header(header::COOKIE, &pair)
+            .body(Body::empty())?,
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::OK);
     // The same value under the unprefixed name (which a sibling subdomain
     // could set) opens nothing.
     let bare = pair.replacen("__Host-", "", 1);
-    let no = send(Request::get("/settings").header(header::COOKIE, bare).body(Body::empty())?).await;
+    let no = send(
+        Request::get("/settings")
+            .header(header::COOKIE, bare)
+            .body(Body::empty())?,
+    )
+    .await;
     assert!(no.location().ends_with("/login"));
     w.finish().await;
     Ok(())
@@ -278,19 +308,56 @@ async fn the_oauth_state_cookie_is_cleared_on_every_path() -> anyhow::Result<()>
         .hubspot()
         .authorize(P1, &q["redirect_uri"], &state)?;
     let cases: Vec<(&str, String, Option<&str>, bool)> = vec![
-        ("state mismatch", "state=forged".into(), Some(&cookie), false),
-        ("no state cookie (expired)", format!("state={state}"), None, false),
-        ("HubSpot's error", format!("state={state}&error=access_denied"), Some(&cookie), false),
-        ("a code HubSpot refuses", format!("state={state}&code=nope"), Some(&cookie), false),
-        ("success", format!("state={state}&code={code}"), Some(&cookie), true),
+        (
+            "state mismatch",
+            "state=forged".into(),
+            Some(&cookie),
+            false,
+        ),
+        (
+            "no state cookie (expired)",
+            format!("state={state}"),
+            None,
+            false,
+        ),
+        (
+            "HubSpot's error",
+            format!("state={state}&error=access_denied"),
+            Some(&cookie),
+            false,
+        ),
+        (
+            "a code HubSpot refuses",
+            format!("state={state}&code=nope"),
+            Some(&cookie),
+            false,
+        ),
+        (
+            "success",
+            format!("state={state}&code={code}"),
+            Some(&cookie),
+            true,
+        ),
     ];
     for (name, query, cookie, success) in cases {
         let a = w.get(&format!("/oauth/callback?{query}"), cookie).await;
         let cleared = set_cookie(&a, "connector_oauth_state");
-        assert!(cleared.starts_with("connector_oauth_state=;"), "{name}: {cleared:?}");
+        assert!(
+            cleared.starts_with("connector_oauth_state=;"),
+            "{name}: {cleared:?}"
+        );
         assert!(cleared.contains("Max-Age=0"), "{name}: {cleared}");
-        assert_eq!(a.status.is_redirection(), success, "{name}: {} {}", a.status, a.body);
-        assert!(!a.body.contains("BAD_AUTH_CODE"), "{name}: HubSpot's answer is logged, not shown");
+        assert_eq!(
+            a.status.is_redirection(),
+            success,
+            "{name}: {} {}",
+            a.status,
+            a.body
+        );
+        assert!(
+            !a.body.contains("BAD_AUTH_CODE"),
+            "{name}: HubSpot's answer is logged, not shown"
+        );
     }
     w.finish().await;
     Ok(())
@@ -306,8 +373,17 @@ async fn a_save_or_removal_from_a_stale_page_is_refused() -> anyhow::Result<()> 
         let w = &w;
         async move {
             let v = v.to_string();
-            w.submit(&s, "/mappings/add", &[("object_type", "contacts"), ("from", from), ("to", to), ("version", &v)])
-                .await
+            w.submit(
+                &s,
+                "/mappings/add",
+                &[
+                    ("object_type", "contacts"),
+                    ("from", from),
+                    ("to", to),
+                    ("version", &v),
+                ],
+            )
+            .await
         }
     };
     let v = w
@@ -316,47 +392,99 @@ async fn a_save_or_removal_from_a_stale_page_is_refused() -> anyhow::Result<()> 
         .json()["version"]
         .as_i64()
         .unwrap_or(-1);
-    assert_eq!(add("email", "CustomerEmail", v).await.status, StatusCode::OK);
-    assert_eq!(add("city", "CustomerCity", v + 1).await.status, StatusCode::OK);
+    assert_eq!(
+        add("email", "CustomerEmail", v).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        add("city", "CustomerCity", v + 1).await.status,
+        StatusCode::OK
+    );
     let opened = v + 2; // two tabs open the mappings page at this version
     let rows = || async {
-        sqlx::query_scalar::<_, String>("SELECT target FROM mappings WHERE portal_id = 1001 ORDER BY position")
-            .fetch_all(&w.env.pool)
-            .await
+        sqlx::query_scalar::<_, String>(
+            "SELECT target FROM mappings WHERE portal_id = 1001 ORDER BY position",
+        )
+        .fetch_all(&w.env.pool)
+        .await
     };
     assert_eq!(rows().await?, ["CustomerEmail", "CustomerCity"]);
     let first = w
-        .submit(&s, "/mappings/remove", &[("object_type", "contacts"), ("index", "0"), ("version", &opened.to_string())])
+        .submit(
+            &s,
+            "/mappings/remove",
+            &[
+                ("object_type", "contacts"),
+                ("index", "0"),
+                ("version", &opened.to_string()),
+            ],
+        )
         .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     // The second tab still shows CustomerEmail as row 0: removing "row 0"
     // now would remove CustomerCity instead.
     let stale = w
-        .submit(&s, "/mappings/remove", &[("object_type", "contacts"), ("index", "0"), ("version", &opened.to_string())])
+        .submit(
+            &s,
+            "/mappings/remove",
+            &[
+                ("object_type", "contacts"),
+                ("index", "0"),
+                ("version", &opened.to_string()),
+            ],
+        )
         .await;
     assert_eq!(stale.status, StatusCode::CONFLICT, "{}", stale.body);
-    assert!(stale.body.contains("changed by someone else"), "{}", stale.body);
+    assert!(
+        stale.body.contains("changed by someone else"),
+        "{}",
+        stale.body
+    );
     assert_eq!(rows().await?, ["CustomerCity"]);
     // A stale settings save, trigger removal and rules save: refused too.
     let old = opened.to_string();
     for (path, fields) in [
-        ("/settings", vec![("account_sid", "IRsandbox"), ("program_id", "2000")]),
-        ("/triggers/active", vec![("object_type", "contacts"), ("active", "true")]),
-        ("/triggers/remove", vec![("object_type", "contacts"), ("property", "x")]),
-        ("/triggers/adjustments", vec![("object_type", "deals"), ("reverse_on_delete", "on")]),
+        (
+            "/settings",
+            vec![("account_sid", "IRsandbox"), ("program_id", "2000")],
+        ),
+        (
+            "/triggers/active",
+            vec![("object_type", "contacts"), ("active", "true")],
+        ),
+        (
+            "/triggers/remove",
+            vec![("object_type", "contacts"), ("property", "x")],
+        ),
+        (
+            "/triggers/adjustments",
+            vec![("object_type", "deals"), ("reverse_on_delete", "on")],
+        ),
     ] {
         let mut all = fields.clone();
         all.push(("version", &old));
         let a = w.submit(&s, path, &all).await;
-        assert!(a.body.contains("changed by someone else"), "{path}: {} {}", a.status, a.body);
+        assert!(
+            a.body.contains("changed by someone else"),
+            "{path}: {} {}",
+            a.status,
+            a.body
+        );
     }
     let program: String = sqlx::query_scalar("SELECT impact_program_id FROM portals")
         .fetch_one(&w.env.pool)
         .await?;
     assert_eq!(program, "1000", "the stale save overwrote nothing");
     // The API: If-Match with the ETag of a GET.
-    let get = w.api(Method::GET, "/api/v1/portals/1001", Auth::Session(&s), None).await;
-    let etag = get.headers.get(header::ETAG).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let get = w
+        .api(Method::GET, "/api/v1/portals/1001", Auth::Session(&s), None)
+        .await;
+    let etag = get
+        .headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     assert_eq!(etag, format!("\"{}\"", get.json()["version"]));
     let put = |tag: String| {
         let req = Request::put("/api/v1/portals/1001/triggers")
@@ -364,7 +492,9 @@ async fn a_save_or_removal_from_a_stale_page_is_refused() -> anyhow::Result<()> 
             .header("x-csrf-token", &s.csrf)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::IF_MATCH, tag)
-            .body(Body::from(json!({"contacts": {"on_create": true}}).to_string()))
+            .body(Body::from(
+                json!({"contacts": {"on_create": true}}).to_string(),
+            ))
             .expect("request");
         w.send(req)
     };
@@ -373,7 +503,12 @@ async fn a_save_or_removal_from_a_stale_page_is_refused() -> anyhow::Result<()> 
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.json()["error"], "stale_version");
     let op = w
-        .api(Method::GET, "/api/v1/portals/1001", Auth::Operator(OPERATOR_TOKEN), None)
+        .api(
+            Method::GET,
+            "/api/v1/portals/1001",
+            Auth::Operator(OPERATOR_TOKEN),
+            None,
+        )
         .await;
     assert_eq!(op.json()["triggers"]["contacts"]["on_create"], true);
     w.finish().await;
@@ -384,7 +519,13 @@ async fn a_save_or_removal_from_a_stale_page_is_refused() -> anyhow::Result<()> 
 async fn database_and_configuration_problems_are_not_shown_to_visitors() -> anyhow::Result<()> {
     let w = WebEnv::start().await?;
     let s = w.install(P1).await?;
-    let leaks = ["127.0.0.1:1", "Connection refused", "CONNECTOR_", "sqlx", "pool timed out"];
+    let leaks = [
+        "127.0.0.1:1",
+        "Connection refused",
+        "CONNECTOR_",
+        "sqlx",
+        "pool timed out",
+    ];
     let check = |name: &str, a: &crate::support::website::Answer| {
         for leak in leaks {
             assert!(!a.body.contains(leak), "{name} shows {leak:?}: {}", a.body);
@@ -396,7 +537,9 @@ async fn database_and_configuration_problems_are_not_shown_to_visitors() -> anyh
     down.database_url = "postgres://postgres@127.0.0.1:1/test".into();
     let app = console::app(console::AppState::from_settings(&down));
     for path in ["/settings", "/api/v1/portals/1001"] {
-        let req = Request::get(path).header(header::COOKIE, &s.cookie).body(Body::empty())?;
+        let req = Request::get(path)
+            .header(header::COOKIE, &s.cookie)
+            .body(Body::empty())?;
         let a = answer(app.clone().oneshot(req).await?).await;
         assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         check(path, &a);
@@ -406,7 +549,12 @@ async fn database_and_configuration_problems_are_not_shown_to_visitors() -> anyh
     unset.hubspot_client_id = None;
     let app = console::app(console::AppState::from_settings(&unset));
     for path in ["/login", "/api/v1/portals"] {
-        let a = answer(app.clone().oneshot(Request::get(path).body(Body::empty())?).await?).await;
+        let a = answer(
+            app.clone()
+                .oneshot(Request::get(path).body(Body::empty())?)
+                .await?,
+        )
+        .await;
         assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
         check(path, &a);
     }
@@ -414,7 +562,11 @@ async fn database_and_configuration_problems_are_not_shown_to_visitors() -> anyh
     let mut broken = website_settings(&w.env, crate::support::website::PUBLIC_URL);
     broken.hubspot_authorize_url = "not a url".into();
     let app = console::app(console::AppState::from_settings(&broken));
-    let a = answer(app.oneshot(Request::get("/oauth/start").body(Body::empty())?).await?).await;
+    let a = answer(
+        app.oneshot(Request::get("/oauth/start").body(Body::empty())?)
+            .await?,
+    )
+    .await;
     assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR);
     check("/oauth/start", &a);
     w.finish().await;

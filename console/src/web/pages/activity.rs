@@ -104,9 +104,7 @@ pub async fn replay(
 ) -> Response {
     let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let id = f.get("id").and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let result = ops::replay(&site, portal, id, &actor)
-        .await
-        .map(|_| vec![]);
+    let result = ops::replay(&site, portal, id, &actor).await.map(|_| vec![]);
     let notice = "Replay requested: a worker carries it out; its progress shows under Replays.";
     activity_page(&site, portal, &csrf, Outcome::of(result, notice)).await
 }

@@ -113,7 +113,9 @@ fn edit<'a>(actor: &'a str, f: &Fields) -> Result<ops::Edit<'a>, OpError> {
     let version = match f.get("version").map(|v| v.trim()) {
         None | Some("") => None,
         Some(v) => Some(v.parse::<i64>().map_err(|_| {
-            OpError::Invalid(vec![format!("version {v:?} is not a number: reload the page")])
+            OpError::Invalid(vec![format!(
+                "version {v:?} is not a number: reload the page"
+            )])
         })?),
     };
     Ok(ops::Edit { actor, version })
@@ -171,7 +173,10 @@ async fn render(
         Err(OpError::NotFound) => {
             // Deleted: the session is over.
             return (
-                [(header::SET_COOKIE, site.cookies.clear(site.cookies.session()))],
+                [(
+                    header::SET_COOKIE,
+                    site.cookies.clear(site.cookies.session()),
+                )],
                 Redirect::to("/login"),
             )
                 .into_response();

@@ -76,7 +76,9 @@ pub async fn apply_at(
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-    let current = existing.as_ref().map_or(0, |r| r.get::<i64, _>("config_version"));
+    let current = existing
+        .as_ref()
+        .map_or(0, |r| r.get::<i64, _>("config_version"));
     if let Some(expected) = version.filter(|v| *v != current) {
         return Err(PortalStoreError::Stale { expected, current });
     }
