@@ -51,7 +51,7 @@ pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Byte
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| ReadError::Transport(crate::hubspot::describe_error(&e.without_url())))?
+        .map_err(|e| ReadError::Transport(causes(&e.without_url())))?
     {
         if body.len() + chunk.len() > cap {
             return Err(ReadError::TooLarge { cap });
@@ -59,6 +59,17 @@ pub async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Byte
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// An error with its causes.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
 }
 
 /// Reads an error answer's text for a message: at most [`SMALL_ANSWER`]
