@@ -27,10 +27,13 @@ pub use state::AppState;
 /// The website and `/api/v1` router: a plain function of the state, so
 /// tests can drive it with `tower::ServiceExt::oneshot` without a socket.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let https = state.https;
+    let router = Router::new()
         .merge(web::routes())
         .merge(api::routes())
-        .with_state(state)
+        .merge(web::headers::routes())
+        .with_state(state);
+    web::headers::secure(router, https)
 }
 
 /// Runs the console until `shutdown` fires: the website and `/api/v1` on

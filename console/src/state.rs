@@ -9,6 +9,8 @@ use crate::web::{Website, WebsiteSlot};
 pub struct AppState {
     /// The connector website and its API, or why they are off (503).
     pub website: WebsiteSlot,
+    /// The public URL is https: answers carry HSTS.
+    pub https: bool,
 }
 
 impl AppState {
@@ -16,6 +18,7 @@ impl AppState {
     pub fn from_settings(s: &Settings) -> Self {
         Self {
             website: Website::slot(s),
+            https: crate::web::public_url(s).is_some_and(crate::web::headers::is_https),
         }
     }
 }

@@ -184,10 +184,11 @@ async fn handle(
     metrics::histogram!("ingest_publish_duration_seconds").record(started.elapsed().as_secs_f64());
     if let Err(e) = published {
         tracing::warn!(error = %e, events = batches.events(), "could not enqueue; answering 503 so HubSpot retries");
-        return Err(ApiError::new(
+        return Err(ApiError::internal(
             StatusCode::SERVICE_UNAVAILABLE,
             "broker_unavailable",
-            e.to_string(),
+            "the events could not be queued; retry later",
+            e,
         ));
     }
     metrics::counter!("ingest_events_accepted_total").increment(batches.events() as u64);

@@ -116,6 +116,10 @@ async fn broker_down_means_503_and_not_ready() {
     let (status, body) = call(signed(ok)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "broker_unavailable");
+    // The broker's address and error stay in the log; the answer names a reference.
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("reference"), "{message}");
+    assert!(!message.contains("127.0.0.1"), "{message}");
     let (status, _) = call(Request::get("/readyz").body(Body::empty()).expect("valid")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (status, _) = call(Request::get("/healthz").body(Body::empty()).expect("valid")).await;

@@ -64,8 +64,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use hubspot::{
-    AssociationChange, CrmObject, DeliveryOptions, FakeHubSpot, ObjectType, Props, Subscription,
-    SubscriptionMode, WebhookEvent, WebhookStats, props,
+    AssociationChange, CrmObject, DeliveryOptions, FakeHubSpot, HubUser, ObjectType, Props,
+    Subscription, SubscriptionMode, WebhookEvent, WebhookStats, props,
 };
 pub use impact::{FakeImpact, FaultPlan, Submission, SubmissionKind};
 

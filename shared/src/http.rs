@@ -34,6 +34,33 @@ impl ApiError {
             message: message.into(),
         }
     }
+
+    /// An error whose cause must not reach the caller (a database or
+    /// broker failure, a configuration problem): `detail` goes to the log
+    /// under a fresh correlation id, and the answer says `public` and
+    /// that id, which an operator finds in the log.
+    pub fn internal(
+        status: StatusCode,
+        code: &'static str,
+        public: &str,
+        detail: impl std::fmt::Display,
+    ) -> Self {
+        let id = logged(code, detail);
+        Self::new(status, code, format!("{public} (reference {id})"))
+    }
+}
+
+/// A fresh correlation id: 12 hex digits, enough to find one log line.
+pub fn correlation_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// Logs `detail` (an error a visitor must not see) under a fresh
+/// correlation id, and returns the id for the answer.
+pub fn logged(what: &str, detail: impl std::fmt::Display) -> String {
+    let id = correlation_id();
+    tracing::error!(correlation_id = %id, what, error = %detail, "request failed");
+    id
 }
 
 impl IntoResponse for ApiError {

@@ -16,3 +16,4 @@ pub mod impact;
 pub mod service;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;

@@ -204,6 +204,11 @@ impl WebEnv {
     /// The install flow for `portal`: start → (the user approves on the
     /// authorize page) → callback. Returns the session.
     pub async fn install(&self, portal: u64) -> anyhow::Result<Login> {
+        self.install_as(portal, sandbox::HubUser::default()).await
+    }
+
+    /// As [`Self::install`], approved by HubSpot user `user`.
+    pub async fn install_as(&self, portal: u64, user: sandbox::HubUser) -> anyhow::Result<Login> {
         let start = self.get("/oauth/start", None).await;
         anyhow::ensure!(
             start.status == StatusCode::SEE_OTHER || start.status.is_redirection(),
@@ -219,7 +224,7 @@ impl WebEnv {
             .env
             .sandbox
             .hubspot()
-            .authorize(portal, &redirect, &state)?;
+            .authorize_as(portal, &redirect, &state, user)?;
         let cb = self
             .get(
                 &format!("/oauth/callback?code={code}&state={state}"),

@@ -76,7 +76,7 @@ impl Worker {
     /// Builds the worker's state on an existing (migrated) pool.
     pub fn new(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
         let cipher = SecretCipher::from_settings(settings)?;
-        let http = reqwest::Client::builder()
+        let http = shared::upstream::client_builder()
             .timeout(HTTP_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
             // Kept-alive connections for concurrent deliveries: enough idle

@@ -4,6 +4,10 @@
 //! Authentication: the website's session cookie (only its own portal;
 //! changes need the `X-CSRF-Token` header, whose value `GET /api/v1/session`
 //! returns), or `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (every portal).
+//!
+//! Concurrent edits: `GET /api/v1/portals/{id}` answers the configuration's
+//! `version` (also as `ETag: "N"`); a `PUT` with `If-Match: "N"` is refused
+//! with 409 `stale_version` when another change came first.
 
 // Guards return the early answer (login redirect, 403, 503) as `Err(Response)`:
 // one per request, so its size does not matter.
@@ -29,7 +33,7 @@ use crate::{
     web::{
         Website,
         ops::{self, OpError},
-        session::{self, Principal, SESSION_COOKIE},
+        session::{self, Principal},
     },
 };
 
@@ -79,11 +83,11 @@ fn op_error(e: OpError) -> Response {
         OpError::Invalid(v) => v.clone(),
         _ => vec![],
     };
-    (
-        e.status(),
-        Json(json!({ "error": e.code(), "message": e.to_string(), "details": details })),
-    )
-        .into_response()
+    let mut body = json!({ "error": e.code(), "message": e.to_string(), "details": details });
+    if let Some(id) = e.reference() {
+        body["correlation_id"] = json!(id);
+    }
+    (e.status(), Json(body)).into_response()
 }
 
 async fn openapi() -> Response {
@@ -92,17 +96,19 @@ async fn openapi() -> Response {
 
 /// Who is calling; for a cookie session on a non-GET request the CSRF
 /// header must match.
-fn principal(
+async fn principal(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<(Arc<Website>, Principal), Response> {
     let site = state.website.clone().map_err(|reason| {
-        error(
+        shared::http::ApiError::internal(
             StatusCode::SERVICE_UNAVAILABLE,
             "website_unavailable",
-            reason.to_string(),
+            "the connector website is not available right now",
+            reason,
         )
+        .into_response()
     })?;
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
@@ -118,8 +124,7 @@ fn principal(
             "invalid operator token",
         ));
     }
-    let Some(p) = session::cookie(headers, SESSION_COOKIE).and_then(|v| site.sessions.check(v))
-    else {
+    let Some(p) = site.session(headers).await.map_err(op_error)? else {
         return Err(error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -145,28 +150,62 @@ fn principal(
 }
 
 /// As [`principal`], and the caller may see `portal`.
-fn access(
+async fn access(
     state: &AppState,
     method: &Method,
     headers: &HeaderMap,
     portal: u64,
 ) -> Result<(Arc<Website>, PortalId, String), Response> {
-    let (site, p) = principal(state, method, headers)?;
+    let (site, p) = principal(state, method, headers).await?;
     let portal = PortalId(portal);
     if !p.may_see(portal) {
         return Err(op_error(OpError::Forbidden(portal)));
     }
     let actor = match p {
         Principal::Operator => "api:operator".to_owned(),
-        Principal::Portal { .. } => format!("api:portal:{portal}"),
+        Principal::Portal { user, .. } => user.actor("api", portal),
     };
     Ok((site, portal, actor))
 }
 
 macro_rules! access_or_return {
     ($state:expr, $method:expr, $headers:expr, $portal:expr) => {
-        match access(&$state, &$method, &$headers, $portal) {
+        match access(&$state, &$method, &$headers, $portal).await {
             Ok(x) => x,
+            Err(r) => return r,
+        }
+    };
+}
+
+/// The version a `PUT` is based on: `If-Match: "N"` (`None`: no
+/// `If-Match`, or `*`).
+fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Response> {
+    let Some(v) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let bare = text.trim_start_matches("W/").trim_matches('"');
+    bare.parse::<i64>().map(Some).map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_if_match",
+            format!(
+                "If-Match must be the ETag of GET /api/v1/portals/{{id}} (e.g. \"3\"), not {text:?}"
+            ),
+        )
+    })
+}
+
+macro_rules! edit_or_return {
+    ($actor:expr, $headers:expr) => {
+        match if_match(&$headers) {
+            Ok(version) => ops::Edit {
+                actor: &$actor,
+                version,
+            },
             Err(r) => return r,
         }
     };
@@ -188,9 +227,9 @@ async fn session_info(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
-    match principal(&state, &method, &headers) {
+    match principal(&state, &method, &headers).await {
         Ok((_, Principal::Operator)) => Json(json!({ "operator": true })).into_response(),
-        Ok((_, Principal::Portal { portal, csrf })) => {
+        Ok((_, Principal::Portal { portal, csrf, .. })) => {
             Json(json!({ "operator": false, "portal_id": portal.0, "csrf_token": csrf }))
                 .into_response()
         }
@@ -199,7 +238,7 @@ async fn session_info(
 }
 
 async fn list(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
-    let (site, p) = match principal(&state, &method, &headers) {
+    let (site, p) = match principal(&state, &method, &headers).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -217,7 +256,10 @@ async fn show(
     ApiPath(portal): ApiPath<u64>,
 ) -> Response {
     let (site, portal, _) = access_or_return!(state, method, headers, portal);
-    reply(ops::view(&site, portal).await)
+    match ops::view(&site, portal).await {
+        Ok(v) => ([(header::ETAG, format!("\"{}\"", v.version))], Json(v)).into_response(),
+        Err(e) => op_error(e),
+    }
 }
 
 async fn settings(
@@ -228,7 +270,8 @@ async fn settings(
     ApiJson(input): ApiJson<ops::SettingsInput>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
-    saved(ops::save_settings(&site, portal, input, &actor).await)
+    let edit = edit_or_return!(actor, headers);
+    saved(ops::save_settings(&site, portal, input, edit).await)
 }
 
 async fn triggers(
@@ -239,7 +282,8 @@ async fn triggers(
     ApiJson(input): ApiJson<TriggerSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
-    saved(ops::save_triggers(&site, portal, input, &actor).await)
+    let edit = edit_or_return!(actor, headers);
+    saved(ops::save_triggers(&site, portal, input, edit).await)
 }
 
 async fn mappings(
@@ -250,7 +294,8 @@ async fn mappings(
     ApiJson(input): ApiJson<BTreeMap<ObjectType, Vec<MappingRow>>>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
-    saved(ops::save_mappings(&site, portal, input, &actor).await)
+    let edit = edit_or_return!(actor, headers);
+    saved(ops::save_mappings(&site, portal, input, edit).await)
 }
 
 async fn adjustments(
@@ -261,7 +306,8 @@ async fn adjustments(
     ApiJson(input): ApiJson<domain::adjustments::AdjustmentSet>,
 ) -> Response {
     let (site, portal, actor) = access_or_return!(state, method, headers, portal);
-    saved(ops::save_adjustments(&site, portal, input, &actor).await)
+    let edit = edit_or_return!(actor, headers);
+    saved(ops::save_adjustments(&site, portal, input, edit).await)
 }
 
 async fn set_webhook_secret(

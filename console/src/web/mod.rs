@@ -7,6 +7,7 @@
 //! The website has its own database pool, and without one (or without its
 //! OAuth settings) its routes answer 503.
 
+pub mod headers;
 mod oauth;
 pub mod ops;
 mod pages;
@@ -61,8 +62,8 @@ pub struct Website {
     pub authorize_url: String,
     /// Where HubSpot sends the user back (`CONNECTOR_PUBLIC_URL` + `/oauth/callback`).
     pub redirect_uri: String,
-    /// Cookies get `Secure` when the public URL is https.
-    pub secure_cookies: bool,
+    /// Cookies get `Secure` and the `__Host-` prefix when the public URL is https.
+    pub cookies: session::CookiePolicy,
     /// The operator token (`CONNECTOR_ADMIN_TOKEN`), if any.
     pub admin_token: Option<SecretString>,
     /// Properties per portal and object type, reloaded by the refresh button.
@@ -93,10 +94,7 @@ impl Website {
             .ok_or("CONNECTOR_ENCRYPTION_KEY is not set")?;
         // The current key plus any old ones (key rotation).
         let cipher = SecretCipher::from_settings(s).map_err(|e| e.to_string())?;
-        let public = s
-            .console_public_url
-            .as_deref()
-            .or(s.public_url.as_deref())
+        let public = public_url(s)
             .ok_or("CONNECTOR_CONSOLE_PUBLIC_URL (or CONNECTOR_PUBLIC_URL) is not set (the OAuth redirect URL is derived from it)")?
             .trim_end_matches('/');
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -104,7 +102,7 @@ impl Website {
             .acquire_timeout(std::time::Duration::from_secs(5))
             .connect_lazy(&s.database_url)
             .map_err(|e| format!("CONNECTOR_DATABASE_URL: {e}"))?;
-        let http = reqwest::Client::builder()
+        let http = shared::upstream::client_builder()
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
@@ -125,7 +123,9 @@ impl Website {
             },
             authorize_url: s.hubspot_authorize_url.clone(),
             redirect_uri: format!("{public}{CALLBACK_PATH}"),
-            secure_cookies: public.starts_with("https://"),
+            cookies: session::CookiePolicy {
+                secure: headers::is_https(public),
+            },
             admin_token: s.operator_token().cloned(),
             properties: RwLock::default(),
             templates: templates::environment(),
@@ -139,16 +139,49 @@ impl Website {
             Arc::from(e)
         })
     }
+
+    /// The live session a request's cookie names: its signature and expiry
+    /// are checked first (a forged cookie costs no database read), then
+    /// that its row still exists (not logged out, uninstalled or deleted).
+    /// `Err`: the database could not say (the caller answers 503).
+    pub async fn session(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<session::Principal>, ops::OpError> {
+        let Some(signed) =
+            session::cookie(headers, self.cookies.session()).and_then(|v| self.sessions.check(v))
+        else {
+            return Ok(None);
+        };
+        let found =
+            shared::db::sessions::find(&self.pool, &signed.key, signed.portal.db_key()).await?;
+        Ok(found.map(|u| session::Principal::Portal {
+            portal: signed.portal,
+            csrf: signed.csrf,
+            user: session::User {
+                id: u.user_id,
+                email: u.user,
+            },
+        }))
+    }
 }
 
-/// The 503 every website route answers when it is not configured.
+/// The public URL of the website (`CONNECTOR_CONSOLE_PUBLIC_URL`, else
+/// `CONNECTOR_PUBLIC_URL`).
+pub fn public_url(s: &Settings) -> Option<&str> {
+    s.console_public_url.as_deref().or(s.public_url.as_deref())
+}
+
+/// The 503 every website route answers when it is not configured: the
+/// reason (a setting) goes to the log, never to the visitor.
 pub fn unavailable(reason: &str) -> Response {
+    let id = shared::http::logged("website unavailable", reason);
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Html(format!(
             "<!doctype html><title>Connector website unavailable</title>\
-             <h1>The connector website is not available</h1><p>{}</p>",
-            templates::escape(reason)
+             <h1>The connector website is not available right now</h1>\
+             <p>Try again later. If it stays unavailable, tell the operator this reference: <code>{id}</code></p>"
         )),
     )
         .into_response()

@@ -1,9 +1,12 @@
 //! The install flow: `/oauth/start` sends the browser to HubSpot's authorize
 //! page with a random `state` (also kept in an HttpOnly cookie); HubSpot
 //! sends it back to `/oauth/callback?code=..&state=..`; the state is checked,
-//! the code exchanged (`POST /oauth/2026-03/token`), the portal id learnt by
-//! introspection, the tokens stored encrypted, and a session opened. A
-//! reinstall after an uninstall finds the old configuration and resumes it.
+//! the code exchanged (`POST /oauth/2026-03/token`), the portal id and the
+//! HubSpot user learnt by introspection, the tokens stored encrypted, and a
+//! session opened. A reinstall after an uninstall finds the old
+//! configuration and resumes it. The state cookie is cleared by every
+//! answer of the callback (success, HubSpot's error, mismatch, expiry), so
+//! a state is good for one attempt only.
 
 use std::collections::HashMap;
 
@@ -16,8 +19,9 @@ use domain::events::PortalId;
 use shared::db;
 
 use super::{
-    pages::{page_error, site},
-    session::{self, SESSION_COOKIE, STATE_COOKIE},
+    Website,
+    pages::{internal_error, page_error, site},
+    session,
 };
 use crate::AppState;
 
@@ -37,29 +41,24 @@ pub async fn start(State(state): State<AppState>) -> Response {
         Err(r) => return r,
     };
     let nonce = session::random_token();
-    let Ok(mut url) = url::Url::parse(&site.authorize_url) else {
-        return page_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CONNECTOR_HUBSPOT_AUTHORIZE_URL is not a URL",
-        );
+    let mut url = match url::Url::parse(&site.authorize_url) {
+        Ok(u) => u,
+        Err(e) => return internal_error("CONNECTOR_HUBSPOT_AUTHORIZE_URL is not a URL", e),
     };
     url.query_pairs_mut()
         .append_pair("client_id", &site.app.client_id)
         .append_pair("redirect_uri", &site.redirect_uri)
         .append_pair("scope", super::SCOPES)
         .append_pair("state", &nonce);
+    let c = site.cookies;
     with_cookies(
         Redirect::to(url.as_str()).into_response(),
-        &[session::set_cookie(
-            STATE_COOKIE,
-            &nonce,
-            600,
-            site.secure_cookies,
-        )],
+        &[c.set(c.state(), &nonce, 600)],
     )
 }
 
-/// `GET /oauth/callback`: HubSpot's answer.
+/// `GET /oauth/callback`: HubSpot's answer. Whatever it is, the state
+/// cookie is cleared.
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -69,7 +68,13 @@ pub async fn callback(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let expected = session::cookie(&headers, STATE_COOKIE).unwrap_or_default();
+    let c = site.cookies;
+    let resp = install(&site, &headers, &q).await;
+    with_cookies(resp, &[c.clear(c.state())])
+}
+
+async fn install(site: &Website, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
+    let expected = session::cookie(headers, site.cookies.state()).unwrap_or_default();
     let given = q.get("state").map(String::as_str).unwrap_or_default();
     if expected.is_empty() || !session::same(expected, given) {
         return page_error(
@@ -78,9 +83,10 @@ pub async fn callback(
         );
     }
     if let Some(e) = q.get("error") {
+        tracing::info!(error = %e, "HubSpot did not authorize the app");
         return page_error(
             StatusCode::BAD_REQUEST,
-            &format!("HubSpot did not authorize the app ({e}). Start again from the login page."),
+            "HubSpot did not authorize the app. Start again from the login page.",
         );
     }
     let Some(code) = q.get("code") else {
@@ -96,80 +102,101 @@ pub async fn callback(
     {
         Ok(g) => g,
         Err(e) => {
-            tracing::warn!(error = %e, "OAuth code exchange failed");
+            let id = shared::http::logged("OAuth code exchange", &e);
             return page_error(
                 StatusCode::BAD_GATEWAY,
-                &format!("HubSpot refused the authorization code: {e}"),
+                &format!(
+                    "HubSpot refused the authorization code. Start again from the login page (reference {id})."
+                ),
             );
         }
     };
-    let portal = match site
+    let info = match site
         .hubspot
         .introspect(&site.app, &grant.access_token)
         .await
     {
-        Ok(Some(p)) => PortalId(p),
+        Ok(Some(i)) => i,
         Ok(None) => {
             return page_error(
                 StatusCode::BAD_GATEWAY,
-                "HubSpot says the new token is not active.",
+                "HubSpot says the new token is not active. Start again from the login page.",
             );
         }
         Err(e) => {
+            let id = shared::http::logged("OAuth token introspection", &e);
             return page_error(
                 StatusCode::BAD_GATEWAY,
-                &format!("HubSpot token introspection failed: {e}"),
+                &format!(
+                    "HubSpot could not confirm the login. Start again from the login page (reference {id})."
+                ),
             );
         }
     };
-    match db::portals::store_oauth_tokens(
-        &site.pool,
-        &site.cipher,
-        portal,
-        grant.tokens(),
-        "website:oauth",
-    )
-    .await
-    {
-        Ok(created) => tracing::info!(%portal, created, "portal installed through OAuth"),
-        Err(e) => {
-            return page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("Could not store the installation: {e}"),
-            );
-        }
+    let portal = PortalId(info.hub_id);
+    let user = session::User {
+        id: info.user_id.and_then(|i| i64::try_from(i).ok()),
+        email: info.user.clone(),
+    };
+    match open(site, portal, &user, grant.tokens()).await {
+        Ok(cookie) => with_cookies(
+            Redirect::to("/settings?installed=1").into_response(),
+            &[cookie],
+        ),
+        Err(e) => internal_error("the installation could not be stored", e),
     }
-    with_cookies(
-        Redirect::to("/settings?installed=1").into_response(),
-        &[
-            session::set_cookie(
-                SESSION_COOKIE,
-                &site.sessions.issue(portal),
-                session::SESSION_SECS,
-                site.secure_cookies,
-            ),
-            session::set_cookie(STATE_COOKIE, "", 0, site.secure_cookies),
-        ],
-    )
 }
 
-/// `POST /logout` (CSRF-checked): ends the session.
+/// Stores the tokens and opens a session; returns its `Set-Cookie`.
+async fn open(
+    site: &Website,
+    portal: PortalId,
+    user: &session::User,
+    tokens: db::portals::OAuthTokens<'_>,
+) -> Result<String, db::portals::PortalStoreError> {
+    let actor = user.actor("website:oauth", portal);
+    let created =
+        db::portals::store_oauth_tokens(&site.pool, &site.cipher, portal, tokens, &actor).await?;
+    tracing::info!(%portal, created, user = ?user.email, "portal installed through OAuth");
+    let issued = site.sessions.issue(portal);
+    let who = db::sessions::SessionUser {
+        user_id: user.id,
+        user: user.email.clone(),
+    };
+    db::sessions::open(
+        &site.pool,
+        &issued.key,
+        portal.db_key(),
+        &who,
+        session::SESSION_SECS,
+    )
+    .await?;
+    let c = site.cookies;
+    Ok(c.set(c.session(), &issued.cookie, session::SESSION_SECS))
+}
+
+/// `POST /logout` (CSRF-checked): ends the session, on the server too: the
+/// cookie, copied or replayed, no longer opens anything.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
-    let (site, _portal) = match super::pages::checked_session(&state, &headers, &form) {
+    let s = match super::pages::checked_session(&state, &headers, &form).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let key = session::cookie(&headers, s.site.cookies.session())
+        .and_then(|v| s.site.sessions.check(v))
+        .map(|signed| signed.key);
+    if let Some(key) = key
+        && let Err(e) = db::sessions::end(&s.site.pool, &key).await
+    {
+        return internal_error("the session could not be ended", e);
+    }
+    let c = s.site.cookies;
     with_cookies(
         Redirect::to("/login").into_response(),
-        &[session::set_cookie(
-            SESSION_COOKIE,
-            "",
-            0,
-            site.secure_cookies,
-        )],
+        &[c.clear(c.session())],
     )
 }

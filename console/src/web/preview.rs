@@ -72,7 +72,7 @@ pub async fn preview(
         HubSpotError::NotFound => OpError::Invalid(vec![format!(
             "HubSpot has no {object_type} with id {object_id}"
         )]),
-        other => OpError::Upstream(format!("HubSpot: {other}")),
+        other => OpError::hubspot(&other),
     })?;
     Ok(match mapping::build(&rows, &ctx) {
         Ok(c) => Preview {

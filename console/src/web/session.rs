@@ -1,9 +1,17 @@
-//! Sessions and CSRF. A session is a signed cookie (HMAC-SHA256 over the
-//! portal id, expiry and a random nonce): no session table, any console
-//! instance can check it. The CSRF token of a session is an HMAC of its
-//! nonce; every form carries it and every cookie-authenticated API call that
-//! changes something sends it as `X-CSRF-Token`. The operator authenticates
-//! with `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (no cookie, no CSRF).
+//! Sessions and CSRF. A session is a row of `website_sessions` (portal,
+//! the HubSpot user who logged in, expiry) named by a random id; the
+//! cookie carries the id with the portal and expiry, signed (HMAC-SHA256),
+//! so a forged cookie is refused without a database read. Logging out
+//! deletes the row, and so does an uninstall (the portal marked
+//! `uninstalled`) or deleting the account: a copied cookie is refused from
+//! then on. The CSRF token of a session is an HMAC of its id; every form
+//! carries it and every cookie-authenticated API call that changes
+//! something sends it as `X-CSRF-Token`. The operator authenticates with
+//! `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (no cookie, no CSRF).
+//!
+//! Cookies are `HttpOnly`, `SameSite=Lax`, and, when the public URL is
+//! https, `Secure` with the `__Host-` name prefix (the browser then keeps
+//! them to this host and path `/`, whatever a sibling subdomain sets).
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -11,19 +19,110 @@ use domain::events::PortalId;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// Name of the session cookie.
+/// Name of the session cookie over http (quick start, local runs).
 pub const SESSION_COOKIE: &str = "connector_session";
-/// Name of the cookie holding the OAuth `state` during the install.
+/// Name of the cookie holding the OAuth `state` during the install, over http.
 pub const STATE_COOKIE: &str = "connector_oauth_state";
 /// How long a session lasts.
 pub const SESSION_SECS: i64 = 8 * 3600;
 
+/// The cookies' names and attributes, from the public URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookiePolicy {
+    /// `Secure` and the `__Host-` prefix (the public URL is https).
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    /// The session cookie's name.
+    pub fn session(self) -> &'static str {
+        if self.secure {
+            "__Host-connector_session"
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The OAuth state cookie's name.
+    pub fn state(self) -> &'static str {
+        if self.secure {
+            "__Host-connector_oauth_state"
+        } else {
+            STATE_COOKIE
+        }
+    }
+
+    /// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the OAuth callback is
+    /// a top-level navigation from HubSpot and must carry the state
+    /// cookie), Path=/, no Domain, Secure on https.
+    pub fn set(self, name: &str, value: &str, max_age: i64) -> String {
+        format!(
+            "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// A `Set-Cookie` that removes cookie `name`.
+    pub fn clear(self, name: &str) -> String {
+        self.set(name, "", 0)
+    }
+}
+
 /// The key sessions are signed with, derived from the encryption key.
 pub struct SessionKeys {
     key: SecretString,
+}
+
+/// A cookie whose signature and expiry are good: the session it names
+/// still has to exist ([`crate::web::Website::session`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    /// The portal.
+    pub portal: PortalId,
+    /// The session's key in `website_sessions` (SHA-256 of its id).
+    pub key: Vec<u8>,
+    /// The session's CSRF token.
+    pub csrf: String,
+}
+
+/// A new session: the cookie's value and the row's key.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The cookie's value.
+    pub cookie: String,
+    /// The key of its row (SHA-256 of its id).
+    pub key: Vec<u8>,
+}
+
+/// The HubSpot user of a session, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    /// HubSpot's user id.
+    pub id: Option<i64>,
+    /// The user's email address.
+    pub email: Option<String>,
+}
+
+impl User {
+    /// The audit log's actor for `channel` (`website`, `api`) and `portal`:
+    /// `website:portal:1001:user:77:jane@example.com` (the parts HubSpot
+    /// did not say are left out).
+    pub fn actor(&self, channel: &str, portal: PortalId) -> String {
+        let mut a = format!("{channel}:portal:{portal}");
+        if self.id.is_some() || self.email.is_some() {
+            a.push_str(":user");
+            if let Some(id) = self.id {
+                a.push_str(&format!(":{id}"));
+            }
+            if let Some(e) = &self.email {
+                a.push_str(&format!(":{e}"));
+            }
+        }
+        a
+    }
 }
 
 /// Who is asking.
@@ -35,6 +134,8 @@ pub enum Principal {
         portal: PortalId,
         /// The session's CSRF token.
         csrf: String,
+        /// The HubSpot user who logged in.
+        user: User,
     },
     /// The operator token: every portal.
     Operator,
@@ -81,15 +182,20 @@ impl SessionKeys {
         ))
     }
 
-    /// A new session cookie value for `portal`.
-    pub fn issue(&self, portal: PortalId) -> String {
+    /// A new session cookie value for `portal` (its row is stored by the caller).
+    pub fn issue(&self, portal: PortalId) -> Issued {
         let expires = chrono::Utc::now().timestamp() + SESSION_SECS;
-        let payload = format!("{}.{expires}.{}", portal.0, random_token());
-        format!("{payload}.{}", self.sign(&payload))
+        let id = random_token();
+        let payload = format!("{}.{expires}.{id}", portal.0);
+        Issued {
+            cookie: format!("{payload}.{}", self.sign(&payload)),
+            key: key_of(&id),
+        }
     }
 
-    /// The portal and CSRF token of a valid, unexpired cookie value.
-    pub fn check(&self, value: &str) -> Option<Principal> {
+    /// The portal, row key and CSRF token of a cookie value whose
+    /// signature and expiry are good.
+    pub fn check(&self, value: &str) -> Option<Signed> {
         let (payload, sig) = value.rsplit_once('.')?;
         let expected = self.sign(payload);
         if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
@@ -98,18 +204,25 @@ impl SessionKeys {
         let mut parts = payload.splitn(3, '.');
         let portal: u64 = parts.next()?.parse().ok()?;
         let expires: i64 = parts.next()?.parse().ok()?;
-        let nonce = parts.next()?;
+        let id = parts.next()?;
         if expires < chrono::Utc::now().timestamp() {
             return None;
         }
-        Some(Principal::Portal {
+        Some(Signed {
             portal: PortalId(portal),
+            key: key_of(id),
             csrf: URL_SAFE_NO_PAD.encode(mac(
                 self.key.expose_secret().as_bytes(),
-                &[b"csrf", nonce.as_bytes()],
+                &[b"csrf", id.as_bytes()],
             )),
         })
     }
+}
+
+/// The stored key of session id `id`: its SHA-256 (a database reader
+/// cannot turn rows back into cookies).
+fn key_of(id: &str) -> Vec<u8> {
+    Sha256::digest(id.as_bytes()).to_vec()
 }
 
 /// 32 random bytes, base64url.
@@ -131,16 +244,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax (the OAuth callback is a
-/// top-level navigation from HubSpot and must carry the state cookie), Secure
-/// on https.
-pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String {
-    format!(
-        "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
 /// Constant-time string equality (CSRF tokens, OAuth state, operator token).
 pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
@@ -154,12 +257,38 @@ mod tests {
     fn a_session_round_trips_and_tampering_is_refused() {
         let keys = SessionKeys::derive("k", &SecretString::from("s"));
         let v = keys.issue(PortalId(7));
-        let p = keys.check(&v).expect("valid");
-        assert!(p.may_see(PortalId(7)));
-        assert!(!p.may_see(PortalId(8)));
-        let forged = v.replacen('7', "8", 1);
+        let p = keys.check(&v.cookie).expect("valid");
+        assert_eq!(p.portal, PortalId(7));
+        assert_eq!(p.key, v.key);
+        let forged = v.cookie.replacen('7', "8", 1);
         assert_eq!(keys.check(&forged), None);
         let other = SessionKeys::derive("other", &SecretString::from("s"));
-        assert_eq!(other.check(&v), None);
+        assert_eq!(other.check(&v.cookie), None);
+    }
+
+    #[test]
+    fn cookies_are_host_prefixed_and_secure_only_over_https() {
+        let https = CookiePolicy { secure: true };
+        assert_eq!(https.session(), "__Host-connector_session");
+        let c = https.set(https.session(), "v", 60);
+        // `__Host-` needs Secure, Path=/ and no Domain, or browsers drop it.
+        assert!(c.contains("; Secure") && c.contains("Path=/") && !c.contains("Domain"));
+        let http = CookiePolicy { secure: false };
+        assert_eq!(http.session(), SESSION_COOKIE);
+        assert!(!http.set(http.session(), "v", 60).contains("Secure"));
+        assert!(http.clear(STATE_COOKIE).contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn the_actor_names_the_hubspot_user() {
+        let u = User {
+            id: Some(77),
+            email: Some("jane@example.com".into()),
+        };
+        assert_eq!(
+            u.actor("website", PortalId(1001)),
+            "website:portal:1001:user:77:jane@example.com"
+        );
+        assert_eq!(User::default().actor("api", PortalId(1)), "api:portal:1");
     }
 }

@@ -40,6 +40,7 @@ use chrono::{DateTime, Utc};
 pub use app::{Subscription, SubscriptionMode};
 pub use limits::FaultSettings;
 pub use model::{CrmObject, ObjectType};
+pub use oauth::HubUser;
 pub use webhooks::{AssociationChange, DeliveryOptions, WebhookEvent, WebhookStats};
 
 use super::{SandboxConfig, lock};
@@ -241,19 +242,32 @@ impl FakeHubSpot {
         redirect_uri: &str,
         state: &str,
     ) -> anyhow::Result<String> {
+        self.authorize_as(portal, redirect_uri, state, HubUser::default())
+    }
+
+    /// As [`Self::authorize`], approved by HubSpot user `user` (whom the
+    /// token's introspection then names).
+    pub fn authorize_as(
+        &self,
+        portal: u64,
+        redirect_uri: &str,
+        state: &str,
+        user: HubUser,
+    ) -> anyhow::Result<String> {
         let _ = state; // the page puts it in the redirect; the code does not depend on it
-        self.authorize_scopes(portal, redirect_uri, Vec::new())
+        self.authorize_scopes(portal, user, redirect_uri, Vec::new())
     }
 
     pub(crate) fn authorize_scopes(
         &self,
         portal: u64,
+        user: HubUser,
         redirect_uri: &str,
         scopes: Vec<String>,
     ) -> anyhow::Result<String> {
         self.with_portal(portal, |p| p.installed = true)
             .context("authorize")?;
-        Ok(lock(&self.state.oauth).authorize(portal, redirect_uri, scopes))
+        Ok(lock(&self.state.oauth).authorize(portal, user, redirect_uri, scopes))
     }
 
     /// Uninstalls the app from `portal`: its OAuth tokens stop working and

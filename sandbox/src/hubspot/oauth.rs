@@ -21,9 +21,29 @@ pub const DEFAULT_SCOPES: [&str; 8] = [
 
 const CODE_TTL: Duration = Duration::from_secs(600);
 
+/// The HubSpot user who approves the app: introspection names them
+/// (`user_id`, `user`), as HubSpot's does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubUser {
+    /// HubSpot's user id.
+    pub id: u64,
+    /// The user's email address.
+    pub email: String,
+}
+
+impl Default for HubUser {
+    fn default() -> Self {
+        Self {
+            id: 1234567,
+            email: "sandbox@example.com".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct CodeGrant {
     portal: u64,
+    user: HubUser,
     redirect_uri: String,
     scopes: Vec<String>,
     expires: Instant,
@@ -32,12 +52,14 @@ struct CodeGrant {
 #[derive(Debug, Clone)]
 struct RefreshGrant {
     portal: u64,
+    user: HubUser,
     scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct AccessGrant {
     pub(crate) portal: u64,
+    pub(crate) user: HubUser,
     pub(crate) scopes: Vec<String>,
     pub(crate) expires: Instant,
 }
@@ -87,6 +109,7 @@ pub(crate) enum TokenCheck {
 #[derive(Debug, Clone)]
 pub(crate) struct Introspection {
     pub(crate) portal: u64,
+    pub(crate) user: HubUser,
     pub(crate) scopes: Vec<String>,
     pub(crate) expires_in: Option<u64>,
     pub(crate) token_type: &'static str,
@@ -114,6 +137,7 @@ impl OAuthState {
     pub(crate) fn authorize(
         &mut self,
         portal: u64,
+        user: HubUser,
         redirect_uri: &str,
         scopes: Vec<String>,
     ) -> String {
@@ -127,6 +151,7 @@ impl OAuthState {
             code.clone(),
             CodeGrant {
                 portal,
+                user,
                 redirect_uri: redirect_uri.to_string(),
                 scopes,
                 expires: Instant::now() + CODE_TTL,
@@ -165,10 +190,11 @@ impl OAuthState {
             refresh_token.clone(),
             RefreshGrant {
                 portal: grant.portal,
+                user: grant.user.clone(),
                 scopes: grant.scopes.clone(),
             },
         );
-        Ok(self.issue_access(grant.portal, grant.scopes, refresh_token, ttl))
+        Ok(self.issue_access(grant.portal, grant.user, grant.scopes, refresh_token, ttl))
     }
 
     /// `grant_type=refresh_token`: a new access token, the same refresh token.
@@ -184,12 +210,19 @@ impl OAuthState {
                 "missing or unknown refresh token",
             )
         })?;
-        Ok(self.issue_access(grant.portal, grant.scopes, refresh_token.to_string(), ttl))
+        Ok(self.issue_access(
+            grant.portal,
+            grant.user,
+            grant.scopes,
+            refresh_token.to_string(),
+            ttl,
+        ))
     }
 
     fn issue_access(
         &mut self,
         portal: u64,
+        user: HubUser,
         scopes: Vec<String>,
         refresh_token: String,
         ttl: Duration,
@@ -199,6 +232,7 @@ impl OAuthState {
             access_token.clone(),
             AccessGrant {
                 portal,
+                user,
                 scopes: scopes.clone(),
                 expires: Instant::now() + ttl,
             },
@@ -235,6 +269,7 @@ impl OAuthState {
         {
             return Some(Introspection {
                 portal: g.portal,
+                user: g.user.clone(),
                 scopes: g.scopes.clone(),
                 expires_in: Some((g.expires - Instant::now()).as_secs()),
                 token_type: "access_token",
@@ -242,6 +277,7 @@ impl OAuthState {
         }
         self.refresh.get(token).map(|g| Introspection {
             portal: g.portal,
+            user: g.user.clone(),
             scopes: g.scopes.clone(),
             expires_in: None,
             token_type: "refresh_token",

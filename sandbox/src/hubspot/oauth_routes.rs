@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::FakeHubSpot;
 use super::errors::correlation_id;
-use super::oauth::GrantError;
+use super::oauth::{GrantError, HubUser};
 use crate::{html_escape, lock};
 
 pub(crate) fn routes() -> Router<FakeHubSpot> {
@@ -140,7 +140,8 @@ async fn authorize_submit(State(hub): State<FakeHubSpot>, body: axum::body::Byte
         })
         .collect();
     let portal: u64 = get("portal_id").parse().unwrap_or(0);
-    let Ok(code) = hub.authorize_scopes(portal, &get("redirect_uri"), scopes) else {
+    let Ok(code) = hub.authorize_scopes(portal, HubUser::default(), &get("redirect_uri"), scopes)
+    else {
         return (StatusCode::BAD_REQUEST, Html("<h1>Unknown account</h1>")).into_response();
     };
     redirect
@@ -207,6 +208,8 @@ async fn introspect(State(hub): State<FakeHubSpot>, body: axum::body::Bytes) -> 
             "app_id": app_id(&hub),
             "scopes": i.scopes,
             "expires_in": i.expires_in,
+            "user_id": i.user.id,
+            "user": i.user.email,
         }))
         .into_response(),
         None => Json(json!({"active": false})).into_response(),
@@ -238,11 +241,11 @@ async fn token_info(
     };
     let mut body = json!({
         "token": token,
-        "user": "sandbox@example.com",
+        "user": i.user.email,
         "hub_domain": format!("sandbox-{}.example.com", i.portal),
         "scopes": i.scopes,
         "hub_id": i.portal,
-        "user_id": 1234567,
+        "user_id": i.user.id,
     });
     let extra = if kind == "access_token" {
         json!({"app_id": app_id(&hub), "expires_in": i.expires_in, "token_type": "access"})

@@ -17,6 +17,7 @@ pub mod rate_windows;
 pub mod replays;
 pub mod retention;
 pub mod secrets;
+pub mod sessions;
 pub mod subscriptions;
 pub mod tokens;
 pub mod webhook_secrets;

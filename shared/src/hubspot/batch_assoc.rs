@@ -19,6 +19,22 @@ use domain::object_type::ObjectType;
 /// Most records in one batch association read.
 pub const BATCH_ASSOCIATIONS_LIMIT: usize = 1_000;
 
+/// Most associations read for one record (to one object type): a deal
+/// with more line items than this is refused, not paged for ever.
+pub const MAX_ASSOCIATIONS_PER_RECORD: usize = 10_000;
+
+/// Most pages read for one record's associations (a page that brings
+/// nothing but a new cursor still counts).
+pub const MAX_ASSOCIATION_PAGES: usize = 100;
+
+/// The refusal of a record whose associations go past the bounds.
+pub(super) fn too_many(from: ObjectType, id: u64, to: &str, what: &str) -> HubSpotError {
+    HubSpotError::TooLarge(format!(
+        "{} {id} has more than {what} of associations to {to}; not paged further",
+        from.as_str()
+    ))
+}
+
 #[derive(Deserialize)]
 struct Batch {
     #[serde(default)]
@@ -87,7 +103,13 @@ impl HubSpotClient {
         let mut out: HashMap<u64, Vec<Association>> =
             ids.iter().map(|id| (*id, Vec::new())).collect();
         let mut inputs: Vec<Input> = ids.iter().map(|id| (*id, None)).collect();
+        let mut pages = 0;
         while !inputs.is_empty() {
+            pages += 1;
+            if pages > MAX_ASSOCIATION_PAGES {
+                let pages = format!("{MAX_ASSOCIATION_PAGES} pages");
+                return Err(too_many(from, inputs[0].0, to, &pages));
+            }
             let mut more = Vec::new();
             for chunk in inputs.chunks(BATCH_ASSOCIATIONS_LIMIT) {
                 more.extend(
@@ -148,6 +170,10 @@ impl HubSpotClient {
                         .filter_map(|k| k.label)
                         .collect(),
                 });
+            }
+            if list.len() > MAX_ASSOCIATIONS_PER_RECORD {
+                let most = format!("{MAX_ASSOCIATIONS_PER_RECORD}");
+                return Err(too_many(from, from_id, to, &most));
             }
             if let Some(after) = row.paging.and_then(|p| p.next).map(|n| n.after) {
                 // A cursor that does not move would loop forever.

@@ -35,12 +35,32 @@ pub enum HubSpotError {
     /// A 2xx answer that does not have the documented shape.
     #[error("unexpected HubSpot answer: {0}")]
     Decode(String),
+    /// An answer over its size cap, or more pages than a record may have:
+    /// retrying would only read it again.
+    #[error("HubSpot answer refused: {0}")]
+    TooLarge(String),
 }
 
 impl HubSpotError {
-    /// Reads an error answer.
+    /// A body that could not be read whole (`endpoint`: what was called).
+    pub(super) fn from_read(endpoint: &str, e: crate::upstream::ReadError) -> Self {
+        match e {
+            crate::upstream::ReadError::TooLarge { .. } => {
+                Self::TooLarge(format!("{endpoint}: {e}"))
+            }
+            crate::upstream::ReadError::Transport(t) => Self::Unavailable(t),
+        }
+    }
+
+    /// Reads an error answer (a 3xx is named as a redirect not followed).
     pub(super) async fn from_response(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            return Self::Rejected {
+                status,
+                body: crate::upstream::redirect_message("HubSpot", &resp),
+            };
+        }
         let header = |name: &str| {
             resp.headers()
                 .get(name)
@@ -50,7 +70,7 @@ impl HubSpotError {
         let retry_after_header = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
         let interval_ms = header("x-hubspot-ratelimit-interval-milliseconds")
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let body = resp.text().await.unwrap_or_default();
+        let body = crate::upstream::error_text(resp).await;
         match status {
             404 => Self::NotFound,
             401 => Self::Unauthorized(truncate(&body, 500)),
@@ -97,6 +117,7 @@ impl HubSpotError {
             Self::Rejected { status, .. } => {
                 Failure::permanent(FailureReason::HubspotRejected, detail).with_status(*status)
             }
+            Self::TooLarge(_) => Failure::permanent(FailureReason::HubspotRejected, detail),
             Self::Unavailable(_) | Self::Decode(_) => {
                 Failure::transient(FailureReason::HubspotUnavailable, detail)
             }

@@ -22,10 +22,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 pub use account::AccountDetails;
-pub use batch_assoc::BATCH_ASSOCIATIONS_LIMIT;
+pub use batch_assoc::{
+    BATCH_ASSOCIATIONS_LIMIT, MAX_ASSOCIATION_PAGES, MAX_ASSOCIATIONS_PER_RECORD,
+};
 pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};
-pub use oauth::{OAuthApp, OAuthError, TokenGrant};
+pub use oauth::{OAuthApp, OAuthError, TokenGrant, TokenInfo};
 pub use properties::PropertyInfo;
 pub use search::{
     ModifiedWindow, SEARCH_PAGE, SEARCH_RESULT_CAP, SearchPage, last_modified_property,
@@ -202,7 +204,7 @@ impl HubSpotClient {
         }
         let mut out = Vec::new();
         let mut after: Option<String> = None;
-        loop {
+        for _ in 0..MAX_ASSOCIATION_PAGES {
             let mut url = self.url(&format!(
                 "crm/v4/objects/{}/{id}/associations/{to}",
                 from.as_str()
@@ -234,11 +236,17 @@ impl HubSpotClient {
                         .collect(),
                 });
             }
+            if out.len() > MAX_ASSOCIATIONS_PER_RECORD {
+                let most = format!("{MAX_ASSOCIATIONS_PER_RECORD}");
+                return Err(batch_assoc::too_many(from, id, to, &most));
+            }
             match page.paging.and_then(|p| p.next) {
                 Some(n) => after = Some(n.after),
                 None => return Ok(out),
             }
         }
+        let pages = format!("{MAX_ASSOCIATION_PAGES} pages");
+        Err(batch_assoc::too_many(from, id, to, &pages))
     }
 
     /// `GET /crm/v3/pipelines/deals`.
@@ -312,10 +320,9 @@ impl HubSpotClient {
             self.budget
                 .answered(token.expose_secret(), slot, seen, None)
                 .await;
-            let bytes = resp
-                .bytes()
+            let bytes = crate::upstream::read_capped(resp, crate::upstream::LARGE_ANSWER)
                 .await
-                .map_err(|e| HubSpotError::Unavailable(error::describe(&e)))?;
+                .map_err(|e| HubSpotError::from_read(endpoint, e))?;
             return serde_json::from_slice(&bytes)
                 .map_err(|e| HubSpotError::Decode(format!("{endpoint}: {e}")));
         }

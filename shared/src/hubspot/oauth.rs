@@ -37,6 +37,17 @@ impl TokenGrant {
     }
 }
 
+/// What introspection says of an active token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The portal (hub) id.
+    pub hub_id: u64,
+    /// The id of the HubSpot user who granted the token (`user_id`).
+    pub user_id: Option<u64>,
+    /// That user's email address (`user`), when HubSpot says it.
+    pub user: Option<String>,
+}
+
 /// Why a refresh failed.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
@@ -84,17 +95,20 @@ impl HubSpotClient {
         .await
     }
 
-    /// `POST /oauth/2026-03/token/introspect`: the portal (hub) id a token belongs to.
+    /// `POST /oauth/2026-03/token/introspect`: the portal (hub) id a token
+    /// belongs to and the HubSpot user who granted it; `None`: not active.
     pub async fn introspect(
         &self,
         app: &OAuthApp,
         token: &SecretString,
-    ) -> Result<Option<u64>, HubSpotError> {
+    ) -> Result<Option<TokenInfo>, HubSpotError> {
         #[derive(Deserialize)]
         struct Answer {
             #[serde(default)]
             active: bool,
             hub_id: Option<u64>,
+            user_id: Option<u64>,
+            user: Option<String>,
         }
         let form = [
             ("client_id", app.client_id.as_str()),
@@ -112,11 +126,19 @@ impl HubSpotClient {
         if !resp.status().is_success() {
             return Err(HubSpotError::from_response(resp).await);
         }
-        let a: Answer = resp
-            .json()
+        let body = crate::upstream::read_capped(resp, crate::upstream::SMALL_ANSWER)
             .await
+            .map_err(|e| HubSpotError::from_read("introspection", e))?;
+        let a: Answer = serde_json::from_slice(&body)
             .map_err(|e| HubSpotError::Decode(format!("introspection answer: {e}")))?;
-        Ok(a.hub_id.filter(|_| a.active))
+        Ok(a.hub_id.filter(|_| a.active).map(|hub_id| TokenInfo {
+            hub_id,
+            user_id: a.user_id,
+            user: a
+                .user
+                .map(|u| truncate(u.trim(), 200))
+                .filter(|u| !u.is_empty()),
+        }))
     }
 
     /// `POST /oauth/2026-03/token` with the app's credentials and `grant`.
@@ -146,9 +168,10 @@ impl HubSpotClient {
         metrics::counter!("hubspot_requests_total", "endpoint" => "oauth_token", "status" => status.as_u16().to_string())
             .increment(1);
         if status.is_success() {
-            let a: Answer = resp
-                .json()
+            let body = crate::upstream::read_capped(resp, crate::upstream::SMALL_ANSWER)
                 .await
+                .map_err(|e| HubSpotError::from_read("token", e))?;
+            let a: Answer = serde_json::from_slice(&body)
                 .map_err(|e| HubSpotError::Decode(format!("token answer: {e}")))?;
             return Ok(TokenGrant {
                 access_token: SecretString::from(a.access_token),
@@ -157,7 +180,7 @@ impl HubSpotClient {
             });
         }
         if status.as_u16() == 400 || status.as_u16() == 401 {
-            let body = resp.text().await.unwrap_or_default();
+            let body = crate::upstream::error_text(resp).await;
             let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
             let error = v.get("error").and_then(|e| e.as_str()).unwrap_or_default();
             let code = v.get("status").and_then(|e| e.as_str()).unwrap_or_default();

@@ -167,7 +167,14 @@ impl WebhooksApi {
                 detail: super::describe_error(&e.without_url()),
             })?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let text = if resp.status().is_redirection() {
+            crate::upstream::redirect_message("HubSpot", &resp)
+        } else {
+            crate::upstream::read_capped(resp, crate::upstream::LARGE_ANSWER)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_else(|e| format!("({e})"))
+        };
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !(200..300).contains(&status) {
             return Err(WebhooksApiError::Status {

@@ -199,8 +199,16 @@ impl ImpactClient {
         let rate = budget::RateHeaders::of(resp.headers());
         self.budget.observe(&creds.account_sid, status, rate);
         let reset = rate.reset;
-        let body = resp.text().await.unwrap_or_default();
-        classify(status, &body, reset)
+        if resp.status().is_redirection() {
+            return Err(ImpactError::Rejected {
+                status,
+                body: crate::upstream::redirect_message("impact.com", &resp),
+            });
+        }
+        let body = crate::upstream::read_capped(resp, crate::upstream::SMALL_ANSWER)
+            .await
+            .map_err(|e| ImpactError::Unavailable(e.to_string()))?;
+        classify(status, &String::from_utf8_lossy(&body), reset)
     }
 }
 

@@ -64,7 +64,16 @@ impl ImpactClient {
         metrics::counter!("impact_requests_total", "status" => status.to_string()).increment(1);
         let rate = RateHeaders::of(resp.headers());
         self.budget.observe(&creds.account_sid, status, rate);
-        let body = resp.text().await.unwrap_or_default();
+        if resp.status().is_redirection() {
+            return Err(ImpactError::Rejected {
+                status,
+                body: crate::upstream::redirect_message("impact.com", &resp),
+            });
+        }
+        let body = crate::upstream::read_capped(resp, crate::upstream::LARGE_ANSWER)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| ImpactError::Unavailable(e.to_string()))?;
         let short = || truncate(&body, 500);
         match status {
             200..=299 => Ok(Answer { status, body }),

@@ -386,6 +386,22 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
     let mine = w.install(1001).await?;
     let theirs = w.install(1002).await?;
     let base = "/api/v1/portals/1001";
+    // A session logged out before the snapshot: its cookie is replayed below.
+    let gone = w.install(1001).await?;
+    let out = w.submit(&gone, "/logout", &[]).await;
+    assert!(out.location().ends_with("/login"));
+    // Portal 1001 is configured, so that a stale save below would go through.
+    let settings =
+        json!({"account_sid": "IRsandbox", "auth_token": "sandbox-token", "program_id": "1000"});
+    let a = w
+        .api(
+            Method::PUT,
+            &format!("{base}/settings"),
+            Auth::Session(&mine),
+            Some(settings),
+        )
+        .await;
+    assert!(a.status.is_success(), "{} {}", a.status, a.body);
     // A dead letter of portal 1002, which 1001's session must not reach.
     sqlx::query(
         "INSERT INTO dead_letters (portal_id, object_type, reason_class, reason, payload, attempts) \
@@ -574,6 +590,13 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             Auth::Session(&mine),
             Some(json!({"webhook_secret": "x", "portal_id": 1002})),
         ),
+        (
+            "api: a logged-out session's cookie, replayed",
+            Method::GET,
+            format!("{base}/activity"),
+            Auth::Session(&gone),
+            None,
+        ),
     ];
     let _ = (&op, &s);
     let mut failures = Vec::new();
@@ -651,6 +674,25 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
                 )))?,
         ),
     ];
+    let put_with = |tag: &str| -> anyhow::Result<Request<Body>> {
+        Ok(Request::put(format!("{base}/triggers"))
+            .header(header::COOKIE, &mine.cookie)
+            .header("x-csrf-token", &mine.csrf)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::IF_MATCH, tag)
+            .body(Body::from(
+                json!({"contacts": {"on_create": true}}).to_string(),
+            ))?)
+    };
+    let mut raw = raw;
+    raw.push((
+        "api: a save based on a stale version (If-Match)",
+        put_with("\"0\"")?,
+    ));
+    raw.push((
+        "api: an If-Match that is not a version",
+        put_with("\"v1; DROP\"")?,
+    ));
     let raw_count = raw.len();
     for (name, req) in raw {
         let a = w.send(req).await;

@@ -10,6 +10,8 @@ mod support;
 
 mod admin_api;
 mod hostile_input;
+mod hostile_upstream;
+mod hostile_web;
 mod replays;
 mod secrets;
 mod settings_check;

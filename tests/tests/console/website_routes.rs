@@ -692,7 +692,7 @@ async fn the_api_covers_every_operation() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn an_uninstall_shows_paused_and_a_reinstall_resumes_with_the_old_settings()
+async fn an_uninstall_shows_paused_ends_sessions_and_a_reinstall_resumes_with_the_old_settings()
 -> anyhow::Result<()> {
     let w = WebEnv::start().await?;
     let s = w.install(P1).await?;
@@ -706,8 +706,10 @@ async fn an_uninstall_shows_paused_and_a_reinstall_resumes_with_the_old_settings
         .submit(&s, "/mappings/refresh", &[("object_type", "contacts")])
         .await;
     assert!(r.body.contains("app was uninstalled"), "{}", r.body);
+    assert!(r.body.contains("id=\"paused\""), "{}", r.body);
+    // The uninstall ended the portal's sessions: the old cookie opens nothing.
     let page = w.get("/settings", Some(&s.cookie)).await;
-    assert!(page.body.contains("id=\"paused\""), "{}", page.body);
+    assert!(page.location().ends_with("/login"), "{}", page.status);
     let status: String = sqlx::query_scalar("SELECT status FROM portals")
         .fetch_one(&w.env.pool)
         .await?;

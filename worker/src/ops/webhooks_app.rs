@@ -38,7 +38,7 @@ pub fn client(settings: &Settings) -> anyhow::Result<(u64, WebhooksApi)> {
         .clone()
         .filter(|k| !k.expose_secret().trim().is_empty())
         .ok_or_else(|| anyhow!("CONNECTOR_HUBSPOT_DEVELOPER_API_KEY is not set: the developer account's API key, which manages the app's webhooks"))?;
-    let http = reqwest::Client::builder()
+    let http = shared::upstream::client_builder()
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!(

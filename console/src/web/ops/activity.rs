@@ -111,7 +111,10 @@ pub async fn replay(
         .await
         .map_err(|e| match e {
             crate::replays::RequestError::Database(e) => e.into(),
-            other => OpError::Unavailable(other.to_string()),
+            other => OpError::Unavailable(format!(
+                "the replay could not be queued right now; try again in a moment (reference {})",
+                shared::http::logged("replay request", other)
+            )),
         })
 }
 

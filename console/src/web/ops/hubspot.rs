@@ -35,7 +35,8 @@ pub async fn hubspot_token(site: &Website, portal: PortalId) -> Result<SecretStr
                         .into(),
                 )),
                 Err(TokenError::Db(e)) => Err(e.into()),
-                Err(e) => Err(OpError::Upstream(e.to_string())),
+                Err(TokenError::Api(e)) => Err(OpError::hubspot(&e)),
+                Err(e) => Err(OpError::internal("hubspot token", e)),
             }
         }
     }
@@ -56,7 +57,7 @@ pub async fn properties(
         .hubspot
         .properties(&token, ty)
         .await
-        .map_err(|e| OpError::Upstream(format!("HubSpot properties: {e}")))?;
+        .map_err(|e| OpError::hubspot(&e))?;
     site.properties
         .write()
         .await

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::StatusCode;
 use domain::{
     adjustments::AdjustmentSet,
     events::PortalId,
@@ -16,18 +15,19 @@ use domain::{
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use shared::{
-    db::{
-        self,
-        portals::{PortalStoreError, StoredPortal},
-    },
+    db::{self, portals::StoredPortal},
     impact::{ImpactCredentials, program::ProgramCheck},
 };
 
 use super::Website;
+use shared::http::logged;
 
 mod activity;
+mod error;
 mod hubspot;
 mod webhook_secret;
+
+pub use error::OpError;
 
 pub use hubspot::{hubspot_token, properties};
 pub use webhook_secret::{WebhookSecretInput, set_webhook_secret};
@@ -35,81 +35,6 @@ pub use webhook_secret::{WebhookSecretInput, set_webhook_secret};
 pub use activity::{
     Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay, replay_request,
 };
-
-/// Why an operation did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    /// No such portal (or deleted).
-    #[error("portal not found")]
-    NotFound,
-    /// The caller may not see this portal.
-    #[error("this session may not access portal {0}")]
-    Forbidden(PortalId),
-    /// The input does not validate; one message per problem.
-    #[error("{}", .0.join("; "))]
-    Invalid(Vec<String>),
-    /// A step is missing first (e.g. Settings before triggers).
-    #[error("{0}")]
-    Conflict(String),
-    /// The database is unreachable.
-    #[error("database unavailable: {0}")]
-    Database(String),
-    /// HubSpot or impact.com failed.
-    #[error("{0}")]
-    Upstream(String),
-    /// A record of the portal (e.g. a dead letter) does not exist.
-    #[error("{0}")]
-    Missing(String),
-    /// A service the operation needs (the broker) is unavailable.
-    #[error("{0}")]
-    Unavailable(String),
-}
-
-impl OpError {
-    /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::NotFound => StatusCode::NOT_FOUND,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
-            Self::Missing(_) => StatusCode::NOT_FOUND,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// The machine-readable code of this error.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::NotFound => "not_found",
-            Self::Forbidden(_) => "forbidden",
-            Self::Invalid(_) => "invalid",
-            Self::Conflict(_) => "conflict",
-            Self::Database(_) => "database_unavailable",
-            Self::Upstream(_) => "upstream_error",
-            Self::Missing(_) => "not_found",
-            Self::Unavailable(_) => "unavailable",
-        }
-    }
-}
-
-impl From<sqlx::Error> for OpError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Database(e.to_string())
-    }
-}
-
-impl From<PortalStoreError> for OpError {
-    fn from(e: PortalStoreError) -> Self {
-        match e {
-            PortalStoreError::Db(e) => e.into(),
-            PortalStoreError::Refused(m) => Self::Invalid(vec![m]),
-            other => Self::Database(other.to_string()),
-        }
-    }
-}
 
 /// A portal as the pages and the API show it (no secret ever leaves).
 #[derive(Debug, Serialize)]
@@ -138,6 +63,10 @@ pub struct PortalView {
     pub unmapped: BTreeMap<ObjectType, Vec<&'static str>>,
     /// Reversal and modification rules per object type, as in a document.
     pub adjustments: AdjustmentSet,
+    /// The configuration's version: an edit says which version it started
+    /// from (a form's `version` field, the API's `If-Match`), and is
+    /// refused when another change came first.
+    pub version: i64,
 }
 
 async fn stored(site: &Website, portal: PortalId) -> Result<StoredPortal, OpError> {
@@ -181,6 +110,7 @@ pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpErro
             .unwrap_or_default(),
         mappings: doc.map(|d| d.mappings).unwrap_or_default(),
         unmapped,
+        version: s.version,
     })
 }
 
@@ -200,16 +130,33 @@ async fn document(site: &Website, portal: PortalId) -> Result<PortalDocument, Op
     Ok(PortalDocument::export(&c, s.auth_kind))
 }
 
-/// Validates and applies a document as `worker portal apply` does. Returns warnings.
+/// Who makes a change, and from which version of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Edit<'a> {
+    /// The audit log's actor.
+    pub actor: &'a str,
+    /// The version the change started from (`None`: whatever is current).
+    pub version: Option<i64>,
+}
+
+/// Validates and applies a document as `worker portal apply` does, only
+/// on top of the edit's version. Returns warnings.
 async fn apply(
     site: &Website,
     mut doc: PortalDocument,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     // Export fills `auth_kind` for display; apply ignores it but keep it clean.
     doc.hubspot.auth_kind = None;
     let validated = doc.validate().map_err(|e| OpError::Invalid(e.0))?;
-    db::portals::apply(&site.pool, &site.cipher, &validated, actor).await?;
+    db::portals::apply_at(
+        &site.pool,
+        &site.cipher,
+        &validated,
+        edit.actor,
+        edit.version,
+    )
+    .await?;
     Ok(validated.warnings)
 }
 
@@ -230,9 +177,16 @@ pub async fn save_settings(
     site: &Website,
     portal: PortalId,
     input: SettingsInput,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let s = stored(site, portal).await?;
+    // Stale before anything is checked with impact.com (apply checks again).
+    if let Some(expected) = edit.version.filter(|v| *v != s.version) {
+        return Err(OpError::Stale {
+            expected,
+            current: s.version,
+        });
+    }
     let new_token = input
         .auth_token
         .map(|t| t.trim().to_owned())
@@ -277,7 +231,7 @@ pub async fn save_settings(
         auth_token: new_token,
         program_id: program,
     };
-    let mut more = apply(site, doc, actor).await?;
+    let mut more = apply(site, doc, edit).await?;
     if warnings.is_empty() {
         db::portals::set_credentials_status(&site.pool, portal, "ok", None).await?;
     }
@@ -315,8 +269,14 @@ async fn check_program(
             "Program ID: impact.com account {sid} has no program {program} (404); the Account SID and Auth Token are fine: copy the Program ID shown below your program's name in impact.com"
         )])),
         Err(e) => {
+            let why = match &e {
+                shared::impact::ImpactError::Unavailable(_) => {
+                    format!("reference {}", logged("impact.com check", &e))
+                }
+                other => other.to_string(),
+            };
             warnings.push(format!(
-                "impact.com could not be reached to check the settings ({e}); saved unchecked"
+                "impact.com could not be reached to check the settings ({why}); saved unchecked"
             ));
             Ok(())
         }
@@ -328,11 +288,11 @@ pub async fn save_triggers(
     site: &Website,
     portal: PortalId,
     triggers: TriggerSet,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let mut doc = document(site, portal).await?;
     doc.triggers = triggers;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Replaces the field mappings.
@@ -340,11 +300,11 @@ pub async fn save_mappings(
     site: &Website,
     portal: PortalId,
     mappings: BTreeMap<ObjectType, Vec<MappingRow>>,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     let mut doc = document(site, portal).await?;
     doc.mappings = mappings;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Replaces the reversal and modification rules (object types with no
@@ -353,12 +313,12 @@ pub async fn save_adjustments(
     site: &Website,
     portal: PortalId,
     mut adjustments: AdjustmentSet,
-    actor: &str,
+    edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
     adjustments.retain(|_, a| *a != Default::default());
     let mut doc = document(site, portal).await?;
     doc.adjustments = adjustments;
-    apply(site, doc, actor).await
+    apply(site, doc, edit).await
 }
 
 /// Deletes the portal's configuration and secrets (cascading to triggers and

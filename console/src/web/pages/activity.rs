@@ -12,7 +12,7 @@ fn types_ctx() -> Value {
 
 /// `GET /preview`.
 pub async fn preview_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     render(
         &site,
         portal,
@@ -30,7 +30,7 @@ pub async fn preview(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, _) = checked_or_return!(state, headers, f);
     let id = f
         .get("object_id")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -92,7 +92,7 @@ async fn activity_page(
 
 /// `GET /activity`.
 pub async fn activity(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     activity_page(&site, portal, &csrf, Outcome::default()).await
 }
 
@@ -102,11 +102,9 @@ pub async fn replay(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let id = f.get("id").and_then(|v| v.parse().ok()).unwrap_or(-1);
-    let result = ops::replay(&site, portal, id, &super::actor(portal))
-        .await
-        .map(|_| vec![]);
+    let result = ops::replay(&site, portal, id, &actor).await.map(|_| vec![]);
     let notice = "Replay requested: a worker carries it out; its progress shows under Replays.";
     activity_page(&site, portal, &csrf, Outcome::of(result, notice)).await
 }

@@ -101,21 +101,33 @@ async fn mappings_page(
 
 /// `GET /mappings`.
 pub async fn mappings(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     mappings_page(&site, portal, &csrf, Outcome::default(), None).await
 }
 
+/// Changes one object type's mappings as the page showed them: the form's
+/// `version` must still be current, so a row `index` names the row the
+/// user saw (another change since is refused, never mixed up).
 async fn edit_mappings(
     site: &Website,
     portal: PortalId,
+    actor: &str,
     f: &Fields,
-    edit: impl FnOnce(&mut Vec<MappingRow>) -> Result<(), OpError>,
+    change: impl FnOnce(&mut Vec<MappingRow>) -> Result<(), OpError>,
 ) -> Result<Vec<String>, OpError> {
     let ty = object_type(f)?;
-    let mut all = ops::view(site, portal).await?.mappings;
-    edit(all.entry(ty).or_default())?;
+    let by = super::edit(actor, f)?;
+    let view = ops::view(site, portal).await?;
+    if let Some(expected) = by.version.filter(|v| *v != view.version) {
+        return Err(OpError::Stale {
+            expected,
+            current: view.version,
+        });
+    }
+    let mut all = view.mappings;
+    change(all.entry(ty).or_default())?;
     all.retain(|_, rows| !rows.is_empty());
-    ops::save_mappings(site, portal, all, &actor(portal)).await
+    ops::save_mappings(site, portal, all, by).await
 }
 
 /// `POST /mappings/add` (`object_type`, `from` or `const`, `to`): a
@@ -126,7 +138,7 @@ pub async fn add_mapping(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let constant = f
         .get("const")
         .map(|c| c.trim().to_owned())
@@ -140,7 +152,7 @@ pub async fn add_mapping(
         to: f.get("to").cloned().unwrap_or_default(),
         value_map: None,
     };
-    let result = edit_mappings(&site, portal, &f, |rows| {
+    let result = edit_mappings(&site, portal, &actor, &f, |rows| {
         rows.push(row);
         Ok(())
     })
@@ -161,9 +173,9 @@ pub async fn remove_mapping(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let index: Option<usize> = f.get("index").and_then(|i| i.parse().ok());
-    let result = edit_mappings(&site, portal, &f, |rows| match index {
+    let result = edit_mappings(&site, portal, &actor, &f, |rows| match index {
         Some(i) if i < rows.len() => {
             rows.remove(i);
             Ok(())
@@ -187,7 +199,7 @@ pub async fn refresh_properties(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, _) = checked_or_return!(state, headers, f);
     match object_type(&f) {
         Ok(ty) => {
             let outcome = Outcome {

@@ -25,7 +25,7 @@ use super::{
     Website,
     ops::{self, OpError},
     preview,
-    session::{self, Principal, SESSION_COOKIE},
+    session::{self, Principal},
     templates::escape,
 };
 use crate::AppState;
@@ -53,37 +53,72 @@ pub(crate) fn page_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-/// The session's portal and CSRF token, or a redirect to the login page.
-pub(crate) fn session_of(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Arc<Website>, PortalId, String), Response> {
+/// The error page of a failure the visitor must not see the cause of (a
+/// database error, a configuration problem): the cause goes to the log
+/// under a correlation id, the page says only that id.
+pub(crate) fn internal_error(what: &str, detail: impl std::fmt::Display) -> Response {
+    let id = shared::http::logged(what, detail);
+    page_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &format!(
+            "Something went wrong on the connector's side. Try again later; if it persists, tell the operator this reference: {id}"
+        ),
+    )
+}
+
+/// A logged-in request: the website, the session's portal, its CSRF token
+/// and the audit log's actor (naming the HubSpot user).
+pub(crate) struct Session {
+    pub(crate) site: Arc<Website>,
+    pub(crate) portal: PortalId,
+    pub(crate) csrf: String,
+    pub(crate) actor: String,
+}
+
+/// The session of the request, or a redirect to the login page.
+pub(crate) async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let site = site(state)?;
-    match session::cookie(headers, SESSION_COOKIE).and_then(|v| site.sessions.check(v)) {
-        Some(Principal::Portal { portal, csrf }) => Ok((site, portal, csrf)),
-        _ => Err(Redirect::to("/login").into_response()),
+    match site.session(headers).await {
+        Ok(Some(Principal::Portal { portal, csrf, user })) => Ok(Session {
+            actor: user.actor("website", portal),
+            site,
+            portal,
+            csrf,
+        }),
+        Ok(_) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(page_error(e.status(), &e.to_string())),
     }
 }
 
 /// As [`session_of`], and the form's CSRF token must match (else 403).
-pub(crate) fn checked_session(
+pub(crate) async fn checked_session(
     state: &AppState,
     headers: &HeaderMap,
     form: &Fields,
-) -> Result<(Arc<Website>, PortalId), Response> {
-    let (site, portal, csrf) = session_of(state, headers)?;
+) -> Result<Session, Response> {
+    let s = session_of(state, headers).await?;
     let given = form.get("csrf").map(String::as_str).unwrap_or_default();
-    if !session::same(&csrf, given) {
+    if !session::same(&s.csrf, given) {
         return Err(page_error(
             StatusCode::FORBIDDEN,
             "This form expired or did not come from this website (CSRF check failed). Reload the page and try again.",
         ));
     }
-    Ok((site, portal))
+    Ok(s)
 }
 
-fn actor(portal: PortalId) -> String {
-    format!("website:portal:{portal}")
+/// The change a form makes: its actor, and the configuration version the
+/// page showed (`version`; a form without one is not checked).
+fn edit<'a>(actor: &'a str, f: &Fields) -> Result<ops::Edit<'a>, OpError> {
+    let version = match f.get("version").map(|v| v.trim()) {
+        None | Some("") => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            OpError::Invalid(vec![format!(
+                "version {v:?} is not a number: reload the page"
+            )])
+        })?),
+    };
+    Ok(ops::Edit { actor, version })
 }
 
 /// What a page shows after an action.
@@ -108,13 +143,17 @@ impl Outcome {
     }
 
     fn error(e: OpError) -> Self {
+        let status = match &e {
+            OpError::Stale { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
         let errors = match e {
             OpError::Invalid(v) => v,
             other => vec![other.to_string()],
         };
         Self {
             errors,
-            status: Some(StatusCode::UNPROCESSABLE_ENTITY),
+            status: Some(status),
             ..Self::default()
         }
     }
@@ -136,7 +175,7 @@ async fn render(
             return (
                 [(
                     header::SET_COOKIE,
-                    session::set_cookie(SESSION_COOKIE, "", 0, site.secure_cookies),
+                    site.cookies.clear(site.cookies.session()),
                 )],
                 Redirect::to("/login"),
             )
@@ -181,7 +220,7 @@ fn html(site: &Website, template: &str, ctx: Value, status: StatusCode) -> Respo
 
 /// `GET /`: the settings when logged in, else the login page.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match session_of(&state, &headers) {
+    match session_of(&state, &headers).await {
         Ok(_) => Redirect::to("/settings").into_response(),
         Err(r) => r,
     }
@@ -202,8 +241,8 @@ pub async fn login(State(state): State<AppState>) -> Response {
 
 macro_rules! session_or_return {
     ($state:expr, $headers:expr) => {
-        match session_of(&$state, &$headers) {
-            Ok(x) => x,
+        match session_of(&$state, &$headers).await {
+            Ok(s) => (s.site, s.portal, s.csrf, s.actor),
             Err(r) => return r,
         }
     };
@@ -211,11 +250,8 @@ macro_rules! session_or_return {
 
 macro_rules! checked_or_return {
     ($state:expr, $headers:expr, $form:expr) => {
-        match checked_session(&$state, &$headers, &$form) {
-            Ok((site, portal)) => {
-                let csrf = $form.get("csrf").cloned().unwrap_or_default();
-                (site, portal, csrf)
-            }
+        match checked_session(&$state, &$headers, &$form).await {
+            Ok(s) => (s.site, s.portal, s.csrf, s.actor),
             Err(r) => return r,
         }
     };
@@ -227,7 +263,7 @@ pub async fn settings(
     headers: HeaderMap,
     Query(q): Query<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     let outcome = Outcome {
         notice: q.contains_key("installed").then(|| {
             "The app is connected to your HubSpot account. Now connect your impact.com account."
@@ -244,14 +280,17 @@ pub async fn save_settings(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     let input = ops::SettingsInput {
         account_sid: get("account_sid"),
         auth_token: f.get("auth_token").cloned(),
         program_id: get("program_id"),
     };
-    let result = ops::save_settings(&site, portal, input, &actor(portal)).await;
+    let result = match edit(&actor, &f) {
+        Ok(e) => ops::save_settings(&site, portal, input, e).await,
+        Err(e) => Err(e),
+    };
     let outcome = Outcome::of(
         result,
         "Settings saved: your impact.com account is connected.",
@@ -290,7 +329,7 @@ fn object_type(f: &Fields) -> Result<ObjectType, OpError> {
 
 /// `GET /account`.
 pub async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     render(
         &site,
         portal,
@@ -308,14 +347,14 @@ pub async fn delete_account(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     if f.get("confirm").map(|c| c.trim()) != Some("delete") {
         let outcome = Outcome::error(OpError::Invalid(vec!["Type delete to confirm.".into()]));
         return render(&site, portal, &csrf, "account.html", outcome, context! {}).await;
     }
-    match ops::delete(&site, portal, &actor(portal)).await {
+    match ops::delete(&site, portal, &actor).await {
         Ok(()) => (
-            [(header::SET_COOKIE, session::set_cookie(SESSION_COOKIE, "", 0, site.secure_cookies))],
+            [(header::SET_COOKIE, site.cookies.clear(site.cookies.session()))],
             Html(
                 "<!doctype html><title>Account deleted</title><h1 id=deleted>Account deleted</h1>\
                  <p>Your configuration and secrets are deleted; nothing more is reported to impact.com.</p>\

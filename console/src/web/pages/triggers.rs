@@ -70,7 +70,7 @@ pub(super) async fn triggers_page(
 
 /// `GET /triggers`.
 pub async fn triggers(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let (site, portal, csrf) = session_or_return!(state, headers);
+    let (site, portal, csrf, _) = session_or_return!(state, headers);
     triggers_page(&site, portal, &csrf, Outcome::default()).await
 }
 
@@ -78,13 +78,15 @@ pub async fn triggers(State(state): State<AppState>, headers: HeaderMap) -> Resp
 async fn edit_triggers(
     site: &Website,
     portal: PortalId,
+    actor: &str,
     f: &Fields,
-    edit: impl FnOnce(&mut domain::triggers::ObjectTriggers) -> Result<(), OpError>,
+    change: impl FnOnce(&mut domain::triggers::ObjectTriggers) -> Result<(), OpError>,
 ) -> Result<Vec<String>, OpError> {
     let ty = object_type(f)?;
+    let by = super::edit(actor, f)?;
     let mut all = ops::view(site, portal).await?.triggers;
-    edit(all.entry(ty).or_default())?;
-    ops::save_triggers(site, portal, all, &actor(portal)).await
+    change(all.entry(ty).or_default())?;
+    ops::save_triggers(site, portal, all, by).await
 }
 
 /// `POST /triggers/active` (`object_type`, `active`).
@@ -93,9 +95,9 @@ pub async fn set_active(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let on = f.get("active").is_some_and(|v| v == "true" || v == "on");
-    let result = edit_triggers(&site, portal, &f, |t| {
+    let result = edit_triggers(&site, portal, &actor, &f, |t| {
         t.on_create = on;
         Ok(())
     })
@@ -115,9 +117,9 @@ pub async fn add_trigger(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let property = f.get("property").cloned().unwrap_or_default();
-    let result = edit_triggers(&site, portal, &f, |t| {
+    let result = edit_triggers(&site, portal, &actor, &f, |t| {
         if property.is_empty() {
             return Err(OpError::Invalid(vec!["choose a property".into()]));
         }
@@ -139,9 +141,9 @@ pub async fn remove_trigger(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let property = f.get("property").cloned().unwrap_or_default();
-    let result = edit_triggers(&site, portal, &f, |t| {
+    let result = edit_triggers(&site, portal, &actor, &f, |t| {
         t.on_change.retain(|p| p.property != property);
         Ok(())
     })

@@ -25,6 +25,14 @@ pub enum PortalStoreError {
     /// A document cannot be applied in the current state.
     #[error("{0}")]
     Refused(String),
+    /// The document was changed since the version the edit started from.
+    #[error("the configuration changed since version {expected} (now version {current})")]
+    Stale {
+        /// The version the edit was based on.
+        expected: i64,
+        /// The current version.
+        current: i64,
+    },
     /// A stored row no longer parses (schema drift).
     #[error("stored configuration of portal {portal} is corrupt: {problem}")]
     Corrupt {
@@ -48,14 +56,32 @@ pub async fn apply(
     doc: &Validated,
     actor: &str,
 ) -> Result<bool, PortalStoreError> {
+    apply_at(pool, cipher, doc, actor, None).await
+}
+
+/// As [`apply`], only when the configuration is still at `version`
+/// (`None`: whatever it is); every applied change raises the version.
+pub async fn apply_at(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    doc: &Validated,
+    actor: &str,
+    version: Option<i64>,
+) -> Result<bool, PortalStoreError> {
     let c = &doc.config;
     let id = i64::try_from(c.portal_id.0)
         .map_err(|_| PortalStoreError::Refused("portal_id too large".into()))?;
     let mut tx = pool.begin().await?;
-    let existing = sqlx::query("SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact FROM portals WHERE portal_id = $1 FOR UPDATE")
+    let existing = sqlx::query("SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact, config_version FROM portals WHERE portal_id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
+    let current = existing
+        .as_ref()
+        .map_or(0, |r| r.get::<i64, _>("config_version"));
+    if let Some(expected) = version.filter(|v| *v != current) {
+        return Err(PortalStoreError::Stale { expected, current });
+    }
     let created = existing.is_none();
     let stored = existing.as_ref().and_then(|r| {
         Some(StoredCredentials {
@@ -91,6 +117,7 @@ pub async fn apply(
              credentials_status = CASE WHEN EXCLUDED.impact_auth_token IS NULL
                  AND portals.impact_account_sid = EXCLUDED.impact_account_sid
                  THEN portals.credentials_status ELSE 'unknown' END,
+             config_version = portals.config_version + 1,
              updated_at = now()",
     )
     .bind(id)

@@ -132,13 +132,14 @@ pub async fn save_adjustments(
     headers: HeaderMap,
     Form(f): Form<Fields>,
 ) -> Response {
-    let (site, portal, csrf) = checked_or_return!(state, headers, f);
+    let (site, portal, csrf, actor) = checked_or_return!(state, headers, f);
     let result = async {
         let ty = object_type(&f)?;
         let rules = parse_form(&f).map_err(OpError::Invalid)?;
+        let by = super::super::edit(&actor, &f)?;
         let mut all = ops::view(&site, portal).await?.adjustments;
         all.insert(ty, rules);
-        ops::save_adjustments(&site, portal, all, &actor(portal)).await
+        ops::save_adjustments(&site, portal, all, by).await
     }
     .await;
     super::triggers_page(
