@@ -2,8 +2,8 @@
 //! portal id, expiry and a random nonce): no session table, any console
 //! instance can check it. The CSRF token of a session is an HMAC of its
 //! nonce; every form carries it and every cookie-authenticated API call that
-//! changes something sends it as `X-CSRF-Token`. The operator authenticates
-//! with `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (no cookie, no CSRF).
+//! changes something sends it as `X-CSRF-Token`. An operator authenticates
+//! with `Authorization: Bearer <operator token>` (no cookie, no CSRF).
 
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -36,8 +36,11 @@ pub enum Principal {
         /// The session's CSRF token.
         csrf: String,
     },
-    /// The operator token: every portal.
-    Operator,
+    /// An operator token: every portal.
+    Operator {
+        /// The token's name (the audit log's actor).
+        name: String,
+    },
 }
 
 impl Principal {
@@ -45,7 +48,7 @@ impl Principal {
     pub fn may_see(&self, portal: PortalId) -> bool {
         match self {
             Self::Portal { portal: p, .. } => *p == portal,
-            Self::Operator => true,
+            Self::Operator { .. } => true,
         }
     }
 }
@@ -141,7 +144,7 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String
     )
 }
 
-/// Constant-time string equality (CSRF tokens, OAuth state, operator token).
+/// Constant-time string equality (CSRF tokens, OAuth state).
 pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

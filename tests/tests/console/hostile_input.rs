@@ -318,7 +318,7 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             "admin list with a wrong token",
             Method::GET,
             "/admin/api/dead-letters".into(),
-            Auth::Operator("operator-token-for-testz"),
+            Auth::Operator("operator-token-for-tests-0123456789abcdeg"),
             None,
         ),
         (

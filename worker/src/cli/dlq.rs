@@ -20,7 +20,7 @@ use crate::{
 /// `dlq` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters (open ones unless --state says otherwise).
+    /// List dead letters (open and replaying ones unless --state says otherwise).
     List {
         /// Which ones.
         #[command(flatten)]
@@ -34,7 +34,8 @@ pub enum DlqCommand {
         /// The dead letter's id.
         id: i64,
     },
-    /// Replay one dead letter (by id) or every open one matching a filter.
+    /// Replay one dead letter (by id) or every open one matching a filter
+    /// (one another replay holds is refused: "already being replayed").
     Replay {
         /// The dead letter's id (or use the filter options).
         id: Option<i64>,
@@ -91,7 +92,8 @@ pub struct FilterArgs {
     /// Text in the error or reason code.
     #[arg(long)]
     pub text: Option<String>,
-    /// open (default), replaying, replayed, discarded or all.
+    /// open, replaying, replayed, discarded or all (default: open and
+    /// replaying; a bulk replay: open).
     #[arg(long)]
     pub state: Option<String>,
     /// Most dead letters (default 100).
@@ -153,7 +155,7 @@ pub async fn run(
             };
             let ids: Vec<DeadLetterId> = match id {
                 Some(id) => vec![DeadLetterId(id)],
-                None => store::list(&w.pool, &filter.to_filter(None)?)
+                None => store::list(&w.pool, &replayable(&filter)?)
                     .await?
                     .into_iter()
                     .map(|d| d.id)
@@ -194,25 +196,39 @@ pub async fn run(
             let outcome = ops::discard(&w.pool, DeadLetterId(id), &actor(), &reason).await?;
             match outcome {
                 ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
-                ops::Discarded::NotOpen => anyhow::bail!("dead letter {id} is not open"),
+                ops::Discarded::NotFound => anyhow::bail!("dead letter {id} does not exist"),
+                ops::Discarded::NotOpen { state } => {
+                    anyhow::bail!("dead letter {id} is not open (it is {state})")
+                }
+                ops::Discarded::Replaying { holder, until } => anyhow::bail!(
+                    "dead letter {id} is being replayed (by {holder} until {until}); try again once that replay ends"
+                ),
             }
         }
     }
     Ok(())
 }
 
+/// The filter of a bulk replay: open dead letters only, unless `--state`
+/// says otherwise (those being replayed would only be refused).
+fn replayable(filter: &FilterArgs) -> anyhow::Result<Filter> {
+    let mut f = filter.to_filter(None)?;
+    f.state.get_or_insert_with(|| "open".into());
+    Ok(f)
+}
+
 fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} ERROR",
-        "ID", "CREATED", "PORTAL", "TYPE", "OBJECT", "CLASS", "REASON", "STATUS", "TRY"
+        "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {:<9} ERROR",
+        "ID", "CREATED", "PORTAL", "TYPE", "OBJECT", "CLASS", "REASON", "STATUS", "TRY", "STATE"
     )?;
     for d in rows {
         let dash = || "-".to_owned();
         let error = d.last_error.as_deref().unwrap_or("").replace('\n', " ");
         writeln!(
             out,
-            "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {}",
+            "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {:<9} {}",
             d.id,
             d.created_at.format("%Y-%m-%d %H:%M:%S"),
             d.portal_id.map_or_else(dash, |p| p.to_string()),
@@ -222,6 +238,7 @@ fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::R
             d.reason,
             d.last_status.map_or_else(dash, |s| s.to_string()),
             d.attempts,
+            d.state,
             domain::failure::truncate(&error, 80),
         )?;
     }
