@@ -15,10 +15,12 @@ use super::{ConfigError, OperatorTokens, Settings};
 pub const DEFAULT_ADMIN_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8091);
 
-/// Whether two listen addresses would be the same socket (same port, and
-/// the same IP or either one all interfaces).
+/// Whether two listen addresses would be the same socket (same port, not
+/// 0 which picks a free one, and the same IP or either one all interfaces).
 fn clash(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 impl Settings {

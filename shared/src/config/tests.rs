@@ -43,7 +43,10 @@ fn the_admin_listener_is_loopback_by_default_and_never_shares_a_listener() {
         let err = s.validate_console().expect_err(clash);
         assert!(err.to_string().contains("CONNECTOR_ADMIN_ADDR"), "{err}");
     }
-    s.admin_addr = Some("127.0.0.1:8091".parse().expect("addr"));
+    // Port 0 picks a free port: never the same socket.
+    s.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    s.ingest_addr = "127.0.0.1:0".parse().expect("addr");
+    assert!(s.validate_console().is_ok());
     s.admin_auth_lockout_secs = 0;
     assert!(s.validate_console().is_err());
 }

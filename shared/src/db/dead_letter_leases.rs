@@ -101,7 +101,7 @@ pub async fn claim(
     portal: Option<i64>,
 ) -> Result<Result<DeadLetter, Unavailable>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    claim_on(&mut *conn, id, holder, ttl, portal).await
+    claim_on(&mut conn, id, holder, ttl, portal).await
 }
 
 /// [`claim`] on one connection (a transaction: the console reserves a dead

@@ -270,7 +270,7 @@ async fn hostile_webhook_requests_get_a_clear_4xx_and_enqueue_nothing() -> anyho
 }
 
 /// Every table's rows, as one text: compared before and after each request.
-async fn snapshot(pool: &PgPool) -> anyhow::Result<String> {
+pub(crate) async fn snapshot(pool: &PgPool) -> anyhow::Result<String> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations' ORDER BY 1",
     )

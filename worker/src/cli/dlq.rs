@@ -4,7 +4,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use shared::{
     config::Settings,
-    db::dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
+    db::{
+        audit,
+        dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
+    },
 };
 use std::io::IsTerminal as _;
 
@@ -126,20 +129,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let w = Worker::connect(settings).await.context("connecting")?;
     match cmd {
-        DlqCommand::List { filter, json } => {
-            let rows = store::list(&w.pool, &filter.to_filter(None)?).await?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-            } else {
-                print_table(&rows, out)?;
-            }
-        }
-        DlqCommand::Show { id } => {
-            let row = store::get(&w.pool, DeadLetterId(id))
-                .await?
-                .with_context(|| format!("dead letter {id} does not exist"))?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&row)?)?;
-        }
+        DlqCommand::List { filter, json } => list(&w, &filter, json, out).await?,
+        DlqCommand::Show { id } => show(&w, id, out).await?,
         DlqCommand::Replay {
             id,
             filter,
@@ -192,20 +183,72 @@ pub async fn run(
             };
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
-        DlqCommand::Discard { id, reason } => {
-            let outcome = ops::discard(&w.pool, DeadLetterId(id), &actor(), &reason).await?;
-            match outcome {
-                ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
-                ops::Discarded::NotFound => anyhow::bail!("dead letter {id} does not exist"),
-                ops::Discarded::NotOpen { state } => {
-                    anyhow::bail!("dead letter {id} is not open (it is {state})")
-                }
-                ops::Discarded::Replaying { holder, until } => anyhow::bail!(
-                    "dead letter {id} is being replayed (by {holder} until {until}); try again once that replay ends"
-                ),
-            }
-        }
+        DlqCommand::Discard { id, reason } => discard(&w, id, &reason, out).await?,
     }
+    Ok(())
+}
+
+/// `dlq list`: the table (or JSON); the read is audited as the
+/// operating-system user (a person reading personal data).
+async fn list(
+    w: &Worker,
+    filter: &FilterArgs,
+    json: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let rows = store::list(&w.pool, &filter.to_filter(None)?).await?;
+    let detail = serde_json::json!({
+        "filter": { "portal": filter.portal, "state": filter.state, "text": filter.text.is_some() },
+        "dead_letters": audit::id_list(rows.iter().map(|d| serde_json::json!(d.id))),
+    });
+    let portal = audit::one_portal(filter.portal, rows.iter().map(|d| d.portal_id));
+    let route = "worker dlq list";
+    audit::record_read(&w.pool, portal, &actor(), "dead_letter.list", route, detail).await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        print_table(&rows, out)?;
+    }
+    Ok(())
+}
+
+/// `dlq discard ID --reason`: refused while a replay holds it.
+async fn discard(
+    w: &Worker,
+    id: i64,
+    reason: &str,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    match ops::discard(&w.pool, DeadLetterId(id), &actor(), reason).await? {
+        ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
+        ops::Discarded::NotFound => anyhow::bail!("dead letter {id} does not exist"),
+        ops::Discarded::NotOpen { state } => {
+            anyhow::bail!("dead letter {id} is not open (it is {state})")
+        }
+        ops::Discarded::Replaying { holder, until } => anyhow::bail!(
+            "dead letter {id} is being replayed (by {holder} until {until}); try again once that replay ends"
+        ),
+    }
+    Ok(())
+}
+
+/// `dlq show ID` (audited).
+async fn show(w: &Worker, id: i64, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let row = store::get(&w.pool, DeadLetterId(id))
+        .await?
+        .with_context(|| format!("dead letter {id} does not exist"))?;
+    let detail = serde_json::json!({ "dead_letter": id });
+    let route = "worker dlq show";
+    audit::record_read(
+        &w.pool,
+        row.portal_id,
+        &actor(),
+        "dead_letter.show",
+        route,
+        detail,
+    )
+    .await?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&row)?)?;
     Ok(())
 }
 
