@@ -294,7 +294,7 @@ mod tests {
                 "entry 2: the operator name must be",
             ),
         ] {
-            let err = settings(Some(A), Some(&list))
+            let err = settings(Some(&"c".repeat(40)), Some(&list))
                 .operator_tokens()
                 .expect_err(&list);
             assert!(err.to_string().contains(says), "{list}: {err}");
