@@ -67,13 +67,11 @@ pub struct Settings {
     /// A file of named operator tokens: one `name:token` per line, `#` comments.
     #[serde(default)]
     pub admin_tokens_file: Option<String>,
-    /// Failed operator-token attempts one client (IP address, IPv6 /64) may
-    /// make in a window of `admin_auth_lockout_secs` before it is locked out
-    /// for that long (429 with `Retry-After`).
+    /// Failed operator-token attempts of one client (IP, IPv6 /64) per
+    /// window before it is locked out for the window (429, `Retry-After`).
     #[serde(deserialize_with = "lenient")]
     pub admin_auth_max_failures: u32,
-    /// Failed attempts from all clients together in a window before every
-    /// client is locked out for the window.
+    /// Failed attempts of all clients per window before all are locked out.
     #[serde(deserialize_with = "lenient")]
     pub admin_auth_max_failures_global: u32,
     /// The failure window and the lockout, in seconds.
