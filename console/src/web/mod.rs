@@ -26,7 +26,7 @@ use axum::{
     routing::{get, post},
 };
 use domain::{events::PortalId, object_type::ObjectType};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use shared::{
     config::Settings,
     crypto::SecretCipher,
@@ -64,8 +64,9 @@ pub struct Website {
     pub redirect_uri: String,
     /// Cookies get `Secure` and the `__Host-` prefix when the public URL is https.
     pub cookies: session::CookiePolicy,
-    /// The operator token (`CONNECTOR_ADMIN_TOKEN`), if any.
-    pub admin_token: Option<SecretString>,
+    /// The operator tokens and their failure counts (`None`: no operator
+    /// access to the JSON API).
+    pub operators: Option<Arc<crate::operators::OperatorAuth>>,
     /// Properties per portal and object type, reloaded by the refresh button.
     pub properties: RwLock<HashMap<(PortalId, ObjectType), Vec<PropertyInfo>>>,
     /// The page templates.
@@ -126,7 +127,9 @@ impl Website {
             cookies: session::CookiePolicy {
                 secure: headers::is_https(public),
             },
-            admin_token: s.operator_token().cloned(),
+            operators: crate::operators::OperatorAuth::from_settings(s, "api")
+                .map_err(|e| e.to_string())?
+                .map(Arc::new),
             properties: RwLock::default(),
             templates: templates::environment(),
         })

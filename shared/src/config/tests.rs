@@ -2,16 +2,52 @@ use super::*;
 use secrecy::ExposeSecret;
 
 #[test]
-fn an_empty_operator_token_is_no_token() {
+fn an_empty_operator_token_is_no_token_and_a_short_one_stops_the_console() {
     let mut s = Settings::defaults();
-    assert!(s.operator_token().is_none());
+    assert!(s.operator_tokens().expect("valid").is_empty());
     for empty in ["", "   "] {
         s.admin_token = Some(SecretString::from(empty));
-        assert!(s.operator_token().is_none(), "{empty:?}");
+        assert!(s.operator_tokens().expect("valid").is_empty(), "{empty:?}");
+        assert!(s.validate_console().is_ok());
+        // No token, no address: no admin listener.
+        assert_eq!(
+            s.admin_listen_addr(&s.operator_tokens().expect("valid")),
+            None
+        );
     }
     s.admin_token = Some(SecretString::from("t"));
-    assert!(s.operator_token().is_some());
+    let err = s.validate_console().expect_err("too short");
+    assert!(err.to_string().contains("CONNECTOR_ADMIN_TOKEN"), "{err}");
+    s.admin_token = Some(SecretString::from("t".repeat(32)));
+    assert!(s.validate_console().is_ok());
     s.console_public_url = Some("ftp://x".into());
+    assert!(s.validate_console().is_err());
+}
+
+#[test]
+fn the_admin_listener_is_loopback_by_default_and_never_shares_a_listener() {
+    let mut s = Settings::defaults();
+    s.admin_token = Some(SecretString::from("t".repeat(32)));
+    let tokens = s.operator_tokens().expect("valid");
+    assert_eq!(
+        s.admin_listen_addr(&tokens).map(|a| a.to_string()),
+        Some("127.0.0.1:8091".into())
+    );
+    assert!(s.validate_console().is_ok());
+    // An address without a token: the listener (for /metrics), API off.
+    let mut bare = Settings::defaults();
+    bare.admin_addr = Some("127.0.0.1:9000".parse().expect("addr"));
+    assert!(bare.admin_listen_addr(&OperatorTokens::default()).is_some());
+    for clash in ["127.0.0.1:8090", "0.0.0.0:8090", "127.0.0.1:8080"] {
+        s.admin_addr = Some(clash.parse().expect("addr"));
+        let err = s.validate_console().expect_err(clash);
+        assert!(err.to_string().contains("CONNECTOR_ADMIN_ADDR"), "{err}");
+    }
+    // Port 0 picks a free port: never the same socket.
+    s.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    s.ingest_addr = "127.0.0.1:0".parse().expect("addr");
+    assert!(s.validate_console().is_ok());
+    s.admin_auth_lockout_secs = 0;
     assert!(s.validate_console().is_err());
 }
 

@@ -4,6 +4,7 @@
 pub mod adjustments;
 pub mod audit;
 pub mod conversions;
+pub mod dead_letter_leases;
 pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod events;

@@ -52,6 +52,8 @@ pub struct DeadLetterItem {
     pub error: Option<String>,
     /// When it failed (RFC 3339).
     pub failed_at: String,
+    /// `open`, or `replaying` while a replay holds it.
+    pub state: String,
 }
 
 /// The portal's 50 most recent conversions.
@@ -93,7 +95,8 @@ pub async fn recent_conversions(
         .collect())
 }
 
-/// The portal's 50 most recent open dead letters (the store `worker dlq` works on).
+/// The portal's 50 most recent unresolved dead letters (the store `worker
+/// dlq` works on): open ones, and those a replay holds (with their state).
 pub async fn open_dead_letters(
     pool: &PgPool,
     portal: i64,
@@ -101,8 +104,8 @@ pub async fn open_dead_letters(
     let rows = sqlx::query(
         "SELECT id, COALESCE(events->0->>'subscriptionType', '') AS subscription_type,
                 COALESCE(object_id, 0) AS object_id, reason_class || ': ' || reason AS reason,
-                last_error, created_at
-         FROM dead_letters WHERE portal_id = $1 AND state = 'open'
+                last_error, created_at, state
+         FROM dead_letters WHERE portal_id = $1 AND state IN ('open', 'replaying')
          ORDER BY created_at DESC, id DESC LIMIT 50",
     )
     .bind(portal)
@@ -119,6 +122,7 @@ pub async fn open_dead_letters(
             failed_at: r
                 .get::<chrono::DateTime<chrono::Utc>, _>("created_at")
                 .to_rfc3339(),
+            state: r.get("state"),
         })
         .collect())
 }

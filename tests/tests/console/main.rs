@@ -1,6 +1,6 @@
 //! The console: the connector website and its JSON API, the admin API, replay
-//! requests carried out by a worker, secrets at rest and in logs, and the
-//! hostile-input catalogue.
+//! requests carried out by a worker and their leases, secrets at rest and in
+//! logs, and the hostile-input catalogue (webhook, website and operator surface).
 //!
 //! One test binary: each module below was a test file of its own.
 
@@ -9,9 +9,11 @@
 mod support;
 
 mod admin_api;
+mod hostile_admin;
 mod hostile_input;
 mod hostile_upstream;
 mod hostile_web;
+mod replay_leases;
 mod replays;
 mod secrets;
 mod settings_check;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shared::broker::{Publisher, ReplayRequest, replay};
 use tower::ServiceExt;
 
-const TOKEN: &str = "operator-token";
+const TOKEN: &str = "operator-token-0123456789abcdef-0123";
 
 fn doc(program: &str) -> Value {
     json!({

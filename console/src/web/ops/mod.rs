@@ -12,7 +12,7 @@ use domain::{
     portal::{ImpactSection, MappingRow, PortalDocument, unmapped_required},
     triggers::TriggerSet,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use shared::{
     db::{self, portals::StoredPortal},
@@ -335,9 +335,10 @@ pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(),
     Ok(())
 }
 
-/// Whether `token` is the operator token.
-pub fn is_operator(site: &Website, token: &str) -> bool {
-    site.admin_token
+/// The name of the operator whose token `token` is, if any.
+pub fn operator_name(site: &Website, token: &str) -> Option<String> {
+    site.operators
         .as_ref()
-        .is_some_and(|t| super::session::same(t.expose_secret(), token))
+        .and_then(|o| o.name_of(token))
+        .map(str::to_owned)
 }
