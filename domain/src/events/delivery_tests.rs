@@ -1,3 +1,4 @@
+use super::event::nesting_depth;
 use super::*;
 
 const OK: &str =

@@ -833,3 +833,103 @@ async fn without_its_settings_the_website_answers_503_and_webhooks_still_work() 
         "webhooks unaffected"
     );
 }
+
+#[tokio::test]
+async fn a_private_apps_webhook_secret_is_set_and_removed_never_shown() -> anyhow::Result<()> {
+    let w = WebEnv::start().await?;
+    // A private-app portal, configured as code (`worker portal apply`).
+    w.env
+        .apply(crate::support::e2e::portal_doc(json!({}), json!({})))
+        .await?;
+    let op = || Auth::Operator(OPERATOR_TOKEN);
+    let path = format!("/api/v1/portals/{P1}/webhook-secret");
+    let spec = w
+        .api(Method::GET, "/api/v1/openapi.json", Auth::None, None)
+        .await;
+    assert!(spec.json()["paths"]["/api/v1/portals/{portal}/webhook-secret"]["put"].is_object());
+    assert_eq!(view_of(&w).await.json()["webhook_secret_set"], false);
+
+    let set = w
+        .api(
+            Method::PUT,
+            &path,
+            op(),
+            Some(json!({"webhook_secret": " private-app-secret-value "})),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    assert_eq!(set.json()["webhook_secret_set"], true);
+    let shown = view_of(&w).await;
+    assert_eq!(shown.json()["webhook_secret_set"], true);
+    assert!(
+        !shown.body.contains("private-app-secret-value"),
+        "{}",
+        shown.body
+    );
+    // Stored sealed, bound to the portal; the audit log names the change only.
+    let sealed: Vec<u8> =
+        sqlx::query_scalar("SELECT hubspot_webhook_secret FROM portals WHERE portal_id = $1")
+            .bind(P1 as i64)
+            .fetch_one(&w.env.pool)
+            .await?;
+    let cipher = shared::crypto::SecretCipher::from_base64(crate::support::e2e::KEY)?;
+    let opened = shared::db::webhook_secrets::open(&cipher, PortalId(P1), &sealed)?;
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&opened),
+        "private-app-secret-value",
+        "trimmed"
+    );
+    let audit: Vec<String> = sqlx::query_scalar(
+        "SELECT action || ' ' || detail::text FROM audit_log WHERE portal_id = $1 ORDER BY id",
+    )
+    .bind(P1 as i64)
+    .fetch_all(&w.env.pool)
+    .await?;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.starts_with("portal.webhook_secret.set")),
+        "{audit:?}"
+    );
+    assert!(
+        audit.iter().all(|a| !a.contains("private-app-secret")),
+        "{audit:?}"
+    );
+    // Saving the settings (a document round trip) keeps it.
+    let settings = w
+        .api(
+            Method::PUT,
+            &format!("/api/v1/portals/{P1}/settings"),
+            op(),
+            Some(json!({"account_sid":"IRsandbox","program_id":"1000"})),
+        )
+        .await;
+    assert_eq!(settings.status, StatusCode::OK, "{}", settings.body);
+    assert_eq!(view_of(&w).await.json()["webhook_secret_set"], true);
+
+    let removed = w.api(Method::DELETE, &path, op(), None).await;
+    assert_eq!(removed.status, StatusCode::OK, "{}", removed.body);
+    assert_eq!(view_of(&w).await.json()["webhook_secret_set"], false);
+    let missing = w
+        .api(
+            Method::PUT,
+            "/api/v1/portals/4040/webhook-secret",
+            op(),
+            Some(json!({"webhook_secret": "x"})),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
+    w.env.finish().await;
+    Ok(())
+}
+
+/// Portal 1001 as the API shows it to the operator.
+async fn view_of(w: &WebEnv) -> crate::support::website::Answer {
+    w.api(
+        Method::GET,
+        &format!("/api/v1/portals/{P1}"),
+        Auth::Operator(OPERATOR_TOKEN),
+        None,
+    )
+    .await
+}
