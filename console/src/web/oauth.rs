@@ -3,7 +3,9 @@
 //! sends it back to `/oauth/callback?code=..&state=..`; the state is checked,
 //! the code exchanged (`POST /oauth/2026-03/token`), the portal id learnt by
 //! introspection, the tokens stored encrypted, and a session opened. A
-//! reinstall after an uninstall finds the old configuration and resumes it.
+//! reinstall after an uninstall finds the old configuration and resumes it;
+//! a login never resumes a portal an operator paused, nor moves a
+//! private-app portal to OAuth (`shared::db::portals::store_oauth_tokens`).
 
 use std::collections::HashMap;
 
@@ -12,7 +14,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use domain::events::PortalId;
+use domain::{
+    events::PortalId,
+    portal::{HubSpotAuthKind, PortalStatus},
+};
 use shared::db;
 
 use super::{
@@ -122,7 +127,7 @@ pub async fn callback(
             );
         }
     };
-    match db::portals::store_oauth_tokens(
+    let next = match db::portals::store_oauth_tokens(
         &site.pool,
         &site.cipher,
         portal,
@@ -131,16 +136,21 @@ pub async fn callback(
     )
     .await
     {
-        Ok(created) => tracing::info!(%portal, created, "portal installed through OAuth"),
+        Ok(login) => {
+            tracing::info!(%portal, created = login.created, resumed = login.resumed,
+                status = login.status.as_str(), auth = login.auth_kind.as_str(),
+                "logged in through HubSpot");
+            after_login(&login)
+        }
         Err(e) => {
             return page_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("Could not store the installation: {e}"),
             );
         }
-    }
+    };
     with_cookies(
-        Redirect::to("/settings?installed=1").into_response(),
+        Redirect::to(next).into_response(),
         &[
             session::set_cookie(
                 SESSION_COOKIE,
@@ -151,6 +161,16 @@ pub async fn callback(
             session::set_cookie(STATE_COOKIE, "", 0, site.secure_cookies),
         ],
     )
+}
+
+/// Where a login lands: a paused or private-app portal is told what the
+/// login did not change (the pages show why).
+fn after_login(login: &db::portals::OAuthLogin) -> &'static str {
+    if login.status != PortalStatus::Active || login.auth_kind != HubSpotAuthKind::Oauth {
+        "/settings?signed_in=1"
+    } else {
+        "/settings?installed=1"
+    }
 }
 
 /// `POST /logout` (CSRF-checked): ends the session.

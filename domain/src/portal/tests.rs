@@ -157,6 +157,8 @@ fn credentials_a_document_needs_depend_on_what_is_stored() {
     let oauth = StoredCredentials {
         hubspot: HubSpotAuthKind::Oauth,
         impact_token: true,
+        private_token: false,
+        oauth_tokens: true,
     };
     // A new portal: both secrets from the document.
     assert_eq!(full.credentials_over(None), Ok(HubSpotAuthKind::PrivateApp));

@@ -32,6 +32,8 @@ pub struct StoredPortal {
     pub impact_auth_token: Option<SecretString>,
     /// `unknown`, `ok` or `failing`.
     pub credentials_status: String,
+    /// Since when an operator paused it (`paused` portals).
+    pub paused_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StoredPortal {
@@ -49,7 +51,7 @@ pub async fn load(
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
     let id = portal.db_key();
-    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status FROM portals WHERE portal_id = $1")
+    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status, paused_at FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -93,6 +95,7 @@ pub async fn load(
         hubspot_private_token,
         impact_auth_token,
         credentials_status: row.get("credentials_status"),
+        paused_at: row.get("paused_at"),
     }))
 }
 
