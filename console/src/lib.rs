@@ -30,6 +30,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(web::routes())
         .merge(api::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            web::throttle::limit,
+        ))
         .with_state(state)
 }
 

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations (`migrations/`), and queries grouped
 //! by table. Every query is scoped by portal.
 
+pub mod account;
 pub mod adjustments;
 pub mod audit;
 pub mod conversions;

@@ -98,7 +98,9 @@ pub struct RateBudget {
 /// How long the shared window is not asked after it failed.
 const SHARED_BACKOFF: Duration = Duration::from_secs(5);
 
-fn key(token: &str) -> [u8; 16] {
+/// The key of the account whose access token is `token`
+/// (`hubspot_rate_windows.account`).
+pub fn key(token: &str) -> [u8; 16] {
     let digest = Sha256::digest(token.as_bytes());
     let mut k = [0u8; 16];
     k.copy_from_slice(&digest[..16]);

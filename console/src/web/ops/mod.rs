@@ -361,11 +361,11 @@ pub async fn save_adjustments(
     apply(site, doc, actor).await
 }
 
-/// Deletes the portal's configuration and secrets (cascading to triggers and
-/// mappings), its conversions and recorded events, and tells the workers,
-/// which then skip its events as an unknown portal.
+/// Deletes the portal and everything of it (configuration, secrets,
+/// conversions, events, dead letters, audit rows: `shared::db::account`),
+/// and tells the workers, which then skip its events as an unknown portal.
 pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
-    if !db::website::delete_portal(&site.pool, portal, actor).await? {
+    if !db::account::delete(&site.pool, &site.cipher, portal, actor).await? {
         return Err(OpError::NotFound);
     }
     site.properties
