@@ -149,6 +149,9 @@ impl PortalDocument {
         }
 
         for (ty, t) in &self.triggers {
+            if t.on_change.len() > super::limits::MAX_TRIGGER_PROPERTIES_PER_OBJECT {
+                continue; // One error (the limit), not one per entry.
+            }
             let mut seen = BTreeSet::new();
             for (i, p) in t.on_change.iter().enumerate() {
                 let path = format!("triggers.{ty}.on_change[{i}]");
@@ -175,6 +178,9 @@ impl PortalDocument {
 
         let mut mappings = MappingSet::new();
         for (ty, rows) in &self.mappings {
+            if rows.len() > super::limits::MAX_MAPPINGS_PER_OBJECT {
+                continue; // One error (the limit), not one per row.
+            }
             let mut typed = Vec::with_capacity(rows.len());
             let mut targets = BTreeSet::new();
             for (i, row) in rows.iter().enumerate() {

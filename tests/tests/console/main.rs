@@ -8,8 +8,10 @@
 #[path = "../../support/mod.rs"]
 mod support;
 
+mod account_deletion;
 mod admin_api;
 mod hostile_input;
+mod hostile_tenant;
 mod replays;
 mod secrets;
 mod settings_check;
