@@ -7,6 +7,7 @@ pub mod audit;
 pub mod conversions;
 pub mod dead_letter_ops;
 pub mod dead_letters;
+pub mod delivery_lock;
 pub mod events;
 pub mod merges;
 pub mod outcome_sweeps;
