@@ -136,12 +136,7 @@ pub async fn callback(
     )
     .await
     {
-        Ok(login) => {
-            tracing::info!(%portal, created = login.created, resumed = login.resumed,
-                status = login.status.as_str(), auth = login.auth_kind.as_str(),
-                "logged in through HubSpot");
-            after_login(&login)
-        }
+        Ok(login) => after_login(portal, &login),
         Err(e) => {
             return page_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -165,7 +160,10 @@ pub async fn callback(
 
 /// Where a login lands: a paused or private-app portal is told what the
 /// login did not change (the pages show why).
-fn after_login(login: &db::portals::OAuthLogin) -> &'static str {
+fn after_login(portal: PortalId, login: &db::portals::OAuthLogin) -> &'static str {
+    tracing::info!(%portal, created = login.created, resumed = login.resumed,
+        status = login.status.as_str(), auth = login.auth_kind.as_str(),
+        "logged in through HubSpot");
     if login.status != PortalStatus::Active || login.auth_kind != HubSpotAuthKind::Oauth {
         "/settings?signed_in=1"
     } else {

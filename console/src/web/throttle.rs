@@ -81,7 +81,9 @@ impl Action {
                 Some(Self::Properties)
             }
             (&Method::POST, "/settings" | "/account/delete", ..) => Some(Self::Save),
-            (&Method::POST, p, None, _) if p.starts_with("/triggers") || p.starts_with("/mappings") => {
+            (&Method::POST, p, None, _)
+                if p.starts_with("/triggers") || p.starts_with("/mappings") =>
+            {
                 Some(Self::Save)
             }
             (&Method::PUT | &Method::DELETE, _, Some(_), _) => Some(Self::Save),
@@ -224,17 +226,34 @@ mod tests {
         assert_eq!(of(Method::POST, "/preview", None), Some(Action::Preview));
         assert_eq!(of(Method::GET, "/preview", None), None);
         assert_eq!(
-            of(Method::POST, "/api/v1/portals/1/dead-letters/5/replay", None),
+            of(
+                Method::POST,
+                "/api/v1/portals/1/dead-letters/5/replay",
+                None
+            ),
             Some(Action::Replay)
         );
-        assert_eq!(of(Method::PUT, "/api/v1/portals/1/mappings", None), Some(Action::Save));
-        assert_eq!(of(Method::DELETE, "/api/v1/portals/1", None), Some(Action::Save));
+        assert_eq!(
+            of(Method::PUT, "/api/v1/portals/1/mappings", None),
+            Some(Action::Save)
+        );
+        assert_eq!(
+            of(Method::DELETE, "/api/v1/portals/1", None),
+            Some(Action::Save)
+        );
         assert_eq!(of(Method::POST, "/mappings/add", None), Some(Action::Save));
         assert_eq!(
-            of(Method::GET, "/api/v1/portals/1/properties/deals", Some("refresh=true")),
+            of(
+                Method::GET,
+                "/api/v1/portals/1/properties/deals",
+                Some("refresh=true")
+            ),
             Some(Action::Properties)
         );
-        assert_eq!(of(Method::GET, "/api/v1/portals/1/properties/deals", None), None);
+        assert_eq!(
+            of(Method::GET, "/api/v1/portals/1/properties/deals", None),
+            None
+        );
         assert_eq!(of(Method::POST, "/logout", None), None);
         assert_eq!(of(Method::GET, "/api/v1/portals/1", None), None);
     }

@@ -50,9 +50,9 @@ fn too_many_trigger_properties_and_values_are_refused() {
         json!({}),
     ));
     assert!(
-        e.iter().any(|e| e.starts_with(
-            "triggers.contacts.on_change: 101 property triggers; at most 100"
-        )),
+        e.iter()
+            .any(|e| e
+                .starts_with("triggers.contacts.on_change: 101 property triggers; at most 100")),
         "{e:?}"
     );
     assert!(
@@ -92,12 +92,13 @@ fn switching_the_hubspot_authentication_is_explicit() {
         d.hubspot = serde_json::from_value(auth).expect("hubspot section");
         d.validate().expect("valid")
     };
-    let private_app_with_login = Some(StoredCredentials {
+    let logged_in = StoredCredentials {
         hubspot: HubSpotAuthKind::PrivateApp,
         impact_token: true,
         private_token: true,
         oauth_tokens: true,
-    });
+    };
+    let private_app_with_login = Some(logged_in);
     // Unsaid: the stored kind stays (an OAuth login stored tokens, but
     // the portal stays on its private app).
     assert_eq!(
@@ -110,7 +111,7 @@ fn switching_the_hubspot_authentication_is_explicit() {
     );
     let never_logged_in = Some(StoredCredentials {
         oauth_tokens: false,
-        ..private_app_with_login.expect("some")
+        ..logged_in
     });
     let e = validated(json!({ "auth_kind": "oauth" }))
         .credentials_over(never_logged_in)

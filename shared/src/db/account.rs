@@ -22,7 +22,10 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
-use crate::{crypto::SecretCipher, db::portals::secret_context, hubspot::rate_window_key};
+use crate::{
+    crypto::SecretCipher,
+    db::{portals::secret_context, rate_windows::account_key},
+};
 use domain::events::PortalId;
 
 /// Tables whose rows of a portal cascade from its `portals` row.
@@ -77,7 +80,12 @@ pub async fn delete(
             .await?;
     counts.insert("dead_letters".into(), json!(letters.len()));
     operator_replays(&mut tx, &letters).await?;
-    for table in ["conversions", "webhook_events", "privacy_erasures", "audit_log"] {
+    for table in [
+        "conversions",
+        "webhook_events",
+        "privacy_erasures",
+        "audit_log",
+    ] {
         let sql = format!("DELETE FROM {table} WHERE portal_id = $1");
         let n = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -154,7 +162,7 @@ fn rate_window_keys(
             let token = cipher
                 .decrypt(&sealed?, &secret_context(portal, column))
                 .ok()?;
-            Some(rate_window_key(token.expose_secret()).to_vec())
+            Some(account_key(token.expose_secret()).to_vec())
         })
         .collect()
 }

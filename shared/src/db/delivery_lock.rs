@@ -64,16 +64,16 @@ impl DeliveryLock {
 
     /// Lets go of the locks (after the outcome is committed).
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
-        if let Some(mut conn) = self.conn.take() {
-            if let Err(e) = sqlx::query("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *conn)
-                .await
-            {
-                conn.close_on_drop();
-                return Err(e);
-            }
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *conn)
+            .await;
+        if unlocked.is_err() {
+            conn.close_on_drop();
         }
-        Ok(())
+        unlocked.map(|_| ())
     }
 }
 

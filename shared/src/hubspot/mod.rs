@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 pub use account::AccountDetails;
 pub use batch_assoc::BATCH_ASSOCIATIONS_LIMIT;
-pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot, key as rate_window_key};
+pub use budget::{LONGEST_WAIT, Observed, Paused, RateBudget, Slot};
 pub use error::{HubSpotError, describe as describe_error};
 pub use oauth::{OAuthApp, OAuthError, TokenGrant};
 pub use properties::PropertyInfo;

@@ -93,8 +93,7 @@ pub async fn oauth_access_token(
             .refresh
             .clone()
             .ok_or(TokenError::Unconfigured("no OAuth refresh token stored"))?;
-        if !stored.refreshing
-            && tokens::claim(pool, portal, &seen, REFRESH_LEASE.as_secs()).await?
+        if !stored.refreshing && tokens::claim(pool, portal, &seen, REFRESH_LEASE.as_secs()).await?
         {
             let lease = Lease::new(pool, portal, seen);
             let refresh = decrypt(&stored.refresh, "hubspot_refresh_token")?

@@ -152,11 +152,13 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
         .bind(format!("IR{mark}"))
         .execute(pool)
         .await?;
-    sqlx::query("INSERT INTO adjustment_rules (portal_id, object_type, rules) VALUES ($1, 'deals', $2)")
-        .bind(p)
-        .bind(json!({ "reverse_when": [{ "property": mark }] }))
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO adjustment_rules (portal_id, object_type, rules) VALUES ($1, 'deals', $2)",
+    )
+    .bind(p)
+    .bind(json!({ "reverse_when": [{ "property": mark }] }))
+    .execute(pool)
+    .await?;
     let email = format!("{mark}@example.com");
     let conversion: i64 = sqlx::query_scalar(
         "INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, last_error)
@@ -204,8 +206,15 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
     .await?;
     // An operator's discard reason (audit) and replay requests, the
     // portal's own and an operator's.
-    shared::db::audit::record(pool, Some(p), "admin:alice", "dead_letter.discard",
-        &json!({"dead_letter": letter, "reason": format!("test contact {email}")}), "discarded").await?;
+    shared::db::audit::record(
+        pool,
+        Some(p),
+        "admin:alice",
+        "dead_letter.discard",
+        &json!({"dead_letter": letter, "reason": format!("test contact {email}")}),
+        "discarded",
+    )
+    .await?;
     sqlx::query(
         "INSERT INTO replay_requests (actor, portal_id, dead_letter_ids, results)
          VALUES ($1, $2, $3, $4), ('admin:alice', NULL, $3, $4)",
@@ -227,10 +236,12 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
     .bind(p)
     .execute(pool)
     .await?;
-    sqlx::query("INSERT INTO outcome_sweeps (account_sid, campaign_id, next_at) VALUES ($1, '1000', now())")
-        .bind(format!("IR{mark}"))
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO outcome_sweeps (account_sid, campaign_id, next_at) VALUES ($1, '1000', now())",
+    )
+    .bind(format!("IR{mark}"))
+    .execute(pool)
+    .await?;
     // The rate window of its HubSpot access token (the website's calls).
     let sealed: Vec<u8> =
         sqlx::query_scalar("SELECT hubspot_access_token FROM portals WHERE portal_id = $1")
@@ -242,7 +253,7 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
         &sealed,
         &secret_context(domain::events::PortalId(portal), "hubspot_access_token"),
     )?;
-    let key = shared::hubspot::rate_window_key(token.expose_secret());
+    let key = shared::db::rate_windows::account_key(token.expose_secret());
     sqlx::query("INSERT INTO hubspot_rate_windows (account) VALUES ($1) ON CONFLICT DO NOTHING")
         .bind(key.to_vec())
         .execute(pool)
@@ -294,12 +305,19 @@ async fn deleting_an_account_leaves_nothing_of_it_in_any_table() -> anyhow::Resu
     assert!(page.body.contains("Account deleted"));
 
     let left = gone.tables(&pool).await?;
-    assert!(left.is_empty(), "values of the deleted portal remain in {left:?}");
+    assert!(
+        left.is_empty(),
+        "values of the deleted portal remain in {left:?}"
+    );
     for needle in [GONE_MARK, gone.window_key.as_str()] {
         let hits = found(&pool, needle).await?;
         assert!(hits.is_empty(), "{needle} remains in {hits:?}");
     }
-    assert_eq!(kept.tables(&pool).await?, before_kept, "the other portal is intact");
+    assert_eq!(
+        kept.tables(&pool).await?,
+        before_kept,
+        "the other portal is intact"
+    );
     // The audit keeps who deleted it, and no personal data.
     let (actor, detail): (String, serde_json::Value) = sqlx::query_as(
         "SELECT actor, detail FROM audit_log WHERE portal_id = $1 AND action = 'portal.delete'",

@@ -42,12 +42,12 @@ async fn exported(w: &WebEnv, portal: u64) -> anyhow::Result<Value> {
 }
 
 async fn status_and_auth(w: &WebEnv, portal: u64) -> anyhow::Result<(String, String)> {
-    Ok(sqlx::query_as(
-        "SELECT status, hubspot_auth_kind FROM portals WHERE portal_id = $1",
+    Ok(
+        sqlx::query_as("SELECT status, hubspot_auth_kind FROM portals WHERE portal_id = $1")
+            .bind(portal as i64)
+            .fetch_one(&w.env.pool)
+            .await?,
     )
-    .bind(portal as i64)
-    .fetch_one(&w.env.pool)
-    .await?)
 }
 
 async fn configure(w: &WebEnv, login: &Login, portal: u64) -> anyhow::Result<()> {
@@ -100,11 +100,21 @@ async fn a_login_does_not_resume_a_portal_an_operator_paused() -> anyhow::Result
         .await;
     assert!(a.status.is_success(), "{} {}", a.status, a.body);
     let view = w
-        .api(Method::GET, &format!("/api/v1/portals/{P1}"), Auth::Session(&again), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/portals/{P1}"),
+            Auth::Session(&again),
+            None,
+        )
         .await
         .json();
     assert_eq!(view["status"], "paused");
-    assert!(view["paused_at"].as_str().is_some_and(|t| t.starts_with(&day)), "{view}");
+    assert!(
+        view["paused_at"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(&day)),
+        "{view}"
+    );
 
     // The operator resumes it, explicitly.
     doc["status"] = json!("active");
@@ -194,8 +204,18 @@ async fn documents_beyond_the_limits_are_refused_by_the_api_and_the_website() ->
         .collect();
     let props: Vec<_> = (0..101).map(|i| json!(format!("prop_{i}"))).collect();
     let cases = [
-        ("201 mappings of one type", "mappings", json!({ "deals": rows }), "mappings.deals: 201 mappings; at most 200"),
-        ("101 property triggers", "triggers", json!({ "contacts": { "on_change": props } }), "triggers.contacts.on_change: 101 property triggers; at most 100"),
+        (
+            "201 mappings of one type",
+            "mappings",
+            json!({ "deals": rows }),
+            "mappings.deals: 201 mappings; at most 200",
+        ),
+        (
+            "101 property triggers",
+            "triggers",
+            json!({ "contacts": { "on_change": props } }),
+            "triggers.contacts.on_change: 101 property triggers; at most 100",
+        ),
     ];
     let mut failures = vec![];
     for (name, path, body, expected) in cases {
@@ -219,10 +239,17 @@ async fn documents_beyond_the_limits_are_refused_by_the_api_and_the_website() ->
         .map(|i| (format!("value-{i}-{}", "v".repeat(40)), json!("y")))
         .collect();
     let heavy: Vec<_> = (0..30)
-        .map(|i| json!({ "from": "dealname", "to": format!("Text{}", i + 1), "value_map": big_map }))
+        .map(
+            |i| json!({ "from": "dealname", "to": format!("Text{}", i + 1), "value_map": big_map }),
+        )
         .collect();
     let a = put("mappings", json!({ "deals": heavy })).await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{:.300}", a.body);
+    assert_eq!(
+        a.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:.300}",
+        a.body
+    );
     assert!(
         a.json()["details"].to_string().contains("at most 256 KiB"),
         "{:.300}",
@@ -242,7 +269,12 @@ async fn documents_beyond_the_limits_are_refused_by_the_api_and_the_website() ->
             &[("object_type", "contacts"), ("property", "prop_100")],
         )
         .await;
-    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{:.500}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:.500}",
+        page.body
+    );
     assert!(
         page.body.contains("101 property triggers; at most 100"),
         "{:.2000}",
@@ -272,7 +304,12 @@ async fn costly_website_actions_are_rate_limited_per_portal() -> anyhow::Result<
     };
     for i in 0..10 {
         let a = send(&mine, P1).await;
-        assert_ne!(a.status, StatusCode::TOO_MANY_REQUESTS, "preview {i}: {}", a.body);
+        assert_ne!(
+            a.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "preview {i}: {}",
+            a.body
+        );
     }
     let a = send(&mine, P1).await;
     assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
@@ -286,16 +323,34 @@ async fn costly_website_actions_are_rate_limited_per_portal() -> anyhow::Result<
     assert!((1..=4).contains(&retry), "{retry}");
     // The page flavour: a readable page, same limit.
     let page = w
-        .submit(&mine, "/preview", &[("object_type", "deals"), ("object_id", "1")])
+        .submit(
+            &mine,
+            "/preview",
+            &[("object_type", "deals"), ("object_id", "1")],
+        )
         .await;
     assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
-    assert!(page.body.contains("Too many previews for this portal"), "{}", page.body);
+    assert!(
+        page.body.contains("Too many previews for this portal"),
+        "{}",
+        page.body
+    );
     assert!(page.headers.contains_key(header::RETRY_AFTER));
     // Another portal is not affected, nor are this portal's reads.
     let other = send(&theirs, P2).await;
-    assert_ne!(other.status, StatusCode::TOO_MANY_REQUESTS, "{}", other.body);
+    assert_ne!(
+        other.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        other.body
+    );
     let read = w
-        .api(Method::GET, &format!("/api/v1/portals/{P1}"), Auth::Session(&mine), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/portals/{P1}"),
+            Auth::Session(&mine),
+            None,
+        )
         .await;
     assert_eq!(read.status, StatusCode::OK);
     // Saves have their own budget: 30 at once.
@@ -377,11 +432,18 @@ async fn slow_token_refreshes_hold_no_transaction_and_refresh_once() -> anyhow::
         anyhow::Ok(seen)
     };
     let (answers, seen) = tokio::join!(loads, watch);
-    assert_eq!(seen?, 0, "a transaction was open during the call to HubSpot");
+    assert_eq!(
+        seen?, 0,
+        "a transaction was open during the call to HubSpot"
+    );
     for a in &answers {
         assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     }
-    assert_eq!(hs.token_refreshes() - before, 1, "one refresh for five requests");
+    assert_eq!(
+        hs.token_refreshes() - before,
+        1,
+        "one refresh for five requests"
+    );
     // The rotated refresh token was kept: the next refresh works.
     hs.set_token_latency(Duration::ZERO);
     expire().await?;
@@ -395,7 +457,11 @@ async fn slow_token_refreshes_hold_no_transaction_and_refresh_once() -> anyhow::
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(hs.token_refreshes() - before, 2);
-    assert_eq!(status_and_auth(&w, P1).await?.0, "active", "not marked uninstalled");
+    assert_eq!(
+        status_and_auth(&w, P1).await?.0,
+        "active",
+        "not marked uninstalled"
+    );
     w.finish().await;
     Ok(())
 }

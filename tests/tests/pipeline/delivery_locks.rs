@@ -31,8 +31,8 @@ async fn idle_in_transaction(pool: &PgPool, for_how_long: Duration) -> anyhow::R
 }
 
 #[tokio::test]
-async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once()
--> anyhow::Result<()> {
+async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once() -> anyhow::Result<()>
+{
     let env = WorkerEnv::start().await?;
     env.apply(json!({
         "triggers": { "deals": { "on_change": ["dealstage"] } },
@@ -50,7 +50,9 @@ async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once()
     env.new_events();
     hs.set_property(PORTAL, ObjectType::Deals, deal, "dealstage", "closedwon")?;
     let events = env.new_events();
-    env.sandbox.impact().set_latency(Duration::from_millis(1500));
+    env.sandbox
+        .impact()
+        .set_latency(Duration::from_millis(1500));
 
     // The same event twice at once (a redelivery racing the first): the
     // second waits for the first's lock, then finds it delivered.

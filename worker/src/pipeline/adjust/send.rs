@@ -47,15 +47,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         return Ok(Sent::AlreadyDelivered);
     }
     let Some(creds) = creds else {
-        let f = Failure::permanent(
-            FailureReason::PortalUnconfigured,
-            "the portal has no impact.com credentials",
-        );
-        db::adjustments::mark_attempt_failed(held.conn(), id, true, f.reason.as_str(), &f.detail)
-            .await
-            .map_err(Failure::database)?;
-        held.release().await.map_err(Failure::database)?;
-        return Ok(Sent::Failed(f));
+        return unconfigured(held, id).await;
     };
     let reversal = row.kind == "reversal";
     // Short blips are retried in process (the row stays locked meanwhile;
@@ -108,6 +100,19 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             }
         }
     }
+}
+
+/// No impact.com credentials: the adjustment fails for good.
+async fn unconfigured(mut held: DeliveryLock, id: i64) -> Result<Sent, Failure> {
+    let f = Failure::permanent(
+        FailureReason::PortalUnconfigured,
+        "the portal has no impact.com credentials",
+    );
+    db::adjustments::mark_attempt_failed(held.conn(), id, true, f.reason.as_str(), &f.detail)
+        .await
+        .map_err(Failure::database)?;
+    held.release().await.map_err(Failure::database)?;
+    Ok(Sent::Failed(f))
 }
 
 /// A refused adjustment goes to the dead-letter store with its form; the
