@@ -163,7 +163,10 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     match site.throttle.take(portal, action) {
         Ok(()) => next.run(req).await,
-        Err(wait) => too_many(req.uri().path().starts_with("/api/"), action, wait),
+        Err(wait) => {
+            tracing::info!(%portal, action = action.label(), "website action rate-limited");
+            too_many(req.uri().path().starts_with("/api/"), action, wait)
+        }
     }
 }
 
