@@ -15,6 +15,7 @@ mod hostile_tenant;
 mod replays;
 mod secrets;
 mod settings_check;
+mod token_refresh;
 mod website_adjustments;
 mod website_browser;
 mod website_items;
