@@ -33,6 +33,10 @@ pub fn app(state: AppState) -> Router {
         .merge(web::routes())
         .merge(api::routes().route_layer(middleware::from_fn_with_state(state.clone(), api::guard)))
         .merge(web::headers::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::throttle::limit,
+        ))
         .with_state(state);
     web::headers::secure(router, https)
 }

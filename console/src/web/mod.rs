@@ -14,6 +14,7 @@ mod pages;
 mod preview;
 pub mod session;
 mod templates;
+pub mod throttle;
 
 pub use preview::{Preview, preview as preview_object};
 
@@ -73,6 +74,8 @@ pub struct Website {
     pub templates: minijinja::Environment<'static>,
     /// Records replay requests and queues them for the workers.
     pub replays: crate::replays::ReplayDesk,
+    /// Per-portal rate limits of costly actions.
+    pub throttle: throttle::Throttle,
 }
 
 /// The website, or why it is unavailable.
@@ -132,6 +135,7 @@ impl Website {
                 .map(Arc::new),
             properties: RwLock::default(),
             templates: templates::environment(),
+            throttle: throttle::Throttle::default(),
         })
     }
 

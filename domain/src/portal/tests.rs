@@ -157,6 +157,8 @@ fn credentials_a_document_needs_depend_on_what_is_stored() {
     let oauth = StoredCredentials {
         hubspot: HubSpotAuthKind::Oauth,
         impact_token: true,
+        private_token: false,
+        oauth_tokens: true,
     };
     // A new portal: both secrets from the document.
     assert_eq!(full.credentials_over(None), Ok(HubSpotAuthKind::PrivateApp));
@@ -254,6 +256,8 @@ fn a_webhook_secret_is_for_private_apps_only() {
     let oauth = StoredCredentials {
         hubspot: HubSpotAuthKind::Oauth,
         impact_token: true,
+        private_token: true,
+        oauth_tokens: true,
     };
     let e = doc.credentials_over(Some(oauth)).expect_err("refused");
     assert!(e.starts_with("hubspot.webhook_secret"), "{e}");
@@ -265,6 +269,16 @@ fn a_webhook_secret_is_for_private_apps_only() {
         doc.credentials_over(Some(private)),
         Ok(HubSpotAuthKind::PrivateApp)
     );
+    // Nor with an explicit switch of a private-app portal to OAuth.
+    let switch = PortalDocument::parse(&ISSUE_EXAMPLE.replace(
+        r#""private_app_token": "pat-na1-xyz""#,
+        r#""webhook_secret": "wh", "auth_kind": "oauth""#,
+    ))
+    .expect("parses")
+    .validate()
+    .expect("valid");
+    let e = switch.credentials_over(Some(private)).expect_err("refused");
+    assert!(e.starts_with("hubspot.webhook_secret"), "{e}");
 }
 
 #[test]

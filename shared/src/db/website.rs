@@ -1,5 +1,5 @@
-//! The website's own reads and writes: Activity's recent conversions and
-//! open dead letters, and deleting an account.
+//! The website's own reads: Activity's recent conversions and open dead
+//! letters (deleting an account is `super::account`).
 
 use serde::Serialize;
 use sqlx::{PgPool, Row};
@@ -136,43 +136,4 @@ pub async fn dead_letter_portal(pool: &PgPool, id: i64) -> Result<Option<i64>, s
             .fetch_optional(pool)
             .await?;
     Ok(owner.flatten())
-}
-
-/// Deletes the portal's configuration and secrets (cascading to triggers
-/// and mappings), its conversions and recorded events, audited and
-/// announced to the workers. False: no such portal.
-pub async fn delete_portal(
-    pool: &PgPool,
-    portal: domain::events::PortalId,
-    actor: &str,
-) -> Result<bool, sqlx::Error> {
-    let id = portal.db_key();
-    let mut tx = pool.begin().await?;
-    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if gone == 0 {
-        return Ok(false);
-    }
-    // No foreign key cascades here (migration 000008: they cost every
-    // event); adjustments cascade from the conversions.
-    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    // The recorded events (HubSpot's payloads) go with the conversions.
-    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
-        .bind(id)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-    super::portals::notify(&mut tx, portal).await?;
-    tx.commit().await?;
-    Ok(true)
 }
