@@ -18,7 +18,10 @@ pub mod web;
 use std::time::Duration;
 
 use axum::Router;
-use shared::config::Settings;
+use shared::{
+    config::Settings,
+    service::serve::{Limits, serve},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -51,11 +54,16 @@ pub async fn run(
         }
     }
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
+    let limits = Limits::from_settings(&settings.edge);
     let admin_task = match (admin, settings.operator_token()) {
         (Some(l), Some(_)) => {
             let router = admin::router(admin::AdminState::from_settings(&settings));
             tracing::info!(addr = %l.local_addr()?, "admin API listening");
-            Some(tokio::spawn(serve(l, router, shutdown.clone(), grace)))
+            let limits = limits.clone();
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                serve("admin", l, router, &limits, stop, grace).await
+            }))
         }
         (Some(_), None) => {
             tracing::warn!("CONNECTOR_ADMIN_TOKEN is unset or empty: the admin API stays off");
@@ -64,7 +72,15 @@ pub async fn run(
         (None, _) => None,
     };
     tracing::info!(addr = %listener.local_addr()?, "console listening");
-    let served = serve(listener, app(state.clone()), shutdown.clone(), grace).await;
+    let served = serve(
+        "console",
+        listener,
+        app(state.clone()),
+        &limits,
+        shutdown.clone(),
+        grace,
+    )
+    .await;
     if let Some(task) = admin_task {
         let _ = task.await;
     }
@@ -73,22 +89,4 @@ pub async fn run(
     }
     tracing::info!("console stopped");
     served
-}
-
-/// Serves `router` on `listener` until `shutdown`, then drains for at most `grace`.
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> anyhow::Result<()> {
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-            Ok(())
-        }
-    }
 }
