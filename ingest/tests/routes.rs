@@ -178,7 +178,11 @@ async fn a_delivery_of_only_ignored_events_needs_no_broker() {
 /// 202: `secret-b`) besides the default; no broker.
 fn app_with_file(default: Option<&str>) -> (axum::Router, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("webhook-secrets-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&path, "# private apps\n101=secret-a-0123456789\n202 = secret-b-0123456789\n").expect("write");
+    std::fs::write(
+        &path,
+        "# private apps\n101=secret-a-0123456789\n202 = secret-b-0123456789\n",
+    )
+    .expect("write");
     let mut s = Settings::defaults();
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     s.hubspot_client_secret = default.map(SecretString::from);
@@ -231,7 +235,11 @@ async fn each_portal_is_verified_with_its_own_secret() {
         "others: the default"
     );
     for (secret, portal, why) in [
-        ("secret-a-0123456789", 202, "portal A's secret claiming portal B"),
+        (
+            "secret-a-0123456789",
+            202,
+            "portal A's secret claiming portal B",
+        ),
         (SECRET, 101, "the default secret for a portal with its own"),
         (
             "secret-b-0123456789",

@@ -130,6 +130,11 @@ impl IngestChild {
         self.child.id().map_or(0, services::rss_kb)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Where it listens (`127.0.0.1:port`).
     pub fn addr(&self) -> &str {
         &self.addr

@@ -214,7 +214,10 @@ fn a_webhook_secret_is_set_kept_or_removed_and_never_exported() {
     for weak in [r#""  ""#, r#""wh-secret""#] {
         let e = with(weak).expect_err("empty or short").0;
         assert!(e[0].starts_with("hubspot.webhook_secret"), "{e:?}");
-        assert!(!e[0].contains("wh-secret\""), "the value is not echoed: {e:?}");
+        assert!(
+            !e[0].contains("wh-secret\""),
+            "the value is not echoed: {e:?}"
+        );
     }
 
     let mut doc = PortalDocument::export(&set.config, HubSpotAuthKind::PrivateApp);

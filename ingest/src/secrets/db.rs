@@ -10,6 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::bail;
 use domain::events::PortalId;
+use secrecy::ExposeSecret as _;
 use shared::{
     config::Settings,
     crypto::{CryptoError, SecretCipher},
@@ -18,7 +19,6 @@ use shared::{
         webhook_secrets,
     },
 };
-use secrecy::ExposeSecret as _;
 use tokio_util::sync::CancellationToken;
 
 use super::{PortalKey, Source, WebhookSecrets, refresh_failed};

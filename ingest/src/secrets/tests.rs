@@ -138,11 +138,20 @@ fn the_secrets_file_format() {
     let long = "a-long-enough-secret";
     for (text, problem) in [
         ("101 secret", "line 1: expected PORTAL_ID=SECRET".to_owned()),
-        (&format!("abc={long}"), "line 1: the portal id must be a positive number".into()),
+        (
+            &format!("abc={long}"),
+            "line 1: the portal id must be a positive number".into(),
+        ),
         (&format!("0={long}"), "line 1: the portal id".into()),
         ("\n101=", "line 2: the secret of portal 101 is empty".into()),
-        ("101=  short-one ", "line 1: the secret of portal 101 is shorter than 16".into()),
-        (&format!("101={long}\n101={long}"), "line 2: portal 101 is listed twice".into()),
+        (
+            "101=  short-one ",
+            "line 1: the secret of portal 101 is shorter than 16".into(),
+        ),
+        (
+            &format!("101={long}\n101={long}"),
+            "line 2: portal 101 is listed twice".into(),
+        ),
     ] {
         let e = file::parse(text).expect_err(text);
         assert!(e.starts_with(&problem), "{text}: {e}");

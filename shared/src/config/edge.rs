@@ -97,7 +97,11 @@ impl EdgeSettings {
 
     /// What ingest needs besides: room for one body of the largest size,
     /// and a deadline longer than the wait for the broker.
-    pub fn validate_ingest(&self, max_body_bytes: usize, publish_timeout_ms: u64) -> Result<(), ConfigError> {
+    pub fn validate_ingest(
+        &self,
+        max_body_bytes: usize,
+        publish_timeout_ms: u64,
+    ) -> Result<(), ConfigError> {
         self.validate()?;
         if self.max_body_bytes_in_flight < max_body_bytes {
             return Err(ConfigError::Invalid {

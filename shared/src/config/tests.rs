@@ -116,12 +116,20 @@ fn listener_limits_come_from_the_environment_and_are_checked() {
     });
     let mut s = Settings::defaults();
     s.edge.max_body_bytes_in_flight = s.max_body_bytes - 1;
-    let e = s.validate_ingest().expect_err("a full-size body never fits");
-    assert!(e.to_string().contains("CONNECTOR_MAX_BODY_BYTES_IN_FLIGHT"), "{e}");
+    let e = s
+        .validate_ingest()
+        .expect_err("a full-size body never fits");
+    assert!(
+        e.to_string().contains("CONNECTOR_MAX_BODY_BYTES_IN_FLIGHT"),
+        "{e}"
+    );
     let mut s = Settings::defaults();
     s.edge.http_max_requests = 0;
     assert!(s.validate_console().is_err());
     let mut s = Settings::defaults();
     s.edge.http_request_timeout_secs = 2;
-    assert!(s.validate_ingest().is_err(), "shorter than the broker's wait");
+    assert!(
+        s.validate_ingest().is_err(),
+        "shorter than the broker's wait"
+    );
 }

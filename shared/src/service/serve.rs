@@ -168,12 +168,7 @@ async fn accept_until(
         match accepted {
             Ok((stream, _)) => {
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(connection(
-                    stream,
-                    permit,
-                    shared.clone(),
-                    shutdown.clone(),
-                ));
+                tokio::spawn(connection(stream, permit, shared.clone(), shutdown.clone()));
             }
             // The peer left before it was accepted: nothing to do.
             Err(e) if is_connection_error(&e) => {}

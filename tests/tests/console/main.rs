@@ -9,9 +9,11 @@
 mod support;
 
 mod admin_api;
+mod hostile_edge;
 mod hostile_input;
 mod replays;
 mod secrets;
+mod weak_secrets;
 mod website_adjustments;
 mod website_browser;
 mod website_routes;

@@ -79,8 +79,10 @@ async fn two_private_apps_with_their_own_secrets_both_convert() -> anyhow::Resul
         ..SandboxConfig::default()
     })
     .await?;
-    env.apply(doc(1001, Some(json!("secret-a-0123456789")))).await?;
-    env.apply(doc(1002, Some(json!("secret-b-0123456789")))).await?;
+    env.apply(doc(1001, Some(json!("secret-a-0123456789"))))
+        .await?;
+    env.apply(doc(1002, Some(json!("secret-b-0123456789"))))
+        .await?;
     let ingest = ingest_on(&env.settings).await?;
     // HubSpot signs each private app's webhooks with that app's secret.
     let hs = env.sandbox.hubspot();
@@ -129,7 +131,8 @@ async fn a_secret_set_through_the_product_reaches_a_running_ingest() -> anyhow::
     assert_eq!(send(&ingest, PUBLIC_SECRET, 1001).await?, 200);
 
     // `worker portal apply` with the private app's secret.
-    env.apply(doc(1001, Some(json!("fresh-secret-0123456789")))).await?;
+    env.apply(doc(1001, Some(json!("fresh-secret-0123456789"))))
+        .await?;
     let set_at = Instant::now();
     eventually(
         Duration::from_secs(5),
@@ -198,7 +201,8 @@ async fn ingest_starts_with_the_database_down_and_serves_the_default_secret() ->
 #[tokio::test]
 async fn stored_secrets_without_the_key_stop_ingest_at_start() -> anyhow::Result<()> {
     let env = WorkerEnv::start().await?;
-    env.apply(doc(1001, Some(json!("stored-secret-0123456789")))).await?;
+    env.apply(doc(1001, Some(json!("stored-secret-0123456789"))))
+        .await?;
     let mut settings = env.settings.clone();
     settings.webhook_secrets_db = true;
     settings.encryption_key = None;
@@ -207,7 +211,10 @@ async fn stored_secrets_without_the_key_stop_ingest_at_start() -> anyhow::Result
     let e = ended.expect_err("refuses to start").to_string();
     assert!(e.contains("CONNECTOR_ENCRYPTION_KEY is not set"), "{e}");
     assert!(e.contains("1 portal(s) have a webhook secret"), "{e}");
-    assert!(!e.contains("stored-secret-0123456789") && !e.contains('\n'), "{e}");
+    assert!(
+        !e.contains("stored-secret-0123456789") && !e.contains('\n'),
+        "{e}"
+    );
     env.finish().await;
     Ok(())
 }
@@ -224,7 +231,10 @@ async fn the_secrets_file_is_followed_while_ingest_runs() -> anyhow::Result<()> 
     assert_eq!(send(&ingest, TEST_SECRET, 1001).await?, 401);
     assert_eq!(send(&ingest, TEST_SECRET, 1002).await?, 200);
 
-    std::fs::write(&path, "1001=second-secret-0123456789\n1002=other-secret-0123456789\n")?;
+    std::fs::write(
+        &path,
+        "1001=second-secret-0123456789\n1002=other-secret-0123456789\n",
+    )?;
     eventually(Duration::from_secs(6), "the changed file", || async {
         Ok(send(&ingest, "second-secret-0123456789", 1001).await? == 200)
     })
