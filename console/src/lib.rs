@@ -16,10 +16,13 @@ pub mod replays;
 mod state;
 pub mod web;
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use axum::{Router, middleware};
-use shared::config::Settings;
+use shared::{
+    config::Settings,
+    service::serve::{Limits, serve},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -61,6 +64,7 @@ pub async fn run(
     }
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
     describe_metrics();
+    let limits = Limits::from_settings(&settings.edge);
     let admin_task = match admin {
         Some(l) => {
             let admin_state = admin::AdminState::from_settings(&settings);
@@ -74,12 +78,24 @@ pub async fn run(
                 tracing::warn!(%addr, "the admin listener is not on loopback: make sure only operators can reach it");
             }
             let router = admin::router(admin_state);
-            Some(tokio::spawn(serve(l, router, shutdown.clone(), grace)))
+            let limits = limits.clone();
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                serve("admin", l, router, &limits, stop, grace).await
+            }))
         }
         None => None,
     };
     tracing::info!(addr = %listener.local_addr()?, "console listening");
-    let served = serve(listener, app(state.clone()), shutdown.clone(), grace).await;
+    let served = serve(
+        "console",
+        listener,
+        app(state.clone()),
+        &limits,
+        shutdown.clone(),
+        grace,
+    )
+    .await;
     if let Some(task) = admin_task {
         let _ = task.await;
     }
@@ -88,27 +104,6 @@ pub async fn run(
     }
     tracing::info!("console stopped");
     served
-}
-
-/// Serves `router` on `listener` until `shutdown`, then drains for at most `grace`.
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> anyhow::Result<()> {
-    // The peer address reaches the handlers: failed operator-token
-    // attempts are counted per client.
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server =
-        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-            Ok(())
-        }
-    }
 }
 
 /// Installs the metrics recorder and lists the console's metrics (at zero)

@@ -161,14 +161,15 @@ impl PortalDocument {
         let webhook_secret = match self.hubspot.webhook_secret {
             None => SecretUpdate::Keep,
             Some(None) => SecretUpdate::Clear,
-            Some(Some(s)) if s.expose_secret().trim().is_empty() => {
-                errors.push(
-                    "hubspot.webhook_secret: must not be empty (null removes the stored one)"
-                        .into(),
-                );
-                SecretUpdate::Keep
-            }
-            Some(Some(s)) => SecretUpdate::Set(SecretString::from(s.expose_secret().trim())),
+            Some(Some(s)) => match crate::signature::check_secret(s.expose_secret()) {
+                Ok(s) => SecretUpdate::Set(SecretString::from(s)),
+                Err(e) => {
+                    errors.push(format!(
+                        "hubspot.webhook_secret: {e} (null removes the stored one)"
+                    ));
+                    SecretUpdate::Keep
+                }
+            },
         };
 
         for (ty, t) in &self.triggers {

@@ -7,6 +7,7 @@ use std::{
 };
 
 use domain::retry::RetryLadder;
+use secrecy::SecretString;
 
 use super::{ConfigError, OperatorTokens, Settings};
 
@@ -45,8 +46,31 @@ impl Settings {
             .filter(|p| !p.is_empty())
     }
 
+    /// The app's client secret (the key of OAuth, and of webhooks signed
+    /// by the public app): `None` when unset. Set but empty or short, it
+    /// is refused (anyone could sign with it), never taken as "unset".
+    pub fn client_secret(&self) -> Result<Option<&SecretString>, ConfigError> {
+        use secrecy::ExposeSecret as _;
+        match &self.hubspot_client_secret {
+            None => Ok(None),
+            Some(s) => match domain::signature::check_secret(s.expose_secret()) {
+                Ok(_) => Ok(Some(s)),
+                Err(e) => Err(ConfigError::Invalid {
+                    name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
+                    problem: format!(
+                        "{e}; set the HubSpot app's client secret, or leave the variable \
+                         unset when every portal has a webhook secret of its own"
+                    ),
+                }),
+            },
+        }
+    }
+
     /// Checks what the ingest process needs.
     pub fn validate_ingest(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
+        self.edge
+            .validate_ingest(self.max_body_bytes, self.publish_timeout_ms)?;
         if self.hubspot_client_secret.is_none()
             && self.webhook_secrets_path().is_none()
             && !self.webhook_secrets_db
@@ -95,6 +119,8 @@ impl Settings {
     /// Checks what the console process needs (the website itself reports
     /// its missing settings as 503 pages, as before).
     pub fn validate_console(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
+        self.edge.validate()?;
         for (name, url) in [
             ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
             ("CONNECTOR_PUBLIC_URL", &self.public_url),
@@ -169,6 +195,7 @@ impl Settings {
 
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
         if self.worker_prefetch == 0 {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_WORKER_PREFETCH",

@@ -121,6 +121,9 @@ pub struct Settings {
     /// Largest number of events in one webhook request (HubSpot sends at most 100).
     #[serde(deserialize_with = "lenient")]
     pub max_batch_events: usize,
+    /// The HTTP listeners' timeouts and caps (`CONNECTOR_HTTP_*`).
+    #[serde(flatten)]
+    pub edge: EdgeSettings,
     /// How old (or how far in the future) a v3 timestamp may be, in seconds.
     #[serde(deserialize_with = "lenient")]
     pub signature_max_age_secs: u64,
@@ -263,6 +266,8 @@ struct Defaults {
     accept_signature_v2: bool,
     max_body_bytes: usize,
     max_batch_events: usize,
+    #[serde(flatten)]
+    edge: edge::EdgeDefaults,
     signature_max_age_secs: u64,
     publish_timeout_ms: u64,
     publisher_channels: usize,
@@ -314,6 +319,7 @@ const DEFAULTS: Defaults = Defaults {
     accept_signature_v2: false,
     max_body_bytes: 1024 * 1024,
     max_batch_events: 100,
+    edge: edge::EDGE_DEFAULTS,
     signature_max_age_secs: 300,
     publish_timeout_ms: 2000,
     publisher_channels: 4,
@@ -408,9 +414,11 @@ impl Settings {
 
 mod checks;
 mod de;
+mod edge;
 pub mod operators;
 
 pub use checks::{DEFAULT_ADMIN_ADDR, parse_schedule};
+pub use edge::EdgeSettings;
 pub use operators::OperatorTokens;
 
 #[cfg(test)]
