@@ -915,7 +915,8 @@ async fn a_private_apps_webhook_secret_is_set_and_removed_never_shown() -> anyho
             Method::PUT,
             "/api/v1/portals/4040/webhook-secret",
             op(),
-            Some(json!({"webhook_secret": "x"})),
+            // Strong enough: the portal is what is missing.
+            Some(json!({"webhook_secret": "a-private-app-secret-of-no-portal"})),
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);
