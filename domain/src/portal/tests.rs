@@ -278,7 +278,7 @@ fn a_webhook_secret_is_for_private_apps_only() {
     // Nor with an explicit switch of a private-app portal to OAuth.
     let switch = PortalDocument::parse(&ISSUE_EXAMPLE.replace(
         r#""private_app_token": "pat-na1-xyz""#,
-        r#""webhook_secret": "wh", "auth_kind": "oauth""#,
+        r#""webhook_secret": "wh-secret-0123456789", "auth_kind": "oauth""#,
     ))
     .expect("parses")
     .validate()
