@@ -1,8 +1,8 @@
 //! The console: the connector website (OAuth install, settings, triggers,
 //! mappings, preview, activity) and its JSON API `/api/v1` on one listener
 //! (`CONNECTOR_CONSOLE_ADDR`), and the operators' admin API `/admin/api/...`
-//! on its own (`CONNECTOR_ADMIN_ADDR`, only with a non-empty
-//! `CONNECTOR_ADMIN_TOKEN`).
+//! and `/metrics` on its own (`CONNECTOR_ADMIN_ADDR`, loopback by default;
+//! the admin API answers only with an operator token set: [`operators`]).
 //!
 //! The console never delivers to impact.com: a replay is recorded in
 //! `replay_requests` and published to the replays queue, and a worker
@@ -11,14 +11,18 @@
 pub mod admin;
 pub mod api;
 mod extract;
+pub mod operators;
 pub mod replays;
 mod state;
 pub mod web;
 
 use std::time::Duration;
 
-use axum::Router;
-use shared::config::Settings;
+use axum::{Router, middleware};
+use shared::{
+    config::Settings,
+    service::serve::{Limits, serve},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -30,15 +34,20 @@ pub fn app(state: AppState) -> Router {
     let https = state.https;
     let router = Router::new()
         .merge(web::routes())
-        .merge(api::routes())
+        .merge(api::routes().route_layer(middleware::from_fn_with_state(state.clone(), api::guard)))
         .merge(web::headers::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::throttle::limit,
+        ))
         .with_state(state);
     web::headers::secure(router, https)
 }
 
 /// Runs the console until `shutdown` fires: the website and `/api/v1` on
-/// `listener`, the admin API on `admin` when given and an operator token is
-/// set (an empty token never opens it).
+/// `listener`, `/metrics` and the admin API on `admin` when given (the
+/// admin API answers 503 naming the settings unless an operator token is
+/// set; an empty one is none).
 pub async fn run(
     settings: Settings,
     listener: TcpListener,
@@ -54,20 +63,39 @@ pub async fn run(
         }
     }
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    let admin_task = match (admin, settings.operator_token()) {
-        (Some(l), Some(_)) => {
-            let router = admin::router(admin::AdminState::from_settings(&settings));
-            tracing::info!(addr = %l.local_addr()?, "admin API listening");
-            Some(tokio::spawn(serve(l, router, shutdown.clone(), grace)))
+    describe_metrics();
+    let limits = Limits::from_settings(&settings.edge);
+    let admin_task = match admin {
+        Some(l) => {
+            let admin_state = admin::AdminState::from_settings(&settings);
+            let addr = l.local_addr()?;
+            if admin_state.is_on() {
+                tracing::info!(%addr, operators = ?settings.operator_tokens()?.names().collect::<Vec<_>>(), "admin API and /metrics listening");
+            } else {
+                tracing::warn!(%addr, "no operator token set: the admin API is off (503); /metrics listening");
+            }
+            if !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "the admin listener is not on loopback: make sure only operators can reach it");
+            }
+            let router = admin::router(admin_state);
+            let limits = limits.clone();
+            let stop = shutdown.clone();
+            Some(tokio::spawn(async move {
+                serve("admin", l, router, &limits, stop, grace).await
+            }))
         }
-        (Some(_), None) => {
-            tracing::warn!("CONNECTOR_ADMIN_TOKEN is unset or empty: the admin API stays off");
-            None
-        }
-        (None, _) => None,
+        None => None,
     };
     tracing::info!(addr = %listener.local_addr()?, "console listening");
-    let served = serve(listener, app(state.clone()), shutdown.clone(), grace).await;
+    let served = serve(
+        "console",
+        listener,
+        app(state.clone()),
+        &limits,
+        shutdown.clone(),
+        grace,
+    )
+    .await;
     if let Some(task) = admin_task {
         let _ = task.await;
     }
@@ -78,20 +106,26 @@ pub async fn run(
     served
 }
 
-/// Serves `router` on `listener` until `shutdown`, then drains for at most `grace`.
-async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> anyhow::Result<()> {
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-            Ok(())
+/// Installs the metrics recorder and lists the console's metrics (at zero)
+/// so `/metrics` shows them before the first request.
+fn describe_metrics() {
+    let _ = shared::telemetry::metrics();
+    metrics::describe_counter!(
+        "console_operator_auth_total",
+        "Operator-token checks by surface (admin, api) and outcome (ok, missing, invalid, locked_out)"
+    );
+    metrics::describe_counter!(
+        "console_operator_lockouts_total",
+        "Lockouts after too many failed operator-token attempts, by surface and scope (client, global)"
+    );
+    for surface in ["admin", "api"] {
+        for outcome in ["ok", "missing", "invalid", "locked_out"] {
+            metrics::counter!("console_operator_auth_total", "surface" => surface, "outcome" => outcome)
+                .increment(0);
+        }
+        for scope in ["client", "global"] {
+            metrics::counter!("console_operator_lockouts_total", "surface" => surface, "scope" => scope)
+                .increment(0);
         }
     }
 }

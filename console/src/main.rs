@@ -30,18 +30,20 @@ async fn main() -> ExitCode {
             Ok(l) => l,
             Err(code) => return code,
         };
-    // The admin API only with an address and a non-empty operator token.
-    let admin = match (settings.admin_addr, settings.operator_token()) {
-        (Some(addr), Some(_)) => match service::bind("console", addr, "CONNECTOR_ADMIN_ADDR").await
-        {
+    // The admin listener: CONNECTOR_ADMIN_ADDR, or loopback when an
+    // operator token is set (the tokens were checked above).
+    let tokens = settings.operator_tokens().unwrap_or_default();
+    let admin = match settings.admin_listen_addr(&tokens) {
+        Some(addr) => match service::bind("console", addr, "CONNECTOR_ADMIN_ADDR").await {
             Ok(l) => Some(l),
             Err(code) => return code,
         },
-        (Some(_), None) => {
-            tracing::warn!("CONNECTOR_ADMIN_TOKEN is unset or empty: the admin API stays off");
+        None => {
+            tracing::info!(
+                "no operator token and no CONNECTOR_ADMIN_ADDR: no admin API, no /metrics"
+            );
             None
         }
-        (None, _) => None,
     };
     let shutdown = CancellationToken::new();
     tokio::spawn(service::cancel_on_signal(shutdown.clone()));

@@ -20,6 +20,10 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod secret;
+
+pub use secret::{MIN_SECRET_LEN, WeakSecret, check_secret};
+
 /// Header carrying the v1/v2 signature.
 pub const HEADER_SIGNATURE: &str = "x-hubspot-signature";
 /// Header naming the v1/v2 version.

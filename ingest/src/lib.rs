@@ -4,6 +4,7 @@
 //! secrets are read in the background ([`secrets`]); the connector website,
 //! its JSON API and the operators' admin API are the `console` crate's.
 
+pub mod body;
 mod enqueue;
 mod health;
 pub mod secrets;
@@ -17,7 +18,11 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
-use shared::{broker::Publisher, config::Settings};
+use shared::{
+    broker::Publisher,
+    config::Settings,
+    service::serve::{Limits, serve},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -86,16 +91,9 @@ pub async fn run(
     );
     tracing::info!(addr = %listener.local_addr()?, "ingest listening");
     let grace = Duration::from_secs(settings.shutdown_grace_secs);
-    let server = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let served = tokio::select! {
-        r = server => r.map_err(anyhow::Error::from),
-        // Bound the drain: HubSpot retries whatever we never answered.
-        () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-            Ok(())
-        }
-    };
+    let limits = Limits::from_settings(&settings.edge);
+    // Bounded drain: HubSpot retries whatever was never answered.
+    let served = serve("ingest", listener, app(state), &limits, shutdown, grace).await;
     supervisor.abort();
     upkeep.abort();
     for task in background.into_iter().flatten() {
@@ -104,6 +102,21 @@ pub async fn run(
     publisher.close().await;
     tracing::info!("ingest stopped");
     served
+}
+
+/// What `ingest --check-config` checks: the settings, and the secrets
+/// file when one is named (read and parsed, as at start).
+pub fn check_config(settings: &Settings) -> Result<(), shared::config::ConfigError> {
+    settings.validate_ingest()?;
+    if let Some(path) = settings.webhook_secrets_path() {
+        secrets::file::load(std::path::Path::new(path)).map_err(|problem| {
+            shared::config::ConfigError::Invalid {
+                name: "CONNECTOR_WEBHOOK_SECRETS_FILE",
+                problem,
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Convenience for the binary and tests: a publisher built from settings.
@@ -130,6 +143,8 @@ fn describe_metrics() {
         "invalid_signature",
         "invalid_payload",
         "body_too_large",
+        "body_timeout",
+        "overloaded",
         "broker_unavailable",
     ] {
         metrics::counter!("ingest_requests_total", "outcome" => outcome).increment(0);

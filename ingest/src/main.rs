@@ -19,8 +19,7 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match service::settings("ingest", "", cli.check_config, |s| s.validate_ingest())
-    {
+    let settings = match service::settings("ingest", "", cli.check_config, ingest::check_config) {
         Ok(s) => s,
         Err(code) => return code,
     };

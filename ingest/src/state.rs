@@ -8,7 +8,10 @@ use shared::{
     config::{ConfigError, Settings},
 };
 
-use crate::secrets::{WebhookSecrets, file};
+use crate::{
+    body::BodyBudget,
+    secrets::{WebhookSecrets, file},
+};
 
 /// Shared, cheaply cloned handler state.
 #[derive(Clone)]
@@ -21,6 +24,8 @@ pub struct AppState {
     pub public_url: Option<Arc<str>>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// The webhook bytes in hand at once (`CONNECTOR_MAX_BODY_BYTES_IN_FLIGHT`).
+    pub body_budget: BodyBudget,
     /// Largest number of events in one request.
     pub max_batch_events: usize,
     /// How long to wait for broker confirms.
@@ -68,6 +73,7 @@ impl AppState {
                 .as_deref()
                 .map(|u| u.trim_end_matches('/').into()),
             max_body_bytes: s.max_body_bytes,
+            body_budget: BodyBudget::new(s.edge.max_body_bytes_in_flight),
             max_batch_events: s.max_batch_events,
             publish_timeout: s.publish_timeout(),
             secrets_file,

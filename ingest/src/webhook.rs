@@ -23,7 +23,6 @@ use domain::{
     events::{ParsedDelivery, PayloadError, ReadDelivery, parse_delivery, read_delivery},
     signature::{self, SignatureError, SignatureVersion, SignedRequest, Verifier},
 };
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 
 use shared::http::ApiError;
@@ -141,10 +140,12 @@ pub async fn receive(
     let result = handle(&state, &original, headers, body).await;
     let outcome = match &result {
         Ok(_) => "accepted",
-        Err(e) => match e.status {
-            StatusCode::UNAUTHORIZED => "invalid_signature",
-            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            StatusCode::SERVICE_UNAVAILABLE => "broker_unavailable",
+        Err(e) => match (e.status, e.code) {
+            (StatusCode::UNAUTHORIZED, _) => "invalid_signature",
+            (StatusCode::PAYLOAD_TOO_LARGE, _) => "body_too_large",
+            (_, "overloaded") => "overloaded",
+            (_, "body_timeout") => "body_timeout",
+            (StatusCode::SERVICE_UNAVAILABLE, _) => "broker_unavailable",
             _ => "invalid_payload",
         },
     };
@@ -158,7 +159,12 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let body = read_limited(&headers, body, state.max_body_bytes).await?;
+    // Held (against the bytes budget) until the answer.
+    let held = state
+        .body_budget
+        .read(&headers, body, state.max_body_bytes)
+        .await?;
+    let body = held.bytes.clone();
     let uri = public_uri(state.public_url.as_deref(), &headers, original);
     // Only when some portal has a secret of its own is the (untrusted)
     // body read before the signature is checked: to pick the key. Nothing
@@ -223,34 +229,6 @@ fn note_odd_events(d: &ParsedDelivery) {
     for e in &d.invalid {
         tracing::warn!(portal = ?e.portal_id.map(|p| p.0), index = e.index,
             "unreadable event kept as an invalid dead letter");
-    }
-}
-
-/// Reads the body, refusing (413) as soon as it exceeds the limit, before
-/// any parsing.
-async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("body exceeds {limit} bytes"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unreadable_body",
-            e.to_string(),
-        )),
     }
 }
 

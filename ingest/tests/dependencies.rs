@@ -78,8 +78,8 @@ fn ingest_depends_on_neither_the_worker_nor_the_website() {
 async fn the_website_and_the_apis_are_not_served_by_ingest() {
     let mut s = Settings::defaults();
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-    s.hubspot_client_secret = Some(SecretString::from("secret"));
-    s.admin_token = Some(SecretString::from("token"));
+    s.hubspot_client_secret = Some(SecretString::from("dependencies-test-secret"));
+    s.admin_token = Some(SecretString::from("operator-token-0123456789abcdef-xyz"));
     let app = ingest::app(ingest::AppState::from_settings(&s).expect("valid settings"));
     for path in ["/login", "/api/v1/openapi.json", "/admin/api/dead-letters"] {
         let resp = app

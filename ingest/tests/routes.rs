@@ -182,7 +182,11 @@ async fn a_delivery_of_only_ignored_events_needs_no_broker() {
 /// 202: `secret-b`) besides the default; no broker.
 fn app_with_file(default: Option<&str>) -> (axum::Router, std::path::PathBuf) {
     let path = std::env::temp_dir().join(format!("webhook-secrets-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&path, "# private apps\n101=secret-a\n202 = secret-b\n").expect("write");
+    std::fs::write(
+        &path,
+        "# private apps\n101=secret-a-0123456789\n202 = secret-b-0123456789\n",
+    )
+    .expect("write");
     let mut s = Settings::defaults();
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     s.hubspot_client_secret = default.map(SecretString::from);
@@ -222,11 +226,11 @@ async fn each_portal_is_verified_with_its_own_secret() {
     // Past the signature means on to the (absent) broker: 503.
     let passed = StatusCode::SERVICE_UNAVAILABLE;
     assert_eq!(
-        status(signed_with("secret-a", &event_of(101))).await,
+        status(signed_with("secret-a-0123456789", &event_of(101))).await,
         passed
     );
     assert_eq!(
-        status(signed_with("secret-b", &event_of(202))).await,
+        status(signed_with("secret-b-0123456789", &event_of(202))).await,
         passed
     );
     assert_eq!(
@@ -235,10 +239,14 @@ async fn each_portal_is_verified_with_its_own_secret() {
         "others: the default"
     );
     for (secret, portal, why) in [
-        ("secret-a", 202, "portal A's secret claiming portal B"),
+        (
+            "secret-a-0123456789",
+            202,
+            "portal A's secret claiming portal B",
+        ),
         (SECRET, 101, "the default secret for a portal with its own"),
         (
-            "secret-b",
+            "secret-b-0123456789",
             303,
             "a portal's secret for a portal without one",
         ),
@@ -252,14 +260,14 @@ async fn each_portal_is_verified_with_its_own_secret() {
     // A delivery naming two portals can only be verified with the default.
     let mixed = r#"[{"portalId":101,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"},{"portalId":202,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"}]"#;
     assert_eq!(
-        status(signed_with("secret-a", mixed)).await,
+        status(signed_with("secret-a-0123456789", mixed)).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(status(signed_with(SECRET, mixed)).await, passed);
     // Nor can portal A's secret slip an (unreadable) event of portal B in.
     let smuggled = r#"[{"portalId":101,"objectId":2,"occurredAt":3,"subscriptionType":"contact.creation"},{"portalId":202,"objectId":"x","occurredAt":3,"subscriptionType":"contact.creation"}]"#;
     assert_eq!(
-        status(signed_with("secret-a", smuggled)).await,
+        status(signed_with("secret-a-0123456789", smuggled)).await,
         StatusCode::UNAUTHORIZED
     );
     // A body refused as a whole is refused only once the signature holds.
@@ -284,7 +292,7 @@ async fn without_a_default_secret_unknown_portals_are_401() {
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let resp = app
-        .oneshot(signed_with("secret-a", &event_of(101)))
+        .oneshot(signed_with("secret-a-0123456789", &event_of(101)))
         .await
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "verified");
@@ -294,7 +302,7 @@ async fn without_a_default_secret_unknown_portals_are_401() {
 #[test]
 fn a_bad_secrets_file_stops_ingest_at_start_naming_the_line() {
     let path = std::env::temp_dir().join(format!("webhook-secrets-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&path, "101=secret-a\nnot a line\n").expect("write");
+    std::fs::write(&path, "101=secret-a-0123456789\nnot a line\n").expect("write");
     let mut s = Settings::defaults();
     s.hubspot_client_secret = Some(SecretString::from(SECRET));
     s.webhook_secrets_file = Some(path.display().to_string());
@@ -304,7 +312,7 @@ fn a_bad_secrets_file_stops_ingest_at_start_naming_the_line() {
         .to_string();
     assert!(e.contains("CONNECTOR_WEBHOOK_SECRETS_FILE"), "{e}");
     assert!(e.contains("line 2: expected PORTAL_ID=SECRET"), "{e}");
-    assert!(!e.contains("secret-a"), "{e}");
+    assert!(!e.contains("secret-a-0123456789"), "{e}");
     std::fs::remove_file(&path).expect("remove");
     let e = ingest::AppState::from_settings(&s)
         .err()

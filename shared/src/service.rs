@@ -1,5 +1,9 @@
 //! What every service binary does around its library's `run`: load and
-//! check the settings, start logging, and stop on Ctrl-C or SIGTERM.
+//! check the settings, start logging, and stop on Ctrl-C or SIGTERM; and
+//! (feature `http`) serve HTTP within timeouts and caps ([`serve`]).
+
+#[cfg(feature = "http")]
+pub mod serve;
 
 use std::{net::SocketAddr, process::ExitCode};
 

@@ -18,7 +18,7 @@ use crate::support::e2e::{WorkerEnv, eventually, spawn_worker};
 use sandbox::{PortalSeed, SandboxConfig};
 
 /// The operator token the tests configure.
-pub const OPERATOR_TOKEN: &str = "operator-token-for-tests";
+pub const OPERATOR_TOKEN: &str = "operator-token-for-tests-0123456789abcdef";
 /// The public URL the route tests pretend to be served at.
 pub const PUBLIC_URL: &str = "http://connector.test";
 

@@ -59,16 +59,24 @@ impl IngestChild {
     /// Starts `ingest` with `settings` as environment on a free port and
     /// waits until it is ready.
     pub async fn spawn(bins: &Binaries, settings: &Settings) -> anyhow::Result<Self> {
-        let secret = settings
-            .hubspot_client_secret
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned())
-            .unwrap_or_default();
+        Self::spawn_with(bins, settings, &[]).await
+    }
+
+    /// [`IngestChild::spawn`] with more environment variables (e.g. the
+    /// listener's limits, `CONNECTOR_HTTP_*`).
+    pub async fn spawn_with(
+        bins: &Binaries,
+        settings: &Settings,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let addr = format!("127.0.0.1:{}", free_port()?);
         let mut cmd = Command::new(bins.path("ingest"));
+        // Unset means no default secret (an empty one is refused).
+        if let Some(secret) = &settings.hubspot_client_secret {
+            cmd.env("CONNECTOR_HUBSPOT_CLIENT_SECRET", secret.expose_secret());
+        }
         cmd.env("CONNECTOR_AMQP_URL", &settings.amqp_url)
             .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
-            .env("CONNECTOR_HUBSPOT_CLIENT_SECRET", secret)
             .env("CONNECTOR_INGEST_ADDR", &addr)
             .env("CONNECTOR_LOG", &settings.log)
             .env("CONNECTOR_DATABASE_URL", &settings.database_url)
@@ -79,6 +87,7 @@ impl IngestChild {
         if let Some(path) = settings.webhook_secrets_path() {
             cmd.env("CONNECTOR_WEBHOOK_SECRETS_FILE", path);
         }
+        cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         let mut child = cmd
             .stdin(Stdio::null())
             .kill_on_drop(true)
@@ -114,6 +123,21 @@ impl IngestChild {
     /// Peak RSS so far, in KiB.
     pub fn peak_rss_kb(&self) -> u64 {
         self.child.id().map_or(0, peak_rss_kb)
+    }
+
+    /// Resident set size now (VmRSS), in KiB.
+    pub fn rss_kb(&self) -> u64 {
+        self.child.id().map_or(0, services::rss_kb)
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Where it listens (`127.0.0.1:port`).
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     /// Asks for a graceful stop (SIGTERM) and waits.

@@ -52,6 +52,8 @@ pub struct Inner {
     pub event_concurrency: usize,
     /// Erase a contact's data on `contact.deletion` too.
     pub erase_on_deletion: bool,
+    /// Lease of a dead letter taken by a replay (renewed while it runs).
+    pub replay_lease: Duration,
     /// Event outcomes waiting for their commit (all messages share it).
     pub records: Arc<RecordBatch>,
     /// Deliveries waiting for their portal's next batch.
@@ -121,6 +123,7 @@ impl Worker {
                     / MAX_FLUSHING)
                     .max(1),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
+                replay_lease: settings.replay_lease(),
             }),
         })
     }

@@ -85,6 +85,12 @@ pub async fn run_with(
         Duration::from_secs(settings.prune_interval_secs.max(60)),
         shutdown.clone(),
     );
+    // Dead letters whose replay's worker died are given back.
+    let reaper = dlq::lease::reap(
+        worker.pool.clone(),
+        (settings.replay_lease() / 2).clamp(Duration::from_secs(1), Duration::from_secs(30)),
+        shutdown.clone(),
+    );
     let poller = settings.outcomes_poll.then(|| {
         outcomes::spawn(
             worker.clone(),
@@ -120,6 +126,7 @@ pub async fn run_with(
     shutdown.cancel();
     let _ = listener.await;
     let _ = pruner.await;
+    let _ = reaper.await;
     let _ = sink.await;
     let _ = replays.await;
     if let Some(p) = poller {

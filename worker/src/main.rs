@@ -11,7 +11,9 @@ use worker::cli::{Cli, Command};
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     // PostgreSQL notices ("relation ... already exists, skipping") are noise.
-    let settings = match service::settings("worker", ",sqlx=warn", false, |_| Ok(())) {
+    // Every command refuses a set-but-empty client secret (OAuth's key).
+    let check = |s: &shared::config::Settings| s.client_secret().map(|_| ());
+    let settings = match service::settings("worker", ",sqlx=warn", false, check) {
         Ok(s) => s,
         Err(code) => return code,
     };

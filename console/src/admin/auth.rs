@@ -1,59 +1,52 @@
-//! The operator bearer token, compared in constant time.
+//! The admin API's guard: a named operator token, failed attempts limited
+//! per client and globally ([`crate::operators`]).
 
 use axum::{
     extract::{Request, State},
-    http::{StatusCode, header},
+    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use secrecy::ExposeSecret;
-use subtle::ConstantTimeEq;
 
 use super::AdminState;
+use crate::operators::{self, HOW_TO_ENABLE};
 use shared::http::ApiError;
 
-/// Who is calling, for the audit log (`X-Operator` header, else `admin-api`).
+/// Who is calling, for the audit log: `admin:<token name>`, the name of the
+/// operator token that authenticated the request (an `X-Operator` header is
+/// ignored: it is only what the caller says).
 #[derive(Debug, Clone)]
 pub struct Operator(pub String);
 
-/// Lets a request through only with `Authorization: Bearer <CONNECTOR_ADMIN_TOKEN>`.
+/// Lets a request through only with `Authorization: Bearer <an operator token>`.
 pub async fn require_token(
     State(state): State<AdminState>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = &state.token else {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "admin_disabled",
-            "the admin API is disabled: set CONNECTOR_ADMIN_TOKEN",
-        )
-        .into_response();
+    let auth = match &state.auth {
+        Ok(a) => a,
+        Err(why) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "admin_disabled",
+                format!("the admin API is off: {why}"),
+            )
+            .into_response();
+        }
     };
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let ok: bool = given
-        .as_bytes()
-        .ct_eq(expected.expose_secret().as_bytes())
-        .into();
-    if !ok {
-        return ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "missing or wrong operator token (Authorization: Bearer ...)",
-        )
-        .into_response();
+    let checked = auth.check(operators::peer(&req), operators::bearer(req.headers()));
+    match checked {
+        Ok(name) => {
+            let who = Operator(format!("admin:{name}"));
+            req.extensions_mut().insert(who);
+            next.run(req).await
+        }
+        Err(refusal) => operators::refusal_response(refusal, "invalid_token"),
     }
-    let who = req
-        .headers()
-        .get("x-operator")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .map_or_else(|| "admin-api".to_owned(), |v| format!("admin:{v}"));
-    req.extensions_mut().insert(Operator(who));
-    next.run(req).await
+}
+
+/// Why the admin API is off when no operator token is set.
+pub fn off_reason() -> String {
+    format!("no operator token: {HOW_TO_ENABLE}")
 }

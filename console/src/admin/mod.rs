@@ -1,23 +1,30 @@
 //! The admin HTTP API under `/admin/api/...`, on its own listener
-//! (`CONNECTOR_ADMIN_ADDR`): the dead-letter store's list, show, replay and
-//! discard, replay requests, conversions and privacy erasure for operators,
-//! behind a bearer token (`CONNECTOR_ADMIN_TOKEN`; unset or empty: off).
-//! Replays are requests carried out by the workers (202 and an id).
+//! (`CONNECTOR_ADMIN_ADDR`, loopback by default): the dead-letter store's
+//! list, show, replay and discard, replay requests, conversions and privacy
+//! erasure for operators, behind named operator tokens
+//! (`CONNECTOR_ADMIN_TOKEN`, `CONNECTOR_ADMIN_TOKENS`,
+//! `CONNECTOR_ADMIN_TOKENS_FILE`; none set: off, 503). Reads of personal
+//! data are audited. Replays are requests carried out by the workers (202
+//! and an id). The same listener serves `GET /metrics`.
 
+mod audit;
 mod auth;
+mod dead_letters;
 mod handlers;
 
 use std::sync::Arc;
 
 use axum::{
-    Router, middleware,
+    Router,
+    http::header,
+    middleware,
+    response::IntoResponse,
     routing::{get, post},
 };
-use secrecy::SecretString;
 use shared::{config::Settings, crypto::SecretCipher};
 use sqlx::PgPool;
 
-use crate::replays::ReplayDesk;
+use crate::{operators::OperatorAuth, replays::ReplayDesk};
 
 /// The store the admin routes work on.
 #[derive(Clone)]
@@ -31,31 +38,46 @@ pub struct AdminStore {
 }
 
 /// What the admin routes share. Cheap to clone.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct AdminState {
-    /// The operator token; `None`: the admin API is disabled (401).
-    token: Option<Arc<SecretString>>,
+    /// The operator tokens; `Err`: why the admin API is off (503).
+    auth: Result<Arc<OperatorAuth>, Arc<str>>,
     /// The store; `Err`: why it is unavailable (503).
     store: Option<Result<AdminStore, Arc<str>>>,
 }
 
 impl AdminState {
-    /// No admin API: every route answers 401.
+    /// No admin API: every route answers 503 naming the settings.
     pub fn disabled() -> Self {
-        Self::default()
+        Self {
+            auth: Err(Arc::from(auth::off_reason())),
+            store: None,
+        }
     }
 
-    /// From the settings: enabled when `CONNECTOR_ADMIN_TOKEN` is set and
-    /// not empty; the database (`CONNECTOR_DATABASE_URL`) is connected on
+    /// From the settings: on when an operator token is set (each at least
+    /// 32 bytes); the database (`CONNECTOR_DATABASE_URL`) is connected on
     /// first use.
     pub fn from_settings(settings: &Settings) -> Self {
-        let Some(token) = settings.operator_token().cloned() else {
-            return Self::disabled();
+        let auth = match OperatorAuth::from_settings(settings, "admin") {
+            Ok(Some(a)) => Arc::new(a),
+            Ok(None) => return Self::disabled(),
+            Err(e) => {
+                return Self {
+                    auth: Err(Arc::from(e.to_string())),
+                    ..Self::disabled()
+                };
+            }
         };
         Self {
-            token: Some(Arc::new(token)),
+            auth: Ok(auth),
             store: Some(AdminStore::from_settings(settings).map_err(Arc::from)),
         }
+    }
+
+    /// Whether operator tokens are set (the admin API is on).
+    pub fn is_on(&self) -> bool {
+        self.auth.is_ok()
     }
 }
 
@@ -75,22 +97,31 @@ impl AdminStore {
     }
 }
 
-/// The admin routes, every one behind the bearer token.
+/// `GET /metrics`: the console's Prometheus metrics (admin listener only).
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared::telemetry::metrics().render(),
+    )
+}
+
+/// The admin routes, every one behind an operator token, and `/metrics`
+/// (without one: counters only, no personal data).
 pub fn router(state: AdminState) -> Router {
     Router::new()
-        .route("/admin/api/dead-letters", get(handlers::list))
+        .route("/admin/api/dead-letters", get(dead_letters::list))
         .route(
             "/admin/api/dead-letters/replay",
-            post(handlers::replay_filter),
+            post(dead_letters::replay_filter),
         )
-        .route("/admin/api/dead-letters/{id}", get(handlers::show))
+        .route("/admin/api/dead-letters/{id}", get(dead_letters::show))
         .route(
             "/admin/api/dead-letters/{id}/replay",
-            post(handlers::replay_id),
+            post(dead_letters::replay_id),
         )
         .route(
             "/admin/api/dead-letters/{id}/discard",
-            post(handlers::discard),
+            post(dead_letters::discard),
         )
         .route("/admin/api/replays", get(handlers::replays))
         .route("/admin/api/replays/{id}", get(handlers::replay_status))
@@ -100,5 +131,6 @@ pub fn router(state: AdminState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }

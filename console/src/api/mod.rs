@@ -3,7 +3,8 @@
 //!
 //! Authentication: the website's session cookie (only its own portal;
 //! changes need the `X-CSRF-Token` header, whose value `GET /api/v1/session`
-//! returns), or `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (every portal).
+//! returns), or `Authorization: Bearer <operator token>` (every portal;
+//! failed attempts are limited as on the admin API: [`guard`]).
 //!
 //! Concurrent edits: `GET /api/v1/portals/{id}` answers the configuration's
 //! `version` (also as `ETag: "N"`); a `PUT` with `If-Match: "N"` is refused
@@ -17,8 +18,9 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use axum::{
     Json, Router,
-    extract::{Query, State},
+    extract::{Query, Request, State},
     http::{HeaderMap, Method, StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
     routing::{get, post, put},
 };
@@ -90,6 +92,23 @@ fn op_error(e: OpError) -> Response {
     (e.status(), Json(body)).into_response()
 }
 
+/// Counts failed operator-token attempts on the API as the admin API does
+/// (per client and globally; locked out: 429 with `Retry-After`, the token
+/// not even looked at). Requests without `Authorization` pass untouched.
+pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.headers().contains_key(header::AUTHORIZATION)
+        && let Ok(site) = &state.website
+        && let Some(auth) = &site.operators
+        && let Err(refusal) = auth.check(
+            crate::operators::peer(&req),
+            crate::operators::bearer(req.headers()),
+        )
+    {
+        return crate::operators::refusal_response(refusal, "unauthorized");
+    }
+    next.run(req).await
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
@@ -110,13 +129,11 @@ async fn principal(
         )
         .into_response()
     })?;
-    if let Some(auth) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let token = auth.strip_prefix("Bearer ").unwrap_or_default();
-        if ops::is_operator(&site, token) {
-            return Ok((site, Principal::Operator));
+    if headers.contains_key(header::AUTHORIZATION) {
+        // Failures were counted (and lockouts answered) by [`guard`].
+        let token = crate::operators::bearer(headers).unwrap_or_default();
+        if let Some(name) = ops::operator_name(&site, token) {
+            return Ok((site, Principal::Operator { name }));
         }
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -162,7 +179,7 @@ async fn access(
         return Err(op_error(OpError::Forbidden(portal)));
     }
     let actor = match p {
-        Principal::Operator => "api:operator".to_owned(),
+        Principal::Operator { name } => format!("api:operator:{name}"),
         Principal::Portal { user, .. } => user.actor("api", portal),
     };
     Ok((site, portal, actor))
@@ -228,7 +245,9 @@ async fn session_info(
     headers: HeaderMap,
 ) -> Response {
     match principal(&state, &method, &headers).await {
-        Ok((_, Principal::Operator)) => Json(json!({ "operator": true })).into_response(),
+        Ok((_, Principal::Operator { name })) => {
+            Json(json!({ "operator": true, "name": name })).into_response()
+        }
         Ok((_, Principal::Portal { portal, csrf, .. })) => {
             Json(json!({ "operator": false, "portal_id": portal.0, "csrf_token": csrf }))
                 .into_response()

@@ -14,6 +14,7 @@ mod pages;
 mod preview;
 pub mod session;
 mod templates;
+pub mod throttle;
 
 pub use preview::{Preview, preview as preview_object};
 
@@ -26,7 +27,7 @@ use axum::{
     routing::{get, post},
 };
 use domain::{events::PortalId, object_type::ObjectType};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use shared::{
     config::Settings,
     crypto::SecretCipher,
@@ -64,14 +65,17 @@ pub struct Website {
     pub redirect_uri: String,
     /// Cookies get `Secure` and the `__Host-` prefix when the public URL is https.
     pub cookies: session::CookiePolicy,
-    /// The operator token (`CONNECTOR_ADMIN_TOKEN`), if any.
-    pub admin_token: Option<SecretString>,
+    /// The operator tokens and their failure counts (`None`: no operator
+    /// access to the JSON API).
+    pub operators: Option<Arc<crate::operators::OperatorAuth>>,
     /// Properties per portal and object type, reloaded by the refresh button.
     pub properties: RwLock<HashMap<(PortalId, ObjectType), Vec<PropertyInfo>>>,
     /// The page templates.
     pub templates: minijinja::Environment<'static>,
     /// Records replay requests and queues them for the workers.
     pub replays: crate::replays::ReplayDesk,
+    /// Per-portal rate limits of costly actions.
+    pub throttle: throttle::Throttle,
 }
 
 /// The website, or why it is unavailable.
@@ -126,9 +130,12 @@ impl Website {
             cookies: session::CookiePolicy {
                 secure: headers::is_https(public),
             },
-            admin_token: s.operator_token().cloned(),
+            operators: crate::operators::OperatorAuth::from_settings(s, "api")
+                .map_err(|e| e.to_string())?
+                .map(Arc::new),
             properties: RwLock::default(),
             templates: templates::environment(),
+            throttle: throttle::Throttle::default(),
         })
     }
 

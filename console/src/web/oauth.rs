@@ -4,9 +4,11 @@
 //! the code exchanged (`POST /oauth/2026-03/token`), the portal id and the
 //! HubSpot user learnt by introspection, the tokens stored encrypted, and a
 //! session opened. A reinstall after an uninstall finds the old
-//! configuration and resumes it. The state cookie is cleared by every
-//! answer of the callback (success, HubSpot's error, mismatch, expiry), so
-//! a state is good for one attempt only.
+//! configuration and resumes it; a login never resumes a portal an operator
+//! paused, nor moves a private-app portal to OAuth
+//! (`shared::db::portals::store_oauth_tokens`). The state cookie is cleared
+//! by every answer of the callback (success, HubSpot's error, mismatch,
+//! expiry), so a state is good for one attempt only.
 
 use std::collections::HashMap;
 
@@ -15,7 +17,10 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use domain::events::PortalId;
+use domain::{
+    events::PortalId,
+    portal::{HubSpotAuthKind, PortalStatus},
+};
 use shared::db;
 
 use super::{
@@ -139,25 +144,23 @@ async fn install(site: &Website, headers: &HeaderMap, q: &HashMap<String, String
         email: info.user.clone(),
     };
     match open(site, portal, &user, grant.tokens()).await {
-        Ok(cookie) => with_cookies(
-            Redirect::to("/settings?installed=1").into_response(),
-            &[cookie],
-        ),
+        Ok((next, cookie)) => with_cookies(Redirect::to(next).into_response(), &[cookie]),
         Err(e) => internal_error("the installation could not be stored", e),
     }
 }
 
-/// Stores the tokens and opens a session; returns its `Set-Cookie`.
+/// Stores the tokens and opens a session; returns where the login lands and
+/// the session's `Set-Cookie`.
 async fn open(
     site: &Website,
     portal: PortalId,
     user: &session::User,
     tokens: db::portals::OAuthTokens<'_>,
-) -> Result<String, db::portals::PortalStoreError> {
+) -> Result<(&'static str, String), db::portals::PortalStoreError> {
     let actor = user.actor("website:oauth", portal);
-    let created =
+    let login =
         db::portals::store_oauth_tokens(&site.pool, &site.cipher, portal, tokens, &actor).await?;
-    tracing::info!(%portal, created, user = ?user.email, "portal installed through OAuth");
+    let next = after_login(portal, user, &login);
     let issued = site.sessions.issue(portal);
     let who = db::sessions::SessionUser {
         user_id: user.id,
@@ -172,7 +175,27 @@ async fn open(
     )
     .await?;
     let c = site.cookies;
-    Ok(c.set(c.session(), &issued.cookie, session::SESSION_SECS))
+    Ok((
+        next,
+        c.set(c.session(), &issued.cookie, session::SESSION_SECS),
+    ))
+}
+
+/// Where a login lands: a paused or private-app portal is told what the
+/// login did not change (the pages show why).
+fn after_login(
+    portal: PortalId,
+    user: &session::User,
+    login: &db::portals::OAuthLogin,
+) -> &'static str {
+    tracing::info!(%portal, created = login.created, resumed = login.resumed,
+        status = login.status.as_str(), auth = login.auth_kind.as_str(),
+        user = ?user.email, "logged in through HubSpot");
+    if login.status != PortalStatus::Active || login.auth_kind != HubSpotAuthKind::Oauth {
+        "/settings?signed_in=1"
+    } else {
+        "/settings?installed=1"
+    }
 }
 
 /// `POST /logout` (CSRF-checked): ends the session, on the server too: the

@@ -7,7 +7,7 @@
 //! then on. The CSRF token of a session is an HMAC of its id; every form
 //! carries it and every cookie-authenticated API call that changes
 //! something sends it as `X-CSRF-Token`. The operator authenticates with
-//! `Authorization: Bearer $CONNECTOR_ADMIN_TOKEN` (no cookie, no CSRF).
+//! `Authorization: Bearer <operator token>` (no cookie, no CSRF).
 //!
 //! Cookies are `HttpOnly`, `SameSite=Lax`, and, when the public URL is
 //! https, `Secure` with the `__Host-` name prefix (the browser then keeps
@@ -137,8 +137,11 @@ pub enum Principal {
         /// The HubSpot user who logged in.
         user: User,
     },
-    /// The operator token: every portal.
-    Operator,
+    /// An operator token: every portal.
+    Operator {
+        /// The token's name (the audit log's actor).
+        name: String,
+    },
 }
 
 impl Principal {
@@ -146,7 +149,7 @@ impl Principal {
     pub fn may_see(&self, portal: PortalId) -> bool {
         match self {
             Self::Portal { portal: p, .. } => *p == portal,
-            Self::Operator => true,
+            Self::Operator { .. } => true,
         }
     }
 }
@@ -244,7 +247,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Constant-time string equality (CSRF tokens, OAuth state, operator token).
+/// Constant-time string equality (CSRF tokens, OAuth state).
 pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }

@@ -53,8 +53,10 @@ pub struct HubSpotSection {
     /// Export only: whether a webhook secret is stored. Ignored on apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_secret_set: Option<bool>,
-    /// Export only: how the connector authenticates (`private_app` or `oauth`).
-    /// Ignored on apply.
+    /// How the connector authenticates (`private_app` or `oauth`). Exported;
+    /// on apply, a value other than the stored one switches explicitly (to
+    /// `oauth`: with the tokens of an earlier login through HubSpot; to
+    /// `private_app`: with the token given or stored). Absent: unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_kind: Option<HubSpotAuthKind>,
 }

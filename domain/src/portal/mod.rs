@@ -7,6 +7,7 @@
 //! left out of an applied document keeps the stored value.
 
 mod document;
+pub mod limits;
 mod validate;
 mod validate_adjustments;
 
@@ -27,7 +28,9 @@ pub enum PortalStatus {
     /// Events are processed.
     #[default]
     Active,
-    /// Paused by its owner: configuration kept, events skipped.
+    /// Paused by an operator (a document with `"status": "paused"`):
+    /// configuration kept, events skipped, until an operator resumes it (a
+    /// login through HubSpot does not).
     Paused,
     /// The app was uninstalled in HubSpot: configuration kept, events skipped.
     Uninstalled,
@@ -139,3 +142,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_adjustments;
+
+#[cfg(test)]
+mod tests_limits;

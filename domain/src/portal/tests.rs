@@ -157,6 +157,8 @@ fn credentials_a_document_needs_depend_on_what_is_stored() {
     let oauth = StoredCredentials {
         hubspot: HubSpotAuthKind::Oauth,
         impact_token: true,
+        private_token: false,
+        oauth_tokens: true,
     };
     // A new portal: both secrets from the document.
     assert_eq!(full.credentials_over(None), Ok(HubSpotAuthKind::PrivateApp));
@@ -201,13 +203,13 @@ fn a_webhook_secret_is_set_kept_or_removed_and_never_exported() {
         .expect("parses")
         .validate()
     };
-    let set = with(r#"" wh-secret-1 ""#).expect("valid");
+    let set = with(r#"" wh-secret-0123456789 ""#).expect("valid");
     match &set.secrets.hubspot_webhook_secret {
-        SecretUpdate::Set(s) => assert_eq!(s.expose_secret(), "wh-secret-1", "trimmed"),
+        SecretUpdate::Set(s) => assert_eq!(s.expose_secret(), "wh-secret-0123456789", "trimmed"),
         other => panic!("expected Set, got {other:?}"),
     }
     assert!(
-        !format!("{set:?}").contains("wh-secret-1"),
+        !format!("{set:?}").contains("wh-secret-0123456789"),
         "redacted in Debug"
     );
     let cleared = with("null").expect("valid");
@@ -223,13 +225,19 @@ fn a_webhook_secret_is_set_kept_or_removed_and_never_exported() {
         kept.secrets.hubspot_webhook_secret,
         SecretUpdate::Keep
     ));
-    let e = with(r#""  ""#).expect_err("empty").0;
-    assert!(e[0].starts_with("hubspot.webhook_secret"), "{e:?}");
+    for weak in [r#""  ""#, r#""wh-secret""#] {
+        let e = with(weak).expect_err("empty or short").0;
+        assert!(e[0].starts_with("hubspot.webhook_secret"), "{e:?}");
+        assert!(
+            !e[0].contains("wh-secret\""),
+            "the value is not echoed: {e:?}"
+        );
+    }
 
     let mut doc = PortalDocument::export(&set.config, HubSpotAuthKind::PrivateApp);
     doc.hubspot.webhook_secret_set = Some(true);
     let text = serde_json::to_string(&doc).expect("serialises");
-    assert!(!text.contains("wh-secret-1"), "{text}");
+    assert!(!text.contains("wh-secret-0123456789"), "{text}");
     assert!(text.contains(r#""webhook_secret_set":true"#), "{text}");
     // The export applies again: the flag is ignored, the secret kept.
     let again = PortalDocument::parse(&text)
@@ -246,7 +254,7 @@ fn a_webhook_secret_is_set_kept_or_removed_and_never_exported() {
 fn a_webhook_secret_is_for_private_apps_only() {
     let doc = PortalDocument::parse(&ISSUE_EXAMPLE.replace(
         r#""private_app_token": "pat-na1-xyz""#,
-        r#""webhook_secret": "wh""#,
+        r#""webhook_secret": "wh-secret-0123456789""#,
     ))
     .expect("parses")
     .validate()
@@ -254,6 +262,8 @@ fn a_webhook_secret_is_for_private_apps_only() {
     let oauth = StoredCredentials {
         hubspot: HubSpotAuthKind::Oauth,
         impact_token: true,
+        private_token: true,
+        oauth_tokens: true,
     };
     let e = doc.credentials_over(Some(oauth)).expect_err("refused");
     assert!(e.starts_with("hubspot.webhook_secret"), "{e}");
@@ -265,6 +275,16 @@ fn a_webhook_secret_is_for_private_apps_only() {
         doc.credentials_over(Some(private)),
         Ok(HubSpotAuthKind::PrivateApp)
     );
+    // Nor with an explicit switch of a private-app portal to OAuth.
+    let switch = PortalDocument::parse(&ISSUE_EXAMPLE.replace(
+        r#""private_app_token": "pat-na1-xyz""#,
+        r#""webhook_secret": "wh-secret-0123456789", "auth_kind": "oauth""#,
+    ))
+    .expect("parses")
+    .validate()
+    .expect("valid");
+    let e = switch.credentials_over(Some(private)).expect_err("refused");
+    assert!(e.starts_with("hubspot.webhook_secret"), "{e}");
 }
 
 #[test]

@@ -32,6 +32,9 @@ pub struct Validated {
     pub secrets: PortalSecrets,
     /// Not errors, but probably mistakes (e.g. a trigger without mappings).
     pub warnings: Vec<String>,
+    /// `hubspot.auth_kind` as given: an explicit switch of the HubSpot
+    /// authentication (`None`: keep what is stored, or what the secrets say).
+    pub auth_kind: Option<HubSpotAuthKind>,
 }
 
 /// What is stored for a portal before a document is applied.
@@ -41,6 +44,11 @@ pub struct StoredCredentials {
     pub hubspot: HubSpotAuthKind,
     /// Whether an impact.com Auth Token is stored.
     pub impact_token: bool,
+    /// Whether a private-app token is stored.
+    pub private_token: bool,
+    /// Whether OAuth tokens are stored (an OAuth login stores them, also for
+    /// a portal that stays on its private-app token).
+    pub oauth_tokens: bool,
 }
 
 impl Validated {
@@ -58,10 +66,32 @@ impl Validated {
                 "impact.auth_token: required (no token is stored for this portal yet)".into(),
             );
         }
-        let kind = match (&self.secrets.hubspot_private_token, stored) {
-            (Some(_), _) => HubSpotAuthKind::PrivateApp,
-            (None, Some(s)) => s.hubspot,
-            (None, None) => return Err("hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into()),
+        let given = self.secrets.hubspot_private_token.is_some();
+        let kind = match (self.auth_kind, given, stored) {
+            (Some(HubSpotAuthKind::Oauth), true, _) => return Err(
+                "hubspot: a private_app_token with auth_kind \"oauth\" contradict each other; \
+                 give one of them"
+                    .into(),
+            ),
+            (_, true, _) => HubSpotAuthKind::PrivateApp,
+            (None, false, Some(s)) => s.hubspot,
+            (Some(kind), false, Some(s)) if kind == s.hubspot => kind,
+            (Some(HubSpotAuthKind::Oauth), false, Some(s)) if s.oauth_tokens => {
+                HubSpotAuthKind::Oauth
+            }
+            (Some(HubSpotAuthKind::Oauth), false, _) => return Err(
+                "hubspot.auth_kind: \"oauth\" needs the OAuth tokens of a login through \
+                 HubSpot on the website, and none are stored for this portal"
+                    .into(),
+            ),
+            (Some(HubSpotAuthKind::PrivateApp), false, Some(s)) if s.private_token => {
+                HubSpotAuthKind::PrivateApp
+            }
+            (Some(HubSpotAuthKind::PrivateApp), false, _) => return Err(
+                "hubspot.private_app_token: required to switch to a private app (none is stored)"
+                    .into(),
+            ),
+            (None, false, None) => return Err("hubspot.private_app_token: required for a new portal (or install the app with OAuth first)".into()),
         };
         if kind == HubSpotAuthKind::Oauth
             && matches!(self.secrets.hubspot_webhook_secret, SecretUpdate::Set(_))
@@ -79,6 +109,7 @@ impl Validated {
 impl PortalDocument {
     /// Parses JSON text; syntax and shape errors name the line and column.
     pub fn parse(text: &str) -> Result<Self, DocumentErrors> {
+        super::limits::check_text(text).map_err(|e| DocumentErrors(vec![e]))?;
         serde_json::from_str(text).map_err(|e| DocumentErrors(vec![e.to_string()]))
     }
 
@@ -86,6 +117,7 @@ impl PortalDocument {
     pub fn validate(self) -> Result<Validated, DocumentErrors> {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
+        super::limits::check(&self, &mut errors);
         if self.portal_id == 0 || i64::try_from(self.portal_id).is_err() {
             errors.push("portal_id: must be a HubSpot portal id (a positive integer)".into());
         }
@@ -129,17 +161,21 @@ impl PortalDocument {
         let webhook_secret = match self.hubspot.webhook_secret {
             None => SecretUpdate::Keep,
             Some(None) => SecretUpdate::Clear,
-            Some(Some(s)) if s.expose_secret().trim().is_empty() => {
-                errors.push(
-                    "hubspot.webhook_secret: must not be empty (null removes the stored one)"
-                        .into(),
-                );
-                SecretUpdate::Keep
-            }
-            Some(Some(s)) => SecretUpdate::Set(SecretString::from(s.expose_secret().trim())),
+            Some(Some(s)) => match crate::signature::check_secret(s.expose_secret()) {
+                Ok(s) => SecretUpdate::Set(SecretString::from(s)),
+                Err(e) => {
+                    errors.push(format!(
+                        "hubspot.webhook_secret: {e} (null removes the stored one)"
+                    ));
+                    SecretUpdate::Keep
+                }
+            },
         };
 
         for (ty, t) in &self.triggers {
+            if t.on_change.len() > super::limits::MAX_TRIGGER_PROPERTIES_PER_OBJECT {
+                continue; // One error (the limit), not one per entry.
+            }
             let mut seen = BTreeSet::new();
             for (i, p) in t.on_change.iter().enumerate() {
                 let path = format!("triggers.{ty}.on_change[{i}]");
@@ -166,6 +202,9 @@ impl PortalDocument {
 
         let mut mappings = MappingSet::new();
         for (ty, rows) in &self.mappings {
+            if rows.len() > super::limits::MAX_MAPPINGS_PER_OBJECT {
+                continue; // One error (the limit), not one per row.
+            }
             let mut typed = Vec::with_capacity(rows.len());
             let mut targets = BTreeSet::new();
             for (i, row) in rows.iter().enumerate() {
@@ -228,6 +267,7 @@ impl PortalDocument {
                 impact_auth_token: self.impact.auth_token,
             },
             warnings,
+            auth_kind: self.hubspot.auth_kind,
         })
     }
 }

@@ -10,6 +10,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::bail;
 use domain::events::PortalId;
+use secrecy::ExposeSecret as _;
 use shared::{
     config::Settings,
     crypto::{CryptoError, SecretCipher},
@@ -95,6 +96,13 @@ impl DbSecrets {
             return PortalKey::Unreadable;
         };
         match webhook_secrets::open(cipher, portal, sealed) {
+            // Stored before secrets had a minimum length: refused, never
+            // replaced by the default secret.
+            Ok(s) if domain::signature::check_secret(s.expose_secret()).is_err() => {
+                tracing::error!(%portal, "the stored webhook secret is empty or too short: this \
+                    portal's webhooks are refused until a real one is set");
+                PortalKey::Unreadable
+            }
             Ok(s) => PortalKey::Secret(s),
             Err(e) => {
                 tracing::error!(%portal, error = %e, "webhook secret unreadable: this portal's \

@@ -4,7 +4,8 @@
 //!
 //! Format: one `PORTAL_ID=SECRET` per line (the private app's client
 //! secret); blank lines and lines starting with `#` are ignored;
-//! whitespace around the id and the secret is dropped.
+//! whitespace around the id and the secret is dropped. An empty or short
+//! secret (under 16 characters) is refused like any other bad line.
 
 use std::{
     collections::HashMap,
@@ -40,10 +41,8 @@ pub fn parse(text: &str) -> Result<HashMap<u64, SecretString>, String> {
             .ok()
             .filter(|id| *id > 0)
             .ok_or_else(|| format!("line {n}: the portal id must be a positive number"))?;
-        let secret = secret.trim();
-        if secret.is_empty() {
-            return Err(format!("line {n}: portal {id} has an empty secret"));
-        }
+        let secret = domain::signature::check_secret(secret)
+            .map_err(|e| format!("line {n}: the secret of portal {id} {e}"))?;
         if out
             .insert(id, SecretString::from(secret.to_owned()))
             .is_some()

@@ -128,36 +128,51 @@ fn the_database_age_counts_from_the_last_full_read() {
 
 #[test]
 fn the_secrets_file_format() {
-    let parsed =
-        file::parse("# private apps\n\n  101 = secret-one \n202=two=with=equals\n").expect("valid");
+    let parsed = file::parse(
+        "# private apps\n\n  101 = secret-one-0123456789 \n202=two=with=equals=0123456789\n",
+    )
+    .expect("valid");
     assert_eq!(parsed.len(), 2);
-    assert_eq!(parsed[&101].expose_secret(), "secret-one");
-    assert_eq!(parsed[&202].expose_secret(), "two=with=equals");
+    assert_eq!(parsed[&101].expose_secret(), "secret-one-0123456789");
+    assert_eq!(parsed[&202].expose_secret(), "two=with=equals=0123456789");
+    let long = "a-long-enough-secret";
     for (text, problem) in [
-        ("101 secret", "line 1: expected PORTAL_ID=SECRET"),
-        ("abc=s", "line 1: the portal id must be a positive number"),
-        ("0=s", "line 1: the portal id"),
-        ("\n101=", "line 2: portal 101 has an empty secret"),
-        ("101=a\n101=b", "line 2: portal 101 is listed twice"),
+        ("101 secret", "line 1: expected PORTAL_ID=SECRET".to_owned()),
+        (
+            &format!("abc={long}"),
+            "line 1: the portal id must be a positive number".into(),
+        ),
+        (&format!("0={long}"), "line 1: the portal id".into()),
+        ("\n101=", "line 2: the secret of portal 101 is empty".into()),
+        (
+            "101=  short-one ",
+            "line 1: the secret of portal 101 is shorter than 16".into(),
+        ),
+        (
+            &format!("101={long}\n101={long}"),
+            "line 2: portal 101 is listed twice".into(),
+        ),
     ] {
         let e = file::parse(text).expect_err(text);
-        assert!(e.starts_with(problem), "{text}: {e}");
+        assert!(e.starts_with(&problem), "{text}: {e}");
     }
-    let e = file::parse("101=a\n101=do-not-print-me").expect_err("twice");
+    let e = file::parse("101=do-not-print-me").expect_err("short");
+    assert!(!e.contains("do-not-print-me"), "errors never show a secret");
+    let e = file::parse(&format!("101={long}\n101=do-not-print-me-either")).expect_err("twice");
     assert!(!e.contains("do-not-print-me"), "errors never show a secret");
 }
 
 #[test]
 fn the_secrets_file_is_loaded_into_the_cache() {
     let dir = std::env::temp_dir().join(format!("ingest-secrets-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&dir, "9=file-secret\n").expect("write");
+    std::fs::write(&dir, "9=file-secret-0123456789\n").expect("write");
     let c = cache(None);
     let print = file::load_into(&dir, &c).expect("loads");
     assert!(accepts(
         &c.key_for(Some(PortalId(9))).expect("k"),
-        "file-secret"
+        "file-secret-0123456789"
     ));
-    std::fs::write(&dir, "9=other\n").expect("write");
+    std::fs::write(&dir, "9=other-secret-0123456789\n").expect("write");
     let (_, changed) = file::load(&dir).expect("loads");
     assert_ne!(print, changed, "a change is noticed");
     std::fs::remove_file(&dir).expect("remove");

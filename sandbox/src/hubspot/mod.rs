@@ -67,6 +67,7 @@ pub(crate) struct HubState {
     pub(crate) client_secret: String,
     pub(crate) access_token_ttl: Mutex<Duration>,
     pub(crate) token_hub_id: AtomicBool,
+    pub(crate) token_faults: Mutex<oauth::TokenFaults>,
     pub(crate) scenario_seq: Mutex<u64>,
     pub(crate) paging: Mutex<paging::Paging>,
 }
@@ -131,6 +132,7 @@ impl FakeHubSpot {
             client_secret: cfg.oauth_client_secret.clone(),
             access_token_ttl: Mutex::new(cfg.access_token_ttl),
             token_hub_id: AtomicBool::new(true),
+            token_faults: Mutex::default(),
             scenario_seq: Mutex::new(0),
             paging: Mutex::default(),
         };
@@ -293,6 +295,22 @@ impl FakeHubSpot {
     /// Lifetime of access tokens issued from now on.
     pub fn set_access_token_ttl(&self, ttl: Duration) {
         *lock(&self.state.access_token_ttl) = ttl;
+    }
+
+    /// Delay before the token endpoint answers (slow refreshes).
+    pub fn set_token_latency(&self, latency: Duration) {
+        lock(&self.state.token_faults).latency = latency;
+    }
+
+    /// Whether a refresh issues a new refresh token and retires the one it
+    /// was given (rotation; HubSpot may rotate refresh tokens).
+    pub fn set_rotate_refresh_tokens(&self, rotate: bool) {
+        lock(&self.state.token_faults).rotate = rotate;
+    }
+
+    /// Refreshes granted so far (`grant_type=refresh_token` answered 200).
+    pub fn token_refreshes(&self) -> u64 {
+        lock(&self.state.token_faults).refreshes
     }
 
     /// Whether token responses carry `hub_id` (the doc says it may not:

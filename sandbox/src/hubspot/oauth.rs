@@ -124,6 +124,17 @@ fn random_token(prefix: &str, bytes: usize) -> String {
     )
 }
 
+/// Faults and counters of the token endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct TokenFaults {
+    /// Delay before answering.
+    pub(crate) latency: Duration,
+    /// Refreshes issue a new refresh token and retire the old one.
+    pub(crate) rotate: bool,
+    /// Refreshes granted.
+    pub(crate) refreshes: u64,
+}
+
 /// Token bookkeeping for the one public app the sandbox knows.
 #[derive(Debug, Default)]
 pub(crate) struct OAuthState {
@@ -197,11 +208,13 @@ impl OAuthState {
         Ok(self.issue_access(grant.portal, grant.user, grant.scopes, refresh_token, ttl))
     }
 
-    /// `grant_type=refresh_token`: a new access token, the same refresh token.
+    /// `grant_type=refresh_token`: a new access token, and the same refresh
+    /// token, or with `rotate` a new one (the old one then stops working).
     pub(crate) fn refresh(
         &mut self,
         refresh_token: &str,
         ttl: Duration,
+        rotate: bool,
     ) -> Result<Issued, GrantError> {
         let grant = self.refresh.get(refresh_token).cloned().ok_or_else(|| {
             GrantError::new(
@@ -210,13 +223,15 @@ impl OAuthState {
                 "missing or unknown refresh token",
             )
         })?;
-        Ok(self.issue_access(
-            grant.portal,
-            grant.user,
-            grant.scopes,
-            refresh_token.to_string(),
-            ttl,
-        ))
+        let refresh_token = if rotate {
+            self.refresh.remove(refresh_token);
+            let new = format!("na1-{}", uuid::Uuid::new_v4());
+            self.refresh.insert(new.clone(), grant.clone());
+            new
+        } else {
+            refresh_token.to_string()
+        };
+        Ok(self.issue_access(grant.portal, grant.user, grant.scopes, refresh_token, ttl))
     }
 
     fn issue_access(

@@ -157,12 +157,25 @@ async fn token(State(hub): State<FakeHubSpot>, body: axum::body::Bytes) -> Respo
         return resp;
     }
     let ttl = *lock(&hub.state.access_token_ttl);
+    let (latency, rotate) = {
+        let faults = lock(&hub.state.token_faults);
+        (faults.latency, faults.rotate)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let get = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
     let issued = {
         let mut oauth = lock(&hub.state.oauth);
         match get("grant_type") {
             "authorization_code" => oauth.exchange_code(get("code"), get("redirect_uri"), ttl),
-            "refresh_token" => oauth.refresh(get("refresh_token"), ttl),
+            "refresh_token" => {
+                let r = oauth.refresh(get("refresh_token"), ttl, rotate);
+                if r.is_ok() {
+                    lock(&hub.state.token_faults).refreshes += 1;
+                }
+                r
+            }
             other => Err(GrantError {
                 status: "BAD_GRANT_TYPE",
                 error: "unsupported_grant_type",

@@ -1,12 +1,28 @@
 //! What each process checks of its [`Settings`] at start-up, and the
 //! values derived from them (the retry ladder, the publish timeout).
 
-use std::time::Duration;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use domain::retry::RetryLadder;
 use secrecy::SecretString;
 
-use super::{ConfigError, Settings};
+use super::{ConfigError, OperatorTokens, Settings};
+
+/// The admin listener's address when an operator token is set and
+/// `CONNECTOR_ADMIN_ADDR` is not: loopback only.
+pub const DEFAULT_ADMIN_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 8091);
+
+/// Whether two listen addresses would be the same socket (same port, not
+/// 0 which picks a free one, and the same IP or either one all interfaces).
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port()
+        && a.port() != 0
+        && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
 
 impl Settings {
     /// The retry ladder's delays, in order.
@@ -30,8 +46,31 @@ impl Settings {
             .filter(|p| !p.is_empty())
     }
 
+    /// The app's client secret (the key of OAuth, and of webhooks signed
+    /// by the public app): `None` when unset. Set but empty or short, it
+    /// is refused (anyone could sign with it), never taken as "unset".
+    pub fn client_secret(&self) -> Result<Option<&SecretString>, ConfigError> {
+        use secrecy::ExposeSecret as _;
+        match &self.hubspot_client_secret {
+            None => Ok(None),
+            Some(s) => match domain::signature::check_secret(s.expose_secret()) {
+                Ok(_) => Ok(Some(s)),
+                Err(e) => Err(ConfigError::Invalid {
+                    name: "CONNECTOR_HUBSPOT_CLIENT_SECRET",
+                    problem: format!(
+                        "{e}; set the HubSpot app's client secret, or leave the variable \
+                         unset when every portal has a webhook secret of its own"
+                    ),
+                }),
+            },
+        }
+    }
+
     /// Checks what the ingest process needs.
     pub fn validate_ingest(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
+        self.edge
+            .validate_ingest(self.max_body_bytes, self.publish_timeout_ms)?;
         if self.hubspot_client_secret.is_none()
             && self.webhook_secrets_path().is_none()
             && !self.webhook_secrets_db
@@ -80,6 +119,8 @@ impl Settings {
     /// Checks what the console process needs (the website itself reports
     /// its missing settings as 503 pages, as before).
     pub fn validate_console(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
+        self.edge.validate()?;
         for (name, url) in [
             ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
             ("CONNECTOR_PUBLIC_URL", &self.public_url),
@@ -94,20 +135,67 @@ impl Settings {
                 });
             }
         }
+        let tokens = self.operator_tokens()?;
+        self.check_admin_auth()?;
+        if let Some(admin) = self.admin_listen_addr(&tokens) {
+            for (name, other) in [
+                ("CONNECTOR_CONSOLE_ADDR", self.console_addr),
+                ("CONNECTOR_INGEST_ADDR", self.ingest_addr),
+            ] {
+                if clash(admin, other) {
+                    return Err(ConfigError::Invalid {
+                        name: "CONNECTOR_ADMIN_ADDR",
+                        problem: format!(
+                            "{admin} is {name}'s address too: the admin API needs a listener of its own"
+                        ),
+                    });
+                }
+            }
+        }
         self.retry_delays().map(|_| ())
     }
 
-    /// The operator token when it is set and not empty (an empty token
-    /// never opens anything).
-    pub fn operator_token(&self) -> Option<&SecretString> {
-        use secrecy::ExposeSecret as _;
-        self.admin_token
-            .as_ref()
-            .filter(|t| !t.expose_secret().trim().is_empty())
+    fn check_admin_auth(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            (
+                "CONNECTOR_ADMIN_AUTH_MAX_FAILURES",
+                u64::from(self.admin_auth_max_failures),
+            ),
+            (
+                "CONNECTOR_ADMIN_AUTH_MAX_FAILURES_GLOBAL",
+                u64::from(self.admin_auth_max_failures_global),
+            ),
+            (
+                "CONNECTOR_ADMIN_AUTH_LOCKOUT_SECS",
+                self.admin_auth_lockout_secs,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    problem: "must be at least 1".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the console's admin listener (admin API and `/metrics`)
+    /// listens: `CONNECTOR_ADMIN_ADDR` when set, else [`DEFAULT_ADMIN_ADDR`]
+    /// when an operator token is set; `None`: no admin listener.
+    pub fn admin_listen_addr(&self, tokens: &OperatorTokens) -> Option<SocketAddr> {
+        self.admin_addr
+            .or_else(|| (!tokens.is_empty()).then_some(DEFAULT_ADMIN_ADDR))
+    }
+
+    /// The lease of a dead letter taken by a replay.
+    pub fn replay_lease(&self) -> Duration {
+        Duration::from_secs(self.replay_lease_secs.max(1))
     }
 
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
+        self.client_secret()?;
         if self.worker_prefetch == 0 {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_WORKER_PREFETCH",
@@ -150,6 +238,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_OUTCOMES_RESERVE_PERCENT",
                 problem: "must be at most 95 (the poller needs some of the budget)".into(),
+            });
+        }
+        if self.replay_lease_secs == 0 || self.replay_lease_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_REPLAY_LEASE_SECS",
+                problem: "must be between 1 and 86400".into(),
             });
         }
         if self.worker_db_connections < 2 {

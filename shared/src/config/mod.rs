@@ -15,6 +15,8 @@ use figment::{
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use de::{lenient, text_or_number};
+
 /// Environment variable naming an optional TOML configuration file.
 pub const CONFIG_FILE_ENV: &str = "CONNECTOR_CONFIG";
 
@@ -67,15 +69,35 @@ pub struct Settings {
     /// HubSpot's OAuth authorize page (the sandbox's in tests).
     pub hubspot_authorize_url: String,
     /// Operator bearer token: the admin API (`/admin/api/...`) and the
-    /// website's JSON API for every portal. Unset: no operator access.
+    /// website's JSON API for every portal, named `admin` in the audit log.
+    /// Unset, empty or blank: none; set, at least 32 bytes
+    /// ([`operators`]).
     #[serde(default)]
     pub admin_token: Option<SecretString>,
+    /// Named operator tokens, `name:token,name:token` (each at least 32 bytes).
+    #[serde(default)]
+    pub admin_tokens: Option<SecretString>,
+    /// A file of named operator tokens: one `name:token` per line, `#` comments.
+    #[serde(default)]
+    pub admin_tokens_file: Option<String>,
+    /// Failed operator-token attempts of one client (IP, IPv6 /64) per
+    /// window before it is locked out for the window (429, `Retry-After`).
+    #[serde(deserialize_with = "lenient")]
+    pub admin_auth_max_failures: u32,
+    /// Failed attempts of all clients per window before all are locked out.
+    #[serde(deserialize_with = "lenient")]
+    pub admin_auth_max_failures_global: u32,
+    /// The failure window and the lockout, in seconds.
+    #[serde(deserialize_with = "lenient")]
+    pub admin_auth_lockout_secs: u64,
     /// Address the ingest HTTP server listens on.
     pub ingest_addr: SocketAddr,
     /// Address the console (the connector website and `/api/v1`) listens on.
     pub console_addr: SocketAddr,
-    /// Address of the console's admin API (`/admin/api/...`); unset, or
-    /// `CONNECTOR_ADMIN_TOKEN` unset or empty: the admin API is off.
+    /// Address of the console's admin listener (the admin API
+    /// `/admin/api/...` and `/metrics`); unset: `127.0.0.1:8091` when an
+    /// operator token is set, else no admin listener
+    /// ([`Settings::admin_listen_addr`]).
     #[serde(default)]
     pub admin_addr: Option<SocketAddr>,
     /// Public base URL of the console (the OAuth redirect URL is derived
@@ -99,6 +121,9 @@ pub struct Settings {
     /// Largest number of events in one webhook request (HubSpot sends at most 100).
     #[serde(deserialize_with = "lenient")]
     pub max_batch_events: usize,
+    /// The HTTP listeners' timeouts and caps (`CONNECTOR_HTTP_*`).
+    #[serde(flatten)]
+    pub edge: EdgeSettings,
     /// How old (or how far in the future) a v3 timestamp may be, in seconds.
     #[serde(deserialize_with = "lenient")]
     pub signature_max_age_secs: u64,
@@ -167,6 +192,11 @@ pub struct Settings {
     /// Dead letters replayed per second by a bulk replay.
     #[serde(deserialize_with = "lenient")]
     pub replay_rate_per_sec: u32,
+    /// Lease of a dead letter taken by a replay, in seconds: renewed while
+    /// the replay runs; once expired (the worker died) the dead letter may
+    /// be replayed or discarded again.
+    #[serde(deserialize_with = "lenient")]
+    pub replay_lease_secs: u64,
     /// Messages a worker process works on at once (the rest of the
     /// prefetched ones wait, fairly across portals).
     #[serde(deserialize_with = "lenient")]
@@ -236,6 +266,8 @@ struct Defaults {
     accept_signature_v2: bool,
     max_body_bytes: usize,
     max_batch_events: usize,
+    #[serde(flatten)]
+    edge: edge::EdgeDefaults,
     signature_max_age_secs: u64,
     publish_timeout_ms: u64,
     publisher_channels: usize,
@@ -257,6 +289,10 @@ struct Defaults {
     retry_inprocess_base_ms: u64,
     retry_inprocess_max_wait_ms: u64,
     replay_rate_per_sec: u32,
+    replay_lease_secs: u64,
+    admin_auth_max_failures: u32,
+    admin_auth_max_failures_global: u32,
+    admin_auth_lockout_secs: u64,
     worker_concurrency: u16,
     worker_portal_concurrency: u16,
     worker_portal_backlog: u16,
@@ -283,6 +319,7 @@ const DEFAULTS: Defaults = Defaults {
     accept_signature_v2: false,
     max_body_bytes: 1024 * 1024,
     max_batch_events: 100,
+    edge: edge::EDGE_DEFAULTS,
     signature_max_age_secs: 300,
     publish_timeout_ms: 2000,
     publisher_channels: 4,
@@ -303,6 +340,10 @@ const DEFAULTS: Defaults = Defaults {
     retry_inprocess_base_ms: 200,
     retry_inprocess_max_wait_ms: 2000,
     replay_rate_per_sec: 10,
+    replay_lease_secs: 300,
+    admin_auth_max_failures: 10,
+    admin_auth_max_failures_global: 100,
+    admin_auth_lockout_secs: 300,
     worker_prefetch: 1024,
     worker_concurrency: 16,
     worker_portal_concurrency: 8,
@@ -371,46 +412,14 @@ impl Settings {
     }
 }
 
-/// Accepts a value either in its native form (TOML, defaults) or as text
-/// (environment variables are always text).
-fn lenient<'de, D, T>(de: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de> + std::str::FromStr,
-    T::Err: std::fmt::Display,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either<T> {
-        Native(T),
-        Text(String),
-    }
-    match Either::<T>::deserialize(de)? {
-        Either::Native(v) => Ok(v),
-        Either::Text(t) => t.trim().parse().map_err(serde::de::Error::custom),
-    }
-}
-
-/// An optional value given as text or as a number (TOML), kept as text.
-fn text_or_number<'de, D>(de: D) -> Result<Option<String>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Number(u64),
-        Text(String),
-    }
-    Ok(Option::<Either>::deserialize(de)?.map(|v| match v {
-        Either::Number(n) => n.to_string(),
-        Either::Text(t) => t,
-    }))
-}
-
 mod checks;
+mod de;
+mod edge;
+pub mod operators;
 
-pub use checks::parse_schedule;
+pub use checks::{DEFAULT_ADMIN_ADDR, parse_schedule};
+pub use edge::EdgeSettings;
+pub use operators::OperatorTokens;
 
 #[cfg(test)]
 mod tests;

@@ -2,16 +2,52 @@ use super::*;
 use secrecy::ExposeSecret;
 
 #[test]
-fn an_empty_operator_token_is_no_token() {
+fn an_empty_operator_token_is_no_token_and_a_short_one_stops_the_console() {
     let mut s = Settings::defaults();
-    assert!(s.operator_token().is_none());
+    assert!(s.operator_tokens().expect("valid").is_empty());
     for empty in ["", "   "] {
         s.admin_token = Some(SecretString::from(empty));
-        assert!(s.operator_token().is_none(), "{empty:?}");
+        assert!(s.operator_tokens().expect("valid").is_empty(), "{empty:?}");
+        assert!(s.validate_console().is_ok());
+        // No token, no address: no admin listener.
+        assert_eq!(
+            s.admin_listen_addr(&s.operator_tokens().expect("valid")),
+            None
+        );
     }
     s.admin_token = Some(SecretString::from("t"));
-    assert!(s.operator_token().is_some());
+    let err = s.validate_console().expect_err("too short");
+    assert!(err.to_string().contains("CONNECTOR_ADMIN_TOKEN"), "{err}");
+    s.admin_token = Some(SecretString::from("t".repeat(32)));
+    assert!(s.validate_console().is_ok());
     s.console_public_url = Some("ftp://x".into());
+    assert!(s.validate_console().is_err());
+}
+
+#[test]
+fn the_admin_listener_is_loopback_by_default_and_never_shares_a_listener() {
+    let mut s = Settings::defaults();
+    s.admin_token = Some(SecretString::from("t".repeat(32)));
+    let tokens = s.operator_tokens().expect("valid");
+    assert_eq!(
+        s.admin_listen_addr(&tokens).map(|a| a.to_string()),
+        Some("127.0.0.1:8091".into())
+    );
+    assert!(s.validate_console().is_ok());
+    // An address without a token: the listener (for /metrics), API off.
+    let mut bare = Settings::defaults();
+    bare.admin_addr = Some("127.0.0.1:9000".parse().expect("addr"));
+    assert!(bare.admin_listen_addr(&OperatorTokens::default()).is_some());
+    for clash in ["127.0.0.1:8090", "0.0.0.0:8090", "127.0.0.1:8080"] {
+        s.admin_addr = Some(clash.parse().expect("addr"));
+        let err = s.validate_console().expect_err(clash);
+        assert!(err.to_string().contains("CONNECTOR_ADMIN_ADDR"), "{err}");
+    }
+    // Port 0 picks a free port: never the same socket.
+    s.admin_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    s.ingest_addr = "127.0.0.1:0".parse().expect("addr");
+    assert!(s.validate_console().is_ok());
+    s.admin_auth_lockout_secs = 0;
     assert!(s.validate_console().is_err());
 }
 
@@ -91,4 +127,68 @@ fn the_app_id_is_read_as_text_from_a_file_number_or_the_environment() {
         assert_eq!(Settings::defaults().hubspot_app_id, None);
         Ok(())
     });
+}
+
+#[test]
+fn an_empty_or_short_client_secret_is_refused_by_every_process() {
+    let mut s = Settings::defaults();
+    s.webhook_secrets_db = false;
+    s.webhook_secrets_file = Some("/etc/connector/webhook-secrets".into());
+    assert!(s.client_secret().expect("unset is fine").is_none());
+    s.validate_ingest().expect("unset: no default secret");
+    for weak in ["", "   ", "short-secret"] {
+        s.hubspot_client_secret = Some(SecretString::from(weak));
+        for (process, r) in [
+            ("ingest", s.validate_ingest()),
+            ("console", s.validate_console()),
+            ("worker", s.validate_worker()),
+        ] {
+            let e = r.expect_err(process).to_string();
+            assert!(e.contains("CONNECTOR_HUBSPOT_CLIENT_SECRET"), "{e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+            if !weak.trim().is_empty() {
+                assert!(!e.contains(weak), "the value is not echoed: {e}");
+            }
+        }
+    }
+    s.hubspot_client_secret = Some(SecretString::from("3b1c0f2e-8d4a-4c7e-9f1a-2b6d5e8c7a90"));
+    s.validate_ingest().expect("a real one");
+}
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API
+fn listener_limits_come_from_the_environment_and_are_checked() {
+    let d = Settings::defaults();
+    assert_eq!(d.edge.http_header_timeout_secs, 10);
+    assert_eq!(d.edge.http_max_connections, 4096);
+    assert_eq!(d.edge.max_body_bytes_in_flight, 64 << 20);
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("CONNECTOR_HTTP_MAX_CONNECTIONS", "50");
+        jail.set_env("CONNECTOR_HTTP_BODY_TIMEOUT_SECS", "2");
+        jail.set_env("CONNECTOR_MAX_BODY_BYTES_IN_FLIGHT", "2000000");
+        let s: Settings = Settings::figment(None, std::env::vars()).extract()?;
+        assert_eq!(s.edge.http_max_connections, 50);
+        assert_eq!(s.edge.http_body_timeout_secs, 2);
+        assert_eq!(s.edge.max_body_bytes_in_flight, 2_000_000);
+        assert_eq!(s.edge.http_request_timeout_secs, 30, "default kept");
+        Ok(())
+    });
+    let mut s = Settings::defaults();
+    s.edge.max_body_bytes_in_flight = s.max_body_bytes - 1;
+    let e = s
+        .validate_ingest()
+        .expect_err("a full-size body never fits");
+    assert!(
+        e.to_string().contains("CONNECTOR_MAX_BODY_BYTES_IN_FLIGHT"),
+        "{e}"
+    );
+    let mut s = Settings::defaults();
+    s.edge.http_max_requests = 0;
+    assert!(s.validate_console().is_err());
+    let mut s = Settings::defaults();
+    s.edge.http_request_timeout_secs = 2;
+    assert!(
+        s.validate_ingest().is_err(),
+        "shorter than the broker's wait"
+    );
 }

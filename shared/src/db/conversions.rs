@@ -147,14 +147,15 @@ pub async fn mark_attempt_failed<'e>(
     .map(|_| ())
 }
 
-/// Locks several conversions for delivery, in id order (so concurrent
-/// batches cannot deadlock); rows that no longer exist are left out.
-pub async fn lock_many<'e>(
+/// Reads several conversions for delivery, in id order (their delivery
+/// locks held: `super::delivery_lock`); rows that no longer exist are left
+/// out.
+pub async fn read_many<'e>(
     db: impl PgExecutor<'e>,
     ids: &[i64],
 ) -> Result<Vec<ConversionRow>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, status, payload, attempts FROM conversions WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        "SELECT id, status, payload, attempts FROM conversions WHERE id = ANY($1) ORDER BY id",
     )
     .bind(ids)
     .fetch_all(db)

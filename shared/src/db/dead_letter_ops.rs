@@ -3,10 +3,10 @@
 
 use crate::db::{
     self,
+    dead_letter_leases::{self as leases, Unavailable},
     dead_letters::{DeadLetterId, Filter, ReasonClass},
 };
 use chrono::{DateTime, Utc};
-use domain::status::DeadLetterState;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -16,48 +16,69 @@ use sqlx::PgPool;
 pub struct BadTime(pub String);
 
 /// How a discard ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Discarded {
     /// Discarded now.
     Discarded,
-    /// No open dead letter with that id.
-    NotOpen,
+    /// No dead letter with that id.
+    NotFound,
+    /// Replayed or discarded already.
+    NotOpen {
+        /// Its state.
+        state: String,
+    },
+    /// A replay holds it under a live lease: refused, so the replay's
+    /// outcome is never overwritten.
+    Replaying {
+        /// The lease's holder.
+        holder: String,
+        /// When the lease ends unless renewed.
+        until: chrono::DateTime<Utc>,
+    },
 }
 
-/// Discards open dead letter `id` as `actor`, for `reason` (audited when
-/// the dead letter exists).
+impl Discarded {
+    /// The audit log's outcome label.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Discarded => "discarded",
+            Self::NotFound => "not_found",
+            Self::NotOpen { .. } => "not_open",
+            Self::Replaying { .. } => "replaying",
+        }
+    }
+}
+
+/// Discards dead letter `id` as `actor`, for `reason`: an open one, or one
+/// whose replay's lease expired; never one a live replay holds (one
+/// compare-and-set, so a discard racing a replay never overwrites it).
+/// Audited when the dead letter exists.
 pub async fn discard(
     pool: &PgPool,
     id: DeadLetterId,
     actor: &str,
     reason: &str,
 ) -> Result<Discarded, sqlx::Error> {
-    let letter = db::dead_letters::get(pool, id).await?;
-    let open = letter
-        .as_ref()
-        .is_some_and(db::dead_letters::DeadLetter::is_open);
-    let done = open
-        && db::dead_letters::resolve(pool, id, DeadLetterState::Discarded, actor, reason).await?;
-    let outcome = if done {
-        Discarded::Discarded
-    } else {
-        Discarded::NotOpen
+    let outcome = match leases::discard(pool, id, actor, reason).await? {
+        Ok(_) => Discarded::Discarded,
+        Err(Unavailable::NotFound) => return Ok(Discarded::NotFound),
+        Err(Unavailable::Closed { state }) => Discarded::NotOpen { state },
+        Err(Unavailable::Replaying { holder, until }) => Discarded::Replaying { holder, until },
     };
-    // A dead letter that does not exist leaves nothing to audit.
-    if let Some(letter) = &letter {
-        let detail = json!({ "dead_letter": id, "reason": reason });
-        let label = if done { "discarded" } else { "not_open" };
-        db::audit::record(
-            pool,
-            letter.portal_id,
-            actor,
-            "dead_letter.discard",
-            &detail,
-            label,
-        )
-        .await?;
-    }
+    let portal = db::dead_letters::get(pool, id)
+        .await?
+        .and_then(|l| l.portal_id);
+    let detail = json!({ "dead_letter": id, "reason": reason });
+    db::audit::record(
+        pool,
+        portal,
+        actor,
+        "dead_letter.discard",
+        &detail,
+        outcome.as_str(),
+    )
+    .await?;
     Ok(outcome)
 }
 

@@ -171,6 +171,12 @@ pub struct DeadLetter {
     pub adjustment_id: Option<i64>,
     /// `open`, `replaying`, `replayed`, `discarded`.
     pub state: String,
+    /// While `replaying`: who holds the replay's lease
+    /// ([`super::dead_letter_leases`]).
+    pub lease_holder: Option<String>,
+    /// While `replaying`: when the lease ends unless renewed (past: the
+    /// replay was abandoned; the dead letter can be taken again).
+    pub lease_expires_at: Option<DateTime<Utc>>,
     /// Who resolved it.
     pub resolved_by: Option<String>,
     /// How (replay outcome or discard reason).
@@ -188,11 +194,11 @@ impl DeadLetter {
     }
 }
 
-const COLUMNS: &str = "id, portal_id, object_type, object_id, reason_class, reason, last_status,
+pub(super) const COLUMNS: &str = "id, portal_id, object_type, object_id, reason_class, reason, last_status,
     last_error, attempts, events, fetched_object, payload, conversion_id, adjustment_id, state, resolved_by,
-    resolution, resolved_at, created_at";
+    resolution, resolved_at, created_at, lease_holder, lease_expires_at";
 
-fn from_row(r: &PgRow) -> DeadLetter {
+pub(super) fn from_row(r: &PgRow) -> DeadLetter {
     DeadLetter {
         id: DeadLetterId(r.get("id")),
         portal_id: r.get("portal_id"),
@@ -209,6 +215,8 @@ fn from_row(r: &PgRow) -> DeadLetter {
         conversion_id: r.get("conversion_id"),
         adjustment_id: r.get("adjustment_id"),
         state: r.get("state"),
+        lease_holder: r.get("lease_holder"),
+        lease_expires_at: r.get("lease_expires_at"),
         resolved_by: r.get("resolved_by"),
         resolution: r.get("resolution"),
         resolved_at: r.get("resolved_at"),
@@ -234,7 +242,8 @@ pub struct Filter {
     pub until: Option<DateTime<Utc>>,
     /// Text in the error or the reason (case-insensitive).
     pub text: Option<String>,
-    /// State; `None` means `open`, `"all"` every state.
+    /// State; `None` means the unresolved ones (`open` and `replaying`),
+    /// `"all"` every state.
     pub state: Option<String>,
     /// Most rows returned (default 100, at most 10,000).
     pub limit: Option<i64>,
@@ -246,9 +255,12 @@ pub async fn list(pool: &PgPool, f: &Filter) -> Result<Vec<DeadLetter>, sqlx::Er
         QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM dead_letters WHERE true"));
     match f.state.as_deref() {
         Some("all") => {}
-        state => {
-            q.push(" AND state = ")
-                .push_bind(state.unwrap_or("open").to_owned());
+        // A dead letter being replayed stays listed (with its state).
+        None => {
+            q.push(" AND state IN ('open', 'replaying')");
+        }
+        Some(state) => {
+            q.push(" AND state = ").push_bind(state.to_owned());
         }
     }
     if let Some(id) = f.id {
@@ -294,40 +306,4 @@ pub async fn get(pool: &PgPool, id: DeadLetterId) -> Result<Option<DeadLetter>, 
     .fetch_optional(pool)
     .await?;
     Ok(row.as_ref().map(from_row))
-}
-
-/// Takes an open dead letter for replay (`open` → `replaying`); `None` when
-/// it is not open (already replayed, discarded, or taken by another replay).
-pub async fn claim(pool: &PgPool, id: DeadLetterId) -> Result<Option<DeadLetter>, sqlx::Error> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE dead_letters SET state = 'replaying', updated_at = now()
-         WHERE id = $1 AND state = 'open' RETURNING {COLUMNS}"
-    )))
-    .bind(id.0)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.as_ref().map(from_row))
-}
-
-/// Ends a dead letter's life: `state` is `replayed`, `discarded`, or `open`
-/// (a replay that sent nothing gives it back).
-pub async fn resolve<'e>(
-    db: impl PgExecutor<'e>,
-    id: DeadLetterId,
-    state: DeadLetterState,
-    by: &str,
-    resolution: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE dead_letters SET state = $2, resolved_by = $3, resolution = $4,
-             resolved_at = CASE WHEN $2 = 'open' THEN NULL ELSE now() END, updated_at = now()
-         WHERE id = $1 AND state IN ('open', 'replaying')",
-    )
-    .bind(id.0)
-    .bind(state.as_str())
-    .bind(by)
-    .bind(resolution)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

@@ -1,11 +1,14 @@
 //! PostgreSQL: the pool, the migrations (`migrations/`), and queries grouped
 //! by table. Every query is scoped by portal.
 
+pub mod account;
 pub mod adjustments;
 pub mod audit;
 pub mod conversions;
+pub mod dead_letter_leases;
 pub mod dead_letter_ops;
 pub mod dead_letters;
+pub mod delivery_lock;
 pub mod events;
 pub mod listen;
 pub mod merges;

@@ -4,7 +4,17 @@
 //! do the bookkeeping atomically).
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+
+/// The window key of the account whose access token is `token` (the first
+/// 16 bytes of its SHA-256): `hubspot_rate_windows.account`.
+pub fn account_key(token: &str) -> [u8; 16] {
+    let digest = Sha256::digest(token.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&digest[..16]);
+    k
+}
 
 /// One account's window as this process knows it.
 #[derive(Debug, Clone, Copy)]

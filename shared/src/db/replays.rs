@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{FromRow, PgPool, types::Json};
+use sqlx::{FromRow, PgExecutor, PgPool, types::Json};
 use uuid::Uuid;
 
 use crate::broker::ReplayMode;
@@ -58,6 +58,26 @@ pub async fn insert(
     mode: ReplayMode,
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
+    insert_as(pool, id, actor, portal, dead_letters, mode).await?;
+    Ok(id)
+}
+
+/// The lease holder name of request `id`: the console reserves a dead
+/// letter under it and the worker carrying the request out takes it over.
+pub fn lease_holder(id: Uuid) -> String {
+    format!("replay:{id}")
+}
+
+/// Records a `queued` request under id `id` (chosen by the caller, e.g. to
+/// reserve its dead letter in the same transaction).
+pub async fn insert_as<'e>(
+    db: impl PgExecutor<'e>,
+    id: Uuid,
+    actor: &str,
+    portal: Option<i64>,
+    dead_letters: &[i64],
+    mode: ReplayMode,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO replay_requests (id, actor, portal_id, dead_letter_ids, mode)
          VALUES ($1, $2, $3, $4, $5)",
@@ -67,9 +87,9 @@ pub async fn insert(
     .bind(portal)
     .bind(dead_letters)
     .bind(Json(mode))
-    .execute(pool)
+    .execute(db)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The request `id`.

@@ -1,5 +1,5 @@
 //! Pruning statements: processed webhook events, old delivered
-//! conversions, rows recorded while their account was being deleted.
+//! conversions, rows recorded for accounts that were deleted.
 
 use sqlx::PgPool;
 
@@ -33,23 +33,9 @@ pub async fn prune_delivered_conversions(pool: &PgPool, days: i32) -> Result<u64
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Deletes the rows a worker recorded while their account was being deleted
-/// in the last two days (its transaction saw the portal; the deletion did
-/// not see its rows); rows deleted.
+/// Deletes the rows workers recorded for deleted accounts, while the
+/// deletion ran or after it (events HubSpot still sent): every per-portal
+/// table's rows (`super::account::prune_deleted`); rows deleted.
 pub async fn prune_orphans(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    let (conversions, events): (i64, i64) = sqlx::query_as(
-        "WITH deleted AS (
-             SELECT DISTINCT a.portal_id FROM audit_log a
-             WHERE a.action = 'portal.delete' AND a.at > now() - interval '2 days'
-               AND NOT EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = a.portal_id)
-         ), c AS (
-             DELETE FROM conversions WHERE portal_id IN (SELECT portal_id FROM deleted) RETURNING 1
-         ), e AS (
-             DELETE FROM webhook_events WHERE portal_id IN (SELECT portal_id FROM deleted) RETURNING 1
-         )
-         SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM e)",
-    )
-    .fetch_one(pool)
-    .await?;
-    Ok(u64::try_from(conversions + events).unwrap_or(0))
+    super::account::prune_deleted(pool).await
 }

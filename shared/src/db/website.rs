@@ -1,5 +1,5 @@
-//! The website's own reads and writes: Activity's recent conversions and
-//! open dead letters, and deleting an account.
+//! The website's own reads: Activity's recent conversions and open dead
+//! letters (deleting an account is `super::account`).
 
 use serde::Serialize;
 use sqlx::{PgPool, Row};
@@ -52,6 +52,8 @@ pub struct DeadLetterItem {
     pub error: Option<String>,
     /// When it failed (RFC 3339).
     pub failed_at: String,
+    /// `open`, or `replaying` while a replay holds it.
+    pub state: String,
 }
 
 /// The portal's 50 most recent conversions.
@@ -93,7 +95,8 @@ pub async fn recent_conversions(
         .collect())
 }
 
-/// The portal's 50 most recent open dead letters (the store `worker dlq` works on).
+/// The portal's 50 most recent unresolved dead letters (the store `worker
+/// dlq` works on): open ones, and those a replay holds (with their state).
 pub async fn open_dead_letters(
     pool: &PgPool,
     portal: i64,
@@ -101,8 +104,8 @@ pub async fn open_dead_letters(
     let rows = sqlx::query(
         "SELECT id, COALESCE(events->0->>'subscriptionType', '') AS subscription_type,
                 COALESCE(object_id, 0) AS object_id, reason_class || ': ' || reason AS reason,
-                last_error, created_at
-         FROM dead_letters WHERE portal_id = $1 AND state = 'open'
+                last_error, created_at, state
+         FROM dead_letters WHERE portal_id = $1 AND state IN ('open', 'replaying')
          ORDER BY created_at DESC, id DESC LIMIT 50",
     )
     .bind(portal)
@@ -119,6 +122,7 @@ pub async fn open_dead_letters(
             failed_at: r
                 .get::<chrono::DateTime<chrono::Utc>, _>("created_at")
                 .to_rfc3339(),
+            state: r.get("state"),
         })
         .collect())
 }
@@ -132,43 +136,4 @@ pub async fn dead_letter_portal(pool: &PgPool, id: i64) -> Result<Option<i64>, s
             .fetch_optional(pool)
             .await?;
     Ok(owner.flatten())
-}
-
-/// Deletes the portal's configuration and secrets (cascading to triggers
-/// and mappings), its conversions and recorded events, audited and
-/// announced to the workers. False: no such portal.
-pub async fn delete_portal(
-    pool: &PgPool,
-    portal: domain::events::PortalId,
-    actor: &str,
-) -> Result<bool, sqlx::Error> {
-    let id = portal.db_key();
-    let mut tx = pool.begin().await?;
-    let gone = sqlx::query("DELETE FROM portals WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if gone == 0 {
-        return Ok(false);
-    }
-    // No foreign key cascades here (migration 000008: they cost every
-    // event); adjustments cascade from the conversions.
-    sqlx::query("DELETE FROM conversions WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    // The recorded events (HubSpot's payloads) go with the conversions.
-    sqlx::query("DELETE FROM webhook_events WHERE portal_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.delete', '{}')")
-        .bind(id)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-    super::portals::notify(&mut tx, portal).await?;
-    tx.commit().await?;
-    Ok(true)
 }

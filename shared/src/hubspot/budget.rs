@@ -23,7 +23,6 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::db::rate_windows;
@@ -99,10 +98,7 @@ pub struct RateBudget {
 const SHARED_BACKOFF: Duration = Duration::from_secs(5);
 
 fn key(token: &str) -> [u8; 16] {
-    let digest = Sha256::digest(token.as_bytes());
-    let mut k = [0u8; 16];
-    k.copy_from_slice(&digest[..16]);
-    k
+    crate::db::rate_windows::account_key(token)
 }
 
 /// What the shared window answered to a reservation.

@@ -1,7 +1,8 @@
 //! The admin HTTP API (`/admin/api/...`, the console's own listener):
-//! bearer token, dead-letter list, show, replay (requests a worker running
-//! in the test carries out) and discard, through the router without a
-//! socket; and the listener that stays closed without a token.
+//! named operator tokens, dead-letter list, show, replay (requests a worker
+//! running in the test carries out) and discard, through the router without
+//! a socket; and the listener that serves `/metrics` but no admin API
+//! without a token. The attacks on it are in `hostile_admin`.
 
 use crate::support::{
     e2e::{PORTAL, WorkerEnv, seed_contact_mappings, spawn_worker},
@@ -16,7 +17,15 @@ use serde_json::{Value, json};
 use shared::config::Settings;
 use tower::ServiceExt;
 
-const TOKEN: &str = "operator-token";
+/// Alice's operator token (bob has his own: [`named_tokens`]).
+pub const TOKEN: &str = "alice-operator-token-0123456789abcdef";
+/// Bob's.
+pub const BOB: &str = "bob-operator-token-0123456789abcdef00";
+
+/// `CONNECTOR_ADMIN_TOKENS` naming alice and bob.
+pub fn named_tokens() -> Option<SecretString> {
+    Some(SecretString::from(format!("alice:{TOKEN},bob:{BOB}")))
+}
 
 fn admin_app(settings: &Settings) -> axum::Router {
     console::admin::router(console::admin::AdminState::from_settings(settings))
@@ -44,7 +53,6 @@ fn post(path: &str, body: Value) -> Request<Body> {
     Request::post(path)
         .header("authorization", format!("Bearer {TOKEN}"))
         .header("content-type", "application/json")
-        .header("x-operator", "alice")
         .body(Body::from(body.to_string()))
         .expect("request")
 }
@@ -73,24 +81,21 @@ async fn replay(env: &WorkerEnv, app: &axum::Router, path: &str, body: Value) ->
 }
 
 #[tokio::test]
-async fn without_a_token_the_admin_api_is_closed() {
+async fn without_a_token_the_admin_api_is_off() {
     let app = console::admin::router(console::admin::AdminState::disabled());
     let (status, body) = call(&app, get("/admin/api/dead-letters", Some("x"))).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "admin_disabled");
-
-    // An empty (or blank) token opens nothing, not even to an empty bearer.
-    for empty in ["", "  "] {
-        let mut s = Settings::defaults();
-        s.admin_token = Some(SecretString::from(empty));
-        let (status, body) = call(&admin_app(&s), get("/admin/api/dead-letters", Some(""))).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "{empty:?}");
-        assert_eq!(body["error"], "admin_disabled");
-    }
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("CONNECTOR_ADMIN_TOKEN")),
+        "{body}"
+    );
 
     // A token but no usable store (no encryption key): 503, clearly.
     let mut s = Settings::defaults();
-    s.admin_token = Some(SecretString::from(TOKEN));
+    s.admin_tokens = named_tokens();
     let app = admin_app(&s);
     let (status, body) = call(&app, get("/admin/api/dead-letters", Some(TOKEN))).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
@@ -100,7 +105,8 @@ async fn without_a_token_the_admin_api_is_closed() {
 }
 
 #[tokio::test]
-async fn the_admin_listener_stays_closed_when_the_token_is_empty() -> anyhow::Result<()> {
+async fn with_an_empty_token_the_admin_listener_serves_metrics_and_no_admin_api()
+-> anyhow::Result<()> {
     let mut s = Settings::defaults();
     s.admin_token = Some(SecretString::from(""));
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
@@ -122,12 +128,32 @@ async fn the_admin_listener_stays_closed_when_the_token_is_empty() -> anyhow::Re
         },
     )
     .await?;
-    let refused = http
+    // Off, never open: an empty bearer matches nothing.
+    let off = http
         .get(format!("http://{admin_addr}/admin/api/dead-letters"))
         .header("authorization", "Bearer ")
         .send()
-        .await;
-    assert!(refused.is_err(), "nothing listens: {refused:?}");
+        .await?;
+    assert_eq!(off.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = off.json().await?;
+    assert_eq!(body["error"], "admin_disabled", "{body}");
+    let metrics = http
+        .get(format!("http://{admin_addr}/metrics"))
+        .send()
+        .await?;
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(
+        metrics
+            .text()
+            .await?
+            .contains("console_operator_auth_total"),
+        "the console's metrics"
+    );
+    // The website's listener serves neither.
+    for path in ["/metrics", "/admin/api/dead-letters"] {
+        let r = http.get(format!("http://{site_addr}{path}")).send().await?;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     shutdown.cancel();
     task.await??;
     Ok(())
@@ -150,7 +176,7 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
     }
     env.process(&env.new_events()).await;
     let mut settings = env.settings.clone();
-    settings.admin_token = Some(SecretString::from(TOKEN));
+    settings.admin_tokens = named_tokens();
     let app = admin_app(&settings);
 
     let (status, _) = call(&app, get("/admin/api/dead-letters", None)).await;
@@ -210,6 +236,15 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = call(
+        &app,
+        post(
+            "/admin/api/dead-letters/987654321/discard",
+            json!({"reason": "unknown"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
     env.apply(doc("1000")).await?;
     let mut worker_settings = env.settings.clone();
@@ -235,19 +270,23 @@ async fn operators_list_show_replay_and_discard_over_http() -> anyhow::Result<()
     assert_eq!(bulk["results"][0]["outcome"], "delivered", "{bulk}");
     assert_eq!(bulk["actor"], "admin:alice");
     assert_eq!(env.submissions().len(), 1);
-    let again = replay(
-        &env,
+    // Replayed already: refused at once, nothing queued.
+    let (status, again) = call(
         &app,
-        &format!("/admin/api/dead-letters/{first}/replay"),
-        json!({}),
+        post(
+            &format!("/admin/api/dead-letters/{first}/replay"),
+            json!({}),
+        ),
     )
     .await;
-    assert_eq!(again["results"][0]["outcome"], "not_open");
+    assert_eq!(status, StatusCode::CONFLICT, "{again}");
+    assert_eq!(again["error"], "not_open");
     assert_eq!(env.submissions().len(), 1);
     worker.stop().await?;
 
     let audit: Vec<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT actor, action, outcome FROM audit_log WHERE action LIKE 'dead_letter.%' ORDER BY id",
+        "SELECT actor, action, outcome FROM audit_log
+         WHERE action IN ('dead_letter.discard', 'dead_letter.replay') ORDER BY id",
     )
     .fetch_all(&env.pool)
     .await?;

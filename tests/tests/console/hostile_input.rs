@@ -362,7 +362,7 @@ async fn hostile_webhook_requests_get_a_clear_4xx_and_enqueue_nothing() -> anyho
 }
 
 /// Every table's rows, as one text: compared before and after each request.
-async fn snapshot(pool: &PgPool) -> anyhow::Result<String> {
+pub(crate) async fn snapshot(pool: &PgPool) -> anyhow::Result<String> {
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' AND tablename <> '_sqlx_migrations' ORDER BY 1",
     )
@@ -426,7 +426,7 @@ async fn hostile_admin_and_api_requests_get_a_clear_4xx_and_change_nothing() -> 
             "admin list with a wrong token",
             Method::GET,
             "/admin/api/dead-letters".into(),
-            Auth::Operator("operator-token-for-testz"),
+            Auth::Operator("operator-token-for-tests-0123456789abcdeg"),
             None,
         ),
         (

@@ -1,6 +1,7 @@
 //! The console: the connector website and its JSON API, the admin API, replay
-//! requests carried out by a worker, secrets at rest and in logs, and the
-//! hostile-input catalogue.
+//! requests carried out by a worker and their leases, secrets at rest and in
+//! logs, account deletion, and the hostile-input catalogue (webhook, website,
+//! operator surface and tenants).
 //!
 //! One test binary: each module below was a test file of its own.
 
@@ -8,13 +9,20 @@
 #[path = "../../support/mod.rs"]
 mod support;
 
+mod account_deletion;
 mod admin_api;
+mod hostile_admin;
+mod hostile_edge;
 mod hostile_input;
+mod hostile_tenant;
 mod hostile_upstream;
 mod hostile_web;
+mod replay_leases;
 mod replays;
 mod secrets;
 mod settings_check;
+mod token_refresh;
+mod weak_secrets;
 mod website_adjustments;
 mod website_browser;
 mod website_items;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use shared::broker::{Publisher, ReplayRequest, replay};
 use tower::ServiceExt;
 
-const TOKEN: &str = "operator-token";
+const TOKEN: &str = "operator-token-0123456789abcdef-0123";
 
 fn doc(program: &str) -> Value {
     json!({
@@ -125,6 +125,10 @@ async fn a_replay_request_goes_through_the_broker_to_a_worker_and_delivers_once(
 #[tokio::test]
 async fn a_portal_scoped_request_never_replays_another_portals_dead_letter() -> anyhow::Result<()> {
     let (env, letter) = one_dead_letter().await?;
+    // Portal 1002 exists (a replay request's portal is a foreign key).
+    sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (1002, 'private_app')")
+        .execute(&env.pool)
+        .await?;
     // As the website would ask for portal 1002 (the check there is bypassed).
     let id = shared::db::replays::insert(
         &env.pool,

@@ -803,7 +803,7 @@ async fn without_its_settings_the_website_answers_503_and_webhooks_still_work() 
     use tower::ServiceExt;
     let mut s = shared::config::Settings::defaults();
     s.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
-    s.hubspot_client_secret = Some(secrecy::SecretString::from("secret"));
+    s.hubspot_client_secret = Some(secrecy::SecretString::from("website-routes-secret"));
     let site = console::app(console::AppState::from_settings(&s));
     for path in ["/login", "/settings", "/api/v1/portals"] {
         let r = site
@@ -915,7 +915,8 @@ async fn a_private_apps_webhook_secret_is_set_and_removed_never_shown() -> anyho
             Method::PUT,
             "/api/v1/portals/4040/webhook-secret",
             op(),
-            Some(json!({"webhook_secret": "x"})),
+            // Strong enough: the portal is what is missing.
+            Some(json!({"webhook_secret": "a-private-app-secret-of-no-portal"})),
         )
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.body);

@@ -287,7 +287,9 @@ async fn discard_needs_an_open_dead_letter_and_is_audited() -> anyhow::Result<()
     );
     assert_eq!(
         discard(&env.pool, id, "ops", "again").await?,
-        Discarded::NotOpen
+        Discarded::NotOpen {
+            state: "discarded".into()
+        }
     );
     let r = replay_one(&env.worker, id, ReplayMode::default(), "ops").await?;
     assert_eq!(r.outcome, ReplayOutcome::NotOpen);

@@ -16,6 +16,7 @@ mod batching;
 mod consumer;
 mod db_batches;
 mod db_indexes;
+mod delivery_locks;
 mod dlq;
 mod failures;
 mod hubspot_paging;

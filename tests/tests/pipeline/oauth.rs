@@ -69,7 +69,7 @@ async fn oauth_tokens_are_refreshed_and_an_uninstall_pauses_the_portal() -> anyh
         "test",
     )
     .await?;
-    assert!(created);
+    assert!(created.created);
 
     // Installed but not configured yet: skipped.
     contact(&env).await?;

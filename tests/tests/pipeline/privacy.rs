@@ -387,15 +387,19 @@ async fn operators_erase_through_the_admin_api() -> anyhow::Result<()> {
     use tower::ServiceExt as _;
     let (env, contact, _, _) = populated(false).await?;
     let mut s = env.settings.clone();
-    s.admin_token = Some(secrecy::SecretString::from("op-token"));
+    // A named operator token: the erasure is recorded under its name.
+    s.admin_tokens = Some(secrecy::SecretString::from(
+        "alice:op-token-of-alice-0123456789abcdef",
+    ));
     let app = console::admin::router(console::admin::AdminState::from_settings(&s));
     let post = |body: serde_json::Value| {
         let app = app.clone();
         async move {
             let req = axum::http::Request::post("/admin/api/privacy/erase")
-                .header("authorization", "Bearer op-token")
+                .header("authorization", "Bearer op-token-of-alice-0123456789abcdef")
                 .header("content-type", "application/json")
-                .header("x-operator", "alice")
+                // Only what the caller says: ignored.
+                .header("x-operator", "mallory")
                 .body(axum::body::Body::from(body.to_string()))?;
             let resp = app.oneshot(req).await?;
             let status = resp.status();

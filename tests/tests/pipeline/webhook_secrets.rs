@@ -79,15 +79,17 @@ async fn two_private_apps_with_their_own_secrets_both_convert() -> anyhow::Resul
         ..SandboxConfig::default()
     })
     .await?;
-    env.apply(doc(1001, Some(json!("secret-a")))).await?;
-    env.apply(doc(1002, Some(json!("secret-b")))).await?;
+    env.apply(doc(1001, Some(json!("secret-a-0123456789"))))
+        .await?;
+    env.apply(doc(1002, Some(json!("secret-b-0123456789"))))
+        .await?;
     let ingest = ingest_on(&env.settings).await?;
     // HubSpot signs each private app's webhooks with that app's secret.
     let hs = env.sandbox.hubspot();
     hs.set_webhook_target(Some(
         WebhookTarget::new(ingest.webhook_url(), PUBLIC_SECRET)
-            .with_portal_secret(1001, "secret-a")
-            .with_portal_secret(1002, "secret-b"),
+            .with_portal_secret(1001, "secret-a-0123456789")
+            .with_portal_secret(1002, "secret-b-0123456789"),
     ));
     let running = spawn_worker(&env, env.settings.clone());
     hs.create_contact(1001, props("from-a"))?;
@@ -105,9 +107,9 @@ async fn two_private_apps_with_their_own_secrets_both_convert() -> anyhow::Resul
 
     // Portal A's secret claiming portal B, the public app's secret claiming
     // a private-app portal: refused, nothing enqueued.
-    assert_eq!(send(&ingest, "secret-a", 1002).await?, 401);
+    assert_eq!(send(&ingest, "secret-a-0123456789", 1002).await?, 401);
     assert_eq!(send(&ingest, PUBLIC_SECRET, 1001).await?, 401);
-    assert_eq!(send(&ingest, "secret-b", 1002).await?, 200);
+    assert_eq!(send(&ingest, "secret-b-0123456789", 1002).await?, 200);
     assert_eq!(
         send(&ingest, PUBLIC_SECRET, 1003).await?,
         200,
@@ -125,16 +127,17 @@ async fn a_secret_set_through_the_product_reaches_a_running_ingest() -> anyhow::
     let env = WorkerEnv::start().await?;
     env.apply(doc(1001, None)).await?;
     let ingest = ingest_on(&env.settings).await?;
-    assert_eq!(send(&ingest, "fresh-secret", 1001).await?, 401);
+    assert_eq!(send(&ingest, "fresh-secret-0123456789", 1001).await?, 401);
     assert_eq!(send(&ingest, PUBLIC_SECRET, 1001).await?, 200);
 
     // `worker portal apply` with the private app's secret.
-    env.apply(doc(1001, Some(json!("fresh-secret")))).await?;
+    env.apply(doc(1001, Some(json!("fresh-secret-0123456789"))))
+        .await?;
     let set_at = Instant::now();
     eventually(
         Duration::from_secs(5),
         "the new secret accepted",
-        || async { Ok(send(&ingest, "fresh-secret", 1001).await? == 200) },
+        || async { Ok(send(&ingest, "fresh-secret-0123456789", 1001).await? == 200) },
     )
     .await?;
     let took = set_at.elapsed();
@@ -147,7 +150,7 @@ async fn a_secret_set_through_the_product_reaches_a_running_ingest() -> anyhow::
     // Applying the document again without the key keeps the secret.
     env.apply(doc(1001, None)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(send(&ingest, "fresh-secret", 1001).await?, 200);
+    assert_eq!(send(&ingest, "fresh-secret-0123456789", 1001).await?, 200);
 
     // `null` removes it: back to the default.
     env.apply(doc(1001, Some(Value::Null))).await?;
@@ -155,7 +158,7 @@ async fn a_secret_set_through_the_product_reaches_a_running_ingest() -> anyhow::
         Ok(send(&ingest, PUBLIC_SECRET, 1001).await? == 200)
     })
     .await?;
-    assert_eq!(send(&ingest, "fresh-secret", 1001).await?, 401);
+    assert_eq!(send(&ingest, "fresh-secret-0123456789", 1001).await?, 401);
     eprintln!("a new webhook secret reached ingest in {took:?}");
 
     ingest.stop().await?;
@@ -173,7 +176,7 @@ async fn ingest_starts_with_the_database_down_and_serves_the_default_secret() ->
     let ingest = harness::spawn_ingest(settings.clone()).await?;
     ready(&ingest).await?;
     assert_eq!(send(&ingest, TEST_SECRET, 1001).await?, 200);
-    assert_eq!(send(&ingest, "other", 1001).await?, 401);
+    assert_eq!(send(&ingest, "other-secret-0123456789", 1001).await?, 401);
     let metrics = reqwest::get(format!("{}/metrics", ingest.base_url()))
         .await?
         .text()
@@ -198,7 +201,8 @@ async fn ingest_starts_with_the_database_down_and_serves_the_default_secret() ->
 #[tokio::test]
 async fn stored_secrets_without_the_key_stop_ingest_at_start() -> anyhow::Result<()> {
     let env = WorkerEnv::start().await?;
-    env.apply(doc(1001, Some(json!("stored-secret")))).await?;
+    env.apply(doc(1001, Some(json!("stored-secret-0123456789"))))
+        .await?;
     let mut settings = env.settings.clone();
     settings.webhook_secrets_db = true;
     settings.encryption_key = None;
@@ -207,7 +211,10 @@ async fn stored_secrets_without_the_key_stop_ingest_at_start() -> anyhow::Result
     let e = ended.expect_err("refuses to start").to_string();
     assert!(e.contains("CONNECTOR_ENCRYPTION_KEY is not set"), "{e}");
     assert!(e.contains("1 portal(s) have a webhook secret"), "{e}");
-    assert!(!e.contains("stored-secret") && !e.contains('\n'), "{e}");
+    assert!(
+        !e.contains("stored-secret-0123456789") && !e.contains('\n'),
+        "{e}"
+    );
     env.finish().await;
     Ok(())
 }
@@ -215,27 +222,30 @@ async fn stored_secrets_without_the_key_stop_ingest_at_start() -> anyhow::Result
 #[tokio::test]
 async fn the_secrets_file_is_followed_while_ingest_runs() -> anyhow::Result<()> {
     let path = std::env::temp_dir().join(format!("webhook-secrets-{}", harness::unique_prefix()));
-    std::fs::write(&path, "# private apps\n1001=first\n")?;
+    std::fs::write(&path, "# private apps\n1001=first-secret-0123456789\n")?;
     let mut settings = harness::test_settings();
     settings.webhook_secrets_file = Some(path.display().to_string());
     let ingest = harness::spawn_ingest(settings.clone()).await?;
     ready(&ingest).await?;
-    assert_eq!(send(&ingest, "first", 1001).await?, 200);
+    assert_eq!(send(&ingest, "first-secret-0123456789", 1001).await?, 200);
     assert_eq!(send(&ingest, TEST_SECRET, 1001).await?, 401);
     assert_eq!(send(&ingest, TEST_SECRET, 1002).await?, 200);
 
-    std::fs::write(&path, "1001=second\n1002=other\n")?;
+    std::fs::write(
+        &path,
+        "1001=second-secret-0123456789\n1002=other-secret-0123456789\n",
+    )?;
     eventually(Duration::from_secs(6), "the changed file", || async {
-        Ok(send(&ingest, "second", 1001).await? == 200)
+        Ok(send(&ingest, "second-secret-0123456789", 1001).await? == 200)
     })
     .await?;
-    assert_eq!(send(&ingest, "first", 1001).await?, 401);
-    assert_eq!(send(&ingest, "other", 1002).await?, 200);
+    assert_eq!(send(&ingest, "first-secret-0123456789", 1001).await?, 401);
+    assert_eq!(send(&ingest, "other-secret-0123456789", 1002).await?, 200);
 
     // A broken file is refused: the secrets read before stay.
-    std::fs::write(&path, "1001 second\n")?;
+    std::fs::write(&path, "1001 second-secret-0123456789\n")?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(send(&ingest, "second", 1001).await?, 200);
+    assert_eq!(send(&ingest, "second-secret-0123456789", 1001).await?, 200);
 
     ingest.stop().await?;
     std::fs::remove_file(&path)?;

@@ -186,6 +186,14 @@ fn rabbitmq_rss_kb(broker: Option<u32>) -> Option<u64> {
     field_kb(&status, "VmRSS:")
 }
 
+/// A process's resident set size now (VmRSS), in KiB; 0 when unknown.
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| field_kb(&s, "VmRSS:"))
+        .unwrap_or(0)
+}
+
 /// The summed PSS of the postmaster and its children.
 fn postgres_pss_kb(postmaster: Option<u32>) -> Option<u64> {
     let pm = postmaster?;

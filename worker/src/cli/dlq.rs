@@ -4,7 +4,10 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use shared::{
     config::Settings,
-    db::dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
+    db::{
+        audit,
+        dead_letters::{self as store, DeadLetter, DeadLetterId, Filter, ReasonClass},
+    },
 };
 use std::io::IsTerminal as _;
 
@@ -20,7 +23,7 @@ use crate::{
 /// `dlq` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
-    /// List dead letters (open ones unless --state says otherwise).
+    /// List dead letters (open and replaying ones unless --state says otherwise).
     List {
         /// Which ones.
         #[command(flatten)]
@@ -34,7 +37,8 @@ pub enum DlqCommand {
         /// The dead letter's id.
         id: i64,
     },
-    /// Replay one dead letter (by id) or every open one matching a filter.
+    /// Replay one dead letter (by id) or every open one matching a filter
+    /// (one another replay holds is refused: "already being replayed").
     Replay {
         /// The dead letter's id (or use the filter options).
         id: Option<i64>,
@@ -91,7 +95,8 @@ pub struct FilterArgs {
     /// Text in the error or reason code.
     #[arg(long)]
     pub text: Option<String>,
-    /// open (default), replaying, replayed, discarded or all.
+    /// open, replaying, replayed, discarded or all (default: open and
+    /// replaying; a bulk replay: open).
     #[arg(long)]
     pub state: Option<String>,
     /// Most dead letters (default 100).
@@ -124,20 +129,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let w = Worker::connect(settings).await.context("connecting")?;
     match cmd {
-        DlqCommand::List { filter, json } => {
-            let rows = store::list(&w.pool, &filter.to_filter(None)?).await?;
-            if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
-            } else {
-                print_table(&rows, out)?;
-            }
-        }
-        DlqCommand::Show { id } => {
-            let row = store::get(&w.pool, DeadLetterId(id))
-                .await?
-                .with_context(|| format!("dead letter {id} does not exist"))?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&row)?)?;
-        }
+        DlqCommand::List { filter, json } => list(&w, &filter, json, out).await?,
+        DlqCommand::Show { id } => show(&w, id, out).await?,
         DlqCommand::Replay {
             id,
             filter,
@@ -153,7 +146,7 @@ pub async fn run(
             };
             let ids: Vec<DeadLetterId> = match id {
                 Some(id) => vec![DeadLetterId(id)],
-                None => store::list(&w.pool, &filter.to_filter(None)?)
+                None => store::list(&w.pool, &replayable(&filter)?)
                     .await?
                     .into_iter()
                     .map(|d| d.id)
@@ -190,29 +183,95 @@ pub async fn run(
             };
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         }
-        DlqCommand::Discard { id, reason } => {
-            let outcome = ops::discard(&w.pool, DeadLetterId(id), &actor(), &reason).await?;
-            match outcome {
-                ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
-                ops::Discarded::NotOpen => anyhow::bail!("dead letter {id} is not open"),
-            }
-        }
+        DlqCommand::Discard { id, reason } => discard(&w, id, &reason, out).await?,
     }
     Ok(())
+}
+
+/// `dlq list`: the table (or JSON); the read is audited as the
+/// operating-system user (a person reading personal data).
+async fn list(
+    w: &Worker,
+    filter: &FilterArgs,
+    json: bool,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let rows = store::list(&w.pool, &filter.to_filter(None)?).await?;
+    let detail = serde_json::json!({
+        "filter": { "portal": filter.portal, "state": filter.state, "text": filter.text.is_some() },
+        "dead_letters": audit::id_list(rows.iter().map(|d| serde_json::json!(d.id))),
+    });
+    let portal = audit::one_portal(filter.portal, rows.iter().map(|d| d.portal_id));
+    let route = "worker dlq list";
+    audit::record_read(&w.pool, portal, &actor(), "dead_letter.list", route, detail).await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else {
+        print_table(&rows, out)?;
+    }
+    Ok(())
+}
+
+/// `dlq discard ID --reason`: refused while a replay holds it.
+async fn discard(
+    w: &Worker,
+    id: i64,
+    reason: &str,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    match ops::discard(&w.pool, DeadLetterId(id), &actor(), reason).await? {
+        ops::Discarded::Discarded => writeln!(out, "dead letter {id} discarded")?,
+        ops::Discarded::NotFound => anyhow::bail!("dead letter {id} does not exist"),
+        ops::Discarded::NotOpen { state } => {
+            anyhow::bail!("dead letter {id} is not open (it is {state})")
+        }
+        ops::Discarded::Replaying { holder, until } => anyhow::bail!(
+            "dead letter {id} is being replayed (by {holder} until {until}); try again once that replay ends"
+        ),
+    }
+    Ok(())
+}
+
+/// `dlq show ID` (audited).
+async fn show(w: &Worker, id: i64, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    let row = store::get(&w.pool, DeadLetterId(id))
+        .await?
+        .with_context(|| format!("dead letter {id} does not exist"))?;
+    let detail = serde_json::json!({ "dead_letter": id });
+    let route = "worker dlq show";
+    audit::record_read(
+        &w.pool,
+        row.portal_id,
+        &actor(),
+        "dead_letter.show",
+        route,
+        detail,
+    )
+    .await?;
+    writeln!(out, "{}", serde_json::to_string_pretty(&row)?)?;
+    Ok(())
+}
+
+/// The filter of a bulk replay: open dead letters only, unless `--state`
+/// says otherwise (those being replayed would only be refused).
+fn replayable(filter: &FilterArgs) -> anyhow::Result<Filter> {
+    let mut f = filter.to_filter(None)?;
+    f.state.get_or_insert_with(|| "open".into());
+    Ok(f)
 }
 
 fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} ERROR",
-        "ID", "CREATED", "PORTAL", "TYPE", "OBJECT", "CLASS", "REASON", "STATUS", "TRY"
+        "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {:<9} ERROR",
+        "ID", "CREATED", "PORTAL", "TYPE", "OBJECT", "CLASS", "REASON", "STATUS", "TRY", "STATE"
     )?;
     for d in rows {
         let dash = || "-".to_owned();
         let error = d.last_error.as_deref().unwrap_or("").replace('\n', " ");
         writeln!(
             out,
-            "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {}",
+            "{:<8} {:<20} {:<10} {:<10} {:<12} {:<10} {:<22} {:<6} {:>3} {:<9} {}",
             d.id,
             d.created_at.format("%Y-%m-%d %H:%M:%S"),
             d.portal_id.map_or_else(dash, |p| p.to_string()),
@@ -222,6 +281,7 @@ fn print_table(rows: &[DeadLetter], out: &mut impl std::io::Write) -> std::io::R
             d.reason,
             d.last_status.map_or_else(dash, |s| s.to_string()),
             d.attempts,
+            d.state,
             domain::failure::truncate(&error, 80),
         )?;
     }

@@ -7,7 +7,10 @@ use domain::status::DeliveryStatus;
 use shared::{
     config::Settings,
     crypto::SecretCipher,
-    db::outcomes::{self, LIST_STATUSES, ListFilter},
+    db::{
+        audit,
+        outcomes::{self, LIST_STATUSES, ListFilter},
+    },
 };
 
 use crate::privacy::{self, Trigger};
@@ -54,6 +57,26 @@ pub enum PrivacyCommand {
     },
 }
 
+/// A person at the database reads personal data: audited as the
+/// operating-system user.
+async fn audit_read(
+    pool: &sqlx::PgPool,
+    filter: &ListFilter,
+    rows: &[outcomes::ConversionSummary],
+) -> Result<(), sqlx::Error> {
+    let detail = serde_json::json!({
+        "filter": {
+            "portal": filter.portal, "status": filter.status, "limit": filter.limit,
+            "object_type": filter.object_type, "object_id": filter.object_id,
+        },
+        "conversions": audit::id_list(rows.iter().map(|r| serde_json::json!(r.id))),
+    });
+    let portal = audit::one_portal(filter.portal, rows.iter().map(|r| Some(r.portal_id)));
+    let actor = super::common::actor();
+    let route = "worker conversions list";
+    audit::record_read(pool, portal, &actor, "conversion.list", route, detail).await
+}
+
 /// `worker conversions ...`.
 pub async fn conversions(
     settings: &Settings,
@@ -79,17 +102,15 @@ pub async fn conversions(
         anyhow::bail!("--status {s:?} is not one of {}", LIST_STATUSES.join(", "));
     }
     let pool = super::common::pool(settings).await?;
-    let rows = outcomes::list(
-        &pool,
-        &ListFilter {
-            portal,
-            status,
-            limit,
-            object_id: object,
-            object_type,
-        },
-    )
-    .await?;
+    let filter = ListFilter {
+        portal,
+        status,
+        limit,
+        object_id: object,
+        object_type,
+    };
+    let rows = outcomes::list(&pool, &filter).await?;
+    audit_read(&pool, &filter, &rows).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
         return Ok(());

@@ -3,6 +3,7 @@
 //! pipeline (`crate::pipeline::dead_letter`) and the runtime's sink
 //! (`crate::runtime::dead_letter_sink`).
 
+pub mod lease;
 pub mod ops;
 pub mod preview;
 mod reevaluate;

@@ -1,13 +1,14 @@
 //! Replaying a dead-lettered adjustment (reversal or modification): its
 //! recorded form is sent again, whatever the mode (it names the action and
 //! the values that were refused). A delivered adjustment is sent again only
-//! with `force`. Audited like every replay.
+//! with `force`. The caller takes the dead letter, ends its lease and
+//! audits the replay ([`super::replay::replay_held`]).
 
-use domain::status::{DeadLetterState, DeliveryStatus};
+use domain::status::DeliveryStatus;
 use serde_json::json;
 use shared::db::{self, dead_letters::DeadLetter};
 
-use super::report::{ReplayMode, ReplayOutcome, ReplayReport, audit, portal_of, report};
+use super::report::{ReplayMode, ReplayOutcome, ReplayReport, portal_of, report};
 use crate::{Worker, pipeline::deliver::Sent};
 
 /// Replays dead letter `letter`, which holds adjustment `adjustment`.
@@ -16,7 +17,6 @@ pub(super) async fn replay(
     letter: &DeadLetter,
     adjustment: i64,
     mode: ReplayMode,
-    actor: &str,
 ) -> Result<ReplayReport, sqlx::Error> {
     let id = letter.id;
     let (Some(row), Some(portal)) = (
@@ -49,44 +49,29 @@ pub(super) async fn replay(
         return Ok(r);
     }
     if delivered && !mode.force {
-        let r = report(
+        return Ok(report(
             id,
             ReplayOutcome::AlreadyDelivered,
             format!(
                 "{} {adjustment} was delivered already; nothing sent (use --force to send it again)",
                 row.kind
             ),
-        );
-        audit(w, letter, actor, mode, &r).await?;
-        return Ok(r);
-    }
-    let Some(letter) = db::dead_letters::claim(&w.pool, id).await? else {
-        return Ok(report(
-            id,
-            ReplayOutcome::NotOpen,
-            "taken by another replay",
         ));
-    };
-    let r = match crate::pipeline::adjust::send::deliver(w, portal, adjustment, mode.force).await {
-        Ok(Sent::Delivered) => report(
-            id,
-            ReplayOutcome::Delivered,
-            format!("{} {adjustment} delivered", row.kind),
-        ),
-        Ok(Sent::AlreadyDelivered) => report(
-            id,
-            ReplayOutcome::AlreadyDelivered,
-            "delivered meanwhile; nothing sent",
-        ),
-        // The recorded form is what it is: the dead letter stays open.
-        Ok(Sent::Failed(f)) | Err(f) => report(id, ReplayOutcome::Retry, f.to_string()),
-    };
-    let state = match r.outcome {
-        ReplayOutcome::Delivered => DeadLetterState::Replayed,
-        _ => DeadLetterState::Open,
-    };
-    let resolution = format!("{}: {}", r.outcome.as_str(), r.detail);
-    db::dead_letters::resolve(&w.pool, id, state, actor, &resolution).await?;
-    audit(w, &letter, actor, mode, &r).await?;
-    Ok(r)
+    }
+    Ok(
+        match crate::pipeline::adjust::send::deliver(w, portal, adjustment, mode.force).await {
+            Ok(Sent::Delivered) => report(
+                id,
+                ReplayOutcome::Delivered,
+                format!("{} {adjustment} delivered", row.kind),
+            ),
+            Ok(Sent::AlreadyDelivered) => report(
+                id,
+                ReplayOutcome::AlreadyDelivered,
+                "delivered meanwhile; nothing sent",
+            ),
+            // The recorded form is what it is: the dead letter stays open.
+            Ok(Sent::Failed(f)) | Err(f) => report(id, ReplayOutcome::Retry, f.to_string()),
+        },
+    )
 }

@@ -13,8 +13,8 @@ pub struct Pruned {
     pub events: u64,
     /// Delivered `conversions` rows.
     pub conversions: u64,
-    /// Rows (conversions and events) of accounts deleted in the last two
-    /// days, recorded by a worker while the deletion ran.
+    /// Rows of deleted accounts (conversions, events, dead letters, ...)
+    /// recorded by a worker while the deletion ran, or after it.
     pub orphaned: u64,
 }
 

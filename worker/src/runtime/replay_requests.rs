@@ -1,6 +1,7 @@
 //! Replay requests from the console: consumes `{prefix}hubspot.replays`
 //! (one request id per message), carries the request out with the same
-//! machinery as `worker dlq replay` ([`crate::dlq::replay::replay_one`]),
+//! machinery as `worker dlq replay` ([`crate::dlq::replay::replay_held`],
+//! under the request's lease: `replay:<id>`),
 //! stores each dead letter's report as it goes, marks the request `done`
 //! and only then acknowledges. A request already finished is acknowledged
 //! without running again.
@@ -24,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::side_queue::SideQueue;
 use crate::{
     Worker,
-    dlq::replay::{ReplayMode, ReplayOutcome, ReplayReport, replay_one},
+    dlq::replay::{Lease, ReplayMode, ReplayOutcome, ReplayReport, replay_held},
 };
 
 /// Consumes replay requests until `shutdown`, reconnecting when the broker
@@ -125,5 +126,10 @@ async fn replay_in_scope(
             });
         }
     }
-    replay_one(w, letter, mode, &row.actor).await
+    // The console may have reserved the dead letter under this holder.
+    let lease = Lease {
+        holder: replays::lease_holder(row.id),
+        ttl: w.replay_lease,
+    };
+    replay_held(w, letter, mode, &row.actor, &lease).await
 }

@@ -109,12 +109,27 @@ pub async fn replay(
     site.replays
         .request(&site.pool, actor, portal_id, &[id], ReplayMode::default())
         .await
-        .map_err(|e| match e {
-            crate::replays::RequestError::Database(e) => e.into(),
-            other => OpError::Unavailable(format!(
-                "the replay could not be queued right now; try again in a moment (reference {})",
-                shared::http::logged("replay request", other)
-            )),
+        .map_err(|e| {
+            use shared::db::dead_letter_leases::Unavailable;
+            match e {
+                crate::replays::RequestError::Database(e) => e.into(),
+                // Who holds the lease is not the tenant's business.
+                crate::replays::RequestError::Unavailable { id, why } => match why {
+                    Unavailable::NotFound => {
+                        OpError::Missing(format!("no dead letter {id} for this portal"))
+                    }
+                    Unavailable::Replaying { .. } => OpError::Conflict(format!(
+                        "dead letter {id} is already being replayed; try again once that replay ends"
+                    )),
+                    Unavailable::Closed { state } => {
+                        OpError::Conflict(format!("dead letter {id} is {state}"))
+                    }
+                },
+                other => OpError::Unavailable(format!(
+                    "the replay could not be queued right now; try again in a moment (reference {})",
+                    shared::http::logged("replay request", other)
+                )),
+            }
         })
 }
 

@@ -12,7 +12,7 @@ use domain::{
     portal::{ImpactSection, MappingRow, PortalDocument, unmapped_required},
     triggers::TriggerSet,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 use shared::{
     db::{self, portals::StoredPortal},
@@ -43,6 +43,8 @@ pub struct PortalView {
     pub portal_id: u64,
     /// `active`, `paused` or `uninstalled`.
     pub status: String,
+    /// When an operator paused the portal (RFC 3339; `paused` only).
+    pub paused_at: Option<String>,
     /// `oauth` or `private_app`.
     pub hubspot_auth: String,
     /// impact.com credentials health: `unknown`, `ok`, `failing`.
@@ -97,6 +99,7 @@ pub async fn view(site: &Website, portal: PortalId) -> Result<PortalView, OpErro
     Ok(PortalView {
         portal_id: portal.0,
         status: s.status.as_str().into(),
+        paused_at: s.paused_at.map(|t| t.to_rfc3339()),
         hubspot_auth: s.auth_kind.as_str().into(),
         credentials_status: s.credentials_status.clone(),
         account_sid: doc.as_ref().map(|d| d.impact.account_sid.clone()),
@@ -146,10 +149,12 @@ async fn apply(
     mut doc: PortalDocument,
     edit: Edit<'_>,
 ) -> Result<Vec<String>, OpError> {
-    // Export fills `auth_kind` for display; apply ignores it but keep it clean.
+    // The owner changes neither the status (paused by an operator, or
+    // uninstalled) nor the HubSpot authentication: both stay as stored.
     doc.hubspot.auth_kind = None;
+    doc.status = None;
     let validated = doc.validate().map_err(|e| OpError::Invalid(e.0))?;
-    db::portals::apply_at(
+    db::portals::apply_keeping_status(
         &site.pool,
         &site.cipher,
         &validated,
@@ -321,11 +326,11 @@ pub async fn save_adjustments(
     apply(site, doc, edit).await
 }
 
-/// Deletes the portal's configuration and secrets (cascading to triggers and
-/// mappings), its conversions and recorded events, and tells the workers,
-/// which then skip its events as an unknown portal.
+/// Deletes the portal and everything of it (configuration, secrets,
+/// conversions, events, dead letters, audit rows: `shared::db::account`),
+/// and tells the workers, which then skip its events as an unknown portal.
 pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(), OpError> {
-    if !db::website::delete_portal(&site.pool, portal, actor).await? {
+    if !db::account::delete(&site.pool, &site.cipher, portal, actor).await? {
         return Err(OpError::NotFound);
     }
     site.properties
@@ -335,9 +340,10 @@ pub async fn delete(site: &Website, portal: PortalId, actor: &str) -> Result<(),
     Ok(())
 }
 
-/// Whether `token` is the operator token.
-pub fn is_operator(site: &Website, token: &str) -> bool {
-    site.admin_token
+/// The name of the operator whose token `token` is, if any.
+pub fn operator_name(site: &Website, token: &str) -> Option<String> {
+    site.operators
         .as_ref()
-        .is_some_and(|t| super::session::same(t.expose_secret(), token))
+        .and_then(|o| o.name_of(token))
+        .map(str::to_owned)
 }

@@ -24,12 +24,14 @@ pub async fn set_webhook_secret(
 ) -> Result<(), OpError> {
     use secrecy::ExposeSecret as _;
     let secret = match secret {
-        Some(s) if s.expose_secret().trim().is_empty() => {
-            return Err(OpError::Invalid(vec![
-                "webhook_secret: must not be empty (DELETE removes it)".into(),
-            ]));
-        }
-        Some(s) => Some(SecretString::from(s.expose_secret().trim())),
+        Some(s) => match domain::signature::check_secret(s.expose_secret()) {
+            Ok(s) => Some(SecretString::from(s)),
+            Err(e) => {
+                return Err(OpError::Invalid(vec![format!(
+                    "webhook_secret: {e} (DELETE removes it)"
+                )]));
+            }
+        },
         None => None,
     };
     match db::webhook_secrets::set(&site.pool, &site.cipher, portal, secret.as_ref(), actor).await {

@@ -264,11 +264,15 @@ pub async fn settings(
     Query(q): Query<Fields>,
 ) -> Response {
     let (site, portal, csrf, _) = session_or_return!(state, headers);
+    let notice = if q.contains_key("installed") {
+        Some("The app is connected to your HubSpot account. Now connect your impact.com account.")
+    } else if q.contains_key("signed_in") {
+        Some("You are signed in. Your login changed nothing else: see the notes on this page.")
+    } else {
+        None
+    };
     let outcome = Outcome {
-        notice: q.contains_key("installed").then(|| {
-            "The app is connected to your HubSpot account. Now connect your impact.com account."
-                .to_owned()
-        }),
+        notice: notice.map(str::to_owned),
         ..Outcome::default()
     };
     render(&site, portal, &csrf, "settings.html", outcome, context! {}).await

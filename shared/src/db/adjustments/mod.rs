@@ -217,12 +217,13 @@ pub async fn record(
     }
 }
 
-/// Locks an adjustment for sending (until the transaction ends).
-pub async fn lock<'e>(
+/// Reads an adjustment for sending (its delivery lock held:
+/// `crate::db::delivery_lock`).
+pub async fn read<'e>(
     db: impl PgExecutor<'e>,
     id: i64,
 ) -> Result<Option<AdjustmentRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM adjustments WHERE id = $1 FOR UPDATE");
+    let sql = format!("SELECT {COLUMNS} FROM adjustments WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_optional(db)

@@ -36,6 +36,8 @@ pub struct StoredPortal {
     pub credentials_status: String,
     /// The configuration's version, raised by every applied change.
     pub version: i64,
+    /// Since when an operator paused it (`paused` portals).
+    pub paused_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl StoredPortal {
@@ -53,7 +55,7 @@ pub async fn load(
     portal: PortalId,
 ) -> Result<Option<StoredPortal>, PortalStoreError> {
     let id = portal.db_key();
-    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status, hubspot_webhook_secret IS NOT NULL AS webhook_secret_set, config_version FROM portals WHERE portal_id = $1")
+    let Some(row) = sqlx::query("SELECT status, hubspot_auth_kind, hubspot_private_token, impact_account_sid, impact_auth_token, impact_program_id, credentials_status, hubspot_webhook_secret IS NOT NULL AS webhook_secret_set, config_version, paused_at FROM portals WHERE portal_id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?
@@ -99,6 +101,7 @@ pub async fn load(
         webhook_secret_set: row.get("webhook_secret_set"),
         credentials_status: row.get("credentials_status"),
         version: row.get("config_version"),
+        paused_at: row.get("paused_at"),
     }))
 }
 

@@ -50,32 +50,52 @@ pub fn secret_context(portal: PortalId, column: &str) -> String {
 
 /// Creates or replaces a portal's configuration (one transaction), records
 /// it in the audit log and notifies workers. Returns true when created.
+/// The document's status applies: an operator's `worker portal apply`.
 pub async fn apply(
     pool: &PgPool,
     cipher: &SecretCipher,
     doc: &Validated,
     actor: &str,
 ) -> Result<bool, PortalStoreError> {
-    apply_at(pool, cipher, doc, actor, None).await
+    apply_with(pool, cipher, doc, actor, None, false).await
 }
 
-/// As [`apply`], only when the configuration is still at `version`
-/// (`None`: whatever it is); every applied change raises the version.
-pub async fn apply_at(
+/// [`apply`] for the portal's owner (website, JSON API), only when the
+/// configuration is still at `version` (`None`: whatever it is; every
+/// applied change raises the version): the stored status stays whatever
+/// the document says, so an owner's save never resumes a portal an
+/// operator paused (not even one racing the pause).
+pub async fn apply_keeping_status(
     pool: &PgPool,
     cipher: &SecretCipher,
     doc: &Validated,
     actor: &str,
     version: Option<i64>,
 ) -> Result<bool, PortalStoreError> {
+    apply_with(pool, cipher, doc, actor, version, true).await
+}
+
+async fn apply_with(
+    pool: &PgPool,
+    cipher: &SecretCipher,
+    doc: &Validated,
+    actor: &str,
+    version: Option<i64>,
+    keep_status: bool,
+) -> Result<bool, PortalStoreError> {
     let c = &doc.config;
     let id = i64::try_from(c.portal_id.0)
         .map_err(|_| PortalStoreError::Refused("portal_id too large".into()))?;
     let mut tx = pool.begin().await?;
-    let existing = sqlx::query("SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact, config_version FROM portals WHERE portal_id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let existing = sqlx::query(
+        "SELECT hubspot_auth_kind, impact_auth_token IS NOT NULL AS has_impact,
+             hubspot_private_token IS NOT NULL AS has_private,
+             hubspot_refresh_token IS NOT NULL AS has_oauth, config_version
+         FROM portals WHERE portal_id = $1 FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
     let current = existing
         .as_ref()
         .map_or(0, |r| r.get::<i64, _>("config_version"));
@@ -87,6 +107,8 @@ pub async fn apply_at(
         Some(StoredCredentials {
             hubspot: HubSpotAuthKind::parse(r.get::<&str, _>("hubspot_auth_kind"))?,
             impact_token: r.get::<bool, _>("has_impact"),
+            private_token: r.get::<bool, _>("has_private"),
+            oauth_tokens: r.get::<bool, _>("has_oauth"),
         })
     });
     let kind = doc
@@ -96,17 +118,26 @@ pub async fn apply_at(
     let enc = |s: Option<&SecretString>, column: &str| {
         s.map(|s| cipher.encrypt(s.expose_secret(), &secret_context(c.portal_id, column)))
     };
+    // A portal on OAuth (e.g. one switched explicitly) has its webhooks
+    // signed by the public app: a private app's secret is dropped.
     let (webhook_secret, keep_webhook_secret) = match &doc.secrets.hubspot_webhook_secret {
+        _ if kind == HubSpotAuthKind::Oauth => (None, false),
         SecretUpdate::Keep => (None, true),
         SecretUpdate::Set(s) => (enc(Some(s), "hubspot_webhook_secret"), false),
         SecretUpdate::Clear => (None, false),
     };
     sqlx::query(
         "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_private_token,
-             impact_account_sid, impact_auth_token, impact_program_id, hubspot_webhook_secret)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             impact_account_sid, impact_auth_token, impact_program_id, hubspot_webhook_secret,
+             paused_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, CASE WHEN $2 = 'paused' THEN now() END)
          ON CONFLICT (portal_id) DO UPDATE SET
-             status = EXCLUDED.status,
+             status = CASE WHEN $10 THEN portals.status ELSE EXCLUDED.status END,
+             -- Paused since the first document that paused it.
+             paused_at = CASE WHEN $10 THEN portals.paused_at
+                 WHEN EXCLUDED.status <> 'paused' THEN NULL
+                 WHEN portals.status = 'paused' THEN COALESCE(portals.paused_at, now())
+                 ELSE now() END,
              hubspot_auth_kind = EXCLUDED.hubspot_auth_kind,
              hubspot_private_token = COALESCE(EXCLUDED.hubspot_private_token, portals.hubspot_private_token),
              hubspot_webhook_secret = CASE WHEN $9 THEN portals.hubspot_webhook_secret
@@ -129,6 +160,7 @@ pub async fn apply_at(
     .bind(&c.impact_program_id)
     .bind(webhook_secret)
     .bind(keep_webhook_secret)
+    .bind(keep_status)
     .execute(&mut *tx)
     .await?;
     replace_rules(&mut tx, id, &c.triggers, &c.mappings).await?;
@@ -307,66 +339,6 @@ mod load;
 
 pub use load::{StoredPortal, load};
 
-/// The tokens HubSpot granted an OAuth install.
-#[derive(Debug, Clone, Copy)]
-pub struct OAuthTokens<'a> {
-    /// The access token.
-    pub access_token: &'a SecretString,
-    /// The refresh token (HubSpot sends one with every authorization code).
-    pub refresh_token: Option<&'a SecretString>,
-    /// Lifetime of the access token in seconds.
-    pub expires_in: u64,
-}
+mod oauth_login;
 
-/// Stores OAuth tokens from the install flow (or a re-install): the portal
-/// switches to OAuth (the public app's webhooks carry the default
-/// signature, so a private app's webhook secret is dropped) and becomes
-/// active; a new portal starts unconfigured (no impact.com settings yet).
-/// Returns true when the portal was created.
-pub async fn store_oauth_tokens(
-    pool: &PgPool,
-    cipher: &SecretCipher,
-    portal: PortalId,
-    grant: OAuthTokens<'_>,
-    actor: &str,
-) -> Result<bool, PortalStoreError> {
-    let id = i64::try_from(portal.0)
-        .map_err(|_| PortalStoreError::Refused("portal id too large".into()))?;
-    let refresh = grant
-        .refresh_token
-        .ok_or_else(|| PortalStoreError::Refused("HubSpot returned no refresh token".into()))?;
-    let enc = |s: &SecretString, column: &str| {
-        cipher.encrypt(s.expose_secret(), &secret_context(portal, column))
-    };
-    let mut tx = pool.begin().await?;
-    let created: bool = sqlx::query_scalar(
-        "INSERT INTO portals (portal_id, status, hubspot_auth_kind, hubspot_access_token,
-             hubspot_refresh_token, hubspot_token_expires_at)
-         VALUES ($1, 'active', 'oauth', $2, $3, now() + make_interval(secs => $4))
-         ON CONFLICT (portal_id) DO UPDATE SET
-             status = 'active', hubspot_auth_kind = 'oauth',
-             hubspot_access_token = EXCLUDED.hubspot_access_token,
-             hubspot_refresh_token = EXCLUDED.hubspot_refresh_token,
-             hubspot_token_expires_at = EXCLUDED.hubspot_token_expires_at,
-             hubspot_webhook_secret = NULL,
-             updated_at = now()
-         RETURNING (xmax = 0)",
-    )
-    .bind(id)
-    .bind(enc(grant.access_token, "hubspot_access_token"))
-    .bind(enc(refresh, "hubspot_refresh_token"))
-    .bind(grant.expires_in as f64)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO audit_log (portal_id, actor, action, detail) VALUES ($1, $2, 'portal.oauth_install', $3)",
-    )
-    .bind(id)
-    .bind(actor)
-    .bind(serde_json::json!({ "created": created }))
-    .execute(&mut *tx)
-    .await?;
-    notify(&mut tx, portal).await?;
-    tx.commit().await?;
-    Ok(created)
-}
+pub use oauth_login::{OAuthLogin, OAuthTokens, store_oauth_tokens};

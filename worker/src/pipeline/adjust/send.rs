@@ -1,6 +1,7 @@
 //! Sending one recorded adjustment to impact.com (`DELETE` or `PUT`
-//! `/Actions`). As with conversions, the row is locked from before the
-//! request until its outcome is committed, so two workers (or a worker and
+//! `/Actions`). As with conversions, the row is locked
+//! (`shared::db::delivery_lock`, no transaction open during the request)
+//! from before the request until its outcome is committed, so two workers (or a worker and
 //! a replay) never send the same adjustment at once, and a delivered one is
 //! sent again only when an operator forces it.
 
@@ -10,7 +11,10 @@ use domain::{
     object_type::ObjectType,
     status::DeliveryStatus,
 };
-use shared::db;
+use shared::db::{
+    self,
+    delivery_lock::{DeliveryLock, Rows},
+};
 
 use crate::{
     Worker,
@@ -24,11 +28,14 @@ use crate::{
 /// `Err` is a transient failure: the row stays `pending` for the retry.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
     let (_, creds) = portal_credentials(w, portal).await?;
-    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
-    let Some(row) = db::adjustments::lock(&mut *tx, id)
+    let mut held = DeliveryLock::acquire(&w.pool, Rows::Adjustments, &[id])
+        .await
+        .map_err(Failure::database)?;
+    let Some(row) = db::adjustments::read(held.conn(), id)
         .await
         .map_err(Failure::database)?
     else {
+        held.release().await.map_err(Failure::database)?;
         return Ok(Sent::Failed(Failure::permanent(
             FailureReason::AdjustmentMissing,
             format!("adjustment {id} no longer exists"),
@@ -36,21 +43,15 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
     };
     let delivered = row.delivery_status() == Some(DeliveryStatus::Delivered);
     if delivered && !force {
+        held.release().await.map_err(Failure::database)?;
         return Ok(Sent::AlreadyDelivered);
     }
     let Some(creds) = creds else {
-        let f = Failure::permanent(
-            FailureReason::PortalUnconfigured,
-            "the portal has no impact.com credentials",
-        );
-        db::adjustments::mark_attempt_failed(&mut *tx, id, true, f.reason.as_str(), &f.detail)
-            .await
-            .map_err(Failure::database)?;
-        tx.commit().await.map_err(Failure::database)?;
-        return Ok(Sent::Failed(f));
+        return unconfigured(held, id).await;
     };
     let reversal = row.kind == "reversal";
-    // Short blips are retried in process (the row stays locked meanwhile).
+    // Short blips are retried in process (the row stays locked meanwhile;
+    // no transaction is open).
     let result = w
         .retry
         .run("impact_adjust", || async {
@@ -63,10 +64,10 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
     let kind = if reversal { "reversal" } else { "modification" };
     match result {
         Ok(queued) => {
-            db::adjustments::mark_delivered(&mut *tx, id, queued.queued_uri.as_deref())
+            db::adjustments::mark_delivered(held.conn(), id, queued.queued_uri.as_deref())
                 .await
                 .map_err(Failure::database)?;
-            tx.commit().await.map_err(Failure::database)?;
+            held.release().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => "delivered")
                 .increment(1);
             tracing::info!(%portal, adjustment = id, conversion = row.conversion_id, kind,
@@ -77,7 +78,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             // A failed resend of a delivered adjustment leaves it delivered.
             if !delivered {
                 db::adjustments::mark_attempt_failed(
-                    &mut *tx,
+                    held.conn(),
                     id,
                     !f.is_transient(),
                     f.reason.as_str(),
@@ -86,7 +87,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
                 .await
                 .map_err(Failure::database)?;
             }
-            tx.commit().await.map_err(Failure::database)?;
+            held.release().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason.as_str())
                 .increment(1);
             flag_refused_credentials(w, portal, &f).await;
@@ -99,6 +100,19 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             }
         }
     }
+}
+
+/// No impact.com credentials: the adjustment fails for good.
+async fn unconfigured(mut held: DeliveryLock, id: i64) -> Result<Sent, Failure> {
+    let f = Failure::permanent(
+        FailureReason::PortalUnconfigured,
+        "the portal has no impact.com credentials",
+    );
+    db::adjustments::mark_attempt_failed(held.conn(), id, true, f.reason.as_str(), &f.detail)
+        .await
+        .map_err(Failure::database)?;
+    held.release().await.map_err(Failure::database)?;
+    Ok(Sent::Failed(f))
 }
 
 /// A refused adjustment goes to the dead-letter store with its form; the

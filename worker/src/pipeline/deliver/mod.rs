@@ -2,11 +2,12 @@
 //! implementation, for batches of any size (a replay's or a backfill's
 //! conversion is a batch of one).
 //!
-//! A batch is one transaction: its rows are locked (`FOR UPDATE`) from
-//! before the POSTs until their outcomes are committed, so two workers never
-//! post the same key at once, and a delivered row is never posted again. If
-//! the process dies after impact.com answered but before the commit, the
-//! locks are released with the connection and the rows are still `pending`:
+//! A batch's rows are locked (`shared::db::delivery_lock`: advisory locks
+//! held by a connection, no transaction open while impact.com answers)
+//! from before the POSTs until their outcomes are committed, so two workers
+//! never post the same key at once, and a delivered row is never posted
+//! again. If the process dies after impact.com answered but before the
+//! commit, the locks are released with the connection and the rows are still `pending`:
 //! the redelivered message posts them again with the same parameters and
 //! `OrderId` (impact.com rejects the repeat as `CONV_DUPLICATE`), counted in
 //! `worker_conversions_resumed_total`. No second row is ever created.
@@ -31,10 +32,15 @@ use domain::{
 };
 use futures::StreamExt;
 use shared::{
-    db::{self, conversions::ConversionRow, portals::StoredPortal},
+    db::{
+        self,
+        conversions::ConversionRow,
+        delivery_lock::{DeliveryLock, Rows},
+        portals::StoredPortal,
+    },
     impact::ImpactCredentials,
 };
-use sqlx::PgConnection;
+use sqlx::{Connection as _, PgConnection};
 
 use crate::{
     Worker,
@@ -181,8 +187,8 @@ async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
     }
 }
 
-/// One transaction: lock `ids`, post those not delivered yet, record their
-/// outcomes, commit. A row that no longer exists (its portal was deleted
+/// Lock `ids`, post those not delivered yet (no transaction open), record
+/// their outcomes in one short transaction, commit, let go. A row that no longer exists (its portal was deleted
 /// meanwhile) is `Skipped("unknown_portal")`.
 async fn deliver_batch(
     w: &Worker,
@@ -207,25 +213,30 @@ async fn deliver_batch(
         .iter()
         .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
         .collect();
-    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
-    let to_post = lock_pending(&mut tx, &unique, how.force(), &mut out).await?;
+    let mut held = DeliveryLock::acquire(&w.pool, Rows::Conversions, &unique)
+        .await
+        .map_err(Failure::database)?;
+    let to_post = lock_pending(held.conn(), &unique, how.force(), &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
         for row in &to_post {
-            db::conversions::mark_attempt_failed(&mut *tx, row.id, &f)
+            db::conversions::mark_attempt_failed(held.conn(), row.id, &f)
                 .await
                 .map_err(Failure::database)?;
             out.insert(row.id, Ok(EventResult::Failed(f.clone())));
         }
-        tx.commit().await.map_err(Failure::database)?;
+        held.release().await.map_err(Failure::database)?;
         return Ok(out);
     };
+    // No transaction is open while impact.com answers; the locks are.
     let answers = post_all(w, &creds, to_post, how).await;
+    let mut tx = held.conn().begin().await.map_err(Failure::database)?;
     let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, how, &mut out).await?;
     db::conversions::mark_delivered_many(&mut *tx, &delivered)
         .await
         .map_err(Failure::database)?;
     tx.commit().await.map_err(Failure::database)?;
+    held.release().await.map_err(Failure::database)?;
     metrics::counter!("worker_conversions_total", "outcome" => how.metric())
         .increment(delivered.len() as u64);
     let known_ok = stored
@@ -243,15 +254,15 @@ async fn deliver_batch(
     Ok(out)
 }
 
-/// Locks the rows; those delivered already are answered in `out` (unless
-/// `force`), the others returned to be posted.
+/// Reads the locked rows; those delivered already are answered in `out`
+/// (unless `force`), the others returned to be posted.
 async fn lock_pending(
     tx: &mut PgConnection,
     ids: &[i64],
     force: bool,
     out: &mut Results,
 ) -> Result<Vec<ConversionRow>, Failure> {
-    let rows = db::conversions::lock_many(&mut *tx, ids)
+    let rows = db::conversions::read_many(&mut *tx, ids)
         .await
         .map_err(Failure::database)?;
     let mut to_post = Vec::with_capacity(rows.len());

@@ -1,5 +1,6 @@
 //! HubSpot access tokens: a private app's static token, or OAuth tokens
-//! refreshed before expiry, once across all workers (row lock on the portal).
+//! refreshed before expiry, once across all workers (a refresh lease on the
+//! portal's row; no transaction open during the call to HubSpot).
 
 use std::time::Duration;
 
@@ -60,8 +61,8 @@ pub async fn token_rejected(
     Ok(())
 }
 
-/// Reads (and if needed refreshes) the stored OAuth token under a row lock,
-/// so concurrent workers refresh once and all see the new token.
+/// Reads (and if needed refreshes) the stored OAuth token under the refresh
+/// lease, so concurrent workers refresh once and all see the new token.
 async fn oauth_token(
     w: &Worker,
     portal: PortalId,
@@ -99,6 +100,10 @@ async fn oauth_token(
                 detail,
             ))
         }
+        Err(TokenError::Busy) => Err(Failure::transient(
+            FailureReason::HubspotUnavailable,
+            TokenError::Busy.to_string(),
+        )),
         Err(TokenError::Api(e)) => {
             metrics::counter!("hubspot_token_refreshes_total", "outcome" => "error").increment(1);
             Err(e.failure())
