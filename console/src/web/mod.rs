@@ -87,6 +87,7 @@ impl Website {
         let client_id = s
             .hubspot_client_id
             .clone()
+            .filter(|id| !id.trim().is_empty())
             .ok_or("CONNECTOR_HUBSPOT_CLIENT_ID is not set")?;
         let client_secret = s
             .hubspot_client_secret
