@@ -112,7 +112,7 @@ pub async fn delete(
     crate::db::audit::record(
         &mut *tx,
         Some(id),
-        actor,
+        &without_email(actor),
         "portal.delete",
         &json!({ "deleted": counts }),
         "deleted",
@@ -121,6 +121,17 @@ pub async fn delete(
     super::portals::notify(&mut tx, portal).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The deletion's actor without an e-mail address: the row that outlives
+/// the account names the HubSpot user by id only
+/// (`website:portal:1001:user:77:jane@example.com` → `website:portal:1001:user:77`).
+fn without_email(actor: &str) -> String {
+    actor
+        .split(':')
+        .filter(|part| !part.contains('@'))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Operators' replay requests (no portal of their own) of the deleted dead
@@ -193,4 +204,16 @@ pub async fn prune_deleted(pool: &PgPool) -> Result<u64, sqlx::Error> {
             .rows_affected();
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_deletions_actor_keeps_no_email() {
+        assert_eq!(
+            super::without_email("website:portal:1001:user:77:jane@example.com"),
+            "website:portal:1001:user:77"
+        );
+        assert_eq!(super::without_email("admin:alice"), "admin:alice");
+    }
 }
