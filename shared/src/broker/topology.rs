@@ -288,19 +288,21 @@ mod tests {
         let mut s = Settings::defaults();
         assert_eq!(
             Topology::from_settings(&s)
-                .unwrap()
+                .expect("valid")
                 .quorum_initial_group_size,
             None
         );
         s.amqp_url = "amqp://a:5672/%2f, amqp://b:5672/%2f ,amqp://c:5672/%2f".into();
         assert_eq!(
             Topology::from_settings(&s)
-                .unwrap()
+                .expect("valid")
                 .quorum_initial_group_size,
             Some(3)
         );
         s.amqp_url = "amqp://a:5672/%2f,mysql://b/".into();
-        let e = Topology::from_settings(&s).unwrap_err().to_string();
+        let e = Topology::from_settings(&s)
+            .expect_err("refused")
+            .to_string();
         assert!(
             e.contains("CONNECTOR_AMQP_URL") && e.contains("entry 2"),
             "{e}"
@@ -354,7 +356,7 @@ mod tests {
             .await
             .expect_err("another delivery limit");
         assert!(format!("{e:?}").contains("x-delivery-limit"), "{e:?}");
-        let ch = conn.create_channel().await.unwrap();
+        let ch = conn.create_channel().await.expect("valid");
         for topo in [&t, &other] {
             for (name, _) in topo.queues() {
                 let _ = ch
