@@ -56,11 +56,7 @@ pub struct ReplayDesk {
 impl ReplayDesk {
     /// The desk of these settings (the broker connects on first use).
     pub fn from_settings(s: &Settings) -> Result<Self, ConfigError> {
-        let topology = Topology {
-            prefix: s.queue_prefix.clone(),
-            retry_delays: s.retry_delays()?,
-            delivery_limit: s.delivery_limit,
-        };
+        let topology = Topology::from_settings(s)?;
         Ok(Self {
             publisher: Publisher::new(&s.amqp_url, "connector-console", topology, 1),
             // The first request also opens the connection: more than a

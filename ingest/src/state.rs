@@ -83,11 +83,7 @@ impl AppState {
 
 /// The publisher ingest uses, with the topology from settings.
 pub(crate) fn publisher_from(s: &Settings) -> Result<Publisher, ConfigError> {
-    let topology = Topology {
-        prefix: s.queue_prefix.clone(),
-        retry_delays: s.retry_delays()?,
-        delivery_limit: s.delivery_limit,
-    };
+    let topology = Topology::from_settings(s)?;
     Ok(Publisher::new(
         &s.amqp_url,
         "connector-ingest",

@@ -45,3 +45,42 @@ async fn nothing_is_lost_or_doubled_under_faults() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// The reduced run on a three-node RabbitMQ cluster whose work-queue
+/// leader is SIGKILLed mid-run and brought back (`fault-suite --reduced
+/// --cluster 3`). About 2.5 minutes in a debug build on top of the run
+/// above, so not in the default run:
+/// `cargo test -p tests --test fault_suite -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "three RabbitMQ nodes, ~2.5 min: run with --ignored"]
+async fn nothing_is_lost_or_doubled_when_the_work_queue_leader_dies() -> anyhow::Result<()> {
+    shared::tls::install_crypto_provider();
+    let bins = tokio::task::spawn_blocking(|| Binaries::ensure(&["worker", "ingest"])).await??;
+    let cfg = FaultConfig {
+        cluster: 3,
+        ..FaultConfig::reduced(5)
+    };
+    let dir = cfg.work_dir.clone();
+    let report = faults::run(cfg, &bins).await?;
+    let stdout = report.render();
+    let result = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("RESULT {key}=")))
+            .map(str::to_owned)
+    };
+    assert!(
+        report.passed(),
+        "fault suite failed; logs in {}:\n{stdout}",
+        dir.display()
+    );
+    assert_eq!(result("lost").as_deref(), Some("0"), "{stdout}");
+    assert_eq!(result("duplicates").as_deref(), Some("0"), "{stdout}");
+    assert_eq!(result("cluster_nodes").as_deref(), Some("3"), "{stdout}");
+    assert_eq!(result("leader_kills").as_deref(), Some("1"), "{stdout}");
+    // The pipeline recovered: a conversion of an event emitted after the kill.
+    let failover = result("failover_seconds").unwrap_or_default();
+    assert!(failover.parse::<f64>().is_ok(), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -96,11 +96,7 @@ pub async fn broker_channel() -> anyhow::Result<(lapin::Connection, Channel)> {
 
 /// Deletes every queue and the exchange of a run's topology.
 pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Result<()> {
-    let topo = shared::broker::Topology {
-        prefix: settings.queue_prefix.clone(),
-        retry_delays: settings.retry_delays()?,
-        delivery_limit: settings.delivery_limit,
-    };
+    let topo = shared::broker::Topology::from_settings(settings)?;
     let mut queues = vec![topo.work_queue(), topo.dead_queue(), topo.replay_queue()];
     queues.extend((0..topo.retry_delays.len()).filter_map(|i| topo.retry_queue(i)));
     for q in queues {

@@ -37,11 +37,7 @@ pub use pipeline::{
 
 /// The broker topology the settings describe.
 pub fn topology(settings: &Settings) -> anyhow::Result<Topology> {
-    Ok(Topology {
-        prefix: settings.queue_prefix.clone(),
-        retry_delays: settings.retry_delays()?,
-        delivery_limit: settings.delivery_limit,
-    })
+    Ok(Topology::from_settings(settings)?)
 }
 
 /// Runs the worker until `shutdown`: migrates, then consumes the work queue.

@@ -12,6 +12,7 @@
 //! ```
 
 mod envelope;
+mod nodes;
 mod publisher;
 pub mod replay;
 mod topology;
@@ -21,14 +22,20 @@ pub use envelope::{
     ATTEMPT_HEADER, DEFERRED_HEADER, EVENT_COUNT_HEADER, Envelope, INVALID_HEADER, PORTAL_HEADER,
     RECEIVED_AT_HEADER,
 };
+pub use nodes::{BrokerNodes, NODE_CONNECT_TIMEOUT, display_node};
 pub use publisher::{OutgoingMessage, PublishError, Publisher};
 pub use replay::{ReplayMode, ReplayRequest};
 pub use topology::Topology;
 
-use lapin::{Connection, ConnectionProperties};
+use lapin::Connection;
 
-/// Opens a connection, named so it is recognisable in the management UI.
-pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    let props = ConnectionProperties::default().with_connection_name(name.into());
-    Connection::connect(url, props).await
+/// Opens a connection to one of the nodes of `urls` (one AMQP URL, or
+/// several separated by commas: see [`BrokerNodes`]), named so it is
+/// recognisable in the management UI. Callers that reconnect keep a
+/// [`BrokerNodes`] instead, so the next connection starts at another node.
+pub async fn connect(urls: &str, name: &str) -> lapin::Result<Connection> {
+    let nodes = BrokerNodes::parse(urls).map_err(|e| {
+        lapin::Error::from(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+    })?;
+    nodes.connect(name).await
 }

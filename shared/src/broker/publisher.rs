@@ -17,9 +17,10 @@ use lapin::{
 use tokio::sync::{Mutex, RwLock};
 use tokio_util::sync::CancellationToken;
 
-use super::{Topology, connect};
+use super::{BrokerNodes, NODE_CONNECT_TIMEOUT, Topology};
 
-/// Longest wait for a connection (TCP, AMQP handshake, topology, confirm mode).
+/// Longest wait for a connection once a node answered (topology, confirm
+/// mode); each node that does not answer adds [`NODE_CONNECT_TIMEOUT`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One message to publish.
@@ -70,7 +71,8 @@ impl Live {
 }
 
 struct Inner {
-    url: String,
+    /// The nodes, or why `CONNECTOR_AMQP_URL` names none.
+    nodes: Result<BrokerNodes, String>,
     name: String,
     topology: Topology,
     channel_count: usize,
@@ -89,10 +91,12 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher that connects lazily (first publish, [`Publisher::connect`]
     /// or the supervisor) and declares `topology` on every (re)connection.
-    pub fn new(url: &str, name: &str, topology: Topology, channel_count: usize) -> Self {
+    /// `urls` is one AMQP URL or the nodes of a cluster separated by commas:
+    /// a lost connection is replaced by one to the next live node.
+    pub fn new(urls: &str, name: &str, topology: Topology, channel_count: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                nodes: BrokerNodes::parse(urls),
                 name: name.to_owned(),
                 topology,
                 channel_count: channel_count.max(1),
@@ -190,14 +194,19 @@ impl Publisher {
         {
             return Ok(live.clone());
         }
+        let nodes = self
+            .inner
+            .nodes
+            .as_ref()
+            .map_err(|e| PublishError::Unavailable(format!("CONNECTOR_AMQP_URL: {e}")))?;
         // Bounded: a broker that accepts TCP but never answers must not hold
         // the reconnection lock (and every request behind it) forever.
-        let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.open())
+        let n = u32::try_from(nodes.len()).unwrap_or(u32::MAX);
+        let limit = CONNECT_TIMEOUT + NODE_CONNECT_TIMEOUT.saturating_mul(n.saturating_sub(1));
+        let opened = tokio::time::timeout(limit, self.open(nodes))
             .await
             .map_err(|_| {
-                PublishError::Unavailable(format!(
-                    "no answer from the broker within {CONNECT_TIMEOUT:?}"
-                ))
+                PublishError::Unavailable(format!("no answer from the broker within {limit:?}"))
             })?;
         let live = Arc::new(opened.map_err(|e| PublishError::Unavailable(e.to_string()))?);
         tracing::info!(channels = live.channels.len(), "connected to the broker");
@@ -205,14 +214,14 @@ impl Publisher {
         Ok(live)
     }
 
-    async fn open(&self) -> lapin::Result<Live> {
-        let conn = connect(&self.inner.url, &self.inner.name).await?;
+    async fn open(&self, nodes: &BrokerNodes) -> lapin::Result<Live> {
+        let conn = nodes.connect(&self.inner.name).await?;
         let mut channels = Vec::with_capacity(self.inner.channel_count);
         for i in 0..self.inner.channel_count {
-            let ch = conn.create_channel().await?;
             if i == 0 {
-                self.inner.topology.declare(&ch).await?;
+                self.inner.topology.declare(&conn).await?;
             }
+            let ch = conn.create_channel().await?;
             // Publisher confirms: the broker acks each message once it is
             // safely enqueued (for quorum queues: replicated to a majority).
             ch.confirm_select(ConfirmSelectOptions::default()).await?;

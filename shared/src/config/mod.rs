@@ -35,8 +35,15 @@ pub enum LogFormat {
 /// names without the `CONNECTOR_` prefix, lower-cased.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
-    /// RabbitMQ URL.
+    /// RabbitMQ URL, or the URLs of a cluster's nodes separated by commas
+    /// (processes start at a random node and move to another when theirs
+    /// is lost).
     pub amqp_url: String,
+    /// `x-quorum-initial-group-size` of the queues when they are created;
+    /// 0: derived from `amqp_url` (3 when it names three nodes or more,
+    /// else the broker's default) (`broker::Topology::from_settings`).
+    #[serde(deserialize_with = "lenient")]
+    pub quorum_initial_group_size: u32,
     /// Prefix for every exchange and queue name (tests isolate themselves with it).
     pub queue_prefix: String,
     /// HubSpot app client secret: the key of OAuth and the default key of
@@ -257,6 +264,7 @@ pub struct Settings {
 #[derive(Serialize)]
 struct Defaults {
     amqp_url: &'static str,
+    quorum_initial_group_size: u32,
     queue_prefix: &'static str,
     webhook_secrets_db: bool,
     webhook_secrets_refresh_secs: u64,
@@ -310,6 +318,7 @@ struct Defaults {
 
 const DEFAULTS: Defaults = Defaults {
     amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f",
+    quorum_initial_group_size: 0,
     queue_prefix: "",
     webhook_secrets_db: true,
     webhook_secrets_refresh_secs: 60,

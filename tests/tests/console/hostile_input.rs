@@ -188,9 +188,9 @@ async fn hostile_events_in_a_signed_delivery_are_set_aside_never_enqueued() -> a
     let settings = harness::test_settings();
     let ingest = harness::spawn_ingest(settings.clone()).await?;
     let url = ingest.webhook_url();
-    let (_conn, ch) = harness::broker_channel().await?;
+    let (conn, ch) = harness::broker_channel().await?;
     let topology = worker::topology(&settings)?;
-    topology.declare(&ch).await?;
+    topology.declare(&conn).await?;
     let (work, dead) = (topology.work_queue(), topology.dead_queue());
     let client = reqwest::Client::new();
     let mut failures = Vec::new();
@@ -262,9 +262,9 @@ async fn hostile_webhook_requests_get_a_clear_4xx_and_enqueue_nothing() -> anyho
     let settings = harness::test_settings();
     let ingest = harness::spawn_ingest(settings.clone()).await?;
     let url = ingest.webhook_url();
-    let (_conn, ch) = harness::broker_channel().await?;
+    let (conn, ch) = harness::broker_channel().await?;
     let topology = worker::topology(&settings)?;
-    topology.declare(&ch).await?;
+    topology.declare(&conn).await?;
     let work = topology.work_queue();
     harness::purge(&ch, &work).await?;
     let client = reqwest::Client::new();

@@ -294,3 +294,101 @@ async fn reconnects_after_losing_the_broker() -> anyhow::Result<()> {
     env.finish().await;
     Ok(())
 }
+
+/// Publishes `events` as ingest does, retrying refused attempts (as HubSpot
+/// retries a 503) until the broker confirms; the refusals.
+async fn publish_until_confirmed(
+    publisher: &shared::broker::Publisher,
+    events: &[sandbox::WebhookEvent],
+) -> anyhow::Result<u32> {
+    let body = serde_json::to_vec(events)?;
+    let exchange = publisher.topology().events_exchange();
+    let mut refused = 0;
+    loop {
+        let msg = shared::broker::OutgoingMessage {
+            exchange: &exchange,
+            routing_key: "portal.1001",
+            body: &body,
+            headers: shared::broker::Envelope {
+                received_at_ms: Some(harness::now_ms()),
+                ..Default::default()
+            }
+            .headers(),
+            message_id: uuid::Uuid::new_v4().to_string(),
+        };
+        match publisher.publish_all(&[msg], Duration::from_secs(2)).await {
+            Ok(()) => return Ok(refused),
+            Err(e) if refused < 20 => {
+                refused += 1;
+                tracing::info!(error = %e, "publish refused; retrying");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// `CONNECTOR_AMQP_URL` names two nodes (two proxies in front of the local
+/// broker); each in turn is lost for good while the other stays up. The
+/// worker and a publisher move to the live one without a restart, and
+/// every event is delivered once.
+#[tokio::test]
+async fn moves_to_another_node_when_its_node_is_lost() -> anyhow::Result<()> {
+    let env = WorkerEnv::start().await?;
+    env.apply(contacts_doc()).await?;
+    let broker = "127.0.0.1:5672".parse()?;
+    let nodes = [
+        TcpProxy::start(broker).await?,
+        TcpProxy::start(broker).await?,
+    ];
+    let mut settings = env.settings.clone();
+    settings.amqp_url = format!("{},{}", nodes[0].amqp_url(), nodes[1].amqp_url());
+    let running = spawn_worker(&env, settings.clone());
+    let publisher = shared::broker::Publisher::new(
+        &settings.amqp_url,
+        "test-ingest",
+        worker::topology(&settings)?,
+        1,
+    );
+    let hs = env.sandbox.hubspot();
+    let mut expected = Vec::new();
+    for (step, lost) in [(0, None), (1, Some(0)), (2, Some(1)), (3, Some(0))] {
+        if let Some(n) = lost {
+            nodes[1 - n].restore();
+            nodes[n].cut();
+        }
+        let click = format!("step-{step}");
+        hs.create_contact(PORTAL, contact_props(&click))?;
+        publish_until_confirmed(&publisher, &env.new_events()).await?;
+        expected.push(click);
+        eventually(
+            Duration::from_secs(30),
+            &format!("{} delivered conversions", expected.len()),
+            || async {
+                Ok(env
+                    .conversions()
+                    .await?
+                    .iter()
+                    .filter(|c| c.2 == "delivered")
+                    .count()
+                    == expected.len())
+            },
+        )
+        .await?;
+    }
+    let mut clicks: Vec<String> = env
+        .sandbox
+        .impact()
+        .requests()
+        .iter()
+        .filter(|r| r.accepted() && !r.is_duplicate())
+        .filter_map(|r| r.param("ClickId").map(str::to_owned))
+        .collect();
+    clicks.sort();
+    assert_eq!(clicks, expected);
+    publisher.close().await;
+    running.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.task).await???;
+    env.finish().await;
+    Ok(())
+}

@@ -326,8 +326,8 @@ async fn a_poison_message_lands_in_the_store() -> anyhow::Result<()> {
         topology.clone(),
         shutdown.clone(),
     ));
-    let (_c, ch) = harness::broker_channel().await?;
-    topology.declare(&ch).await?;
+    let (conn, ch) = harness::broker_channel().await?;
+    topology.declare(&conn).await?;
     env.sandbox
         .hubspot()
         .create_contact(PORTAL, contact("poison"))?;

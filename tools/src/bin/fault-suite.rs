@@ -44,6 +44,11 @@ struct Args {
     /// Keep the work folder (logs, data) even when the run passed.
     #[arg(long)]
     keep: bool,
+    /// RabbitMQ nodes: 1, or a cluster of 3 or more on loopback whose
+    /// work-queue leader is SIGKILLed mid-run and brought back (instead of
+    /// the single node's restart). Works with --reduced too.
+    #[arg(long, default_value_t = 1)]
+    cluster: usize,
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,7 +71,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let cfg = if args.reduced {
+    if args.cluster == 0 || args.cluster == 2 {
+        eprintln!(
+            "fault-suite: --cluster takes 1, or 3 and more (a majority must survive a lost node)"
+        );
+        return std::process::ExitCode::from(2);
+    }
+    let mut cfg = if args.reduced {
         FaultConfig::reduced(args.seed)
     } else {
         FaultConfig {
@@ -79,16 +90,19 @@ fn main() -> std::process::ExitCode {
             seed: args.seed,
             settle: Duration::from_secs(args.settle),
             work_dir: faults::default_work_dir(),
+            cluster: 1,
         }
     };
+    cfg.cluster = args.cluster;
     println!(
-        "fault-suite: {} s, {} portals, {} workers, {} contacts + {} deals per portal per s, {} kills, seed {}",
+        "fault-suite: {} s, {} portals, {} workers, {} contacts + {} deals per portal per s, {} kills, {} RabbitMQ node(s), seed {}",
         cfg.duration.as_secs(),
         cfg.portals,
         cfg.workers,
         cfg.contacts_per_sec,
         cfg.deals_per_sec,
         cfg.kills,
+        cfg.cluster,
         cfg.seed
     );
     let dir = cfg.work_dir.clone();

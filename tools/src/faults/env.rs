@@ -21,6 +21,9 @@ use crate::support::{
 };
 use sandbox::{FakeHubSpot, Sandbox};
 
+/// The queue prefix of the children.
+pub(super) const QUEUE_PREFIX: &str = "fault.";
+
 /// Stages every deal of the load goes through (one conversion each).
 const STAGES: [&str; 3] = ["appointmentscheduled", "qualifiedtobuy", "closedwon"];
 
@@ -126,7 +129,7 @@ pub(super) fn child_env(
 ) -> Vec<(String, String)> {
     [
         ("CONNECTOR_AMQP_URL", amqp.to_owned()),
-        ("CONNECTOR_QUEUE_PREFIX", "fault.".to_owned()),
+        ("CONNECTOR_QUEUE_PREFIX", QUEUE_PREFIX.to_owned()),
         ("CONNECTOR_DATABASE_URL", db.to_owned()),
         ("CONNECTOR_ENCRYPTION_KEY", KEY.to_owned()),
         ("CONNECTOR_HUBSPOT_API_URL", sandbox.hubspot_url()),

@@ -1,28 +1,34 @@
 //! The faults of a run: what happens when (a seeded schedule), and how
 //! each one is done to the processes, the private services and the fakes.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use rand::{Rng, rngs::StdRng};
 use tokio::sync::Mutex;
 
 use super::{
     FaultConfig,
+    cluster::RabbitCluster,
+    failover,
     postgres::PrivatePostgres,
     procs::{Proc, wait_stopped},
     report::FaultCounts,
-    services::PrivateRabbit,
 };
 use sandbox::{FakeHubSpot, FakeImpact, FaultPlan, Sandbox, impact::Fault as ImpactFault};
 
 /// Longer than the worker's 20 s HTTP timeout: a slow answer is a timeout.
 pub(super) const TIMEOUT_DELAY: Duration = Duration::from_secs(25);
 
+/// How long a killed cluster node stays down.
+const NODE_DOWN: Duration = Duration::from_secs(15);
+
 /// What happens, and when (as a share of the run's duration).
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Fault {
     KillWorker(usize),
     RestartRabbit,
+    /// SIGKILL of the cluster node leading the work queue, back after [`NODE_DOWN`].
+    KillLeader,
     CrashPostgres,
     HubSpot429(bool),
     ImpactFailing(bool),
@@ -31,8 +37,13 @@ pub(super) enum Fault {
 }
 
 pub(super) fn schedule(cfg: &FaultConfig, rng: &mut StdRng) -> Vec<(f64, Fault)> {
+    let broker = if cfg.cluster > 1 {
+        Fault::KillLeader
+    } else {
+        Fault::RestartRabbit
+    };
     let mut plan: Vec<(f64, Fault)> = vec![
-        (0.20, Fault::RestartRabbit),
+        (0.20, broker),
         (0.30, Fault::HubSpot429(true)),
         (0.45, Fault::CrashPostgres),
         (0.50, Fault::HubSpot429(false)),
@@ -58,7 +69,11 @@ pub(super) fn sandbox_handles(sandbox: &Sandbox) -> (FakeHubSpot, FakeImpact) {
 pub(super) struct Injector {
     pub(super) workers: Arc<Mutex<Vec<Proc>>>,
     pub(super) ingest: Arc<Mutex<Proc>>,
-    pub(super) rabbit: Arc<Mutex<PrivateRabbit>>,
+    pub(super) rabbit: Arc<Mutex<RabbitCluster>>,
+    /// The work queue's name (its leader is killed).
+    pub(super) work_queue: String,
+    /// impact.com account of each portal.
+    pub(super) account_of: HashMap<u64, String>,
     pub(super) pg: Arc<PrivatePostgres>,
     pub(super) sandbox: (FakeHubSpot, FakeImpact),
     pub(super) counts: Arc<Mutex<FaultCounts>>,
@@ -73,13 +88,12 @@ impl Injector {
                 self.counts.lock().await.sigkills += 1;
             }
             Fault::RestartRabbit => {
-                self.rabbit
-                    .lock()
-                    .await
+                self.rabbit.lock().await.nodes[0]
                     .restart(Duration::from_secs(3))
                     .await?;
                 self.counts.lock().await.rabbit_restarts += 1;
             }
+            Fault::KillLeader => self.kill_leader().await?,
             Fault::CrashPostgres => {
                 self.pg.crash_and_restart(Duration::from_secs(3)).await?;
                 self.counts.lock().await.postgres_crashes += 1;
@@ -119,6 +133,43 @@ impl Injector {
                 self.finish_stop(draining, Duration::from_secs(40)).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Kills the work queue's leader, watches the failover, brings the
+    /// node back.
+    async fn kill_leader(&self) -> anyhow::Result<()> {
+        let (hs, imp) = &self.sandbox;
+        let mut cluster = self.rabbit.lock().await;
+        let i = cluster.leader_of(&self.work_queue).await?;
+        let before = failover::Before::now(hs, imp);
+        cluster.nodes[i].kill().await?;
+        println!(
+            "  killed {} (SIGKILL), the leader of {}",
+            cluster.nodes[i].node(),
+            self.work_queue
+        );
+        let watch = tokio::spawn(failover::watch(
+            hs.clone(),
+            imp.clone(),
+            self.account_of.clone(),
+            before,
+        ));
+        tokio::time::sleep(NODE_DOWN).await;
+        cluster.bring_back(i).await?;
+        println!("  {} is back", cluster.nodes[i].node());
+        let f = watch.await?;
+        match cluster.leader_of(&self.work_queue).await {
+            Ok(l) => println!(
+                "  {} now leads {}",
+                cluster.nodes[l].node(),
+                self.work_queue
+            ),
+            Err(e) => println!("  no leader of {} reported: {e:#}", self.work_queue),
+        }
+        let mut c = self.counts.lock().await;
+        c.leader_kills += 1;
+        c.failover = Some(f);
         Ok(())
     }
 

@@ -5,7 +5,9 @@
 //! timeouts), HubSpot answers 429 and delivers duplicates out of order.
 //! Then it reconciles (see [`reconcile`]) and prints the counts.
 
+pub mod cluster;
 mod env;
+mod failover;
 mod inject;
 pub mod postgres;
 pub mod procs;
@@ -14,6 +16,7 @@ mod report;
 mod run;
 pub mod services;
 
+pub use failover::Failover;
 pub use report::Report;
 pub use run::run;
 
@@ -40,6 +43,9 @@ pub struct FaultConfig {
     pub settle: Duration,
     /// Where logs and the private services' data go (a fresh folder).
     pub work_dir: std::path::PathBuf,
+    /// RabbitMQ nodes: 1, or a cluster of 3 or more whose work-queue
+    /// leader is SIGKILLed mid-run (instead of the single node's restart).
+    pub cluster: usize,
 }
 
 impl FaultConfig {
@@ -55,6 +61,7 @@ impl FaultConfig {
             seed,
             settle: Duration::from_secs(300),
             work_dir: default_work_dir(),
+            cluster: 1,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use sqlx::{PgPool, Row};
 
-use super::reconcile::Reconciliation;
+use super::{failover::Failover, reconcile::Reconciliation};
 use sandbox::WebhookStats;
 
 /// Faults the run injected, and how the processes went.
@@ -22,6 +22,12 @@ pub struct FaultCounts {
     pub unclean_stops: u32,
     /// Worker process starts (first starts included).
     pub worker_starts: u32,
+    /// RabbitMQ nodes of the run (a cluster when more than one).
+    pub cluster_nodes: usize,
+    /// SIGKILLs of the cluster node leading the work queue.
+    pub leader_kills: u32,
+    /// The last leader kill's recovery.
+    pub failover: Option<Failover>,
 }
 
 /// Everything a run found.
@@ -42,9 +48,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// Nothing lost, nothing doubled, nothing made up, every graceful stop clean.
+    /// Nothing lost, nothing doubled, nothing made up, every graceful stop
+    /// clean; in a cluster run, the pipeline recovered from the leader's loss.
     pub fn passed(&self) -> bool {
-        self.recon.passed() && self.faults.unclean_stops == 0
+        let f = &self.faults;
+        let recovered = f.leader_kills == 0
+            || f.failover
+                .is_some_and(|fo| fo.new_event_conversion.is_some());
+        self.recon.passed() && f.unclean_stops == 0 && recovered
     }
 
     /// The table and the `RESULT key=value` lines.
@@ -76,6 +87,23 @@ impl Report {
             ("worker_starts", f.worker_starts.to_string()),
             ("seconds", format!("{:.0}", self.seconds)),
         ];
+        let mut rows = rows;
+        if f.cluster_nodes > 1 {
+            let secs = |d: Option<std::time::Duration>| {
+                d.map_or("none".to_owned(), |d| format!("{:.1}", d.as_secs_f64()))
+            };
+            let fo = f.failover.unwrap_or_default();
+            rows.extend([
+                ("cluster_nodes", f.cluster_nodes.to_string()),
+                ("leader_kills", f.leader_kills.to_string()),
+                ("failover_seconds", secs(fo.new_event_conversion)),
+                (
+                    "failover_first_conversion_seconds",
+                    secs(fo.first_conversion),
+                ),
+                ("failover_webhook_failures", fo.webhook_failures.to_string()),
+            ]);
+        }
         let mut out = String::from("\n| count | value |\n| --- | ---: |\n");
         for (k, v) in &rows {
             out.push_str(&format!("| {k} | {v} |\n"));

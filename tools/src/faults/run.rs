@@ -14,12 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     FaultConfig, Report,
-    env::{child_env, generate_load, portal_doc, retry_schedule, settle, supervise, wait_ready},
+    cluster::RabbitCluster,
+    env::{
+        QUEUE_PREFIX, child_env, generate_load, portal_doc, retry_schedule, settle, supervise,
+        wait_ready,
+    },
     inject::{Injector, sandbox_handles, schedule},
     postgres::PrivatePostgres,
     procs::{Proc, Role},
     report,
-    services::PrivateRabbit,
 };
 use crate::{
     binaries::Binaries,
@@ -42,13 +45,15 @@ pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
         "cannot start a private PostgreSQL (initdb/pg_ctl) for the fault suite; \
          the shared one is never restarted",
     )?;
-    let rabbit = PrivateRabbit::start(&dir).await.context(
+    let rabbit = RabbitCluster::start(&dir, cfg.cluster).await.context(
         "cannot start a private RabbitMQ (rabbitmq-server) for the fault suite; \
          the shared one is never restarted",
     )?;
+    let ports: Vec<String> = rabbit.nodes.iter().map(|n| n.port.to_string()).collect();
     println!(
         "fault-suite: private PostgreSQL on port {}, RabbitMQ on port {}",
-        pg.port, rabbit.port
+        pg.port,
+        ports.join(", ")
     );
     let db_url = format!("{}/postgres", pg.server_url());
     let pool = shared::db::connect(&db_url, 4).await?;
@@ -94,7 +99,7 @@ pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
     let ingest_port = free_port()?;
     let ladder = retry_schedule(cfg.duration);
     println!("fault-suite: retry ladder {ladder}");
-    let env = child_env(&rabbit.amqp_url(), &db_url, &sandbox, ingest_port, ladder);
+    let env = child_env(&rabbit.amqp_urls(), &db_url, &sandbox, ingest_port, ladder);
     let ingest = Arc::new(Mutex::new(Proc::spawn(
         Role::Ingest,
         &ingest_exe,
@@ -133,7 +138,17 @@ pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
 
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(cfg.seed);
-    let counts = Arc::new(Mutex::new(report::FaultCounts::default()));
+    let counts = Arc::new(Mutex::new(report::FaultCounts {
+        cluster_nodes: rabbit.nodes.len(),
+        ..report::FaultCounts::default()
+    }));
+    let work_queue = shared::broker::Topology {
+        prefix: QUEUE_PREFIX.into(),
+        retry_delays: Vec::new(),
+        delivery_limit: 0,
+        quorum_initial_group_size: None,
+    }
+    .work_queue();
     let rabbit = Arc::new(Mutex::new(rabbit));
     let pg = Arc::new(pg);
     // Each fault runs on a task of its own at its moment: a slow RabbitMQ
@@ -145,6 +160,8 @@ pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
             workers: workers.clone(),
             ingest: ingest.clone(),
             rabbit: rabbit.clone(),
+            work_queue: work_queue.clone(),
+            account_of: account_of.clone(),
             pg: pg.clone(),
             sandbox: sandbox_handles(&sandbox),
             counts: counts.clone(),

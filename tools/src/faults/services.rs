@@ -1,6 +1,7 @@
-//! A private RabbitMQ for the fault suite: started
-//! as children on free ports under a temporary folder, so the suite can
-//! stop and restart them without touching the shared services.
+//! A private RabbitMQ node for the fault suite: started as a child on free
+//! ports under a temporary folder, so the suite can stop, kill and restart
+//! it without touching the shared services ([`super::cluster`] joins
+//! several into a cluster).
 
 use std::{
     path::{Path, PathBuf},
@@ -35,16 +36,94 @@ pub struct PrivateRabbit {
 impl PrivateRabbit {
     /// Starts a node under `dir` and waits until it accepts AMQP connections.
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        let node = format!("faultsuite{}@localhost", std::process::id());
+        Self::start_node(&dir.join("rabbitmq"), node, None).await
+    }
+
+    /// Starts node `node` with its files under `dir` and, when given, the
+    /// Erlang `cookie` (the nodes of a cluster share one); waits until it
+    /// accepts AMQP connections.
+    pub async fn start_node(
+        dir: &Path,
+        node: String,
+        cookie: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let mut me = Self {
-            dir: dir.join("rabbitmq"),
+            dir: dir.to_owned(),
             port: free_port()?,
             dist_port: free_port()?,
-            node: format!("faultsuite{}@localhost", std::process::id()),
+            node,
             child: None,
         };
         std::fs::create_dir_all(me.dir.join("home"))?;
+        if let Some(cookie) = cookie {
+            write_cookie(&me.dir.join("home/.erlang.cookie"), cookie)?;
+        }
         me.launch().await?;
         Ok(me)
+    }
+
+    /// The Erlang node name (`name@localhost`).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Runs a RabbitMQ CLI tool (`rabbitmqctl`, `rabbitmq-queues`) against
+    /// this node with its cookie; its standard output.
+    pub async fn cli(&self, tool: &str, args: &[&str]) -> anyhow::Result<String> {
+        let bin = format!("/usr/lib/rabbitmq/bin/{tool}");
+        let bin = if Path::new(&bin).exists() {
+            bin
+        } else {
+            tool.to_owned()
+        };
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            Command::new(&bin)
+                .arg("-n")
+                .arg(&self.node)
+                .args(args)
+                // The cookie lives in HOME.
+                .env("HOME", self.dir.join("home"))
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .with_context(|| format!("{tool} {args:?} on {} took over 60 s", self.node))??;
+        if !out.status.success() {
+            bail!(
+                "{tool} {args:?} on {}: {}{}",
+                self.node,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// SIGKILL of the node's Erlang VM (its whole process group), no
+    /// warning; returns once its AMQP port is closed.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                signal_group(pid, Signal::KILL);
+            }
+            child.wait().await?;
+        }
+        let started = Instant::now();
+        while port_open(self.port).await && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped or killed node again (same name, ports and data).
+    pub async fn relaunch(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.launch().await
     }
 
     /// `amqp://guest:guest@127.0.0.1:port/%2f`.
@@ -141,6 +220,21 @@ impl PrivateRabbit {
         tokio::time::sleep(down_for).await;
         self.launch().await
     }
+}
+
+/// Writes an Erlang cookie file (owner-only, as Erlang requires).
+fn write_cookie(path: &Path, cookie: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o400)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(cookie.as_bytes())?;
+    Ok(())
 }
 
 impl Drop for PrivateRabbit {

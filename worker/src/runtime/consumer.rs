@@ -12,7 +12,7 @@ use lapin::{
     },
     types::FieldTable,
 };
-use shared::broker::{Publisher, Topology, connect};
+use shared::broker::{BrokerNodes, Publisher, Topology};
 use tokio::{sync::Semaphore, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -29,7 +29,7 @@ use crate::{
 
 /// How the consumer connects and behaves.
 pub struct ConsumerConfig {
-    /// AMQP URL.
+    /// AMQP URL, or the nodes of a cluster separated by commas.
     pub amqp_url: String,
     /// Queue names.
     pub topology: Topology,
@@ -48,10 +48,12 @@ pub async fn consume(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let publisher = Publisher::new(&cfg.amqp_url, "worker-retry", cfg.topology.clone(), 1);
+    // A lost connection is replaced by one to the next node of a cluster.
+    let nodes = BrokerNodes::parse(&cfg.amqp_url).map_err(anyhow::Error::msg)?;
     let cfg = Arc::new(cfg);
     let mut backoff = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
-        match session(&w, &cfg, &publisher, &shutdown).await {
+        match session(&w, &cfg, &nodes, &publisher, &shutdown).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?backoff, "broker session ended; reconnecting");
@@ -71,12 +73,13 @@ pub async fn consume(
 async fn session(
     w: &Worker,
     cfg: &Arc<ConsumerConfig>,
+    nodes: &BrokerNodes,
     publisher: &Publisher,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let conn: Connection = connect(&cfg.amqp_url, "worker").await?;
+    let conn: Connection = nodes.connect("worker").await?;
+    cfg.topology.declare(&conn).await?;
     let ch: Channel = conn.create_channel().await?;
-    cfg.topology.declare(&ch).await?;
     // At most `prefetch` unacknowledged messages on this channel: the
     // broker's back-pressure, and our concurrency bound.
     ch.basic_qos(cfg.prefetch, BasicQosOptions::default())

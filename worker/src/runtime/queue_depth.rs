@@ -18,10 +18,13 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut queues = vec![topology.work_queue(), topology.dead_queue()];
         queues.extend((0..topology.retry_delays.len()).filter_map(|i| topology.retry_queue(i)));
+        let Ok(nodes) = shared::broker::BrokerNodes::parse(&amqp_url) else {
+            return;
+        };
         let mut channel = None;
         loop {
             if channel.is_none() {
-                channel = open(&amqp_url).await;
+                channel = open(&nodes).await;
             }
             if let Some((_, ch)) = &channel {
                 for q in &queues {
@@ -54,10 +57,8 @@ pub fn spawn(
     })
 }
 
-async fn open(url: &str) -> Option<(lapin::Connection, lapin::Channel)> {
-    let conn = shared::broker::connect(url, "connector-worker-metrics")
-        .await
-        .ok()?;
+async fn open(nodes: &shared::broker::BrokerNodes) -> Option<(lapin::Connection, lapin::Channel)> {
+    let conn = nodes.connect("connector-worker-metrics").await.ok()?;
     let ch = conn.create_channel().await.ok()?;
     Some((conn, ch))
 }

@@ -10,14 +10,14 @@ use lapin::{
     options::{BasicConsumeOptions, BasicQosOptions},
     types::FieldTable,
 };
-use shared::broker::{Topology, connect};
+use shared::broker::{BrokerNodes, Topology};
 use tokio_util::sync::CancellationToken;
 
 /// One drained queue.
 pub struct SideQueue<'a> {
     /// What it is, for logs and the connection's name (`dead-letter-sink`).
     pub name: &'static str,
-    /// The broker.
+    /// The broker (one URL, or a cluster's nodes separated by commas).
     pub amqp_url: &'a str,
     /// The topology, declared on every connection.
     pub topology: &'a Topology,
@@ -35,9 +35,16 @@ impl SideQueue<'_> {
     ) where
         F: Future<Output = anyhow::Result<()>>,
     {
+        let nodes = match BrokerNodes::parse(self.amqp_url) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(queue = self.name, error = %e, "CONNECTOR_AMQP_URL");
+                return;
+            }
+        };
         let mut backoff = Duration::from_millis(200);
         while !shutdown.is_cancelled() {
-            match self.session(shutdown, &mut settle).await {
+            match self.session(&nodes, shutdown, &mut settle).await {
                 Ok(()) => break,
                 Err(e) => {
                     tracing::warn!(queue = self.name, error = %e, retry_in = ?backoff, "consumer disconnected; reconnecting");
@@ -53,15 +60,16 @@ impl SideQueue<'_> {
 
     async fn session<F>(
         &self,
+        nodes: &BrokerNodes,
         shutdown: &CancellationToken,
         settle: &mut impl FnMut(Delivery) -> F,
     ) -> anyhow::Result<()>
     where
         F: Future<Output = anyhow::Result<()>>,
     {
-        let conn = connect(self.amqp_url, &format!("worker-{}", self.name)).await?;
+        let conn = nodes.connect(&format!("worker-{}", self.name)).await?;
+        self.topology.declare(&conn).await?;
         let ch = conn.create_channel().await?;
-        self.topology.declare(&ch).await?;
         // One at a time: these queues are a trickle, order helps operators,
         // and replays are rate-limited anyway.
         ch.basic_qos(1, BasicQosOptions::default()).await?;
