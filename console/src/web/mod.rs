@@ -13,7 +13,7 @@ pub mod ops;
 mod pages;
 mod preview;
 pub mod session;
-mod templates;
+pub(crate) mod templates;
 pub mod throttle;
 
 pub use preview::{Preview, preview as preview_object};

@@ -17,6 +17,7 @@ mod hostile_input;
 mod hostile_tenant;
 mod hostile_upstream;
 mod hostile_web;
+mod operator_pages;
 mod replay_leases;
 mod replays;
 mod secrets;
