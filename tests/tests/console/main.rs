@@ -27,4 +27,5 @@ mod weak_secrets;
 mod website_adjustments;
 mod website_browser;
 mod website_items;
+mod website_mapping_editor;
 mod website_routes;
