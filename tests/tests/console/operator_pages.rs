@@ -136,13 +136,35 @@ async fn without_a_session_every_page_sends_to_the_login_and_a_wrong_token_is_re
         wrong.body
     );
     assert!(wrong.cookie("connector_operator").is_none());
-    // A login posted from another site is refused.
-    let b = axum::http::Request::post("/admin/login")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("origin", "https://evil.example")
-        .header("host", "127.0.0.1:8091")
-        .body(axum::body::Body::from(format!("token={OPERATOR_TOKEN}")))?;
-    assert_eq!(web.send(b).await.status, StatusCode::FORBIDDEN);
+    // A login posted from another site (or an opaque origin) is refused;
+    // from the page itself it is let in.
+    let from = |origin: &str| {
+        axum::http::Request::post("/admin/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", origin)
+            .header("host", "127.0.0.1:8091")
+            .body(axum::body::Body::from(format!("token={OPERATOR_TOKEN}")))
+            .expect("request")
+    };
+    for origin in ["https://evil.example", "null", "http://127.0.0.1:8092"] {
+        assert_eq!(
+            web.send(from(origin)).await.status,
+            StatusCode::FORBIDDEN,
+            "{origin}"
+        );
+    }
+    assert_eq!(
+        web.send(from("http://127.0.0.1:8091")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = web.get("/admin/login", None).await;
+    assert_eq!(
+        page.headers
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("same-origin")
+    );
+    assert!(page.headers.contains_key("content-security-policy"));
     web.finish().await;
     Ok(())
 }

@@ -12,26 +12,25 @@
 
 mod data;
 mod estimate;
+mod login;
 mod replay;
 pub mod sessions;
 mod templates;
+mod views;
 
 use std::collections::HashMap;
 
 use axum::{
-    Form, Router,
-    extract::{FromRequest, Query, Request, State},
+    Router,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use minijinja::{Value, context};
-use serde_json::json;
-use shared::db::{dead_letter_ops, dead_letters};
 
 use super::{AdminState, AdminStore};
-use crate::operators::{self, Refusal};
 use sessions::OpSession;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use estimate::{Progress, progress};
 
@@ -41,17 +40,24 @@ type Fields = HashMap<String, String>;
 pub fn routes() -> Router<AdminState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/portals") }))
-        .route("/admin/login", get(login_form).post(login))
-        .route("/admin/logout", post(logout))
-        .route("/admin/portals", get(portals))
-        .route("/admin/dead-letters", get(dead_letters_page))
+        .route("/admin/login", get(login::login_form).post(login::login))
+        .route("/admin/logout", post(login::logout))
+        .route("/admin/portals", get(views::portals))
+        .route("/admin/dead-letters", get(views::dead_letters_page))
         .route("/admin/dead-letters/estimate", post(replay::estimate))
         .route("/admin/replays/{id}", get(replay::show))
         .route("/admin/replays/{id}/progress", get(replay::progress_json))
         .route("/admin/replays/{id}/confirm", post(replay::confirm))
-        .route("/admin/audit", get(audit_log))
+        .route("/admin/audit", get(views::audit_log))
         .merge(crate::web::headers::routes())
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        // The pages' own forms then carry their `Origin` (under the
+        // website's `no-referrer` a browser sends `Origin: null`, which
+        // [`same_origin`] refuses, as it would a cross-site post).
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
 }
 
 /// A bare error page.
@@ -104,7 +110,8 @@ fn operator(state: &AdminState, headers: &HeaderMap) -> Result<OpSession, Respon
 }
 
 /// Refuses a cross-site post: its `Origin` (when the browser sends one)
-/// must be this host.
+/// must be this host (`null`, what a page with `no-referrer` sends, is
+/// refused too).
 fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
@@ -186,321 +193,6 @@ async fn audit(
     shared::db::audit::record(&w.pool, portal, &op.actor(), action, &detail, outcome)
         .await
         .map_err(db_error)
-}
-
-/// `GET /admin/login`.
-async fn login_form(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    if state.pages.sessions.find(&headers).is_some() {
-        return Redirect::to("/admin/portals").into_response();
-    }
-    render(&state, None, "ops/login.html", context! {})
-}
-
-/// `POST /admin/login` (`token`): a session for the token's operator.
-/// Failures count towards the admin API's lockout.
-async fn login(State(state): State<AdminState>, req: Request) -> Response {
-    let auth = match &state.auth {
-        Ok(a) => a.clone(),
-        Err(why) => {
-            return page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("The operators' pages are off: {why}"),
-            );
-        }
-    };
-    let peer = operators::peer(&req);
-    let origin_ok = same_origin(req.headers());
-    let Ok(Form(f)) = Form::<Fields>::from_request(req, &()).await else {
-        return page_error(StatusCode::BAD_REQUEST, "a form was expected");
-    };
-    if !origin_ok {
-        return page_error(
-            StatusCode::FORBIDDEN,
-            "This form did not come from this page.",
-        );
-    }
-    let token = f.get("token").map(|t| t.trim()).filter(|t| !t.is_empty());
-    let name = match auth.check(peer, token) {
-        Ok(name) => name.to_owned(),
-        Err(refusal) => {
-            let (status, message, retry) = match refusal {
-                Refusal::Invalid => (
-                    StatusCode::UNAUTHORIZED,
-                    "That is not an operator token.".to_owned(),
-                    None,
-                ),
-                Refusal::LockedOut { retry_after, .. } => {
-                    let secs = retry_after.as_secs().max(1);
-                    (
-                        StatusCode::TOO_MANY_REQUESTS,
-                        format!("Too many failed attempts: try again in {secs} s."),
-                        Some(secs),
-                    )
-                }
-            };
-            let mut resp = render_status(
-                &state,
-                None,
-                "ops/login.html",
-                context! { errors => vec![message] },
-                status,
-            );
-            if let Some(secs) = retry {
-                resp.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-            }
-            return resp;
-        }
-    };
-    let set = state.pages.sessions.open(&name);
-    if let Ok(w) = store(&state) {
-        let actor = format!("admin:{name}");
-        let detail = json!({ "route": "POST /admin/login" });
-        if let Err(e) =
-            shared::db::audit::record(&w.pool, None, &actor, "operator.login", &detail, "ok").await
-        {
-            tracing::warn!(error = %e, "operator login could not be audited; refused");
-            return db_error(e);
-        }
-    }
-    ([(header::SET_COOKIE, set)], Redirect::to("/admin/portals")).into_response()
-}
-
-/// `POST /admin/logout`.
-async fn logout(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Form(f): Form<Fields>,
-) -> Response {
-    if let Err(r) = checked(&state, &headers, &f) {
-        return r;
-    }
-    let clear = state.pages.sessions.close(&headers);
-    ([(header::SET_COOKIE, clear)], Redirect::to("/admin/login")).into_response()
-}
-
-/// `GET /admin/portals`: every portal with its health.
-async fn portals(State(state): State<AdminState>, headers: HeaderMap) -> Response {
-    let op = match operator(&state, &headers) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let w = match store(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let rows = match data::portals(&w.pool).await {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
-    render(
-        &state,
-        Some(&op),
-        "ops/portals.html",
-        context! { portals => Value::from_serialize(&rows) },
-    )
-}
-
-/// The dead-letter filter of a query or a form.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-struct DlFilter {
-    portal: String,
-    object_type: String,
-    reason_class: String,
-    state: String,
-    text: String,
-    since: String,
-    until: String,
-}
-
-impl DlFilter {
-    fn of(f: &Fields) -> Self {
-        let get = |k: &str| f.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
-        Self {
-            portal: get("portal"),
-            object_type: get("object_type"),
-            reason_class: get("reason_class"),
-            state: get("state"),
-            text: get("text"),
-            since: get("since"),
-            until: get("until"),
-        }
-    }
-
-    /// The store's filter; `Err`: what is wrong, for the page.
-    fn to_filter(&self, limit: i64) -> Result<dead_letters::Filter, String> {
-        let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-        let portal = match opt(&self.portal) {
-            Some(p) => Some(
-                p.parse::<i64>()
-                    .map_err(|_| format!("portal {p:?} is not a number"))?,
-            ),
-            None => None,
-        };
-        let class = opt(&self.reason_class)
-            .map(|c| c.parse::<dead_letters::ReasonClass>())
-            .transpose()?;
-        if let Some(t) = opt(&self.object_type)
-            && domain::object_type::ObjectType::parse(&t).is_none()
-        {
-            return Err(format!(
-                "object type {t:?} is not contacts, companies or deals"
-            ));
-        }
-        dead_letter_ops::filter(
-            None,
-            portal,
-            opt(&self.object_type),
-            class,
-            opt(&self.since).as_deref(),
-            opt(&self.until).as_deref(),
-            opt(&self.text),
-            opt(&self.state),
-            Some(limit),
-        )
-        .map_err(|e| e.to_string())
-    }
-
-    fn audited(&self) -> serde_json::Value {
-        json!({
-            "portal": self.portal, "object_type": self.object_type,
-            "reason_class": self.reason_class, "state": self.state,
-            "since": self.since, "until": self.until, "text": !self.text.is_empty(),
-        })
-    }
-}
-
-/// Rows shown on the dead-letter page.
-const PAGE_ROWS: i64 = 200;
-
-/// `GET /admin/dead-letters?portal=&object_type=&reason_class=&state=&text=&since=&until=`.
-async fn dead_letters_page(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Query(q): Query<Fields>,
-) -> Response {
-    let op = match operator(&state, &headers) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let w = match store(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let shown = DlFilter::of(&q);
-    let filter = match shown.to_filter(PAGE_ROWS + 1) {
-        Ok(f) => f,
-        Err(e) => {
-            return render_status(
-                &state,
-                Some(&op),
-                "ops/dead_letters.html",
-                context! { filter => Value::from_serialize(&shown), errors => vec![e], letters => Vec::<()>::new() },
-                StatusCode::BAD_REQUEST,
-            );
-        }
-    };
-    let mut rows = match dead_letters::list(&w.pool, &filter).await {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
-    let more = rows.len() > PAGE_ROWS as usize;
-    rows.truncate(PAGE_ROWS as usize);
-    let portal = shared::db::audit::one_portal(filter.portal, rows.iter().map(|d| d.portal_id));
-    let detail = json!({
-        "route": "GET /admin/dead-letters",
-        "filter": shown.audited(),
-        "dead_letters": shared::db::audit::id_list(rows.iter().map(|d| json!(d.id))),
-    });
-    if let Err(r) = audit(w, &op, "dead_letter.list", portal, detail, "read").await {
-        return r;
-    }
-    let open = rows.iter().filter(|d| d.is_open()).count();
-    let letters: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id, "portal_id": d.portal_id, "object_type": d.object_type,
-                "object_id": d.object_id, "reason_class": d.reason_class, "reason": d.reason,
-                "last_status": d.last_status, "last_error": d.last_error, "attempts": d.attempts,
-                "state": d.state, "created_at": d.created_at.to_rfc3339(),
-                "created": d.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
-            })
-        })
-        .collect();
-    render(
-        &state,
-        Some(&op),
-        "ops/dead_letters.html",
-        context! {
-            filter => Value::from_serialize(&shown),
-            letters => Value::from_serialize(&letters),
-            open => open,
-            more => more,
-            limit => PAGE_ROWS,
-        },
-    )
-}
-
-/// `GET /admin/audit?actor=&action=&portal=&before=`: the audit log,
-/// newest first, 100 rows a page.
-async fn audit_log(
-    State(state): State<AdminState>,
-    headers: HeaderMap,
-    Query(q): Query<Fields>,
-) -> Response {
-    let op = match operator(&state, &headers) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
-    let w = match store(&state) {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let get = |k: &str| {
-        q.get(k)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let number = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
-    let f = data::AuditFilter {
-        actor: get("actor"),
-        action: get("action"),
-        portal: number("portal"),
-        before: number("before"),
-        limit: 101,
-    };
-    let mut rows = match data::audit(&w.pool, &f).await {
-        Ok(r) => r,
-        Err(e) => return db_error(e),
-    };
-    let more = rows.len() > 100;
-    rows.truncate(100);
-    let next = more.then(|| rows.last().map(|r| r.id)).flatten();
-    let shown: Vec<serde_json::Value> = rows
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id, "at": r.at.to_rfc3339(),
-                "when": r.at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                "actor": r.actor, "action": r.action, "portal_id": r.portal_id,
-                "outcome": r.outcome,
-                "detail": r.detail.as_ref().map(|d| d.to_string()),
-            })
-        })
-        .collect();
-    render(
-        &state,
-        Some(&op),
-        "ops/audit.html",
-        context! {
-            rows => Value::from_serialize(&shown),
-            next => next,
-            actor => get("actor").unwrap_or_default(),
-            action => get("action").unwrap_or_default(),
-            portal => get("portal").unwrap_or_default(),
-        },
-    )
 }
 
 /// What the pages share: the sessions and the templates.

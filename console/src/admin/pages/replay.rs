@@ -14,9 +14,10 @@ use shared::{broker::ReplayMode, db::replays};
 use uuid::Uuid;
 
 use super::{
-    AdminState, DlFilter, Fields, audit, checked, db_error,
+    AdminState, Fields, audit, checked, db_error,
     estimate::{Verdict, progress, verdict},
     operator, page_error, render, store,
+    views::DlFilter,
 };
 use crate::replays::RequestError;
 

@@ -7,36 +7,6 @@
 use super::mappings::mappings_page_with;
 use super::*;
 
-/// A record the preview offers: `contacts:123`, labelled.
-#[derive(Serialize)]
-pub(super) struct Recent {
-    value: String,
-    label: String,
-}
-
-/// The portal's records seen lately (conversions and dead letters), newest
-/// first: what the preview offers to pick.
-pub(super) async fn recent_records(site: &Website, portal: PortalId) -> Vec<Recent> {
-    let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(
-        "SELECT object_type, object_id FROM (
-             SELECT object_type, object_id, updated_at AS at FROM conversions WHERE portal_id = $1
-             UNION ALL
-             SELECT object_type, object_id, created_at AS at FROM dead_letters
-             WHERE portal_id = $1 AND object_type IS NOT NULL AND object_id IS NOT NULL
-         ) r GROUP BY object_type, object_id ORDER BY max(at) DESC LIMIT 20",
-    )
-    .bind(portal.db_key())
-    .fetch_all(&site.pool)
-    .await;
-    rows.unwrap_or_default()
-        .into_iter()
-        .map(|(ty, id)| Recent {
-            value: format!("{ty}:{id}"),
-            label: format!("{ty} {id}"),
-        })
-        .collect()
-}
-
 /// `GET /mappings/export`: the portal document as a JSON download
 /// (secrets left out), `ETag` its version.
 pub async fn export_document(State(state): State<AppState>, headers: HeaderMap) -> Response {

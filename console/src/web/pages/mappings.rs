@@ -25,6 +25,36 @@ struct RowView {
     item: bool,
 }
 
+/// A record the preview offers: `contacts:123`, labelled.
+#[derive(Serialize)]
+struct Recent {
+    value: String,
+    label: String,
+}
+
+/// The portal's records seen lately (conversions and dead letters), newest
+/// first: what the preview offers to pick.
+async fn recent_records(site: &Website, portal: PortalId) -> Vec<Recent> {
+    let rows: Result<Vec<(String, i64)>, _> = sqlx::query_as(
+        "SELECT object_type, object_id FROM (
+             SELECT object_type, object_id, updated_at AS at FROM conversions WHERE portal_id = $1
+             UNION ALL
+             SELECT object_type, object_id, created_at AS at FROM dead_letters
+             WHERE portal_id = $1 AND object_type IS NOT NULL AND object_id IS NOT NULL
+         ) r GROUP BY object_type, object_id ORDER BY max(at) DESC LIMIT 20",
+    )
+    .bind(portal.db_key())
+    .fetch_all(&site.pool)
+    .await;
+    rows.unwrap_or_default()
+        .into_iter()
+        .map(|(ty, id)| Recent {
+            value: format!("{ty}:{id}"),
+            label: format!("{ty} {id}"),
+        })
+        .collect()
+}
+
 /// How a field is normalised before it is sent, in words.
 pub(super) fn sent_as(to: &str) -> (String, bool) {
     let Ok(target) = Target::parse(to) else {
@@ -204,7 +234,7 @@ pub(super) async fn mappings_page_with(
             properties_error,
         });
     }
-    let recent = super::mapping_tools::recent_records(site, portal).await;
+    let recent = recent_records(site, portal).await;
     let extra = context! {
         types => Value::from_serialize(&types),
         targets => target_names(),
