@@ -237,6 +237,35 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
                 ("custom_impact_click_id", "no-order"),
             ],
         )?;
+        // And, as an outage and a forged webhook would leave them, an
+        // exhausted delivery and an invalid event (stored directly).
+        use shared::db::dead_letters::{NewDeadLetter, ReasonClass, insert};
+        for d in [
+            NewDeadLetter {
+                portal_id: Some(PORTAL as i64),
+                object_type: Some("deals".into()),
+                object_id: Some(2001),
+                reason_class: Some(ReasonClass::Exhausted),
+                reason: "impact_unavailable".into(),
+                last_status: Some(503),
+                last_error: Some("impact.com answered 503 Service Unavailable".into()),
+                attempts: 5,
+                events: serde_json::json!([]),
+                ..NewDeadLetter::default()
+            },
+            NewDeadLetter {
+                portal_id: Some(1002),
+                reason_class: Some(ReasonClass::Invalid),
+                reason: "signature_invalid".into(),
+                last_status: Some(401),
+                last_error: Some("X-HubSpot-Signature-v3 does not match".into()),
+                attempts: 1,
+                events: serde_json::json!([]),
+                ..NewDeadLetter::default()
+            },
+        ] {
+            insert(&env.pool, &d).await?;
+        }
         axe.walk(&b, &base, WEBSITE_PAGES, &shots).await?;
 
         // The operators' pages: the login, then every page once logged in.
@@ -249,7 +278,7 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
         wait_for(
             &b,
             &format!("{admin_base}/admin/dead-letters"),
-            "id=\"dl-",
+            "mapping_incomplete",
             60,
         )
         .await?;
