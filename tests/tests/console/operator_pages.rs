@@ -504,3 +504,41 @@ async fn a_dry_runs_estimate_is_read_from_the_workers_reports() -> anyhow::Resul
     web.finish().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn behind_https_the_operators_cookie_is_secure_with_the_host_prefix() -> anyhow::Result<()> {
+    let web = WebEnv::start().await?;
+    let mut s = crate::support::website::website_settings(&web.env, "http://connector.test");
+    s.admin_public_url = Some("HTTPS://ops.connector.test".into());
+    let admin = console::admin::router(console::admin::AdminState::from_settings(&s));
+    let login = axum::http::Request::post("/admin/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(format!("token={OPERATOR_TOKEN}")))?;
+    let r = tower::ServiceExt::oneshot(admin.clone(), login).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(set.starts_with("__Host-connector_operator="), "{set}");
+    assert!(
+        set.contains("; Secure") && set.contains("Path=/") && !set.contains("Domain"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap_or_default().to_owned();
+    let page = axum::http::Request::get("/admin/portals")
+        .header("cookie", &cookie)
+        .body(axum::body::Body::empty())?;
+    let r = tower::ServiceExt::oneshot(admin.clone(), page).await?;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The unprefixed name opens nothing there.
+    let plain = axum::http::Request::get("/admin/portals")
+        .header("cookie", cookie.replace("__Host-", ""))
+        .body(axum::body::Body::empty())?;
+    let r = tower::ServiceExt::oneshot(admin, plain).await?;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    web.finish().await;
+    Ok(())
+}
