@@ -4,6 +4,7 @@
 //! binary includes it as its `support` module (an integration-test
 //! convention, so that the services are dev-dependencies only).
 
+pub mod a11y;
 pub mod cli;
 pub mod e2e;
 pub mod harness;

@@ -175,6 +175,39 @@ impl Browser {
             .await
     }
 
+    /// Runs `script` in the page (a function body; `arguments` are `args`)
+    /// and returns what it returns.
+    pub async fn execute(&self, script: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Runs `script` asynchronously: it ends by calling the callback
+    /// passed as its last argument, whose argument is returned.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Resizes the window to `width` × `height` CSS pixels.
+    pub async fn resize(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
         let v = self.call(reqwest::Method::GET, "/screenshot", None).await?;

@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod dead_letters;
 mod handlers;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub struct AdminState {
     auth: Result<Arc<OperatorAuth>, Arc<str>>,
     /// The store; `Err`: why it is unavailable (503).
     store: Option<Result<AdminStore, Arc<str>>>,
+    /// The operators' pages: sessions and templates.
+    pages: Arc<pages::Pages>,
 }
 
 impl AdminState {
@@ -52,6 +55,7 @@ impl AdminState {
         Self {
             auth: Err(Arc::from(auth::off_reason())),
             store: None,
+            pages: Arc::new(pages::Pages::new(false)),
         }
     }
 
@@ -69,9 +73,14 @@ impl AdminState {
                 };
             }
         };
+        let secure = settings
+            .admin_public_url
+            .as_deref()
+            .is_some_and(crate::web::headers::is_https);
         Self {
             auth: Ok(auth),
             store: Some(AdminStore::from_settings(settings).map_err(Arc::from)),
+            pages: Arc::new(pages::Pages::new(secure)),
         }
     }
 
@@ -105,10 +114,12 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-/// The admin routes, every one behind an operator token, and `/metrics`
-/// (without one: counters only, no personal data).
+/// The admin routes, every one behind an operator token, `/metrics`
+/// (without one: counters only, no personal data), and the operators'
+/// pages (`/admin/...`, a cookie session: [`pages`]), with the website's
+/// security headers.
 pub fn router(state: AdminState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/admin/api/dead-letters", get(dead_letters::list))
         .route(
             "/admin/api/dead-letters/replay",
@@ -132,5 +143,7 @@ pub fn router(state: AdminState) -> Router {
             auth::require_token,
         ))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .merge(pages::routes())
+        .with_state(state);
+    crate::web::headers::secure(router, false)
 }

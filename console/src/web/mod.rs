@@ -13,7 +13,7 @@ pub mod ops;
 mod pages;
 mod preview;
 pub mod session;
-mod templates;
+pub(crate) mod templates;
 pub mod throttle;
 
 pub use preview::{Preview, preview as preview_object};
@@ -213,6 +213,15 @@ pub fn routes() -> Router<AppState> {
         .route("/mappings/add", post(pages::add_mapping))
         .route("/mappings/remove", post(pages::remove_mapping))
         .route("/mappings/refresh", post(pages::refresh_properties))
+        .route("/mappings/value-map", post(pages::set_value_map))
+        .route("/mappings/move", post(pages::move_mapping))
+        .route("/mappings/export", get(pages::export_document))
+        .route(
+            "/mappings/import",
+            // A pasted document may be as large as a document may be (form-encoded).
+            post(pages::import_document).layer(axum::extract::DefaultBodyLimit::max(1024 * 1024)),
+        )
+        .route("/mappings/preview", post(pages::preview_mapping))
         .route("/preview", get(pages::preview_form).post(pages::preview))
         .route("/activity", get(pages::activity))
         .route("/activity/replay", post(pages::replay))

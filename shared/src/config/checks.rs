@@ -124,6 +124,7 @@ impl Settings {
         for (name, url) in [
             ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
             ("CONNECTOR_PUBLIC_URL", &self.public_url),
+            ("CONNECTOR_ADMIN_PUBLIC_URL", &self.admin_public_url),
         ] {
             if let Some(url) = url
                 && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))

@@ -111,6 +111,11 @@ pub struct Settings {
     /// from it); unset: `CONNECTOR_PUBLIC_URL`.
     #[serde(default)]
     pub console_public_url: Option<String>,
+    /// Public base URL of the admin listener as operators' browsers reach
+    /// it (`CONNECTOR_ADMIN_PUBLIC_URL`): when https, the operators'
+    /// pages' session cookie is `Secure` with the `__Host-` prefix.
+    #[serde(default)]
+    pub admin_public_url: Option<String>,
     /// Public base URL HubSpot calls (scheme, host, optional port), used to
     /// rebuild the URI covered by v3 signatures. Unset: taken from the
     /// request's `Host` header with `http://`.

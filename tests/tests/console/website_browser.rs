@@ -3,24 +3,62 @@
 //! the console (website), ingest (webhooks), RabbitMQ, a running worker,
 //! PostgreSQL.
 //! install → settings → triggers → mappings → a HubSpot change → the
-//! conversion in Activity. Screenshots go to `target/screenshots/`.
+//! conversion in Activity; then every page of the website and of the
+//! operators' pages (admin listener) at 1280 and 390 px: no horizontal
+//! overflow, no serious or critical axe-core violation
+//! ([`crate::support::a11y`]). Screenshots go to `target/screenshots/`.
 
 use std::{path::PathBuf, time::Duration};
 
 use crate::support::{
+    a11y::{Axe, find_axe, target_dir},
     e2e::{PORTAL, WorkerEnv},
     webdriver::{Browser, find_browser},
-    website::website_settings,
+    website::{OPERATOR_TOKEN, website_settings},
 };
 use sandbox::{SandboxConfig, WebhookTarget};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 fn screenshots() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("screenshots")
+    target_dir().join("screenshots")
+}
+
+/// The website's pages the accessibility walk checks once logged in:
+/// (screenshot name, path). Add a page here to have it checked.
+pub const WEBSITE_PAGES: &[(&str, &str)] = &[
+    ("site-login", "/login"),
+    ("site-settings", "/settings"),
+    ("site-triggers", "/triggers"),
+    ("site-mappings", "/mappings"),
+    ("site-preview", "/preview"),
+    ("site-activity", "/activity"),
+    ("site-account", "/account"),
+];
+
+/// The operators' pages (admin listener) the walk checks once logged in.
+pub const OPERATOR_PAGES: &[(&str, &str)] = &[
+    ("ops-portals", "/admin/portals"),
+    ("ops-dead-letters", "/admin/dead-letters"),
+    ("ops-audit", "/admin/audit"),
+];
+
+/// axe-core, or why the accessibility walk is skipped.
+fn axe() -> Option<Axe> {
+    match find_axe() {
+        Some(path) => Some(Axe::load(&path).expect("axe.min.js readable")),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install axe-core (.ci/run: npm install --prefix target/axe-core axe-core)"
+            );
+            eprintln!(
+                "accessibility walk skipped: axe-core not installed \
+                 (npm install --prefix target/axe-core axe-core@4.14.1, or set AXE_CORE_JS)"
+            );
+            None
+        }
+    }
 }
 
 async fn wait_for(b: &Browser, url: &str, needle: &str, secs: u64) -> anyhow::Result<String> {
@@ -85,6 +123,8 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
     let base = format!("http://{}", listener.local_addr()?);
     let hooks = TcpListener::bind("127.0.0.1:0").await?;
     let hooks_url = format!("http://{}", hooks.local_addr()?);
+    let admin = TcpListener::bind("127.0.0.1:0").await?;
+    let admin_base = format!("http://{}", admin.local_addr()?);
     let mut settings = website_settings(&env, &hooks_url);
     settings.console_public_url = Some(base.clone());
     let shutdown = CancellationToken::new();
@@ -92,7 +132,7 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
     let console = tokio::spawn(console::run(
         settings.clone(),
         listener,
-        None,
+        Some(admin),
         shutdown.clone(),
     ));
     let worker = tokio::spawn(worker::run(settings.clone(), shutdown.clone()));
@@ -184,6 +224,72 @@ async fn the_seed_guide_in_headless_chromium() -> anyhow::Result<()> {
             "the conversion is listed as delivered"
         );
         b.screenshot(&shots.join("06-activity.png")).await?;
+
+        let Some(axe) = axe() else {
+            return anyhow::Ok(());
+        };
+        // A conversion that cannot be built (no lead status, so no
+        // OrderId): a dead letter for the operators' pages.
+        env.sandbox.hubspot().create_contact(
+            PORTAL,
+            [
+                ("lifecyclestage", "lead"),
+                ("custom_impact_click_id", "no-order"),
+            ],
+        )?;
+        // And, as an outage and a forged webhook would leave them, an
+        // exhausted delivery and an invalid event (stored directly).
+        use shared::db::dead_letters::{NewDeadLetter, ReasonClass, insert};
+        for d in [
+            NewDeadLetter {
+                portal_id: Some(PORTAL as i64),
+                object_type: Some("deals".into()),
+                object_id: Some(2001),
+                reason_class: Some(ReasonClass::Exhausted),
+                reason: "impact_unavailable".into(),
+                last_status: Some(503),
+                last_error: Some("impact.com answered 503 Service Unavailable".into()),
+                attempts: 5,
+                events: serde_json::json!([]),
+                ..NewDeadLetter::default()
+            },
+            NewDeadLetter {
+                portal_id: Some(1002),
+                reason_class: Some(ReasonClass::Invalid),
+                reason: "signature_invalid".into(),
+                last_status: Some(401),
+                last_error: Some("X-HubSpot-Signature-v3 does not match".into()),
+                attempts: 1,
+                events: serde_json::json!([]),
+                ..NewDeadLetter::default()
+            },
+        ] {
+            insert(&env.pool, &d).await?;
+        }
+        axe.walk(&b, &base, WEBSITE_PAGES, &shots).await?;
+
+        // The operators' pages: the login, then every page once logged in.
+        axe.walk(&b, &admin_base, &[("ops-login", "/admin/login")], &shots)
+            .await?;
+        b.goto(&format!("{admin_base}/admin/login")).await?;
+        b.type_into("#token", OPERATOR_TOKEN).await?;
+        b.click("#login").await?;
+        wait_url(&b, &format!("{admin_base}/admin/portals")).await?;
+        wait_for(
+            &b,
+            &format!("{admin_base}/admin/dead-letters"),
+            "mapping_incomplete",
+            60,
+        )
+        .await?;
+        b.click("#estimate").await?;
+        wait_url(&b, &format!("{admin_base}/admin/replays/")).await?;
+        let replay = b.url().await?;
+        wait_for(&b, &replay, "id=\"confirm\"", 60).await?;
+        let replay_path = replay.trim_start_matches(&admin_base).to_owned();
+        let mut pages = OPERATOR_PAGES.to_vec();
+        pages.push(("ops-replay-estimate", &replay_path));
+        axe.walk(&b, &admin_base, &pages, &shots).await?;
         anyhow::Ok(())
     }
     .await;

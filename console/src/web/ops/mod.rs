@@ -25,11 +25,13 @@ use shared::http::logged;
 mod activity;
 mod error;
 mod hubspot;
+mod portal_document;
 mod webhook_secret;
 
 pub use error::OpError;
 
 pub use hubspot::{hubspot_token, properties};
+pub use portal_document::{export, import};
 pub use webhook_secret::{WebhookSecretInput, set_webhook_secret};
 
 pub use activity::{

@@ -371,10 +371,14 @@ pub async fn delete_account(
 }
 
 mod activity;
+mod mapping_tools;
 mod mappings;
 mod triggers;
 
 pub use activity::{activity, preview, preview_form, replay};
-pub use mappings::{add_mapping, mappings, refresh_properties, remove_mapping};
+pub use mapping_tools::{export_document, import_document, preview_mapping};
+pub use mappings::{
+    add_mapping, mappings, move_mapping, refresh_properties, remove_mapping, set_value_map,
+};
 pub use triggers::adjustments::save_adjustments;
 pub use triggers::{add_trigger, remove_trigger, set_active, triggers};
