@@ -27,3 +27,4 @@ mod website_adjustments;
 mod website_browser;
 mod website_items;
 mod website_routes;
+mod website_story;

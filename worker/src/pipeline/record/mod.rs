@@ -41,7 +41,7 @@ pub async fn converted(
     w: &Worker,
     batching: Batching,
     object_type: ObjectType,
-    conversion: &Conversion,
+    (conversion, fetched): (&Conversion, Option<serde_json::Value>),
     (key, event, received_at): (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
 ) -> Result<(RecordedConversion, bool), RecordError> {
     let item = Item::Converted {
@@ -50,6 +50,7 @@ pub async fn converted(
         key: key.clone(),
         event: event.clone(),
         received_at,
+        fetched,
     };
     match w.records.record(batching, item).await? {
         Recorded::Converted(r) => Ok(r),
@@ -113,13 +114,17 @@ impl<'a> EventRecord<'a> {
         Ok(outcome(self.w, self.batching, event, (status, reason, error)).await?)
     }
 
-    /// Records the event's conversion with its outcome.
+    /// Records the event's conversion with its outcome, and the object as
+    /// fetched with each field's source (`fetched`, see
+    /// `crate::pipeline::map::story`).
     pub async fn converted(
         &self,
         object_type: ObjectType,
         conversion: &Conversion,
+        fetched: Option<serde_json::Value>,
     ) -> Result<(RecordedConversion, bool), Failure> {
         let event = (self.key, self.event, self.received_at);
-        Ok(converted(self.w, self.batching, object_type, conversion, event).await?)
+        let conv = (conversion, fetched);
+        Ok(converted(self.w, self.batching, object_type, conv, event).await?)
     }
 }
