@@ -21,9 +21,13 @@
       var el = nodes[i];
       var t = Date.parse(el.getAttribute("datetime"));
       if (isNaN(t)) continue;
-      var exact = new Date(t).toLocaleString(undefined, {
-        dateStyle: "medium", timeStyle: "medium", timeZoneName: "short"
-      });
+      var exact;
+      try {
+        // "long" time includes the zone ("2:59:29 AM GMT+1").
+        exact = new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
+      } catch (e) {
+        exact = new Date(t).toString();
+      }
       if (el.hasAttribute("data-exact")) {
         el.textContent = exact;
       } else {

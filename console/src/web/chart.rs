@@ -24,7 +24,8 @@ pub fn svg(hours: &[HourCounts]) -> String {
         .max()
         .unwrap_or(0)
         .max(1);
-    let width = LEFT + hours.len() * BAR + 4;
+    // Room on the right for the last day label.
+    let width = LEFT + hours.len() * BAR + 24;
     let height = PLOT as usize + BOTTOM + 8;
     let mut s = String::with_capacity(hours.len() * 200);
     let _ = write!(
