@@ -41,6 +41,18 @@ pub async fn converted(
     w: &Worker,
     batching: Batching,
     object_type: ObjectType,
+    conversion: &Conversion,
+    event: (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
+) -> Result<(RecordedConversion, bool), RecordError> {
+    converted_with_story(w, batching, object_type, (conversion, None), event).await
+}
+
+/// As [`converted`], keeping the object as fetched and each field's source
+/// for the website's conversion page (`fetched`).
+pub async fn converted_with_story(
+    w: &Worker,
+    batching: Batching,
+    object_type: ObjectType,
     (conversion, fetched): (&Conversion, Option<serde_json::Value>),
     (key, event, received_at): (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
 ) -> Result<(RecordedConversion, bool), RecordError> {
@@ -125,6 +137,6 @@ impl<'a> EventRecord<'a> {
     ) -> Result<(RecordedConversion, bool), Failure> {
         let event = (self.key, self.event, self.received_at);
         let conv = (conversion, fetched);
-        Ok(converted(self.w, self.batching, object_type, conv, event).await?)
+        Ok(converted_with_story(self.w, self.batching, object_type, conv, event).await?)
     }
 }
