@@ -156,6 +156,22 @@ async fn every_page_shows_what_the_database_holds() -> anyhow::Result<()> {
             d.body
         );
     }
+    // And each day of the table under it.
+    let days: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT to_char(delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
+                count(*) FROM conversions WHERE portal_id = $1 AND status = 'delivered' GROUP BY 1",
+    )
+    .bind(P1 as i64)
+    .fetch_all(pool)
+    .await?;
+    for (day, n) in days {
+        assert!(
+            d.body.contains(&format!(
+                "<tr data-day=\"{day}\"><td>{day}</td><td class=\"delivered\">{n}</td>"
+            )),
+            "{day}: {n}"
+        );
+    }
     // Events per subscription type, as recorded.
     let by_type: Vec<(String, i64)> = sqlx::query_as(
         "SELECT subscription_type, count(*) FROM webhook_events WHERE portal_id = $1 GROUP BY 1",

@@ -95,6 +95,28 @@ fn duration(secs: i64) -> String {
     }
 }
 
+/// The chart's hours summed per UTC day, newest first (the table under
+/// the chart, for small screens and screen readers).
+pub(crate) fn per_day(hours: &[db::HourCounts]) -> Vec<db::HourCounts> {
+    let mut days: Vec<db::HourCounts> = Vec::new();
+    for h in hours {
+        let day = h.hour.get(..10).unwrap_or(&h.hour);
+        match days.last_mut() {
+            Some(d) if d.hour == day => {
+                d.delivered += h.delivered;
+                d.rejected += h.rejected;
+                d.dead_lettered += h.dead_lettered;
+            }
+            _ => days.push(db::HourCounts {
+                hour: day.to_owned(),
+                ..h.clone()
+            }),
+        }
+    }
+    days.reverse();
+    days
+}
+
 /// The outcome rates as the page prints them (whole per cents).
 fn rates(o: &Outcomes) -> Value {
     let total = o.total();
@@ -143,6 +165,7 @@ pub async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Res
         webhooks => Value::from_serialize(&lines),
         silent => lines.iter().filter(|l| l.warning.is_some()).count(),
         chart => Value::from_safe_string(super::super::chart::svg(&hours)),
+        days => Value::from_serialize(per_day(&hours)),
         week => context! { delivered => week.0, rejected => week.1, dead_lettered => week.2 },
         outcomes => rates(&outcomes),
         open_dead_letters => dead,
@@ -208,6 +231,26 @@ mod tests {
             &[seen("contact.creation", Some(600), 2700)],
         );
         assert_eq!(l[0].warning, None);
+    }
+
+    #[test]
+    fn hours_add_up_per_day_newest_first() {
+        let h = |hour: &str, d| db::HourCounts {
+            hour: hour.into(),
+            delivered: d,
+            rejected: 1,
+            dead_lettered: 0,
+        };
+        let days = per_day(&[
+            h("2026-12-04T22:00:00.000Z", 1),
+            h("2026-12-04T23:00:00.000Z", 2),
+            h("2026-12-05T00:00:00.000Z", 5),
+        ]);
+        let got: Vec<_> = days
+            .iter()
+            .map(|d| (d.hour.as_str(), d.delivered, d.rejected))
+            .collect();
+        assert_eq!(got, [("2026-12-05", 5, 1), ("2026-12-04", 3, 2)]);
     }
 
     #[test]
