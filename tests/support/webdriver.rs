@@ -220,6 +220,33 @@ impl Browser {
         Ok(())
     }
 
+    /// Runs `script` (a function body: `return ...`) in the page; its result.
+    pub async fn run_script(&self, script: &str) -> anyhow::Result<Value> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// Emulates a viewport `width` × `height` CSS pixels (Chromium's
+    /// DevTools `Emulation.setDeviceMetricsOverride`: a window cannot be
+    /// made as narrow as a phone).
+    pub async fn viewport(&self, width: u32, height: u32) -> anyhow::Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setDeviceMetricsOverride",
+                "params": { "width": width, "height": height, "deviceScaleFactor": 1,
+                            "mobile": width < 600 }
+            })),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Ends the session and chromedriver.
     pub async fn quit(mut self) {
         let _ = self.call(reqwest::Method::DELETE, "", None).await;

@@ -3,7 +3,8 @@
 //! inline style and the content security policy allows none).
 //!
 //! - `Content-Security-Policy`: nothing but the site's own stylesheet
-//!   loads (no script at all, no inline style), forms post only to the
+//!   and its one small script (`/static/time.js`: times in the viewer's
+//!   zone; the pages work without it) load (no inline script or style), forms post only to the
 //!   site, and no other site may frame a page (`frame-ancestors 'none'`,
 //!   with `X-Frame-Options: DENY` for older browsers): no clickjacking.
 //! - `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`
@@ -24,7 +25,7 @@ use axum::{
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The content security policy of every page and answer.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// HSTS when the site is served over https: a year.
 pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
@@ -34,9 +35,26 @@ pub const STYLESHEET_PATH: &str = "/static/site.css";
 
 const STYLESHEET: &str = include_str!("../../static/site.css");
 
+/// Where the time script is served.
+pub const TIME_SCRIPT_PATH: &str = "/static/time.js";
+
+const TIME_SCRIPT: &str = include_str!("../../static/time.js");
+
 /// The stylesheet's route (cacheable: it changes only with the binary).
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route(STYLESHEET_PATH, get(stylesheet))
+    Router::new()
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .route(TIME_SCRIPT_PATH, get(time_script))
+}
+
+async fn time_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        TIME_SCRIPT,
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -1,12 +1,15 @@
 //! The connector website: "log in through HubSpot" (OAuth install), then
-//! Settings, Event Triggers, Field Mappings, Preview, Activity and Delete
-//! Account for the session's portal. Server-rendered HTML (minijinja
-//! templates in `console/templates/`), no JavaScript. The JSON API in
+//! Dashboard, Settings, Event Triggers, Field Mappings, Preview, Activity
+//! (with each conversion's and dead letter's page) and Delete Account for
+//! the session's portal. Server-rendered HTML (minijinja templates in
+//! `console/templates/`); one small served script shows times in the
+//! viewer's zone, and every page works without it. The JSON API in
 //! `crate::api` runs the same operations ([`ops`]).
 //!
 //! The website has its own database pool, and without one (or without its
 //! OAuth settings) its routes answer 503.
 
+mod chart;
 pub mod headers;
 mod oauth;
 pub mod ops;
@@ -223,8 +226,16 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/mappings/preview", post(pages::preview_mapping))
         .route("/preview", get(pages::preview_form).post(pages::preview))
+        .route("/dashboard", get(pages::dashboard))
         .route("/activity", get(pages::activity))
+        .route("/activity.csv", get(pages::activity_csv))
         .route("/activity/replay", post(pages::replay))
+        .route("/conversions/{id}", get(pages::conversion))
+        .route(
+            "/conversions/{id}/send-again",
+            get(pages::send_again_form).post(pages::send_again),
+        )
+        .route("/dead-letters/{id}", get(pages::dead_letter))
         .route("/account", get(pages::account))
         .route("/account/delete", post(pages::delete_account))
         // Forms and JSON bodies are small; webhooks keep their own limit.

@@ -193,8 +193,10 @@ fn after_login(
         user = ?user.email, "logged in through HubSpot");
     if login.status != PortalStatus::Active || login.auth_kind != HubSpotAuthKind::Oauth {
         "/settings?signed_in=1"
-    } else {
+    } else if login.created {
         "/settings?installed=1"
+    } else {
+        "/dashboard"
     }
 }
 

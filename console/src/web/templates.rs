@@ -24,17 +24,65 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/activity.html"),
     ),
     ("account.html", include_str!("../../templates/account.html")),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
+    (
+        "conversion.html",
+        include_str!("../../templates/conversion.html"),
+    ),
+    (
+        "dead_letter.html",
+        include_str!("../../templates/dead_letter.html"),
+    ),
+    ("story.html", include_str!("../../templates/story.html")),
 ];
 
 /// The environment with every template loaded; HTML auto-escaping is on.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
+    env.add_filter("when", when);
+    env.add_filter("exact", exact);
     for (name, source) in TEMPLATES {
         env.add_template(name, source)
             .expect("the bundled templates parse (checked by the route tests)");
     }
     env
+}
+
+/// `{{ t | when }}`: a `<time>` of an RFC 3339 instant, printed in UTC
+/// (`2026-12-04 19:43 UTC`, exact to the second on hover); `/static/time.js`
+/// turns it into "3 min ago" with the exact time in the viewer's zone.
+fn when(value: Option<String>) -> minijinja::Value {
+    time_html(value, false)
+}
+
+/// `{{ t | exact }}`: as [`when`], the exact time kept as the text.
+fn exact(value: Option<String>) -> minijinja::Value {
+    time_html(value, true)
+}
+
+fn time_html(value: Option<String>, exact: bool) -> minijinja::Value {
+    let Some(raw) = value.filter(|v| !v.is_empty()) else {
+        return minijinja::Value::from("");
+    };
+    let Ok(t) = chrono::DateTime::parse_from_rfc3339(&raw) else {
+        return minijinja::Value::from(raw);
+    };
+    let t = t.with_timezone(&chrono::Utc);
+    let iso = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let full = t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let short = if exact {
+        full.clone()
+    } else {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    };
+    let mark = if exact { " data-exact" } else { "" };
+    minijinja::Value::from_safe_string(format!(
+        "<time datetime=\"{iso}\" title=\"{full}\"{mark}>{short}</time>"
+    ))
 }
 
 /// HTML-escapes text outside templates.
@@ -71,17 +119,25 @@ mod tests {
         let html = environment()
             .get_template("activity.html")
             .expect("bundled")
-            .render(minijinja::context! { activity => activity, csrf => "t" })
+            .render(minijinja::context! { activity => activity, csrf => "t", filter => serde_json::json!({}) })
             .expect("renders");
         assert!(
             html.contains(
-                "<strong>rejected</strong>: <code>CONTRACT_NOT_FOUND</code> (Contract Error)"
+                "<span class=\"badge badge-rejected\">rejected</span> <code>CONTRACT_NOT_FOUND</code> (Contract Error)"
             ),
             "{html}"
         );
-        assert!(html.contains("<td class=\"outcome\">queued</td>"), "{html}");
         assert!(
-            html.contains("<td class=\"outcome\">complete</td>"),
+            html.contains("<span class=\"badge badge-queued\">queued</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"badge badge-complete\">complete</span>"),
+            "{html}"
+        );
+        // Times are printed in UTC for the script to localise.
+        assert!(
+            html.contains("<time datetime=\"2026-11-27T10:00:00.000Z\" title=\"2026-11-27 10:00:00 UTC\">2026-11-27 10:00 UTC</time>"),
             "{html}"
         );
     }

@@ -72,6 +72,11 @@ impl Action {
                 Some(Self::Preview)
             }
             (&Method::POST, "/activity/replay", ..) => Some(Self::Replay),
+            (&Method::POST, p, None, _)
+                if p.starts_with("/conversions/") && p.ends_with("/send-again") =>
+            {
+                Some(Self::Replay)
+            }
             (&Method::POST, _, _, Some(t)) if t.ends_with("/replay") => Some(Self::Replay),
             (&Method::POST, "/mappings/refresh", ..) => Some(Self::Properties),
             (&Method::GET, _, _, Some(t))

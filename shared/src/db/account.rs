@@ -50,6 +50,10 @@ pub const BY_PORTAL_ID: &[&str] = &[
     "audit_log",
 ];
 
+/// Tables whose rows cascade from a conversion (deleted with the portal's
+/// `conversions`).
+pub const CASCADING_FROM_CONVERSIONS: &[&str] = &["delivery_attempts"];
+
 /// Tables keyed by something else of the portal, deleted here too.
 pub const BY_OTHER_KEY: &[&str] = &["outcome_sweeps", "hubspot_rate_windows"];
 

@@ -196,16 +196,18 @@ pub async fn record_converted<'e>(
     key: &super::events::EventKey,
     event: &domain::events::HubSpotEvent,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
+    fetched: Option<&serde_json::Value>,
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
     let fired_by = domain::merges::fired_by_event(event);
     let row = sqlx::query(
         "WITH c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by)
-             SELECT $1, $2, $3, $4, $5, $6, $13 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
+             SELECT $1, $2, $3, $4, $5, $6, $13, $14 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
                  fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, status, attempts, (xmax = 0) AS created
@@ -231,6 +233,7 @@ pub async fn record_converted<'e>(
     .bind(json)
     .bind(received_at)
     .bind(fired_by)
+    .bind(fetched)
     .fetch_one(db)
     .await?;
     Ok((recorded_of(&row)?, row.get("first")))
@@ -248,6 +251,9 @@ pub struct ConvertedItem<'a> {
     pub event: &'a domain::events::HubSpotEvent,
     /// When ingest accepted it.
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The object as fetched (used properties only) and each field's
+    /// source, for the website's conversion page (`conversions.fetched`).
+    pub fetched: Option<&'a serde_json::Value>,
 }
 
 /// [`record_converted`] for many events in one statement (a message's
@@ -276,7 +282,9 @@ pub async fn record_converted_many<'e>(
     let mut events = Vec::with_capacity(items.len());
     let mut received = Vec::with_capacity(items.len());
     let mut fired = Vec::with_capacity(items.len());
+    let mut fetched = Vec::with_capacity(items.len());
     for it in items {
+        fetched.push(it.fetched.cloned());
         fired.push(domain::merges::fired_by_event(it.event));
         portal_ids.push(it.key.portal_id);
         event_types.push(it.conversion.event_type.as_str());
@@ -295,17 +303,18 @@ pub async fn record_converted_many<'e>(
         "WITH i AS (
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
                  $6::jsonb[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[],
-                 $12::timestamptz[], $13::text[])
+                 $12::timestamptz[], $13::text[], $14::jsonb[])
              WITH ORDINALITY AS t(portal_id, event_type, order_id, object_type, object_id, payload,
                  event_id, subscription_type, occurred_at, property_name, event, received_at,
-                 fired_by, n)
+                 fired_by, fetched, n)
          ), c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by)
-             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by FROM i
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
+             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched FROM i
              WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = i.portal_id)
              ORDER BY portal_id, event_type, order_id
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
+                 fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
                  fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, portal_id, event_type, order_id, status, attempts, (xmax = 0) AS created
@@ -336,6 +345,7 @@ pub async fn record_converted_many<'e>(
     .bind(events)
     .bind(received)
     .bind(fired)
+    .bind(fetched)
     .fetch_all(db)
     .await?;
     if rows.len() != items.len() {
@@ -376,4 +386,54 @@ pub async fn payload_and_attempts<'e>(
         .await?;
     row.map(|r| Ok((r.try_get("payload")?, r.try_get("attempts")?)))
         .transpose()
+}
+
+/// One POST of a conversion to impact.com, for the conversion page
+/// (`delivery_attempts`).
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The conversion.
+    pub conversion_id: i64,
+    /// HTTP status of the answer (`None`: no answer).
+    pub http_status: Option<u16>,
+    /// How long it took, in-process retries included.
+    pub duration_ms: i32,
+    /// `queued`, or the failure reason code.
+    pub result: &'static str,
+    /// The failure's detail.
+    pub error: Option<String>,
+    /// A replay's send of a conversion delivered before.
+    pub resend: bool,
+}
+
+/// Records a delivery batch's attempts in one statement.
+pub async fn record_attempts<'e>(
+    db: impl PgExecutor<'e>,
+    attempts: &[Attempt],
+) -> Result<(), sqlx::Error> {
+    if attempts.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = attempts.iter().map(|a| a.conversion_id).collect();
+    let statuses: Vec<Option<i16>> = attempts
+        .iter()
+        .map(|a| a.http_status.and_then(|s| i16::try_from(s).ok()))
+        .collect();
+    let durations: Vec<i32> = attempts.iter().map(|a| a.duration_ms).collect();
+    let results: Vec<&str> = attempts.iter().map(|a| a.result).collect();
+    let errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    let resends: Vec<bool> = attempts.iter().map(|a| a.resend).collect();
+    sqlx::query(
+        "INSERT INTO delivery_attempts (conversion_id, http_status, duration_ms, result, error, resend)
+         SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::int[], $4::text[], $5::text[], $6::bool[])",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(durations)
+    .bind(results)
+    .bind(errors)
+    .bind(resends)
+    .execute(db)
+    .await
+    .map(|_| ())
 }

@@ -180,6 +180,20 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
     .bind(format!("dealstage={mark}"))
     .execute(pool)
     .await?;
+    // The conversion page's story: the record as fetched, an attempt.
+    sqlx::query("UPDATE conversions SET fetched = $2 WHERE id = $1")
+        .bind(conversion)
+        .bind(json!({"object": {"email": email}, "sources": {"CustomerEmail": "email"}}))
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO delivery_attempts (conversion_id, http_status, duration_ms, result, error)
+         VALUES ($1, 400, 12, 'impact_rejected', $2)",
+    )
+    .bind(conversion)
+    .bind(format!("impact.com refused {email}"))
+    .execute(pool)
+    .await?;
     let event = json!({"portalId": portal, "objectId": 5, "subscriptionType": "contact.propertyChange",
                        "propertyName": "email", "propertyValue": email});
     sqlx::query(

@@ -29,3 +29,4 @@ mod website_browser;
 mod website_items;
 mod website_mapping_editor;
 mod website_routes;
+mod website_story;

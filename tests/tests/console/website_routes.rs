@@ -120,7 +120,7 @@ async fn install_through_hubspot_opens_a_session_with_tokens_stored_encrypted() 
         w.get("/", Some(&s.cookie))
             .await
             .location()
-            .ends_with("/settings")
+            .ends_with("/dashboard")
     );
     w.finish().await;
     Ok(())

@@ -49,6 +49,7 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
         key,
         event,
         received_at: Some(chrono::Utc::now()),
+        fetched: None,
     };
 
     let first =
@@ -125,9 +126,10 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     .await
     .expect_err("the second portal does not exist");
     assert!(err.to_string().contains("portal was deleted"), "{err}");
-    let err = db::conversions::record_converted(&pool, ObjectType::Contacts, &c5, &gone, &e5, None)
-        .await
-        .expect_err("no such portal");
+    let err =
+        db::conversions::record_converted(&pool, ObjectType::Contacts, &c5, &gone, &e5, None, None)
+            .await
+            .expect_err("no such portal");
     assert!(matches!(err, sqlx::Error::RowNotFound), "{err}");
     let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM conversions WHERE portal_id = 78")
         .fetch_one(&pool)

@@ -37,6 +37,40 @@ pub fn map(
     }
 }
 
+/// The object as fetched (only the properties the mapping read: the fetch
+/// asks for no others) and the source of each mapped impact.com field,
+/// kept with the conversion for the website's conversion page. Compact:
+/// `{"object": {..}, "sources": {..}}`, plus `line_items` and `trigger`
+/// only when there are some.
+pub fn story(rows: &[FieldMapping], ctx: Option<&Context>) -> Option<serde_json::Value> {
+    use serde_json::{Map, Value};
+    let ctx = ctx?;
+    let mut sources = Map::new();
+    for m in rows {
+        let from = match (&m.source, m.source.display_from()) {
+            (mapping::Source::Const(v), _) => format!("constant {v:?}"),
+            (_, Some(from)) => from,
+            (_, None) => continue,
+        };
+        let from = if m.value_map.is_some() {
+            format!("{from} (value map)")
+        } else {
+            from
+        };
+        sources.insert(m.target.display(), Value::String(from));
+    }
+    let mut out = Map::new();
+    out.insert("object".into(), serde_json::json!(ctx.properties));
+    out.insert("sources".into(), Value::Object(sources));
+    if !ctx.line_items.is_empty() {
+        out.insert("line_items".into(), serde_json::json!(ctx.line_items));
+    }
+    if let Some(t) = &ctx.trigger {
+        out.insert("trigger".into(), serde_json::json!(t));
+    }
+    Some(Value::Object(out))
+}
+
 /// Logs what the mapping noted (fallbacks, omitted fields).
 pub fn log_notes(event: &HubSpotEvent, conversion: &Conversion) {
     for note in &conversion.notes {

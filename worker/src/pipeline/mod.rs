@@ -110,7 +110,8 @@ pub async fn process_event(
     .await?;
     map::log_notes(event, &conversion);
     // The conversion and the event's outcome are committed together.
-    let (row, first) = rec.converted(object_type, &conversion).await?;
+    let story = map::story(mappings, context.as_ref());
+    let (row, first) = rec.converted(object_type, &conversion, story).await?;
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
         return Ok(EventResult::Duplicate);

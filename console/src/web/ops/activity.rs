@@ -109,28 +109,67 @@ pub async fn replay(
     site.replays
         .request(&site.pool, actor, portal_id, &[id], ReplayMode::default())
         .await
-        .map_err(|e| {
-            use shared::db::dead_letter_leases::Unavailable;
-            match e {
-                crate::replays::RequestError::Database(e) => e.into(),
-                // Who holds the lease is not the tenant's business.
-                crate::replays::RequestError::Unavailable { id, why } => match why {
-                    Unavailable::NotFound => {
-                        OpError::Missing(format!("no dead letter {id} for this portal"))
-                    }
-                    Unavailable::Replaying { .. } => OpError::Conflict(format!(
-                        "dead letter {id} is already being replayed; try again once that replay ends"
-                    )),
-                    Unavailable::Closed { state } => {
-                        OpError::Conflict(format!("dead letter {id} is {state}"))
-                    }
-                },
-                other => OpError::Unavailable(format!(
-                    "the replay could not be queued right now; try again in a moment (reference {})",
-                    shared::http::logged("replay request", other)
-                )),
+        .map_err(request_error)
+}
+
+/// A replay request's failure as the portal's user may see it.
+fn request_error(e: crate::replays::RequestError) -> OpError {
+    use shared::db::dead_letter_leases::Unavailable;
+    match e {
+        crate::replays::RequestError::Database(e) => e.into(),
+        // Who holds the lease is not the tenant's business.
+        crate::replays::RequestError::Unavailable { id, why } => match why {
+            Unavailable::NotFound => {
+                OpError::Missing(format!("no dead letter {id} for this portal"))
             }
-        })
+            Unavailable::Replaying { .. } => OpError::Conflict(format!(
+                "dead letter {id} is already being replayed; try again once that replay ends"
+            )),
+            Unavailable::Closed { state } => {
+                OpError::Conflict(format!("dead letter {id} is {state}"))
+            }
+        },
+        other => OpError::Unavailable(format!(
+            "the replay could not be queued right now; try again in a moment (reference {})",
+            shared::http::logged("replay request", other)
+        )),
+    }
+}
+
+/// "Send again" of one of the portal's delivered conversions (it may credit
+/// the sale twice: the page asks for a confirmation first). Carried out as
+/// a forced replay of its parameters as sent, through a dead letter of
+/// reason `resend_requested`; returns the replay request's id.
+pub async fn send_again(
+    site: &Website,
+    portal: PortalId,
+    id: i64,
+    actor: &str,
+) -> Result<Uuid, OpError> {
+    use shared::db::website::story::{self, ResendRefusal};
+    let portal_id = i64::try_from(portal.0).unwrap_or(-1);
+    let letter = match story::resend_letter(&site.pool, portal_id, id, actor).await? {
+        Ok(letter) => letter,
+        Err(ResendRefusal::NotFound) => {
+            return Err(OpError::Missing(format!(
+                "no conversion {id} for this portal"
+            )));
+        }
+        Err(ResendRefusal::NotDelivered) => {
+            return Err(OpError::Conflict(format!(
+                "conversion {id} is not delivered: replay its dead letter instead"
+            )));
+        }
+    };
+    let mode = ReplayMode {
+        dry_run: false,
+        as_sent: true,
+        force: true,
+    };
+    site.replays
+        .request(&site.pool, actor, Some(portal_id), &[letter], mode)
+        .await
+        .map_err(request_error)
 }
 
 /// One of the portal's replay requests.

@@ -36,6 +36,7 @@ pub use webhook_secret::{WebhookSecretInput, set_webhook_secret};
 
 pub use activity::{
     Activity, AdjustmentItem, ConversionItem, DeadLetterItem, activity, replay, replay_request,
+    send_again,
 };
 
 /// A portal as the pages and the API show it (no secret ever leaves).

@@ -218,10 +218,10 @@ fn html(site: &Website, template: &str, ctx: Value, status: StatusCode) -> Respo
     }
 }
 
-/// `GET /`: the settings when logged in, else the login page.
+/// `GET /`: the dashboard when logged in, else the login page.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match session_of(&state, &headers).await {
-        Ok(_) => Redirect::to("/settings").into_response(),
+        Ok(_) => Redirect::to("/dashboard").into_response(),
         Err(r) => r,
     }
 }
@@ -371,14 +371,19 @@ pub async fn delete_account(
 }
 
 mod activity;
+mod dashboard;
 mod mapping_tools;
 mod mappings;
+mod search;
+mod story;
 mod triggers;
 
-pub use activity::{activity, preview, preview_form, replay};
+pub use activity::{activity, activity_csv, preview, preview_form, replay};
+pub use dashboard::dashboard;
 pub use mapping_tools::{export_document, import_document, preview_mapping};
 pub use mappings::{
     add_mapping, mappings, move_mapping, refresh_properties, remove_mapping, set_value_map,
 };
+pub use story::{conversion, dead_letter, send_again, send_again_form};
 pub use triggers::adjustments::save_adjustments;
 pub use triggers::{add_trigger, remove_trigger, set_active, triggers};

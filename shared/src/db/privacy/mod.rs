@@ -307,6 +307,17 @@ async fn scrub_conversions(
             out.attributed_conversions += 1;
         }
     }
+    // The conversion page's story: the object as fetched and impact.com's
+    // error texts may hold the person's values; they go entirely.
+    let ids: Vec<i64> = convs.iter().map(|c| c.id).collect();
+    sqlx::query(
+        "WITH a AS (UPDATE delivery_attempts SET error = NULL
+                    WHERE conversion_id = ANY($1) AND error IS NOT NULL)
+         UPDATE conversions SET fetched = NULL WHERE id = ANY($1) AND fetched IS NOT NULL",
+    )
+    .bind(&ids)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

@@ -219,12 +219,17 @@ async fn deliver_batch(
     let to_post = lock_pending(held.conn(), &unique, how.force(), &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
+        let mut attempts = Vec::with_capacity(to_post.len());
         for row in &to_post {
             db::conversions::mark_attempt_failed(held.conn(), row.id, &f)
                 .await
                 .map_err(Failure::database)?;
             out.insert(row.id, Ok(EventResult::Failed(f.clone())));
+            attempts.push(attempt(row.id, false, 0, Err(&f)));
         }
+        db::conversions::record_attempts(held.conn(), &attempts)
+            .await
+            .map_err(Failure::database)?;
         held.release().await.map_err(Failure::database)?;
         return Ok(out);
     };
@@ -281,8 +286,30 @@ async fn lock_pending(
     Ok(to_post)
 }
 
-/// impact.com's answer to one conversion, and whether it was delivered before.
-type Answer = (i64, bool, Result<shared::impact::Queued, Failure>);
+/// impact.com's answer to one conversion, whether it was delivered
+/// before, and how long the answer took (milliseconds).
+type Answer = (i64, bool, Result<shared::impact::Queued, Failure>, i32);
+
+/// One attempt as the conversion page shows it (`delivery_attempts`).
+fn attempt(
+    id: i64,
+    resend: bool,
+    duration_ms: i32,
+    answer: Result<&shared::impact::Queued, &Failure>,
+) -> db::conversions::Attempt {
+    let (http_status, result, error) = match answer {
+        Ok(_) => (Some(200), "queued", None),
+        Err(f) => (f.status, f.reason.as_str(), Some(f.detail.clone())),
+    };
+    db::conversions::Attempt {
+        conversion_id: id,
+        http_status,
+        duration_ms,
+        result,
+        error,
+        resend,
+    }
+}
 
 /// Posts the rows concurrently (over the HTTP client's kept-alive
 /// connections); short blips are retried in process, the rows staying locked.
@@ -300,6 +327,7 @@ async fn post_all(
                 } => p,
                 _ => row.params.as_slice(),
             };
+            let started = std::time::Instant::now();
             let answer = w
                 .retry
                 .run("impact_submit", || async {
@@ -310,7 +338,8 @@ async fn post_all(
                 })
                 .await;
             let delivered_before = row.status == DeliveryStatus::Delivered;
-            (row.id, delivered_before, answer)
+            let ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+            (row.id, delivered_before, answer, ms)
         })
         .buffer_unordered(w.delivery_concurrency)
         .collect()
@@ -328,7 +357,14 @@ async fn record_answers(
 ) -> Result<(Vec<(i64, Option<String>)>, Option<String>), Failure> {
     let mut delivered = Vec::new();
     let mut auth_failure = None;
-    for (id, delivered_before, answer) in answers {
+    let attempts: Vec<_> = answers
+        .iter()
+        .map(|(id, before, answer, ms)| attempt(*id, *before, *ms, answer.as_ref()))
+        .collect();
+    db::conversions::record_attempts(&mut *tx, &attempts)
+        .await
+        .map_err(Failure::database)?;
+    for (id, delivered_before, answer, _) in answers {
         match answer {
             Ok(queued) => {
                 let done = EventResult::Delivered {

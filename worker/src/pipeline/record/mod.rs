@@ -42,6 +42,18 @@ pub async fn converted(
     batching: Batching,
     object_type: ObjectType,
     conversion: &Conversion,
+    event: (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
+) -> Result<(RecordedConversion, bool), RecordError> {
+    converted_with_story(w, batching, object_type, (conversion, None), event).await
+}
+
+/// As [`converted`], keeping the object as fetched and each field's source
+/// for the website's conversion page (`fetched`).
+pub async fn converted_with_story(
+    w: &Worker,
+    batching: Batching,
+    object_type: ObjectType,
+    (conversion, fetched): (&Conversion, Option<serde_json::Value>),
     (key, event, received_at): (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
 ) -> Result<(RecordedConversion, bool), RecordError> {
     let item = Item::Converted {
@@ -50,6 +62,7 @@ pub async fn converted(
         key: key.clone(),
         event: event.clone(),
         received_at,
+        fetched,
     };
     match w.records.record(batching, item).await? {
         Recorded::Converted(r) => Ok(r),
@@ -113,13 +126,17 @@ impl<'a> EventRecord<'a> {
         Ok(outcome(self.w, self.batching, event, (status, reason, error)).await?)
     }
 
-    /// Records the event's conversion with its outcome.
+    /// Records the event's conversion with its outcome, and the object as
+    /// fetched with each field's source (`fetched`, see
+    /// `crate::pipeline::map::story`).
     pub async fn converted(
         &self,
         object_type: ObjectType,
         conversion: &Conversion,
+        fetched: Option<serde_json::Value>,
     ) -> Result<(RecordedConversion, bool), Failure> {
         let event = (self.key, self.event, self.received_at);
-        Ok(converted(self.w, self.batching, object_type, conversion, event).await?)
+        let conv = (conversion, fetched);
+        Ok(converted_with_story(self.w, self.batching, object_type, conv, event).await?)
     }
 }

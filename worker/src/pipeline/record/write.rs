@@ -21,6 +21,7 @@ pub(super) enum Item {
         key: EventKey,
         event: HubSpotEvent,
         received_at: Option<DateTime<Utc>>,
+        fetched: Option<serde_json::Value>,
     },
     Outcome {
         key: EventKey,
@@ -112,12 +113,14 @@ async fn write_converted(
                 key,
                 event,
                 received_at,
+                fetched,
             } => Some(ConvertedItem {
                 object_type: *object_type,
                 conversion,
                 key,
                 event,
                 received_at: *received_at,
+                fetched: fetched.as_ref(),
             }),
             Item::Outcome { .. } => None,
         })
@@ -174,6 +177,7 @@ async fn write_one(tx: &mut PgConnection, item: &Item) -> Result<Recorded, sqlx:
             key,
             event,
             received_at,
+            fetched,
         } => Recorded::Converted(
             db::conversions::record_converted(
                 &mut *tx,
@@ -182,6 +186,7 @@ async fn write_one(tx: &mut PgConnection, item: &Item) -> Result<Recorded, sqlx:
                 key,
                 event,
                 *received_at,
+                fetched.as_ref(),
             )
             .await?,
         ),

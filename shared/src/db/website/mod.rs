@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{PgPool, Row};
 
 /// One conversion in Activity.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ConversionItem {
     /// Row id.
     pub id: i64,
@@ -35,6 +35,15 @@ pub struct ConversionItem {
     /// The record `object_id` was merged into in HubSpot (`null`: not
     /// merged): the conversion is that record's now.
     pub merged_into: Option<i64>,
+    /// When it was recorded (RFC 3339; Activity's search).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Delivery attempts so far (Activity's search).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    /// The ClickId sent, if any (Activity's search).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub click_id: Option<String>,
 }
 
 /// One dead letter: an event that failed for good.
@@ -91,6 +100,9 @@ pub async fn recent_conversions(
                 .get::<chrono::DateTime<chrono::Utc>, _>("updated_at")
                 .to_rfc3339(),
             merged_into: r.get("merged_into"),
+            created_at: None,
+            attempts: None,
+            click_id: None,
         })
         .collect())
 }
@@ -136,4 +148,13 @@ pub async fn dead_letter_portal(pool: &PgPool, id: i64) -> Result<Option<i64>, s
             .fetch_optional(pool)
             .await?;
     Ok(owner.flatten())
+}
+
+pub mod dashboard;
+pub mod search;
+pub mod story;
+
+/// A timestamp as the pages print it (UTC, RFC 3339, milliseconds).
+pub(crate) fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
