@@ -206,9 +206,9 @@ mod tests {
 
     #[test]
     fn the_url_may_name_the_application_itself() {
-        let named = options("postgres://u@h/db?application_name=mine", CONSOLE_APP).unwrap();
+        let named = options("postgres://u@h/db?application_name=mine", CONSOLE_APP).expect("valid");
         assert_eq!(named.get_application_name(), Some("mine"));
-        let unnamed = options("postgres://u@h/db", CONSOLE_APP).unwrap();
+        let unnamed = options("postgres://u@h/db", CONSOLE_APP).expect("valid");
         assert_eq!(unnamed.get_application_name(), Some(CONSOLE_APP));
     }
 }

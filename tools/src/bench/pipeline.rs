@@ -62,9 +62,15 @@ impl WorkerChild {
     }
 
     /// Asks for a graceful stop (SIGTERM) and waits.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        stop_gracefully(&mut self.child, Duration::from_secs(30)).await?;
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_within(Duration::from_secs(30)).await?;
         Ok(())
+    }
+
+    /// SIGTERM, then waits up to `grace` (SIGKILL after that): true when
+    /// it exited by itself, successfully, in time.
+    pub async fn stop_within(mut self, grace: Duration) -> anyhow::Result<bool> {
+        stop_gracefully(&mut self.child, grace).await
     }
 }
 
