@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod db;
 mod extract;
 pub mod operators;
 pub mod replays;
@@ -55,7 +56,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     settings.validate_console()?;
-    let state = AppState::from_settings(&settings);
+    // One pool (CONNECTOR_CONSOLE_DB_CONNECTIONS) for the website, its API
+    // and the admin API.
+    let pool = db::pool(&settings).ok();
+    let state = AppState::with_pool(&settings, pool.clone());
     if let Ok(site) = &state.website {
         // The website's schema; the worker applies the same migrations.
         if let Err(e) = shared::db::migrate(&site.pool).await {
@@ -67,7 +71,7 @@ pub async fn run(
     let limits = Limits::from_settings(&settings.edge);
     let admin_task = match admin {
         Some(l) => {
-            let admin_state = admin::AdminState::from_settings(&settings);
+            let admin_state = admin::AdminState::with_pool(&settings, pool.clone());
             let addr = l.local_addr()?;
             if admin_state.is_on() {
                 tracing::info!(%addr, operators = ?settings.operator_tokens()?.names().collect::<Vec<_>>(), "admin API and /metrics listening");

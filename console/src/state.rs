@@ -16,8 +16,13 @@ pub struct AppState {
 impl AppState {
     /// Builds the state; the database and the broker connect lazily.
     pub fn from_settings(s: &Settings) -> Self {
+        Self::with_pool(s, None)
+    }
+
+    /// [`AppState::from_settings`] on `pool` (shared with the admin API).
+    pub fn with_pool(s: &Settings, pool: Option<sqlx::PgPool>) -> Self {
         Self {
-            website: Website::slot(s),
+            website: Website::slot_with(s, pool),
             https: crate::web::public_url(s).is_some_and(crate::web::headers::is_https),
         }
     }

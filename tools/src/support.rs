@@ -124,12 +124,18 @@ fn server_url() -> String {
 
 /// A uniquely named, empty database; returns its URL.
 pub async fn fresh_database() -> anyhow::Result<String> {
+    fresh_database_on(&server_url(), "test").await
+}
+
+/// [`fresh_database`] on the server `server` (`postgres://user@host:port`),
+/// created through its database `admin_db`.
+pub async fn fresh_database_on(server: &str, admin_db: &str) -> anyhow::Result<String> {
     let name = format!("worker_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{}/test", server_url())).await?;
+    let mut admin = PgConnection::connect(&format!("{server}/{admin_db}")).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await?;
-    Ok(format!("{}/{name}", server_url()))
+    Ok(format!("{server}/{name}"))
 }
 
 /// Drops a database made by [`fresh_database`].

@@ -131,10 +131,18 @@ impl Worker {
     /// Connects to PostgreSQL, migrates, and builds the state.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let max = settings.worker_db_connections.max(2);
-        let pool = db::connect(&settings.database_url, max)
-            .await
-            .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
+        // A query waits for a free connection (the pool is small: the
+        // connection budget) rather than failing and retrying the message.
+        let pool = db::connect_named(
+            &settings.database_url,
+            &db::budget::worker_app_name(),
+            max,
+            Duration::from_secs(settings.worker_db_acquire_timeout_secs.max(1)),
+        )
+        .await
+        .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
         db::migrate(&pool).await.context("applying migrations")?;
+        crate::budget::check(settings, &pool).await;
         Self::new(settings, pool)
     }
 }

@@ -13,6 +13,7 @@
 //! queue prefix and database); [`process_message`] is one deterministic step.
 
 pub mod backfill;
+pub mod budget;
 pub mod cli;
 pub mod context;
 pub mod dlq;

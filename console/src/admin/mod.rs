@@ -63,6 +63,12 @@ impl AdminState {
     /// 32 bytes); the database (`CONNECTOR_DATABASE_URL`) is connected on
     /// first use.
     pub fn from_settings(settings: &Settings) -> Self {
+        Self::with_pool(settings, None)
+    }
+
+    /// [`AdminState::from_settings`] on `pool` (shared with the website),
+    /// or a pool of its own when `None`.
+    pub fn with_pool(settings: &Settings, pool: Option<PgPool>) -> Self {
         let auth = match OperatorAuth::from_settings(settings, "admin") {
             Ok(Some(a)) => Arc::new(a),
             Ok(None) => return Self::disabled(),
@@ -79,7 +85,7 @@ impl AdminState {
             .is_some_and(crate::web::headers::is_https);
         Self {
             auth: Ok(auth),
-            store: Some(AdminStore::from_settings(settings).map_err(Arc::from)),
+            store: Some(AdminStore::with_pool(settings, pool).map_err(Arc::from)),
             pages: Arc::new(pages::Pages::new(secure)),
         }
     }
@@ -93,11 +99,15 @@ impl AdminState {
 impl AdminStore {
     /// The store of these settings; `Err` says which setting is wrong.
     pub fn from_settings(settings: &Settings) -> Result<Self, String> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy(&settings.database_url)
-            .map_err(|e| format!("CONNECTOR_DATABASE_URL: {e}"))?;
+        Self::with_pool(settings, None)
+    }
+
+    /// [`AdminStore::from_settings`] on `pool`, or a pool of its own.
+    pub fn with_pool(settings: &Settings, pool: Option<PgPool>) -> Result<Self, String> {
+        let pool = match pool {
+            Some(p) => p,
+            None => crate::db::pool(settings)?,
+        };
         Ok(Self {
             pool,
             cipher: SecretCipher::from_settings(settings).map_err(|e| e.to_string())?,

@@ -87,6 +87,12 @@ pub type WebsiteSlot = Result<Arc<Website>, Arc<str>>;
 impl Website {
     /// Builds the website from settings; `Err` says which setting is missing.
     pub fn from_settings(s: &Settings) -> Result<Self, String> {
+        Self::with_pool(s, None)
+    }
+
+    /// [`Website::from_settings`] on `pool` (shared with the admin API),
+    /// or a pool of its own when `None`.
+    pub fn with_pool(s: &Settings, pool: Option<PgPool>) -> Result<Self, String> {
         let client_id = s
             .hubspot_client_id
             .clone()
@@ -105,11 +111,10 @@ impl Website {
         let public = public_url(s)
             .ok_or("CONNECTOR_CONSOLE_PUBLIC_URL (or CONNECTOR_PUBLIC_URL) is not set (the OAuth redirect URL is derived from it)")?
             .trim_end_matches('/');
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(5)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy(&s.database_url)
-            .map_err(|e| format!("CONNECTOR_DATABASE_URL: {e}"))?;
+        let pool = match pool {
+            Some(p) => p,
+            None => crate::db::pool(s)?,
+        };
         let http = shared::upstream::client_builder()
             .timeout(std::time::Duration::from_secs(15))
             .build()
@@ -145,7 +150,12 @@ impl Website {
 
     /// Builds the slot the router keeps: the website or the reason it is off.
     pub fn slot(s: &Settings) -> WebsiteSlot {
-        Self::from_settings(s).map(Arc::new).map_err(|e| {
+        Self::slot_with(s, None)
+    }
+
+    /// [`Website::slot`] on `pool` (see [`Website::with_pool`]).
+    pub fn slot_with(s: &Settings, pool: Option<PgPool>) -> WebsiteSlot {
+        Self::with_pool(s, pool).map(Arc::new).map_err(|e| {
             tracing::info!("connector website disabled: {e}");
             Arc::from(e)
         })

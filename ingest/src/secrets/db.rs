@@ -15,7 +15,8 @@ use shared::{
     config::Settings,
     crypto::{CryptoError, SecretCipher},
     db::{
-        listen::{Change, ConfigListener, PgPool, lazy_pool},
+        budget,
+        listen::{Change, ConfigListener, PgPool},
         webhook_secrets,
     },
 };
@@ -45,7 +46,12 @@ impl DbSecrets {
             Err(e) => bail!("webhook secrets from the database: {e}"),
         };
         // One connection listens, one reads.
-        let pool = lazy_pool(&settings.database_url, 2, START_TIMEOUT)?;
+        let pool = budget::lazy_named(
+            &settings.database_url,
+            budget::INGEST_APP,
+            budget::INGEST_CONNECTIONS,
+            START_TIMEOUT,
+        )?;
         let me = Self {
             pool,
             cipher,

@@ -121,6 +121,12 @@ impl Settings {
     pub fn validate_console(&self) -> Result<(), ConfigError> {
         self.client_secret()?;
         self.edge.validate()?;
+        if self.console_db_connections < 2 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_CONSOLE_DB_CONNECTIONS",
+                problem: "must be at least 2".into(),
+            });
+        }
         for (name, url) in [
             ("CONNECTOR_CONSOLE_PUBLIC_URL", &self.console_public_url),
             ("CONNECTOR_PUBLIC_URL", &self.public_url),
@@ -251,6 +257,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_WORKER_DB_CONNECTIONS",
                 problem: "must be at least 2".into(),
+            });
+        }
+        if self.worker_db_acquire_timeout_secs == 0 || self.worker_db_acquire_timeout_secs > 3600 {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_WORKER_DB_ACQUIRE_TIMEOUT_SECS",
+                problem: "must be between 1 and 3600".into(),
             });
         }
         if self.worker_portal_backlog != 0 && self.worker_portal_backlog >= self.worker_prefetch {

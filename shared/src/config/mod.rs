@@ -229,6 +229,19 @@ pub struct Settings {
     /// PostgreSQL connections of a worker process.
     #[serde(deserialize_with = "lenient")]
     pub worker_db_connections: u32,
+    /// Longest wait of a worker's query for a free connection (or for the
+    /// server to accept one), in seconds, before it fails as
+    /// `database_unavailable` (and the message is retried).
+    #[serde(deserialize_with = "lenient")]
+    pub worker_db_acquire_timeout_secs: u64,
+    /// PostgreSQL connections of the console (the website, its API and the
+    /// admin API share them).
+    #[serde(deserialize_with = "lenient")]
+    pub console_db_connections: u32,
+    /// Worker processes the deployment runs at most, for the connection
+    /// budget's start-up check; 0: the workers connected at the time.
+    #[serde(deserialize_with = "lenient")]
+    pub expected_workers: u32,
     /// Follow delivered conversions' submissions (`APISubmissions`) in
     /// `worker run` until impact.com completes them.
     #[serde(deserialize_with = "lenient")]
@@ -311,6 +324,9 @@ struct Defaults {
     worker_portal_backlog: u16,
     worker_event_concurrency: u16,
     worker_db_connections: u32,
+    worker_db_acquire_timeout_secs: u64,
+    console_db_connections: u32,
+    expected_workers: u32,
     outcomes_poll: bool,
     outcomes_poll_interval_secs: u64,
     outcomes_max_backoff_secs: u64,
@@ -363,7 +379,10 @@ const DEFAULTS: Defaults = Defaults {
     worker_portal_concurrency: 8,
     worker_portal_backlog: 768,
     worker_event_concurrency: 32,
-    worker_db_connections: 48,
+    worker_db_connections: 8,
+    worker_db_acquire_timeout_secs: 120,
+    console_db_connections: 4,
+    expected_workers: 0,
     outcomes_poll: true,
     outcomes_poll_interval_secs: 60,
     outcomes_max_backoff_secs: 3600,

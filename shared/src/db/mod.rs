@@ -4,6 +4,7 @@
 pub mod account;
 pub mod adjustments;
 pub mod audit;
+pub mod budget;
 pub mod conversions;
 pub mod dead_letter_leases;
 pub mod dead_letter_ops;
@@ -42,6 +43,22 @@ pub async fn connect(url: &str, max: u32) -> Result<PgPool, sqlx::Error> {
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
         .connect(url)
+        .await
+}
+
+/// Opens a pool of at most `max` connections named `app` (see
+/// [`budget`]); a query waits up to `acquire_timeout` for a free
+/// connection before it fails.
+pub async fn connect_named(
+    url: &str,
+    app: &str,
+    max: u32,
+    acquire_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire_timeout)
+        .connect_with(budget::options(url, app)?)
         .await
 }
 

@@ -13,6 +13,7 @@ mod support;
 mod adjustments;
 mod backfill;
 mod batching;
+mod connection_budget;
 mod consumer;
 mod db_batches;
 mod db_indexes;

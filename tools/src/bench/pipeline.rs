@@ -30,8 +30,18 @@ impl WorkerChild {
     /// Starts `worker run`. The benchmark's own `CONNECTOR_WORKER_*`
     /// variables pass through (tuning).
     pub fn spawn(bins: &Binaries, settings: &Settings) -> anyhow::Result<Self> {
+        Self::spawn_with(bins, settings, &[])
+    }
+
+    /// [`WorkerChild::spawn`] with more environment variables.
+    pub fn spawn_with(
+        bins: &Binaries,
+        settings: &Settings,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let child = tokio::process::Command::new(bins.path("worker"))
             .arg("run")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
             .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
             .env("CONNECTOR_DATABASE_URL", &settings.database_url)
@@ -52,9 +62,15 @@ impl WorkerChild {
     }
 
     /// Asks for a graceful stop (SIGTERM) and waits.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        stop_gracefully(&mut self.child, Duration::from_secs(30)).await?;
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop_within(Duration::from_secs(30)).await?;
         Ok(())
+    }
+
+    /// SIGTERM, then waits up to `grace` (SIGKILL after that): true when
+    /// it exited by itself, successfully, in time.
+    pub async fn stop_within(mut self, grace: Duration) -> anyhow::Result<bool> {
+        stop_gracefully(&mut self.child, grace).await
     }
 }
 
@@ -102,6 +118,17 @@ pub struct PeakRss {
     pub services: ServiceReadings,
 }
 
+/// Where a run's database lives and what its workers are given.
+#[derive(Debug, Clone, Default)]
+pub struct EnvOptions {
+    /// A PostgreSQL server of its own (`postgres://user@host:port`, with a
+    /// `postgres` database); `None`: the shared one.
+    pub server_url: Option<String>,
+    /// More environment variables of every worker (e.g.
+    /// `CONNECTOR_WORKER_DB_CONNECTIONS`).
+    pub worker_env: Vec<(String, String)>,
+}
+
 impl PipelineEnv {
     /// Starts everything; `limits`: HubSpot's rate limit and the fake latencies on.
     pub async fn start(
@@ -109,6 +136,17 @@ impl PipelineEnv {
         workers: usize,
         limits: bool,
         triggers: Triggers,
+    ) -> anyhow::Result<Self> {
+        Self::start_with(bins, workers, limits, triggers, &EnvOptions::default()).await
+    }
+
+    /// [`PipelineEnv::start`] with `opts`.
+    pub async fn start_with(
+        bins: &Binaries,
+        workers: usize,
+        limits: bool,
+        triggers: Triggers,
+        opts: &EnvOptions,
     ) -> anyhow::Result<Self> {
         let mut portals = vec![PortalSeed::sized(BUSY, 10)];
         portals.extend(
@@ -126,7 +164,10 @@ impl PipelineEnv {
         let sandbox = Sandbox::start(cfg).await?;
         let mut settings = support::test_settings();
         settings.log = "warn".into();
-        settings.database_url = support::fresh_database().await?;
+        settings.database_url = match &opts.server_url {
+            Some(server) => support::fresh_database_on(server, "postgres").await?,
+            None => support::fresh_database().await?,
+        };
         settings.encryption_key = Some(SecretString::from(KEY));
         settings.hubspot_api_url = sandbox.hubspot_url();
         settings.impact_api_url = sandbox.impact_url();
@@ -148,7 +189,7 @@ impl PipelineEnv {
             )));
         let services = ServiceRss::for_settings(&settings);
         let workers = (0..workers)
-            .map(|_| WorkerChild::spawn(bins, &settings))
+            .map(|_| WorkerChild::spawn_with(bins, &settings, &opts.worker_env))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             sandbox,

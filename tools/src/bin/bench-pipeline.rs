@@ -22,9 +22,10 @@ use clap::Parser;
 use tools::{
     bench::{
         self,
-        pipeline::{BUSY, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals},
+        pipeline::{BUSY, EnvOptions, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals},
     },
     binaries::Binaries,
+    faults::postgres::PrivatePostgres,
 };
 
 /// HubSpot's burst limit of a public app: calls per 10 s per account.
@@ -55,6 +56,33 @@ struct Args {
         default_value = "a-import,b-deals,c-import,c-deals"
     )]
     scenarios: Vec<String>,
+    /// Worker pool sizes (`CONNECTOR_WORKER_DB_CONNECTIONS`) to run every
+    /// scenario with, side by side, e.g. `8,48`; unset: the default.
+    #[arg(long, value_delimiter = ',')]
+    db_connections: Vec<u32>,
+    /// Runs on a private PostgreSQL (initdb + pg_ctl, like the fault suite)
+    /// with this `max_connections`, e.g. 100; unset: the shared server.
+    #[arg(long)]
+    max_connections: Option<u32>,
+}
+
+/// One run's set-up: the pool size, the database server.
+struct RunOpts {
+    db_connections: Option<u32>,
+    max_connections: Option<u32>,
+    env: EnvOptions,
+}
+
+impl RunOpts {
+    /// The key=value pairs the RESULT lines carry.
+    fn kv(&self) -> String {
+        let or_default = |v: Option<u32>, d: &str| v.map_or(d.to_owned(), |v| v.to_string());
+        format!(
+            "db_connections={} max_connections={}",
+            or_default(self.db_connections, "default"),
+            or_default(self.max_connections, "shared_server"),
+        )
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,23 +103,66 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
         bench::cores(),
         load_average()
     );
-    for &workers in &args.workers {
-        for name in &args.scenarios {
-            let started = Instant::now();
-            match name.as_str() {
-                "a-import" => import(bins, workers, true, scale, name).await?,
-                "c-import" => import(bins, workers, false, scale, name).await?,
-                "b-deals" => deals(bins, workers, true, scale, name).await?,
-                "c-deals" => deals(bins, workers, false, scale, name).await?,
-                other => anyhow::bail!("unknown scenario {other}"),
-            }
-            eprintln!(
-                "  ({name} with {workers} worker(s) took {:.0} s)",
-                started.elapsed().as_secs_f64()
+    // A private server with a small max_connections, kept for the whole run.
+    let private = match args.max_connections {
+        Some(max) => {
+            let dir =
+                std::env::temp_dir().join(format!("bench-pipeline-pg-{}", std::process::id()));
+            let pg = PrivatePostgres::start_with(&dir, max).await?;
+            println!(
+                "bench-pipeline: private PostgreSQL on port {} with max_connections={max}",
+                pg.port
             );
+            Some((pg, dir))
         }
+        None => None,
+    };
+    let pools: Vec<Option<u32>> = if args.db_connections.is_empty() {
+        vec![None]
+    } else {
+        args.db_connections.iter().copied().map(Some).collect()
+    };
+    let result = async {
+        for &workers in &args.workers {
+            for name in &args.scenarios {
+                for &pool in &pools {
+                    let opts = RunOpts {
+                        db_connections: pool,
+                        max_connections: args.max_connections,
+                        env: EnvOptions {
+                            server_url: private.as_ref().map(|(pg, _)| pg.server_url()),
+                            worker_env: pool
+                                .map(|n| {
+                                    ("CONNECTOR_WORKER_DB_CONNECTIONS".to_owned(), n.to_string())
+                                })
+                                .into_iter()
+                                .collect(),
+                        },
+                    };
+                    let started = Instant::now();
+                    match name.as_str() {
+                        "a-import" => import(bins, workers, true, scale, name, &opts).await?,
+                        "c-import" => import(bins, workers, false, scale, name, &opts).await?,
+                        "b-deals" => deals(bins, workers, true, scale, name, &opts).await?,
+                        "c-deals" => deals(bins, workers, false, scale, name, &opts).await?,
+                        other => anyhow::bail!("unknown scenario {other}"),
+                    }
+                    eprintln!(
+                        "  ({name} with {workers} worker(s), {} took {:.0} s)",
+                        opts.kv(),
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+        Ok(())
     }
-    Ok(())
+    .await;
+    if let Some((pg, dir)) = private {
+        let _ = pg.stop().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    result
 }
 
 /// An import in the busy portal while the nine others trickle.
@@ -101,9 +172,12 @@ async fn import(
     limits: bool,
     scale: f64,
     name: &str,
+    opts: &RunOpts,
 ) -> anyhow::Result<()> {
     let n = ((100_000.0 * scale) as usize).max(100);
-    let mut env = PipelineEnv::start(bins, workers, limits, Triggers::ContactCreation).await?;
+    let mut env =
+        PipelineEnv::start_with(bins, workers, limits, Triggers::ContactCreation, &opts.env)
+            .await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stop = tokio_util::sync::CancellationToken::new();
@@ -161,8 +235,11 @@ async fn import(
         own_rss,
         &load,
         &format!(
-            "imported={n} quiet_conversions={} quiet_p50_ms={:.0} quiet_p99_ms={:.0} quiet_hubspot_calls={quiet_calls} rate_limited_429={limited}",
-            quiet.conversions, quiet.p50_ms, quiet.p99_ms
+            "imported={n} quiet_conversions={} quiet_p50_ms={:.0} quiet_p99_ms={:.0} quiet_hubspot_calls={quiet_calls} rate_limited_429={limited} {}",
+            quiet.conversions,
+            quiet.p50_ms,
+            quiet.p99_ms,
+            opts.kv()
         ),
     );
     Ok(())
@@ -177,8 +254,10 @@ async fn deals(
     limits: bool,
     scale: f64,
     name: &str,
+    opts: &RunOpts,
 ) -> anyhow::Result<()> {
-    let mut env = PipelineEnv::start(bins, workers, limits, Triggers::DealStage).await?;
+    let mut env =
+        PipelineEnv::start_with(bins, workers, limits, Triggers::DealStage, &opts.env).await?;
     let load = load_average();
     let hs = env.sandbox.hubspot().clone();
     let stages = ["qualifiedtobuy", "closedwon"];
@@ -213,12 +292,13 @@ async fn deals(
         own_rss,
         &load,
         &format!(
-            "deals={total} offered_per_s={} rate_limited_429={limited}",
+            "deals={total} expected={expected} offered_per_s={} rate_limited_429={limited} {}",
             if limits {
                 (per_second * stages.len()).to_string()
             } else {
                 "all_at_once".into()
-            }
+            },
+            opts.kv()
         ),
     );
     Ok(())

@@ -20,11 +20,18 @@ pub struct PrivatePostgres {
     bin: PathBuf,
     /// Run the tools as `postgres` (initdb refuses root).
     as_postgres: bool,
+    max_connections: u32,
 }
 
 impl PrivatePostgres {
-    /// Creates a cluster under `dir` and starts it.
+    /// Creates a cluster under `dir` and starts it (`max_connections`
+    /// 200).
     pub async fn start(dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(dir, 200).await
+    }
+
+    /// [`PrivatePostgres::start`] with this `max_connections`.
+    pub async fn start_with(dir: &Path, max_connections: u32) -> anyhow::Result<Self> {
         let bin = find_pg_bin().context(
             "no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin",
         )?;
@@ -33,6 +40,7 @@ impl PrivatePostgres {
             port: free_port()?,
             bin,
             as_postgres: is_root(),
+            max_connections,
         };
         std::fs::create_dir_all(&me.dir)?;
         if me.as_postgres {
@@ -91,9 +99,10 @@ impl PrivatePostgres {
     async fn pg_ctl_start(&self) -> anyhow::Result<()> {
         let data = self.dir.join("data").to_string_lossy().into_owned();
         let opts = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections={}",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            self.max_connections
         );
         let log = self.dir.join("server.log").to_string_lossy().into_owned();
         self.tool(
