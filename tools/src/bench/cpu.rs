@@ -3,11 +3,16 @@
 //! conversion of each part: the worker(s), PostgreSQL, RabbitMQ, ingest,
 //! the sandbox and the driver.
 //!
-//! - PostgreSQL: every process named `postgres` (the postmaster, its
-//!   helpers, every backend), plus the postmaster's `cutime`/`cstime`
-//!   (children it reaped: a backend that exits during the scenario keeps
-//!   counting). The server is shared by the machine: whatever other
-//!   clients make it do meanwhile is counted too (noise).
+//! - PostgreSQL (`cpu_ms_per_conv_postgres`): the backends of the
+//!   scenario's own database (their process title names it: the worker's,
+//!   ingest's and the benchmark's connections, and autovacuum on it) and
+//!   the server's shared writers (WAL writer, checkpointer, background
+//!   writer). A backend of that database that exits during the scenario
+//!   loses its share (the pools keep theirs open). The whole server —
+//!   every `postgres` process, plus the postmaster's `cutime`/`cstime`
+//!   for the children it reaped — is `cpu_ms_per_conv_postgres_server`:
+//!   the server is shared by the machine, so that one also counts what
+//!   other clients (other databases) made it do meanwhile (noise).
 //! - RabbitMQ: the Erlang VM (`beam.smp`) and its helpers.
 //! - The sandbox runs in the benchmark's own process, on a runtime of its
 //!   own whose threads are named [`SANDBOX_THREAD`]: its share is the CPU
@@ -48,8 +53,10 @@ pub fn on_sandbox<T>(f: impl FnOnce() -> T) -> T {
 pub struct CpuTicks {
     /// The worker processes.
     pub worker: u64,
-    /// Every PostgreSQL process, and the children its postmaster reaped.
+    /// PostgreSQL: the scenario database's backends and the shared writers.
     pub postgres: u64,
+    /// Every PostgreSQL process, and the children its postmaster reaped.
+    pub postgres_server: u64,
     /// The broker.
     pub rabbitmq: u64,
     /// Ingest.
@@ -67,16 +74,19 @@ pub struct CpuProbe {
     pub workers: Vec<u32>,
     /// Ingest's process id.
     pub ingest: Option<u32>,
+    /// The scenario's database (its backends' process titles name it).
+    pub database: Option<String>,
 }
 
 impl CpuProbe {
     /// Reads every part's CPU now.
     pub fn read(&self) -> CpuTicks {
-        let (postgres, rabbitmq) = services();
+        let (postgres, postgres_server, rabbitmq) = services(self.database.as_deref());
         let (sandbox, driver) = own_split();
         CpuTicks {
             worker: self.workers.iter().map(|p| own(*p).unwrap_or(0)).sum(),
             postgres,
+            postgres_server,
             rabbitmq,
             ingest: self.ingest.and_then(own).unwrap_or(0),
             sandbox,
@@ -90,8 +100,10 @@ impl CpuProbe {
 pub struct CpuPerConversion {
     /// Worker(s).
     pub worker: f64,
-    /// PostgreSQL (the whole server).
+    /// PostgreSQL: the scenario database's backends and the shared writers.
     pub postgres: f64,
+    /// The whole PostgreSQL server (other databases' work too).
+    pub postgres_server: f64,
     /// RabbitMQ.
     pub rabbitmq: f64,
     /// Ingest.
@@ -110,6 +122,7 @@ impl CpuPerConversion {
         Self {
             worker: ms(before.worker, after.worker),
             postgres: ms(before.postgres, after.postgres),
+            postgres_server: ms(before.postgres_server, after.postgres_server),
             rabbitmq: ms(before.rabbitmq, after.rabbitmq),
             ingest: ms(before.ingest, after.ingest),
             sandbox: ms(before.sandbox, after.sandbox),
@@ -125,14 +138,15 @@ impl CpuPerConversion {
     /// The `cpu_ms_per_conv_*=` keys.
     pub fn keys(&self) -> String {
         format!(
-            "cpu_ms_per_conv_worker={:.3} cpu_ms_per_conv_postgres={:.3} cpu_ms_per_conv_rabbitmq={:.3} cpu_ms_per_conv_ingest={:.3} cpu_ms_per_conv_sandbox={:.3} cpu_ms_per_conv_driver={:.3} cpu_ms_per_conv_pipeline={:.3}",
+            "cpu_ms_per_conv_worker={:.3} cpu_ms_per_conv_postgres={:.3} cpu_ms_per_conv_rabbitmq={:.3} cpu_ms_per_conv_ingest={:.3} cpu_ms_per_conv_sandbox={:.3} cpu_ms_per_conv_driver={:.3} cpu_ms_per_conv_pipeline={:.3} cpu_ms_per_conv_postgres_server={:.3}",
             self.worker,
             self.postgres,
             self.rabbitmq,
             self.ingest,
             self.sandbox,
             self.driver,
-            self.pipeline()
+            self.pipeline(),
+            self.postgres_server
         )
     }
 }
@@ -156,8 +170,9 @@ fn own(pid: u32) -> Option<u64> {
     parse_stat(&text).map(|(_, _, t, _)| t)
 }
 
-/// PostgreSQL's and RabbitMQ's ticks.
-fn services() -> (u64, u64) {
+/// PostgreSQL's ticks (the database `database`'s backends and the shared
+/// writers; the whole server) and RabbitMQ's.
+fn services(database: Option<&str>) -> (u64, u64, u64) {
     let mut procs = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -173,20 +188,36 @@ fn services() -> (u64, u64) {
     let is_pg = |c: &str| c == "postgres" || c == "postmaster";
     let pg_pids: std::collections::HashSet<u32> =
         procs.iter().filter(|p| is_pg(&p.1)).map(|p| p.0).collect();
-    let mut postgres = 0;
-    let mut rabbitmq = 0;
-    for (_, comm, ppid, t, children) in &procs {
+    let (mut ours, mut server, mut rabbitmq) = (0, 0, 0);
+    for (pid, comm, ppid, t, children) in &procs {
         if is_pg(comm) {
-            postgres += t;
+            server += t;
             if !pg_pids.contains(ppid) {
                 // The postmaster: its reaped backends too.
-                postgres += children;
+                server += children;
+            }
+            let title = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            if counts_for(&title, database) {
+                ours += t;
             }
         } else if comm == "beam.smp" || comm == "erl_child_setup" || comm == "inet_gethost" {
             rabbitmq += t;
         }
     }
-    (postgres, rabbitmq)
+    (ours, server, rabbitmq)
+}
+
+/// Whether a PostgreSQL process (by its title, e.g. `postgres: postgres
+/// worker_ab12 127.0.0.1(5040) idle`) counts for `database`: its backends
+/// and autovacuum workers, and the shared writers.
+fn counts_for(title: &str, database: Option<&str>) -> bool {
+    const WRITERS: [&str; 3] = ["walwriter", "checkpointer", "background writer"];
+    if WRITERS.iter().any(|w| title.contains(w)) {
+        return true;
+    }
+    database.is_some_and(|db| title.split_whitespace().any(|word| word == db))
 }
 
 /// This process's ticks: the sandbox's threads, and the rest.
@@ -219,6 +250,23 @@ mod tests {
         let line = "4242 (my (odd) name) S 17 4242 4242 0 -1 4194304 100 0 0 0 \
                     250 50 7 3 20 0 1 0 100 0 0";
         assert_eq!(parse_stat(line), Some(("my (odd) name", 17, 300, 10)));
+    }
+
+    #[test]
+    fn a_postgres_process_counts_when_it_serves_the_database_or_writes_for_all() {
+        let db = Some("worker_ab12");
+        assert!(counts_for(
+            "postgres: postgres worker_ab12 127.0.0.1(5040) idle",
+            db
+        ));
+        assert!(counts_for("postgres: autovacuum worker worker_ab12", db));
+        assert!(counts_for("postgres: walwriter ", db));
+        assert!(!counts_for(
+            "postgres: postgres worker_ab123 127.0.0.1(5040) idle",
+            db
+        ));
+        assert!(!counts_for("postgres: autovacuum launcher ", db));
+        assert!(!counts_for("postgres: postgres test [local] idle", None));
     }
 
     #[test]

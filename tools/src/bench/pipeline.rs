@@ -283,6 +283,7 @@ impl PipelineEnv {
         CpuProbe {
             workers: self.workers.iter().filter_map(WorkerChild::pid).collect(),
             ingest: self.ingest.pid(),
+            database: database_name(&self.settings.database_url),
         }
     }
 
@@ -386,4 +387,10 @@ fn portal_doc(portal: u64, triggers: Triggers) -> Value {
 /// told from the driver's.
 pub async fn start_sandbox(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
     sandbox_runtime().spawn(Sandbox::start(cfg)).await?
+}
+
+/// The database a URL names (its last path segment, before any query).
+pub fn database_name(url: &str) -> Option<String> {
+    let name = url.rsplit('/').next()?.split('?').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
 }

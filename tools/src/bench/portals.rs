@@ -44,13 +44,24 @@ pub async fn run(bins: &Binaries, workers: usize, scale: f64, name: &str) -> any
     })?;
     let started = Instant::now();
     let timeout = Duration::from_secs_f64(expected as f64 / 100.0 + 120.0);
+    // Until every portal has all its conversions delivered (the total
+    // alone is not enough: duplicate events make it pass early).
     loop {
-        let n = env.delivered_of(&portals).await?;
-        if n >= expected {
+        let ids: Vec<i64> = portals.iter().map(|p| *p as i64).collect();
+        let complete: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT portal_id FROM conversions
+                 WHERE status = 'delivered' AND portal_id = ANY($1)
+                 GROUP BY portal_id HAVING count(*) >= $2) AS done",
+        )
+        .bind(&ids)
+        .bind(per_portal)
+        .fetch_one(&env.pool)
+        .await?;
+        if complete >= PORTALS as i64 {
             break;
         }
         if started.elapsed() > timeout {
-            eprintln!("  timed out: {n}/{expected} conversions delivered");
+            eprintln!("  timed out: {complete}/{PORTALS} portals complete");
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -33,7 +33,10 @@ use tools::{
         self,
         cpu::{CpuPerConversion, CpuProbe, on_sandbox},
         floor::{self, FloorTarget},
-        pipeline::{BUSY, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals, start_sandbox},
+        pipeline::{
+            BUSY, Measured, PeakRss, PipelineEnv, Triggers, database_name, quiet_portals,
+            start_sandbox,
+        },
     },
     binaries::Binaries,
 };
@@ -292,7 +295,10 @@ async fn floor_scenario(run: &mut Run<'_>, name: &str) -> anyhow::Result<()> {
     let pool = shared::db::connect(&database_url, 16).await?;
     let load = load_average();
     let ids = on_sandbox(|| sandbox.hubspot().import_contacts(BUSY, n))?;
-    let probe = CpuProbe::default();
+    let probe = CpuProbe {
+        database: database_name(&database_url),
+        ..CpuProbe::default()
+    };
     let before = probe.read();
     let defaults = shared::config::Settings::defaults();
     let target = FloorTarget {
