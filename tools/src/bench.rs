@@ -1,7 +1,10 @@
 //! Building blocks of the benchmarks: child processes, load generators,
 //! the broker ceiling and resource readings.
 
+pub mod cpu;
+pub mod floor;
 pub mod pipeline;
+pub mod portals;
 pub mod services;
 
 pub use services::{

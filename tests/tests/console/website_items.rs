@@ -129,8 +129,9 @@ async fn missing_item_fields_are_named_until_mapped() -> anyhow::Result<()> {
         ("CurrencyCode", "CAD"),
     ] {
         assert!(
-            p.body
-                .contains(&format!("<td><code>{param}</code></td><td>{value}</td>")),
+            p.body.contains(&format!(
+                "<td><code>{param}</code></td><td class=\"wrap\">{value}</td>"
+            )),
             "{param}: {}",
             p.body
         );

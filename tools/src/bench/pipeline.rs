@@ -11,7 +11,11 @@ use shared::config::Settings;
 use sqlx::{PgPool, Row};
 
 use crate::{
-    bench::{IngestChild, ServiceReadings, ServiceRss, peak_rss_kb},
+    bench::{
+        IngestChild, ServiceReadings, ServiceRss,
+        cpu::{CpuProbe, sandbox_runtime},
+        peak_rss_kb,
+    },
     binaries::Binaries,
     process::stop_gracefully,
     support::{
@@ -61,6 +65,11 @@ impl WorkerChild {
         self.child.id().map_or(0, peak_rss_kb)
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Asks for a graceful stop (SIGTERM) and waits.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.stop_within(Duration::from_secs(30)).await?;
@@ -88,6 +97,8 @@ pub enum Triggers {
     ContactCreation,
     /// Deals fire on a `dealstage` change (with line items, contact, stage label).
     DealStage,
+    /// Both: contacts on creation, deals on a `dealstage` change.
+    Both,
 }
 
 /// A fresh environment: sandbox, database, queues, ingest and workers.
@@ -140,7 +151,7 @@ impl PipelineEnv {
         Self::start_with(bins, workers, limits, triggers, &EnvOptions::default()).await
     }
 
-    /// [`PipelineEnv::start`] with `opts`.
+    /// [`PipelineEnv::start`] with `opts`: the busy portal and the quiet ones.
     pub async fn start_with(
         bins: &Binaries,
         workers: usize,
@@ -148,12 +159,23 @@ impl PipelineEnv {
         triggers: Triggers,
         opts: &EnvOptions,
     ) -> anyhow::Result<Self> {
-        let mut portals = vec![PortalSeed::sized(BUSY, 10)];
-        portals.extend(
-            quiet_portals()
-                .into_iter()
-                .map(|p| PortalSeed::sized(p, 10)),
-        );
+        let portals: Vec<u64> = std::iter::once(BUSY).chain(quiet_portals()).collect();
+        Self::start_portals(bins, workers, limits, triggers, &portals, opts).await
+    }
+
+    /// [`PipelineEnv::start_with`] with `portal_ids` (each with `triggers`).
+    pub async fn start_portals(
+        bins: &Binaries,
+        workers: usize,
+        limits: bool,
+        triggers: Triggers,
+        portal_ids: &[u64],
+        opts: &EnvOptions,
+    ) -> anyhow::Result<Self> {
+        let portals = portal_ids
+            .iter()
+            .map(|p| PortalSeed::sized(*p, 10))
+            .collect();
         let cfg = SandboxConfig {
             portals,
             rate_limit_per_10s: limits.then_some(110),
@@ -161,7 +183,7 @@ impl PipelineEnv {
             impact_latency: Duration::from_millis(if limits { 50 } else { 0 }),
             ..SandboxConfig::default()
         };
-        let sandbox = Sandbox::start(cfg).await?;
+        let sandbox = start_sandbox(cfg).await?;
         let mut settings = support::test_settings();
         settings.log = "warn".into();
         settings.database_url = match &opts.server_url {
@@ -174,7 +196,7 @@ impl PipelineEnv {
         let pool = shared::db::connect(&settings.database_url, 4).await?;
         shared::db::migrate(&pool).await?;
         let cipher = shared::crypto::SecretCipher::from_base64(KEY)?;
-        for portal in std::iter::once(BUSY).chain(quiet_portals()) {
+        for &portal in portal_ids {
             let doc = portal_doc(portal, triggers);
             apply_portal(&pool, &cipher, &doc, "bench")
                 .await
@@ -265,6 +287,48 @@ impl PipelineEnv {
         })
     }
 
+    /// [`PipelineEnv::measure`] of each of `portals` apart, in their order.
+    pub async fn measure_each(&self, portals: &[u64]) -> anyhow::Result<Vec<Measured>> {
+        let ids: Vec<i64> = portals.iter().map(|p| *p as i64).collect();
+        let rows = sqlx::query(
+            "SELECT e.portal_id, count(*),
+                    COALESCE(EXTRACT(EPOCH FROM max(c.delivered_at) - min(e.received_at)), 0)::float8,
+                    COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM c.delivered_at - e.received_at)), 0)::float8,
+                    COALESCE(percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM c.delivered_at - e.received_at)), 0)::float8
+             FROM webhook_events e JOIN conversions c ON c.id = e.conversion_id
+             WHERE c.status = 'delivered' AND e.portal_id = ANY($1)
+             GROUP BY e.portal_id",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_portal = std::collections::HashMap::new();
+        for row in rows {
+            by_portal.insert(
+                row.get::<i64, _>(0),
+                Measured {
+                    conversions: row.get::<i64, _>(1) as u64,
+                    span_s: row.get(2),
+                    p50_ms: row.get::<f64, _>(3) * 1000.0,
+                    p99_ms: row.get::<f64, _>(4) * 1000.0,
+                },
+            );
+        }
+        Ok(ids
+            .iter()
+            .map(|p| by_portal.get(p).copied().unwrap_or_default())
+            .collect())
+    }
+
+    /// The processes whose CPU a scenario reads (ingest, the workers).
+    pub fn cpu_probe(&self) -> CpuProbe {
+        CpuProbe {
+            workers: self.workers.iter().filter_map(WorkerChild::pid).collect(),
+            ingest: self.ingest.pid(),
+            database: database_name(&self.settings.database_url),
+        }
+    }
+
     /// HubSpot API calls of `portals`.
     pub fn hubspot_calls(&self, portals: &[u64]) -> u64 {
         portals
@@ -347,6 +411,10 @@ fn portal_doc(portal: u64, triggers: Triggers) -> Value {
             json!({ "deals": { "on_change": ["dealstage"] } }),
             json!({ "deals": deals }),
         ),
+        Triggers::Both => (
+            json!({ "contacts": { "on_create": true }, "deals": { "on_change": ["dealstage"] } }),
+            json!({ "contacts": contacts, "deals": deals }),
+        ),
     };
     json!({
         "portal_id": portal,
@@ -355,4 +423,16 @@ fn portal_doc(portal: u64, triggers: Triggers) -> Value {
         "triggers": trig,
         "mappings": mappings,
     })
+}
+
+/// Starts the sandbox on its own runtime (`bench::cpu`), so its CPU is
+/// told from the driver's.
+pub async fn start_sandbox(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
+    sandbox_runtime().spawn(Sandbox::start(cfg)).await?
+}
+
+/// The database a URL names (its last path segment, before any query).
+pub fn database_name(url: &str) -> Option<String> {
+    let name = url.rsplit('/').next()?.split('?').next()?;
+    (!name.is_empty()).then(|| name.to_owned())
 }

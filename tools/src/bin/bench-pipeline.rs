@@ -9,7 +9,16 @@
 //! - `b-deals`: a steady stream of deal stage changes (deals with a line
 //!   item and a contact), offered at 400 conversions/s for 60 s;
 //! - `c-import`, `c-deals`: the same with rate limits and latency off (the
-//!   deals all at once).
+//!   deals all at once);
+//! - `floor`: the least work `c-import`'s conversions need on the same
+//!   services, as a minimal program (`tools::bench::floor`); the `c-*`
+//!   scenarios run after it print their `ratio_to_floor=`;
+//! - `d-portals`: 50 portals at once, each under its own HubSpot budget
+//!   (limits and latency on), each importing contacts and moving deals:
+//!   the aggregate rate, the slowest portal's share and each portal's p99.
+//!
+//! Every scenario prints the CPU milliseconds per conversion of each
+//! process (`cpu_ms_per_conv_worker=` …, `tools::bench::cpu`).
 //!
 //! Prints conversions/s, HubSpot calls per conversion, latency from webhook
 //! accepted to conversion delivered (p50/p99), peak RSS per process and the
@@ -22,7 +31,12 @@ use clap::Parser;
 use tools::{
     bench::{
         self,
-        pipeline::{BUSY, EnvOptions, Measured, PeakRss, PipelineEnv, Triggers, quiet_portals},
+        cpu::{CpuPerConversion, CpuProbe, on_sandbox},
+        floor::{self, FloorTarget},
+        pipeline::{
+            BUSY, EnvOptions, Measured, PeakRss, PipelineEnv, Triggers, database_name,
+            quiet_portals, start_sandbox,
+        },
     },
     binaries::Binaries,
     faults::postgres::PrivatePostgres,
@@ -36,6 +50,11 @@ const PER_CALL: f64 = 100.0;
 /// line-item associations, the line items (the seed mappings read the
 /// contact id from the deal, so no contact associations).
 const DEAL_CALLS_PER_BATCH: f64 = 3.0;
+
+/// The worker's delivery batches of one portal posted at once
+/// (`worker::pipeline::deliver::MAX_FLUSHING`): its delivery concurrency is
+/// event concurrency × portal concurrency / this.
+const WORKER_MAX_FLUSHING: usize = 2;
 
 /// Whole-pipeline throughput and latency benchmark.
 #[derive(Parser)]
@@ -53,7 +72,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "a-import,b-deals,c-import,c-deals"
+        default_value = "a-import,b-deals,floor,c-import,c-deals"
     )]
     scenarios: Vec<String>,
     /// Worker pool sizes (`CONNECTOR_WORKER_DB_CONNECTIONS`) to run every
@@ -83,6 +102,17 @@ impl RunOpts {
             or_default(self.max_connections, "shared_server"),
         )
     }
+}
+
+/// What scenarios of one run share.
+struct Run<'a> {
+    bins: &'a Binaries,
+    workers: usize,
+    scale: f64,
+    /// The `floor` scenario's rate, once it ran.
+    floor_per_s: Option<f64>,
+    /// The pool size and the database server of this run.
+    opts: RunOpts,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -122,6 +152,7 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
     } else {
         args.db_connections.iter().copied().map(Some).collect()
     };
+    let mut floor_per_s = None;
     let result = async {
         for &workers in &args.workers {
             for name in &args.scenarios {
@@ -140,16 +171,26 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
                         },
                     };
                     let started = Instant::now();
+                    let kv = opts.kv();
+                    let mut run = Run {
+                        bins,
+                        workers,
+                        scale,
+                        floor_per_s,
+                        opts,
+                    };
                     match name.as_str() {
-                        "a-import" => import(bins, workers, true, scale, name, &opts).await?,
-                        "c-import" => import(bins, workers, false, scale, name, &opts).await?,
-                        "b-deals" => deals(bins, workers, true, scale, name, &opts).await?,
-                        "c-deals" => deals(bins, workers, false, scale, name, &opts).await?,
+                        "a-import" => import(&run, true, name).await?,
+                        "c-import" => import(&run, false, name).await?,
+                        "b-deals" => deals(&run, true, name).await?,
+                        "c-deals" => deals(&run, false, name).await?,
+                        "floor" => floor_scenario(&mut run, name).await?,
+                        "d-portals" => bench::portals::run(bins, workers, scale, name).await?,
                         other => anyhow::bail!("unknown scenario {other}"),
                     }
+                    floor_per_s = run.floor_per_s;
                     eprintln!(
-                        "  ({name} with {workers} worker(s), {} took {:.0} s)",
-                        opts.kv(),
+                        "  ({name} with {workers} worker(s), {kv} took {:.0} s)",
                         started.elapsed().as_secs_f64()
                     );
                 }
@@ -166,19 +207,20 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
 }
 
 /// An import in the busy portal while the nine others trickle.
-async fn import(
-    bins: &Binaries,
-    workers: usize,
-    limits: bool,
-    scale: f64,
-    name: &str,
-    opts: &RunOpts,
-) -> anyhow::Result<()> {
-    let n = ((100_000.0 * scale) as usize).max(100);
-    let mut env =
-        PipelineEnv::start_with(bins, workers, limits, Triggers::ContactCreation, &opts.env)
-            .await?;
+async fn import(run: &Run<'_>, limits: bool, name: &str) -> anyhow::Result<()> {
+    let (bins, workers) = (run.bins, run.workers);
+    let n = import_size(run.scale);
+    let mut env = PipelineEnv::start_with(
+        bins,
+        workers,
+        limits,
+        Triggers::ContactCreation,
+        &run.opts.env,
+    )
+    .await?;
     let load = load_average();
+    let probe = env.cpu_probe();
+    let cpu_before = probe.read();
     let hs = env.sandbox.hubspot().clone();
     let stop = tokio_util::sync::CancellationToken::new();
     let trickle = {
@@ -189,13 +231,15 @@ async fn import(
             while !stop.is_cancelled() {
                 tick.tick().await;
                 for p in quiet_portals() {
-                    let made = hs.create_contact(
-                        p,
-                        [
-                            ("lifecyclestage", "lead".to_owned()),
-                            ("custom_impact_click_id", format!("click-{created}")),
-                        ],
-                    );
+                    let made = on_sandbox(|| {
+                        hs.create_contact(
+                            p,
+                            [
+                                ("lifecyclestage", "lead".to_owned()),
+                                ("custom_impact_click_id", format!("click-{created}")),
+                            ],
+                        )
+                    });
                     if made.is_ok() {
                         created += 1;
                     }
@@ -204,7 +248,7 @@ async fn import(
             created
         })
     };
-    hs.import_contacts(BUSY, n)?;
+    on_sandbox(|| hs.import_contacts(BUSY, n))?;
     let timeout = if limits {
         Duration::from_secs_f64(n as f64 / 500.0 + 120.0)
     } else {
@@ -214,8 +258,10 @@ async fn import(
     stop.cancel();
     let trickled = trickle.await?;
     let expected = n as i64 + trickled as i64;
-    env.wait_delivered(expected, Duration::from_secs(60))
+    let all = env
+        .wait_delivered(expected, Duration::from_secs(60))
         .await?;
+    let cpu = CpuPerConversion::between(cpu_before, probe.read(), all.max(0) as u64);
     let quiet = env.measure(&quiet_portals()).await?;
     let busy_calls = env.hubspot_calls(&[BUSY]);
     let quiet_calls = env.hubspot_calls(&quiet_portals());
@@ -235,11 +281,13 @@ async fn import(
         own_rss,
         &load,
         &format!(
-            "imported={n} quiet_conversions={} quiet_p50_ms={:.0} quiet_p99_ms={:.0} quiet_hubspot_calls={quiet_calls} rate_limited_429={limited} {}",
+            "imported={n} quiet_conversions={} quiet_p50_ms={:.0} quiet_p99_ms={:.0} quiet_hubspot_calls={quiet_calls} rate_limited_429={limited} {} {} {}",
             quiet.conversions,
             quiet.p50_ms,
             quiet.p99_ms,
-            opts.kv()
+            ratio_to_floor(run, &busy),
+            cpu.keys(),
+            run.opts.kv()
         ),
     );
     Ok(())
@@ -248,17 +296,13 @@ async fn import(
 /// Deal stage changes in the busy portal: with limits, offered at 400
 /// conversions/s (above the quota's ceiling) for 60 s × scale; without, all
 /// at once.
-async fn deals(
-    bins: &Binaries,
-    workers: usize,
-    limits: bool,
-    scale: f64,
-    name: &str,
-    opts: &RunOpts,
-) -> anyhow::Result<()> {
+async fn deals(run: &Run<'_>, limits: bool, name: &str) -> anyhow::Result<()> {
+    let (bins, workers, scale) = (run.bins, run.workers, run.scale);
     let mut env =
-        PipelineEnv::start_with(bins, workers, limits, Triggers::DealStage, &opts.env).await?;
+        PipelineEnv::start_with(bins, workers, limits, Triggers::DealStage, &run.opts.env).await?;
     let load = load_average();
+    let probe = env.cpu_probe();
+    let cpu_before = probe.read();
     let hs = env.sandbox.hubspot().clone();
     let stages = ["qualifiedtobuy", "closedwon"];
     let seconds = ((60.0 * scale).round() as usize).max(10);
@@ -268,14 +312,15 @@ async fn deals(
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         for _ in 0..seconds {
             tick.tick().await;
-            hs.deal_stage_stream(BUSY, per_second, &stages)?;
+            on_sandbox(|| hs.deal_stage_stream(BUSY, per_second, &stages))?;
         }
     } else {
-        hs.deal_stage_stream(BUSY, total, &stages)?;
+        on_sandbox(|| hs.deal_stage_stream(BUSY, total, &stages))?;
     }
     let expected = (total * stages.len()) as i64;
     let timeout = Duration::from_secs_f64(expected as f64 / 200.0 + 120.0);
     let m = wait_for(&env, &[BUSY], expected, timeout).await?;
+    let cpu = CpuPerConversion::between(cpu_before, probe.read(), m.conversions);
     let calls = env.hubspot_calls(&[BUSY]);
     let limited = env.rate_limited(&[BUSY]);
     let rss = env.peak_rss();
@@ -292,14 +337,87 @@ async fn deals(
         own_rss,
         &load,
         &format!(
-            "deals={total} expected={expected} offered_per_s={} rate_limited_429={limited} {}",
+            "deals={total} expected={expected} offered_per_s={} rate_limited_429={limited} {} {} {}",
             if limits {
                 (per_second * stages.len()).to_string()
             } else {
                 "all_at_once".into()
             },
-            opts.kv()
+            ratio_to_floor(run, &m),
+            cpu.keys(),
+            run.opts.kv()
         ),
+    );
+    Ok(())
+}
+
+/// The contacts `a-import`, `c-import` and `floor` convert.
+fn import_size(scale: f64) -> usize {
+    ((100_000.0 * scale) as usize).max(100)
+}
+
+/// `ratio_to_floor=`: the scenario's rate over the floor's of this run.
+fn ratio_to_floor(run: &Run<'_>, m: &Measured) -> String {
+    match run.floor_per_s {
+        Some(f) if f > 0.0 => format!("ratio_to_floor={:.2}", m.rate() / f),
+        _ => "ratio_to_floor=none".to_owned(),
+    }
+}
+
+/// The least work of `c-import`'s conversions on the same services
+/// (`tools::bench::floor`), with limits and latency off.
+async fn floor_scenario(run: &mut Run<'_>, name: &str) -> anyhow::Result<()> {
+    let n = import_size(run.scale);
+    let sandbox = start_sandbox(sandbox::SandboxConfig {
+        portals: vec![sandbox::PortalSeed::sized(BUSY, 10)],
+        rate_limit_per_10s: None,
+        ..sandbox::SandboxConfig::default()
+    })
+    .await?;
+    let settings = tools::support::test_settings();
+    let database_url = tools::support::fresh_database().await?;
+    let pool = shared::db::connect(&database_url, 16).await?;
+    let load = load_average();
+    let ids = on_sandbox(|| sandbox.hubspot().import_contacts(BUSY, n))?;
+    let probe = CpuProbe {
+        database: database_name(&database_url),
+        ..CpuProbe::default()
+    };
+    let before = probe.read();
+    let defaults = shared::config::Settings::defaults();
+    let target = FloorTarget {
+        hubspot_url: &sandbox.hubspot_url(),
+        impact_url: &sandbox.impact_url(),
+        amqp_url: &settings.amqp_url,
+        pool: &pool,
+        portal: BUSY,
+        messages_at_once: defaults.worker_concurrency,
+        posts_at_once: usize::from(defaults.worker_event_concurrency)
+            * usize::from(defaults.worker_portal_concurrency)
+            / WORKER_MAX_FLUSHING,
+    };
+    let result = floor::run(&target, &ids).await;
+    let cpu = CpuPerConversion::between(
+        before,
+        probe.read(),
+        result.as_ref().map_or(1, |r| r.conversions),
+    );
+    pool.close().await;
+    tools::support::drop_database(&database_url).await;
+    sandbox.shutdown().await;
+    let r = result?;
+    let rate = r.conversions as f64 / r.span_s.max(0.001);
+    run.floor_per_s = Some(rate);
+    println!(
+        "{name}: {rate:.0} conversions/s ({} in {:.1} s): one confirmed message per 100 events, one batch read per 100, one POST per conversion ({} at once), one row per conversion in batches of 100",
+        r.conversions, r.span_s, target.posts_at_once
+    );
+    println!(
+        "RESULT scenario={name} conversions={} seconds={:.1} conversions_per_s={rate:.0} floor_per_s={rate:.0} posts_at_once={} load=\"{load}\" {}",
+        r.conversions,
+        r.span_s,
+        target.posts_at_once,
+        cpu.keys()
     );
     Ok(())
 }
