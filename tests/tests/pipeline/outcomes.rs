@@ -203,9 +203,14 @@ async fn a_rejected_submission_is_surfaced_in_the_database_the_metric_and_the_cl
     // The website's JSON API (Activity) and the admin API show it too.
     let web = crate::support::website::website_settings(&env, crate::support::website::PUBLIC_URL);
     let admin = console::admin::router(console::admin::AdminState::from_settings(&web));
-    let app = console::app(console::AppState::from_settings(&web)).merge(admin);
+    let site = console::app(console::AppState::from_settings(&web));
+    // Two listeners in production: the admin router answers `/admin/...`.
     let get = |path: String| {
-        let app = app.clone();
+        let app = if path.starts_with("/admin/") {
+            admin.clone()
+        } else {
+            site.clone()
+        };
         async move {
             use tower::ServiceExt as _;
             let req = axum::http::Request::get(path)
