@@ -14,18 +14,7 @@ const P1: u64 = 1001;
 
 async fn configured(w: &WebEnv) -> anyhow::Result<Login> {
     let login = w.install(P1).await?;
-    let a = w
-        .submit(
-            &login,
-            "/settings",
-            &[
-                ("account_sid", "IRsandbox"),
-                ("auth_token", "sandbox-token"),
-                ("program_id", "1000"),
-            ],
-        )
-        .await;
-    assert!(a.body.contains("Settings saved"), "{}", a.body);
+    crate::website_routes::configure_settings(w, &login).await;
     Ok(login)
 }
 

@@ -11,7 +11,8 @@ use worker::{EventResult, MessageOutcome};
 const P1: u64 = 1001;
 const P2: u64 = 1002;
 
-async fn configure_settings(w: &WebEnv, login: &Login) {
+/// The seed guide's impact.com settings, saved on the Settings page.
+pub(crate) async fn configure_settings(w: &WebEnv, login: &Login) {
     let a = w
         .submit(
             login,
@@ -28,7 +29,7 @@ async fn configure_settings(w: &WebEnv, login: &Login) {
 }
 
 /// The seed guide's contact mappings, added one "Add mapping" at a time.
-async fn add_seed_contact_mappings(w: &WebEnv, login: &Login) {
+pub(crate) async fn add_seed_contact_mappings(w: &WebEnv, login: &Login) {
     for (from, to) in [
         ("lifecyclestage", "EventTypeCode"),
         ("hs_object_id", "CustomerId"),

@@ -4,6 +4,7 @@
 //! other portals' rows refused.
 
 use crate::support::website::{Login, WebEnv};
+use crate::website_routes::{add_seed_contact_mappings, configure_settings};
 use axum::http::StatusCode;
 use worker::MessageOutcome;
 
@@ -11,18 +12,7 @@ const P1: u64 = 1001;
 const P2: u64 = 1002;
 
 async fn setup(w: &WebEnv, login: &Login) {
-    let a = w
-        .submit(
-            login,
-            "/settings",
-            &[
-                ("account_sid", "IRsandbox"),
-                ("auth_token", "sandbox-token"),
-                ("program_id", "1000"),
-            ],
-        )
-        .await;
-    assert!(a.body.contains("Settings saved"), "{}", a.body);
+    configure_settings(w, login).await;
     let a = w
         .submit(
             login,
@@ -31,23 +21,7 @@ async fn setup(w: &WebEnv, login: &Login) {
         )
         .await;
     assert!(a.body.contains("Event triggers saved"), "{}", a.body);
-    for (from, to) in [
-        ("lifecyclestage", "EventTypeCode"),
-        ("hs_object_id", "CustomerId"),
-        ("contact_[lead_status]_id", "OrderId"),
-        ("lastmodifieddate", "EventDate"),
-        ("city", "CustomerCity"),
-        ("custom_impact_click_id", "ClickId"),
-    ] {
-        let a = w
-            .submit(
-                login,
-                "/mappings/add",
-                &[("object_type", "contacts"), ("from", from), ("to", to)],
-            )
-            .await;
-        assert_eq!(a.status, StatusCode::OK, "{from} → {to}: {}", a.body);
-    }
+    add_seed_contact_mappings(w, login).await;
 }
 
 fn contact(w: &WebEnv, portal: u64, props: &[(&str, &str)]) -> u64 {
