@@ -65,6 +65,9 @@ pub enum FailureReason {
     AdjustmentMissing,
     /// A delivery batch was interrupted before it answered (transient).
     DeliveryInterrupted,
+    /// Another worker held the rows' delivery lease for longer than the
+    /// wait (transient: the message is retried).
+    DeliveryBusy,
     /// A conversion row vanished before it was sent.
     ConversionMissing,
     /// A required impact.com field has no value.
@@ -96,6 +99,7 @@ impl FailureReason {
             Self::AdjustmentUnidentified => "adjustment_unidentified",
             Self::AdjustmentMissing => "adjustment_missing",
             Self::DeliveryInterrupted => "delivery_interrupted",
+            Self::DeliveryBusy => "delivery_busy",
             Self::ConversionMissing => "conversion_missing",
             Self::MappingIncomplete => "mapping_incomplete",
             Self::MappingInvalid => "mapping_invalid",
@@ -226,6 +230,7 @@ mod reason_tests {
             FailureReason::AdjustmentUnidentified,
             FailureReason::AdjustmentMissing,
             FailureReason::DeliveryInterrupted,
+            FailureReason::DeliveryBusy,
             FailureReason::ConversionMissing,
             FailureReason::MappingIncomplete,
             FailureReason::MappingInvalid,

@@ -7,6 +7,7 @@ use shared::{
     config::Settings,
     crypto::SecretCipher,
     db,
+    db::delivery_lease::LeaseTimes,
     hubspot::{HubSpotClient, OAuthApp},
     impact::ImpactClient,
 };
@@ -54,13 +55,16 @@ pub struct Inner {
     pub erase_on_deletion: bool,
     /// Lease of a dead letter taken by a replay (renewed while it runs).
     pub replay_lease: Duration,
+    /// A delivery's lease on the rows it posts.
+    pub delivery_lease: LeaseTimes,
     /// Event outcomes waiting for their commit (all messages share it).
     pub records: Arc<RecordBatch>,
     /// Deliveries waiting for their portal's next batch.
     pub deliveries: DeliveryBatches,
-    /// Conversions of one delivery batch posted at once: as many as the
-    /// messages of a portal in progress would post ([`Self::event_concurrency`]
-    /// each), shared by its batches in flight.
+    /// Conversions of one delivery batch posted at once
+    /// (`CONNECTOR_WORKER_DELIVERY_CONCURRENCY`; by default as many as the
+    /// messages of a portal in progress would post, shared by its batches
+    /// in flight).
     pub delivery_concurrency: usize,
 }
 
@@ -118,12 +122,10 @@ impl Worker {
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
                 deliveries: DeliveryBatches::default(),
-                delivery_concurrency: (usize::from(settings.worker_event_concurrency.max(1))
-                    * usize::from(settings.worker_portal_concurrency.max(1))
-                    / MAX_FLUSHING)
-                    .max(1),
+                delivery_concurrency: delivery_concurrency(settings),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
                 replay_lease: settings.replay_lease(),
+                delivery_lease: settings.delivery_lease(),
             }),
         })
     }
@@ -144,5 +146,18 @@ impl Worker {
         db::migrate(&pool).await.context("applying migrations")?;
         crate::budget::check(settings, &pool).await;
         Self::new(settings, pool)
+    }
+}
+
+/// impact.com submissions in flight per delivery batch
+/// (`CONNECTOR_WORKER_DELIVERY_CONCURRENCY`; 0: event concurrency × portal
+/// concurrency / [`MAX_FLUSHING`]).
+fn delivery_concurrency(settings: &Settings) -> usize {
+    match settings.worker_delivery_concurrency {
+        0 => (usize::from(settings.worker_event_concurrency.max(1))
+            * usize::from(settings.worker_portal_concurrency.max(1))
+            / MAX_FLUSHING)
+            .max(1),
+        n => usize::from(n),
     }
 }

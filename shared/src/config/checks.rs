@@ -200,6 +200,16 @@ impl Settings {
         Duration::from_secs(self.replay_lease_secs.max(1))
     }
 
+    /// A delivery's lease on its rows: `CONNECTOR_DELIVERY_LEASE_SECS`,
+    /// waiting for another holder at most a third of it.
+    pub fn delivery_lease(&self) -> crate::db::delivery_lease::LeaseTimes {
+        let lease = Duration::from_secs(self.delivery_lease_secs.max(3));
+        crate::db::delivery_lease::LeaseTimes {
+            lease,
+            wait: lease / 3,
+        }
+    }
+
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         self.client_secret()?;
@@ -251,6 +261,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_REPLAY_LEASE_SECS",
                 problem: "must be between 1 and 86400".into(),
+            });
+        }
+        if !(3..=3600).contains(&self.delivery_lease_secs) {
+            return Err(ConfigError::Invalid {
+                name: "CONNECTOR_DELIVERY_LEASE_SECS",
+                problem: "must be between 3 and 3600".into(),
             });
         }
         if self.worker_db_connections < 2 {

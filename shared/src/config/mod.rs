@@ -226,6 +226,16 @@ pub struct Settings {
     /// of one object stay in order).
     #[serde(deserialize_with = "lenient")]
     pub worker_event_concurrency: u16,
+    /// impact.com submissions a delivery batch has in flight at once (one
+    /// portal has at most two batches posting); 0: event concurrency ×
+    /// portal concurrency / 2, as before this setting existed.
+    #[serde(deserialize_with = "lenient")]
+    pub worker_delivery_concurrency: u16,
+    /// Length of a delivery's lease on the rows it posts, in seconds
+    /// (renewed every third of it while held; after a crash another worker
+    /// may take the rows over once it has run out).
+    #[serde(deserialize_with = "lenient")]
+    pub delivery_lease_secs: u64,
     /// PostgreSQL connections of a worker process.
     #[serde(deserialize_with = "lenient")]
     pub worker_db_connections: u32,
@@ -323,6 +333,8 @@ struct Defaults {
     worker_portal_concurrency: u16,
     worker_portal_backlog: u16,
     worker_event_concurrency: u16,
+    worker_delivery_concurrency: u16,
+    delivery_lease_secs: u64,
     worker_db_connections: u32,
     worker_db_acquire_timeout_secs: u64,
     console_db_connections: u32,
@@ -379,6 +391,8 @@ const DEFAULTS: Defaults = Defaults {
     worker_portal_concurrency: 8,
     worker_portal_backlog: 768,
     worker_event_concurrency: 32,
+    worker_delivery_concurrency: 0,
+    delivery_lease_secs: 30,
     worker_db_connections: 8,
     worker_db_acquire_timeout_secs: 120,
     console_db_connections: 4,

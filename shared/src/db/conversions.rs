@@ -92,40 +92,6 @@ pub async fn record<'e>(
     })
 }
 
-/// Locks a conversion for delivery (held until the transaction ends, so two
-/// workers never post the same conversion at once).
-pub async fn lock<'e>(
-    db: impl PgExecutor<'e>,
-    id: i64,
-) -> Result<Option<ConversionRow>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT id, status, payload, attempts FROM conversions WHERE id = $1 FOR UPDATE",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
-    row.as_ref().map(locked_of).transpose()
-}
-
-/// impact.com queued it.
-pub async fn mark_delivered<'e>(
-    db: impl PgExecutor<'e>,
-    id: i64,
-    queued_uri: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE conversions SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
-             outcome = NULL, submission_status = NULL, error_type = NULL, error_reason = NULL,
-             outcome_checks = 0, outcome_next_check_at = NULL WHERE id = $1",
-    )
-    .bind(id)
-    .bind(queued_uri)
-    .execute(db)
-    .await
-    .map(|_| ())
-}
-
 /// A failed attempt (`f`): a permanent failure sets the status to `failed`,
 /// a transient one leaves the conversion `pending` for the retry.
 pub async fn mark_attempt_failed<'e>(
@@ -135,7 +101,8 @@ pub async fn mark_attempt_failed<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE conversions SET status = CASE WHEN $2 THEN 'failed' ELSE status END,
-             attempts = attempts + 1, failure_reason = $3, last_error = $4, updated_at = now()
+             attempts = attempts + 1, failure_reason = $3, last_error = $4, updated_at = now(),
+             lease_owner = NULL, lease_until = NULL
          WHERE id = $1",
     )
     .bind(id)
@@ -148,8 +115,8 @@ pub async fn mark_attempt_failed<'e>(
 }
 
 /// Reads several conversions for delivery, in id order (their delivery
-/// locks held: `super::delivery_lock`); rows that no longer exist are left
-/// out.
+/// leases held: `super::delivery_lease`); rows that no longer exist are
+/// left out.
 pub async fn read_many<'e>(
     db: impl PgExecutor<'e>,
     ids: &[i64],
@@ -174,7 +141,8 @@ pub async fn mark_delivered_many<'e>(
         "UPDATE conversions SET status = 'delivered', queued_uri = u.uri, attempts = attempts + 1,
              failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
              outcome = NULL, submission_status = NULL, error_type = NULL, error_reason = NULL,
-             outcome_checks = 0, outcome_next_check_at = NULL
+             outcome_checks = 0, outcome_next_check_at = NULL,
+             lease_owner = NULL, lease_until = NULL
          FROM unnest($1::bigint[], $2::text[]) AS u(id, uri) WHERE conversions.id = u.id",
     )
     .bind(&ids)

@@ -100,6 +100,13 @@ pub struct EventOutcome<'a> {
     pub conversion_id: Option<i64>,
 }
 
+/// The body kept with an outcome: none for an event that fired nothing
+/// (`ignored`; its identity and outcome are what is read), the event as
+/// HubSpot sent it otherwise.
+fn stored_body(event: &HubSpotEvent, status: EventStatus) -> Option<serde_json::Value> {
+    (status != EventStatus::Ignored).then(|| serde_json::to_value(event).ok())?
+}
+
 /// Records the outcome; false when the event was already recorded (by a
 /// concurrent duplicate), in which case nothing changes.
 pub async fn record<'e>(
@@ -109,7 +116,7 @@ pub async fn record<'e>(
     received_at: Option<chrono::DateTime<chrono::Utc>>,
     outcome: &EventOutcome<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let json = stored_body(event, outcome.status);
     let done = sqlx::query(
         "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
              property_name, status, reason, error, conversion_id, event, received_at)
@@ -159,9 +166,9 @@ pub async fn record_many<'e>(
     let reasons: Vec<Option<&str>> = items.iter().map(|it| it.3.reason).collect();
     let errors: Vec<Option<&str>> = items.iter().map(|it| it.3.error).collect();
     let conversions: Vec<Option<i64>> = items.iter().map(|it| it.3.conversion_id).collect();
-    let events: Vec<serde_json::Value> = items
+    let events: Vec<Option<serde_json::Value>> = items
         .iter()
-        .map(|it| serde_json::to_value(it.1).unwrap_or(serde_json::Value::Null))
+        .map(|it| stored_body(it.1, it.3.status))
         .collect();
     let received: Vec<Option<chrono::DateTime<chrono::Utc>>> =
         items.iter().map(|it| it.2).collect();

@@ -9,7 +9,7 @@ pub mod conversions;
 pub mod dead_letter_leases;
 pub mod dead_letter_ops;
 pub mod dead_letters;
-pub mod delivery_lock;
+pub mod delivery_lease;
 pub mod events;
 pub mod listen;
 pub mod merges;

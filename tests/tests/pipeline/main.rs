@@ -17,7 +17,7 @@ mod connection_budget;
 mod consumer;
 mod db_batches;
 mod db_indexes;
-mod delivery_locks;
+mod delivery_leases;
 mod dlq;
 mod failures;
 mod hubspot_paging;

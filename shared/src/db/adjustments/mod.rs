@@ -217,8 +217,8 @@ pub async fn record(
     }
 }
 
-/// Reads an adjustment for sending (its delivery lock held:
-/// `crate::db::delivery_lock`).
+/// Reads an adjustment for sending (its delivery lease held:
+/// `crate::db::delivery_lease`).
 pub async fn read<'e>(
     db: impl PgExecutor<'e>,
     id: i64,
@@ -239,7 +239,8 @@ pub async fn mark_delivered<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE adjustments SET status = 'delivered', queued_uri = $2, attempts = attempts + 1,
-             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now() WHERE id = $1",
+             failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
+             lease_owner = NULL, lease_until = NULL WHERE id = $1",
     )
     .bind(id)
     .bind(queued_uri)
@@ -259,7 +260,8 @@ pub async fn mark_attempt_failed<'e>(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE adjustments SET status = CASE WHEN $2 THEN 'failed' ELSE status END,
-             attempts = attempts + 1, failure_reason = $3, last_error = $4, updated_at = now()
+             attempts = attempts + 1, failure_reason = $3, last_error = $4, updated_at = now(),
+             lease_owner = NULL, lease_until = NULL
          WHERE id = $1",
     )
     .bind(id)

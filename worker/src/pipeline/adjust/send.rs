@@ -1,6 +1,6 @@
 //! Sending one recorded adjustment to impact.com (`DELETE` or `PUT`
-//! `/Actions`). As with conversions, the row is locked
-//! (`shared::db::delivery_lock`, no transaction open during the request)
+//! `/Actions`). As with conversions, the row is leased
+//! (`shared::db::delivery_lease`, no transaction open during the request)
 //! from before the request until its outcome is committed, so two workers (or a worker and
 //! a replay) never send the same adjustment at once, and a delivered one is
 //! sent again only when an operator forces it.
@@ -13,14 +13,14 @@ use domain::{
 };
 use shared::db::{
     self,
-    delivery_lock::{DeliveryLock, Rows},
+    delivery_lease::{DeliveryLease, Rows},
 };
 
 use crate::{
     Worker,
     pipeline::{
         dead_letter,
-        deliver::{Sent, flag_refused_credentials, portal_credentials},
+        deliver::{Sent, flag_refused_credentials, lease, portal_credentials},
     },
 };
 
@@ -28,10 +28,8 @@ use crate::{
 /// `Err` is a transient failure: the row stays `pending` for the retry.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
     let (_, creds) = portal_credentials(w, portal).await?;
-    let mut held = DeliveryLock::acquire(&w.pool, Rows::Adjustments, &[id])
-        .await
-        .map_err(Failure::database)?;
-    let Some(row) = db::adjustments::read(held.conn(), id)
+    let mut held = lease(w, Rows::Adjustments, &[id]).await?;
+    let Some(row) = db::adjustments::read(&w.pool, id)
         .await
         .map_err(Failure::database)?
     else {
@@ -47,10 +45,10 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
         return Ok(Sent::AlreadyDelivered);
     }
     let Some(creds) = creds else {
-        return unconfigured(held, id).await;
+        return unconfigured(w, held, id).await;
     };
     let reversal = row.kind == "reversal";
-    // Short blips are retried in process (the row stays locked meanwhile;
+    // Short blips are retried in process (the row stays leased meanwhile;
     // no transaction is open).
     let result = w
         .retry
@@ -64,9 +62,10 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
     let kind = if reversal { "reversal" } else { "modification" };
     match result {
         Ok(queued) => {
-            db::adjustments::mark_delivered(held.conn(), id, queued.queued_uri.as_deref())
+            db::adjustments::mark_delivered(&w.pool, id, queued.queued_uri.as_deref())
                 .await
                 .map_err(Failure::database)?;
+            held.settled(&[id]);
             held.release().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => "delivered")
                 .increment(1);
@@ -78,7 +77,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
             // A failed resend of a delivered adjustment leaves it delivered.
             if !delivered {
                 db::adjustments::mark_attempt_failed(
-                    held.conn(),
+                    &w.pool,
                     id,
                     !f.is_transient(),
                     f.reason.as_str(),
@@ -86,6 +85,7 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
                 )
                 .await
                 .map_err(Failure::database)?;
+                held.settled(&[id]);
             }
             held.release().await.map_err(Failure::database)?;
             metrics::counter!("worker_adjustments_total", "kind" => kind, "outcome" => f.reason.as_str())
@@ -103,14 +103,15 @@ pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Resu
 }
 
 /// No impact.com credentials: the adjustment fails for good.
-async fn unconfigured(mut held: DeliveryLock, id: i64) -> Result<Sent, Failure> {
+async fn unconfigured(w: &Worker, mut held: DeliveryLease, id: i64) -> Result<Sent, Failure> {
     let f = Failure::permanent(
         FailureReason::PortalUnconfigured,
         "the portal has no impact.com credentials",
     );
-    db::adjustments::mark_attempt_failed(held.conn(), id, true, f.reason.as_str(), &f.detail)
+    db::adjustments::mark_attempt_failed(&w.pool, id, true, f.reason.as_str(), &f.detail)
         .await
         .map_err(Failure::database)?;
+    held.settled(&[id]);
     held.release().await.map_err(Failure::database)?;
     Ok(Sent::Failed(f))
 }

@@ -2,14 +2,15 @@
 //! implementation, for batches of any size (a replay's or a backfill's
 //! conversion is a batch of one).
 //!
-//! A batch's rows are locked (`shared::db::delivery_lock`: advisory locks
-//! held by a connection, no transaction open while impact.com answers)
-//! from before the POSTs until their outcomes are committed, so two workers
-//! never post the same key at once, and a delivered row is never posted
-//! again. If the process dies after impact.com answered but before the
-//! commit, the locks are released with the connection and the rows are still `pending`:
-//! the redelivered message posts them again with the same parameters and
-//! `OrderId` (impact.com rejects the repeat as `CONV_DUPLICATE`), counted in
+//! A batch's rows are leased (`shared::db::delivery_lease`: a token and an
+//! expiry on the rows, renewed while held; no transaction and no
+//! connection held while impact.com answers) from before the POSTs until
+//! their outcomes are committed, so two workers never post the same key at
+//! once, and a delivered row is never posted again. If the process dies
+//! after impact.com answered but before the commit, the rows are still
+//! `pending` and their leases expire: the redelivered message posts them
+//! again with the same parameters and `OrderId` (impact.com rejects the
+//! repeat as `CONV_DUPLICATE`), counted in
 //! `worker_conversions_resumed_total`. No second row is ever created.
 //!
 //! Live traffic shares batches per portal across the worker's messages
@@ -35,12 +36,12 @@ use shared::{
     db::{
         self,
         conversions::ConversionRow,
-        delivery_lock::{DeliveryLock, Rows},
+        delivery_lease::{DeliveryLease, LeaseError, Rows},
         portals::StoredPortal,
     },
     impact::ImpactCredentials,
 };
-use sqlx::{Connection as _, PgConnection};
+use sqlx::PgConnection;
 
 use crate::{
     Worker,
@@ -187,7 +188,7 @@ async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
     }
 }
 
-/// Lock `ids`, post those not delivered yet (no transaction open), record
+/// Lease `ids`, post those not delivered yet (no transaction open), record
 /// their outcomes in one short transaction, commit, let go. A row that no longer exists (its portal was deleted
 /// meanwhile) is `Skipped("unknown_portal")`.
 async fn deliver_batch(
@@ -213,34 +214,43 @@ async fn deliver_batch(
         .iter()
         .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
         .collect();
-    let mut held = DeliveryLock::acquire(&w.pool, Rows::Conversions, &unique)
-        .await
-        .map_err(Failure::database)?;
-    let to_post = lock_pending(held.conn(), &unique, how.force(), &mut out).await?;
+    let mut held = lease(w, Rows::Conversions, &unique).await?;
+    let to_post = read_pending(&w.pool, held.held(), how.force(), &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
         let mut attempts = Vec::with_capacity(to_post.len());
+        let mut tx = w.pool.begin().await.map_err(Failure::database)?;
         for row in &to_post {
-            db::conversions::mark_attempt_failed(held.conn(), row.id, &f)
+            db::conversions::mark_attempt_failed(&mut *tx, row.id, &f)
                 .await
                 .map_err(Failure::database)?;
             out.insert(row.id, Ok(EventResult::Failed(f.clone())));
             attempts.push(attempt(row.id, false, 0, Err(&f)));
         }
-        db::conversions::record_attempts(held.conn(), &attempts)
+        db::conversions::record_attempts(&mut *tx, &attempts)
             .await
             .map_err(Failure::database)?;
+        tx.commit().await.map_err(Failure::database)?;
+        held.settled(&attempts.iter().map(|a| a.conversion_id).collect::<Vec<_>>());
         held.release().await.map_err(Failure::database)?;
         return Ok(out);
     };
-    // No transaction is open while impact.com answers; the locks are.
+    // No transaction is open while impact.com answers, and no connection
+    // is held: the leases keep other deliveries off these rows.
     let answers = post_all(w, &creds, to_post, how).await;
-    let mut tx = held.conn().begin().await.map_err(Failure::database)?;
+    let answered: Vec<i64> = answers
+        .iter()
+        .filter(|(_, before, answer, _)| answer.is_ok() || !before)
+        .map(|(id, ..)| *id)
+        .collect();
+    let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, how, &mut out).await?;
     db::conversions::mark_delivered_many(&mut *tx, &delivered)
         .await
         .map_err(Failure::database)?;
     tx.commit().await.map_err(Failure::database)?;
+    // The statements that recorded the answers cleared those rows' leases.
+    held.settled(&answered);
     held.release().await.map_err(Failure::database)?;
     metrics::counter!("worker_conversions_total", "outcome" => how.metric())
         .increment(delivered.len() as u64);
@@ -259,15 +269,28 @@ async fn deliver_batch(
     Ok(out)
 }
 
-/// Reads the locked rows; those delivered already are answered in `out`
+/// Leases `ids` for this delivery; rows another worker is delivering for
+/// longer than the wait are a transient failure (the message is retried).
+pub(crate) async fn lease(w: &Worker, rows: Rows, ids: &[i64]) -> Result<DeliveryLease, Failure> {
+    DeliveryLease::acquire(&w.pool, rows, ids, w.delivery_lease)
+        .await
+        .map_err(|e| match e {
+            LeaseError::Database(e) => Failure::database(e),
+            busy @ LeaseError::Busy(_) => {
+                Failure::transient(FailureReason::DeliveryBusy, busy.to_string())
+            }
+        })
+}
+
+/// Reads the leased rows; those delivered already are answered in `out`
 /// (unless `force`), the others returned to be posted.
-async fn lock_pending(
-    tx: &mut PgConnection,
+async fn read_pending(
+    pool: &sqlx::PgPool,
     ids: &[i64],
     force: bool,
     out: &mut Results,
 ) -> Result<Vec<ConversionRow>, Failure> {
-    let rows = db::conversions::read_many(&mut *tx, ids)
+    let rows = db::conversions::read_many(pool, ids)
         .await
         .map_err(Failure::database)?;
     let mut to_post = Vec::with_capacity(rows.len());
@@ -312,7 +335,7 @@ fn attempt(
 }
 
 /// Posts the rows concurrently (over the HTTP client's kept-alive
-/// connections); short blips are retried in process, the rows staying locked.
+/// connections); short blips are retried in process, the rows staying leased.
 async fn post_all(
     w: &Worker,
     creds: &ImpactCredentials,
