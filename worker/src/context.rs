@@ -109,7 +109,7 @@ impl Worker {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                records: Arc::new(RecordBatch::new(pool.clone())),
+                records: Arc::new(RecordBatch::new(pool.clone(), settings.delivery_lease())),
                 pool,
                 cipher,
                 hubspot,
@@ -122,7 +122,7 @@ impl Worker {
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),
                 deliveries: DeliveryBatches::default(),
-                delivery_concurrency: delivery_concurrency(settings),
+                delivery_concurrency: settings.delivery_concurrency(MAX_FLUSHING),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
                 replay_lease: settings.replay_lease(),
                 delivery_lease: settings.delivery_lease(),
@@ -146,18 +146,5 @@ impl Worker {
         db::migrate(&pool).await.context("applying migrations")?;
         crate::budget::check(settings, &pool).await;
         Self::new(settings, pool)
-    }
-}
-
-/// impact.com submissions in flight per delivery batch
-/// (`CONNECTOR_WORKER_DELIVERY_CONCURRENCY`; 0: event concurrency × portal
-/// concurrency / [`MAX_FLUSHING`]).
-fn delivery_concurrency(settings: &Settings) -> usize {
-    match settings.worker_delivery_concurrency {
-        0 => (usize::from(settings.worker_event_concurrency.max(1))
-            * usize::from(settings.worker_portal_concurrency.max(1))
-            / MAX_FLUSHING)
-            .max(1),
-        n => usize::from(n),
     }
 }

@@ -200,6 +200,20 @@ impl Settings {
         Duration::from_secs(self.replay_lease_secs.max(1))
     }
 
+    /// impact.com submissions one delivery batch has in flight
+    /// (`CONNECTOR_WORKER_DELIVERY_CONCURRENCY`; 0: event concurrency ×
+    /// portal concurrency / `batches_per_portal`, the batches of one portal
+    /// posting at once).
+    pub fn delivery_concurrency(&self, batches_per_portal: usize) -> usize {
+        match self.worker_delivery_concurrency {
+            0 => (usize::from(self.worker_event_concurrency.max(1))
+                * usize::from(self.worker_portal_concurrency.max(1))
+                / batches_per_portal.max(1))
+            .max(1),
+            n => usize::from(n),
+        }
+    }
+
     /// A delivery's lease on its rows: `CONNECTOR_DELIVERY_LEASE_SECS`,
     /// waiting for another holder at most a third of it.
     pub fn delivery_lease(&self) -> crate::db::delivery_lease::LeaseTimes {

@@ -228,7 +228,7 @@ pub struct Settings {
     pub worker_event_concurrency: u16,
     /// impact.com submissions a delivery batch has in flight at once (one
     /// portal has at most two batches posting); 0: event concurrency ×
-    /// portal concurrency / 2, as before this setting existed.
+    /// portal concurrency / 2.
     #[serde(deserialize_with = "lenient")]
     pub worker_delivery_concurrency: u16,
     /// Length of a delivery's lease on the rows it posts, in seconds
@@ -390,8 +390,8 @@ const DEFAULTS: Defaults = Defaults {
     worker_concurrency: 16,
     worker_portal_concurrency: 8,
     worker_portal_backlog: 768,
-    worker_event_concurrency: 32,
-    worker_delivery_concurrency: 0,
+    worker_event_concurrency: 100,
+    worker_delivery_concurrency: 128,
     delivery_lease_secs: 30,
     worker_db_connections: 8,
     worker_db_acquire_timeout_secs: 120,

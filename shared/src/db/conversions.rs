@@ -3,6 +3,8 @@
 
 use sqlx::{PgExecutor, Row};
 
+use super::delivery_lease::NewLease;
+
 use domain::{mapping::Conversion, object_type::ObjectType, status::DeliveryStatus};
 
 /// A conversion row's state.
@@ -33,14 +35,22 @@ pub struct RecordedConversion {
     pub attempts: i32,
     /// True when this call created the row.
     pub created: bool,
+    /// The delivery lease the statement took on the row it created (see
+    /// [`super::delivery_lease::Adopted`]); `None` for a row that existed.
+    pub lease: Option<uuid::Uuid>,
 }
 
-fn recorded_of(row: &sqlx::postgres::PgRow) -> Result<RecordedConversion, sqlx::Error> {
+fn recorded_of(
+    row: &sqlx::postgres::PgRow,
+    lease: &NewLease,
+) -> Result<RecordedConversion, sqlx::Error> {
+    let created: bool = row.get("created");
     Ok(RecordedConversion {
         id: row.get("id"),
         status: super::text(row, "status")?,
         attempts: row.get("attempts"),
-        created: row.get("created"),
+        created,
+        lease: created.then_some(lease.token),
     })
 }
 
@@ -165,14 +175,17 @@ pub async fn record_converted<'e>(
     event: &domain::events::HubSpotEvent,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
     fetched: Option<&serde_json::Value>,
+    lease: &NewLease,
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
     let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
     let fired_by = domain::merges::fired_by_event(event);
     let row = sqlx::query(
         "WITH c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
-             SELECT $1, $2, $3, $4, $5, $6, $13, $14 WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
+                 lease_owner, lease_until)
+             SELECT $1, $2, $3, $4, $5, $6, $13, $14, $15, clock_timestamp() + $16 * interval '1 millisecond'
+             WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
@@ -202,9 +215,11 @@ pub async fn record_converted<'e>(
     .bind(received_at)
     .bind(fired_by)
     .bind(fetched)
+    .bind(lease.token)
+    .bind(lease.millis())
     .fetch_one(db)
     .await?;
-    Ok((recorded_of(&row)?, row.get("first")))
+    Ok((recorded_of(&row, lease)?, row.get("first")))
 }
 
 /// One item of [`record_converted_many`].
@@ -233,6 +248,7 @@ pub struct ConvertedItem<'a> {
 pub async fn record_converted_many<'e>(
     db: impl PgExecutor<'e>,
     items: &[ConvertedItem<'_>],
+    lease: &NewLease,
 ) -> Result<Vec<(RecordedConversion, bool)>, sqlx::Error> {
     if items.is_empty() {
         return Ok(Vec::new());
@@ -276,8 +292,10 @@ pub async fn record_converted_many<'e>(
                  event_id, subscription_type, occurred_at, property_name, event, received_at,
                  fired_by, fetched, n)
          ), c AS (
-             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
-             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched FROM i
+             INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
+                 lease_owner, lease_until)
+             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
+                 $15, clock_timestamp() + $16 * interval '1 millisecond' FROM i
              WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = i.portal_id)
              ORDER BY portal_id, event_type, order_id
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
@@ -314,6 +332,8 @@ pub async fn record_converted_many<'e>(
     .bind(received)
     .bind(fired)
     .bind(fetched)
+    .bind(lease.token)
+    .bind(lease.millis())
     .fetch_all(db)
     .await?;
     if rows.len() != items.len() {
@@ -327,7 +347,7 @@ pub async fn record_converted_many<'e>(
         )));
     }
     rows.iter()
-        .map(|row| Ok((recorded_of(row)?, row.get("first"))))
+        .map(|row| Ok((recorded_of(row, lease)?, row.get("first"))))
         .collect()
 }
 

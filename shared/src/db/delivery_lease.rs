@@ -16,6 +16,12 @@
 //! (delivered, failed) clears its lease in the same row version; what is
 //! left is cleared by [`DeliveryLease::release`].
 //!
+//! A conversion's lease is usually taken by the statement that records it
+//! ([`NewLease`]: the row is created leased, no statement of its own): the
+//! delivery that follows adopts it ([`Adopted`]) if it comes within a third
+//! of the lease, and otherwise takes it again like any other (its own
+//! token still counts as free).
+//!
 //! If the process dies, its leases expire after [`LeaseTimes::lease`] (30 s
 //! by default): the message's retry then takes them over. If a delivery is
 //! dropped midway (a cancelled task), its leases are cleared by a task of
@@ -64,6 +70,42 @@ impl Default for LeaseTimes {
     }
 }
 
+/// A lease that the statement recording a row takes on it when it creates
+/// it (`lease_owner = token`, `lease_until = now + lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewLease {
+    /// The token written on the rows.
+    pub token: Uuid,
+    /// How long it lasts.
+    pub lease: Duration,
+}
+
+impl NewLease {
+    /// A fresh token for `times.lease`.
+    pub fn new(times: LeaseTimes) -> Self {
+        Self {
+            token: Uuid::new_v4(),
+            lease: times.lease,
+        }
+    }
+
+    /// The lease's length in milliseconds (the statements' parameter).
+    pub fn millis(&self) -> f64 {
+        millis(self.lease)
+    }
+}
+
+/// A row created leased ([`NewLease`]) that a delivery may adopt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adopted {
+    /// The row.
+    pub id: i64,
+    /// The token written on it.
+    pub token: Uuid,
+    /// When the lease was taken (its statement committed at or after).
+    pub since: tokio::time::Instant,
+}
+
 /// Why rows could not be leased.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaseError {
@@ -79,9 +121,11 @@ pub enum LeaseError {
 pub struct DeliveryLease {
     pool: PgPool,
     rows: Rows,
-    token: Uuid,
-    /// Rows held and not yet cleared by a recording statement.
-    held: Vec<i64>,
+    /// Rows held (with the token written on each) and not yet cleared by a
+    /// recording statement.
+    held: Vec<(i64, Uuid)>,
+    /// The ids of `held`, in id order.
+    ids: Vec<i64>,
     renewer: Option<JoinHandle<()>>,
 }
 
@@ -95,22 +139,52 @@ impl DeliveryLease {
         ids: &[i64],
         times: LeaseTimes,
     ) -> Result<Self, LeaseError> {
+        Self::acquire_adopting(pool, rows, ids, &[], times).await
+    }
+
+    /// As [`Self::acquire`], adopting the leases of `adopted` rows taken
+    /// within a third of the lease (no statement for them); the others'
+    /// tokens count as free.
+    pub async fn acquire_adopting(
+        pool: &PgPool,
+        rows: Rows,
+        ids: &[i64],
+        adopted: &[Adopted],
+        times: LeaseTimes,
+    ) -> Result<Self, LeaseError> {
         let token = Uuid::new_v4();
-        let mut wanted: Vec<i64> = ids.to_vec();
-        wanted.sort_unstable();
-        wanted.dedup();
         let mut lease = Self {
             pool: pool.clone(),
             rows,
-            token,
-            held: Vec::with_capacity(wanted.len()),
+            held: Vec::with_capacity(ids.len() + adopted.len()),
+            ids: Vec::new(),
             renewer: None,
         };
+        let fresh = times.lease / 3;
+        let mut stale_tokens = Vec::new();
+        for a in adopted {
+            if a.since.elapsed() < fresh {
+                lease.held.push((a.id, a.token));
+            } else {
+                stale_tokens.push(a.token);
+            }
+        }
+        let mut wanted: Vec<i64> = ids
+            .iter()
+            .copied()
+            .chain(adopted.iter().map(|a| a.id))
+            .filter(|id| !lease.held.iter().any(|(h, _)| h == id))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        stale_tokens.sort_unstable();
+        stale_tokens.dedup();
         let started = tokio::time::Instant::now();
         let mut pause = Duration::from_millis(5);
-        loop {
-            let (taken, busy) = take(pool, rows, token, &wanted, times.lease).await?;
-            lease.held.extend(taken);
+        while !wanted.is_empty() {
+            let (taken, busy) =
+                take(pool, rows, (token, &stale_tokens), &wanted, times.lease).await?;
+            lease.held.extend(taken.into_iter().map(|id| (id, token)));
             if busy.is_empty() {
                 break;
             }
@@ -124,10 +198,11 @@ impl DeliveryLease {
             wanted = busy;
         }
         lease.held.sort_unstable();
+        lease.held.dedup_by_key(|(id, _)| *id);
+        lease.ids = lease.held.iter().map(|(id, _)| *id).collect();
         lease.renewer = Some(tokio::spawn(renew(
             pool.clone(),
             rows,
-            token,
             lease.held.clone(),
             times.lease,
         )));
@@ -136,27 +211,22 @@ impl DeliveryLease {
 
     /// The rows held, in id order.
     pub fn held(&self) -> &[i64] {
-        &self.held
-    }
-
-    /// The lease's token: statements that record an answer clear the lease
-    /// of the rows they write.
-    pub fn token(&self) -> Uuid {
-        self.token
+        &self.ids
     }
 
     /// `ids`' leases were cleared by the statement that recorded their
     /// answers: nothing left to release for them.
     pub fn settled(&mut self, ids: &[i64]) {
         let done: HashSet<i64> = ids.iter().copied().collect();
-        self.held.retain(|id| !done.contains(id));
+        self.held.retain(|(id, _)| !done.contains(id));
+        self.ids.retain(|id| !done.contains(id));
     }
 
     /// Lets go of what is still held (no statement when nothing is).
     pub async fn release(mut self) -> Result<(), sqlx::Error> {
         self.stop_renewing();
         let held = std::mem::take(&mut self.held);
-        clear(&self.pool, self.rows, self.token, &held).await
+        clear(&self.pool, self.rows, &held).await
     }
 
     fn stop_renewing(&mut self) {
@@ -175,10 +245,10 @@ impl Drop for DeliveryLease {
         // Not released (an error or a cancelled task): clear the leases
         // now rather than let them expire.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let (pool, rows, token) = (self.pool.clone(), self.rows, self.token);
+            let (pool, rows) = (self.pool.clone(), self.rows);
             let held = std::mem::take(&mut self.held);
             rt.spawn(async move {
-                if let Err(e) = clear(&pool, rows, token, &held).await {
+                if let Err(e) = clear(&pool, rows, &held).await {
                     tracing::debug!(error = %e, "clearing dropped delivery leases failed; they expire");
                 }
             });
@@ -186,12 +256,14 @@ impl Drop for DeliveryLease {
     }
 }
 
-/// One round: leases the free rows of `ids`; the ids taken, and those
-/// another delivery holds (rows that do not exist are in neither).
+/// One round: leases the free rows of `ids` (free: no lease, an expired
+/// one, or one of `stale`, this delivery's own adopted tokens); the ids
+/// taken, and those another delivery holds (rows that do not exist are in
+/// neither).
 async fn take(
     pool: &PgPool,
     rows: Rows,
-    token: Uuid,
+    (token, stale): (Uuid, &[Uuid]),
     ids: &[i64],
     lease: Duration,
 ) -> Result<(Vec<i64>, Vec<i64>), sqlx::Error> {
@@ -201,7 +273,8 @@ async fn take(
     let sql = format!(
         "WITH free AS (
              SELECT id FROM {table}
-             WHERE id = ANY($1) AND (lease_until IS NULL OR lease_until < clock_timestamp())
+             WHERE id = ANY($1)
+               AND (lease_until IS NULL OR lease_until < clock_timestamp() OR lease_owner = ANY($4))
              ORDER BY id FOR UPDATE SKIP LOCKED
          ), taken AS (
              UPDATE {table} t SET lease_owner = $2,
@@ -216,6 +289,7 @@ async fn take(
         .bind(ids)
         .bind(token)
         .bind(millis(lease))
+        .bind(stale)
         .fetch_one(pool)
         .await?;
     let got: HashSet<i64> = taken.iter().copied().collect();
@@ -227,13 +301,15 @@ async fn take(
 }
 
 /// Renews the leases every third of their length until aborted.
-async fn renew(pool: PgPool, rows: Rows, token: Uuid, ids: Vec<i64>, lease: Duration) {
-    if ids.is_empty() {
+async fn renew(pool: PgPool, rows: Rows, held: Vec<(i64, Uuid)>, lease: Duration) {
+    if held.is_empty() {
         return;
     }
+    let (ids, tokens): (Vec<i64>, Vec<Uuid>) = held.into_iter().unzip();
     let sql = format!(
-        "UPDATE {} SET lease_until = clock_timestamp() + $3 * interval '1 millisecond'
-         WHERE id = ANY($1) AND lease_owner = $2",
+        "UPDATE {} t SET lease_until = clock_timestamp() + $3 * interval '1 millisecond'
+         FROM unnest($1::bigint[], $2::uuid[]) AS h(id, token)
+         WHERE t.id = h.id AND t.lease_owner = h.token",
         rows.table()
     );
     let mut tick = tokio::time::interval(lease / 3);
@@ -242,7 +318,7 @@ async fn renew(pool: PgPool, rows: Rows, token: Uuid, ids: Vec<i64>, lease: Dura
         tick.tick().await;
         let renewed = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
             .bind(&ids)
-            .bind(token)
+            .bind(&tokens)
             .bind(millis(lease))
             .execute(&pool)
             .await;
@@ -252,18 +328,21 @@ async fn renew(pool: PgPool, rows: Rows, token: Uuid, ids: Vec<i64>, lease: Dura
     }
 }
 
-/// Clears the leases of `ids` this token still holds.
-async fn clear(pool: &PgPool, rows: Rows, token: Uuid, ids: &[i64]) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
+/// Clears the leases of `held` rows that still carry their token.
+pub async fn clear(pool: &PgPool, rows: Rows, held: &[(i64, Uuid)]) -> Result<(), sqlx::Error> {
+    if held.is_empty() {
         return Ok(());
     }
+    let (ids, tokens): (Vec<i64>, Vec<Uuid>) = held.iter().copied().unzip();
     let sql = format!(
-        "UPDATE {} SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1) AND lease_owner = $2",
+        "UPDATE {} t SET lease_owner = NULL, lease_until = NULL
+         FROM unnest($1::bigint[], $2::uuid[]) AS h(id, token)
+         WHERE t.id = h.id AND t.lease_owner = h.token",
         rows.table()
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(ids)
-        .bind(token)
+        .bind(tokens)
         .execute(pool)
         .await
         .map(|_| ())

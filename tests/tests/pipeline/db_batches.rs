@@ -9,6 +9,7 @@ use serde_json::json;
 use shared::db::{
     self,
     conversions::ConvertedItem,
+    delivery_lease::{LeaseTimes, NewLease},
     events::{EventKey, EventOutcome},
 };
 
@@ -51,13 +52,26 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
         received_at: Some(chrono::Utc::now()),
         fetched: None,
     };
+    let lease = NewLease::new(LeaseTimes::default());
 
-    let first =
-        db::conversions::record_converted_many(&pool, &[item(&c1, &k1, &e1), item(&c2, &k2, &e2)])
-            .await?;
+    let first = db::conversions::record_converted_many(
+        &pool,
+        &[item(&c1, &k1, &e1), item(&c2, &k2, &e2)],
+        &lease,
+    )
+    .await?;
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|(row, first)| row.created && *first));
     assert_ne!(first[0].0.id, first[1].0.id);
+    // The rows are created leased for their delivery, in the same statement.
+    assert!(first.iter().all(|(row, _)| row.lease == Some(lease.token)));
+    let leased: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM conversions WHERE lease_owner = $1 AND lease_until > now()",
+    )
+    .bind(lease.token)
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(leased, 2);
     let payload: serde_json::Value =
         sqlx::query_scalar("SELECT payload FROM conversions WHERE id = $1")
             .bind(first[1].0.id)
@@ -72,11 +86,18 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     // Again: the rows exist and the events were recorded before. A third
     // event mapping to the first conversion's key is a new event for an
     // existing conversion.
-    let again =
-        db::conversions::record_converted_many(&pool, &[item(&c2, &k2, &e2), item(&c1, &k3, &e3)])
-            .await?;
+    let again = db::conversions::record_converted_many(
+        &pool,
+        &[item(&c2, &k2, &e2), item(&c1, &k3, &e3)],
+        &lease,
+    )
+    .await?;
     assert_eq!(again[0].0.id, first[1].0.id);
     assert!(!again[0].0.created && !again[0].1, "seen before");
+    assert!(
+        again.iter().all(|(row, _)| row.lease.is_none()),
+        "an existing row's lease is not taken by recording"
+    );
     assert_eq!(again[1].0.id, first[0].0.id);
     assert!(
         !again[1].0.created && again[1].1,
@@ -98,6 +119,15 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     )
     .await?;
     assert_eq!(recorded, [true, false]);
+    let body: Option<serde_json::Value> = sqlx::query_scalar(
+        "SELECT event FROM webhook_events WHERE object_id = 4 AND status = 'ignored'",
+    )
+    .fetch_one(&pool)
+    .await?;
+    assert_eq!(
+        body, None,
+        "an event that fired nothing is kept without its body"
+    );
     let statuses: Vec<(i64, String)> =
         sqlx::query_as("SELECT object_id, status FROM webhook_events ORDER BY object_id")
             .fetch_all(&pool)
@@ -122,14 +152,23 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
     let err = db::conversions::record_converted_many(
         &pool,
         &[item(&c5, &k5, &e5), item(&c5, &gone, &e5)],
+        &lease,
     )
     .await
     .expect_err("the second portal does not exist");
     assert!(err.to_string().contains("portal was deleted"), "{err}");
-    let err =
-        db::conversions::record_converted(&pool, ObjectType::Contacts, &c5, &gone, &e5, None, None)
-            .await
-            .expect_err("no such portal");
+    let err = db::conversions::record_converted(
+        &pool,
+        ObjectType::Contacts,
+        &c5,
+        &gone,
+        &e5,
+        None,
+        None,
+        &lease,
+    )
+    .await
+    .expect_err("no such portal");
     assert!(matches!(err, sqlx::Error::RowNotFound), "{err}");
     let orphans: i64 = sqlx::query_scalar("SELECT count(*) FROM conversions WHERE portal_id = 78")
         .fetch_one(&pool)

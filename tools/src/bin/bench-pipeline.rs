@@ -392,9 +392,7 @@ async fn floor_scenario(run: &mut Run<'_>, name: &str) -> anyhow::Result<()> {
         pool: &pool,
         portal: BUSY,
         messages_at_once: defaults.worker_concurrency,
-        posts_at_once: usize::from(defaults.worker_event_concurrency)
-            * usize::from(defaults.worker_portal_concurrency)
-            / WORKER_MAX_FLUSHING,
+        posts_at_once: defaults.delivery_concurrency(WORKER_MAX_FLUSHING),
     };
     let result = floor::run(&target, &ids).await;
     let cpu = CpuPerConversion::between(

@@ -32,7 +32,7 @@ pub async fn dedupe(
     match seen.conversion {
         Some((id, DeliveryStatus::Pending)) => {
             metrics::counter!("worker_conversions_resumed_total").increment(1);
-            let result = deliver(w, batching, event.portal_id, id).await;
+            let result = deliver(w, batching, event.portal_id, id, None).await;
             dead_letter::refused(w, event, None, &result, None, id).await?;
             result.map(Some)
         }

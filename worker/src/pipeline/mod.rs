@@ -33,7 +33,7 @@ use domain::{
     failure::Failure,
     status::{DeliveryStatus, EventStatus},
 };
-use shared::db::events::EventKey;
+use shared::db::{delivery_lease::Adopted, events::EventKey};
 
 use crate::Worker;
 pub use batching::Batching;
@@ -112,8 +112,17 @@ pub async fn process_event(
     // The conversion and the event's outcome are committed together.
     let story = map::story(mappings, context.as_ref());
     let (row, first) = rec.converted(object_type, &conversion, story).await?;
+    // The row was created leased for this delivery (no statement of its own).
+    let adopted = row.lease.map(|token| Adopted {
+        id: row.id,
+        token,
+        since: tokio::time::Instant::now(),
+    });
     if !first {
         // A concurrent duplicate of this event got there first; it delivers.
+        if let Some(a) = adopted {
+            deliver::let_go(w, a).await;
+        }
         return Ok(EventResult::Duplicate);
     }
     if row.status == DeliveryStatus::Delivered {
@@ -121,7 +130,7 @@ pub async fn process_event(
             conversion_id: row.id,
         });
     }
-    let result = deliver::deliver(w, batching, event.portal_id, row.id).await;
+    let result = deliver::deliver(w, batching, event.portal_id, row.id, adopted).await;
     dead_letter::refused(
         w,
         event,

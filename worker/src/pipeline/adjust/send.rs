@@ -28,7 +28,7 @@ use crate::{
 /// `Err` is a transient failure: the row stays `pending` for the retry.
 pub async fn deliver(w: &Worker, portal: PortalId, id: i64, force: bool) -> Result<Sent, Failure> {
     let (_, creds) = portal_credentials(w, portal).await?;
-    let mut held = lease(w, Rows::Adjustments, &[id]).await?;
+    let mut held = lease(w, Rows::Adjustments, &[id], &[]).await?;
     let Some(row) = db::adjustments::read(&w.pool, id)
         .await
         .map_err(Failure::database)?

@@ -12,6 +12,7 @@ use domain::{
     events::PortalId,
     failure::{Failure, FailureReason},
 };
+use shared::db::delivery_lease::Adopted;
 use tokio::sync::oneshot;
 
 use crate::pipeline::{coalesce::Coalescer, result::EventResult};
@@ -20,6 +21,15 @@ type Reply = oneshot::Sender<Result<EventResult, Failure>>;
 
 /// Each conversion's result, by id.
 pub type Results = HashMap<i64, Result<EventResult, Failure>>;
+
+/// A conversion to deliver, with the lease its recording took on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// The conversion row.
+    pub id: i64,
+    /// The lease written on the row when it was created, to adopt.
+    pub adopted: Option<Adopted>,
+}
 
 /// Batches of one portal being posted at once, at most.
 pub const MAX_FLUSHING: usize = 2;
@@ -31,29 +41,29 @@ pub struct DeliveryBatches {
 }
 
 impl DeliveryBatches {
-    /// Delivers conversion `id` of `portal` with the portal's next batch;
-    /// `flush` posts a batch (when this call leads one).
+    /// Delivers `claim` of `portal` with the portal's next batch; `flush`
+    /// posts a batch (when this call leads one).
     pub async fn deliver<F, Fut>(
         &self,
         portal: PortalId,
-        id: i64,
+        claim: Claim,
         flush: F,
     ) -> Result<EventResult, Failure>
     where
-        F: Fn(Vec<i64>) -> Fut + Send + 'static,
+        F: Fn(Vec<Claim>) -> Fut + Send + 'static,
         Fut: Future<Output = Results> + Send,
     {
         let batch = {
             let mut portals = self.portals.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(portals.entry(portal).or_default())
         };
-        batch.deliver(id, flush).await
+        batch.deliver(claim, flush).await
     }
 }
 
 /// Deliveries of one portal waiting for the next batch.
 pub struct DeliveryBatch {
-    waiting: Coalescer<(i64, Reply)>,
+    waiting: Coalescer<(Claim, Reply)>,
 }
 
 impl Default for DeliveryBatch {
@@ -65,13 +75,17 @@ impl Default for DeliveryBatch {
 }
 
 impl DeliveryBatch {
-    async fn deliver<F, Fut>(self: Arc<Self>, id: i64, flush: F) -> Result<EventResult, Failure>
+    async fn deliver<F, Fut>(
+        self: Arc<Self>,
+        claim: Claim,
+        flush: F,
+    ) -> Result<EventResult, Failure>
     where
-        F: Fn(Vec<i64>) -> Fut + Send + 'static,
+        F: Fn(Vec<Claim>) -> Fut + Send + 'static,
         Fut: Future<Output = Results> + Send,
     {
         let (tx, rx) = oneshot::channel();
-        if self.waiting.push((id, tx)) {
+        if self.waiting.push((claim, tx)) {
             // A task of its own: no caller waits on others' batches after
             // its own result is in.
             tokio::spawn(async move { self.lead(flush).await });
@@ -87,15 +101,15 @@ impl DeliveryBatch {
     /// Posts batches until none waits, answering their callers.
     async fn lead<F, Fut>(&self, flush: F)
     where
-        F: Fn(Vec<i64>) -> Fut,
+        F: Fn(Vec<Claim>) -> Fut,
         Fut: Future<Output = Results>,
     {
         while let Some(items) = self.waiting.next_batch() {
             let started = std::time::Instant::now();
             metrics::histogram!("worker_delivery_batch_size").record(items.len() as f64);
-            let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-            let mut results = flush(ids).await;
-            for (id, reply) in items {
+            let claims: Vec<Claim> = items.iter().map(|(claim, _)| *claim).collect();
+            let mut results = flush(claims).await;
+            for (Claim { id, .. }, reply) in items {
                 let r = results
                     .remove(&id)
                     .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }));

@@ -36,7 +36,7 @@ use shared::{
     db::{
         self,
         conversions::ConversionRow,
-        delivery_lease::{DeliveryLease, LeaseError, Rows},
+        delivery_lease::{Adopted, DeliveryLease, LeaseError, Rows},
         portals::StoredPortal,
     },
     impact::ImpactCredentials,
@@ -48,24 +48,26 @@ use crate::{
     pipeline::{batching::Batching, result::EventResult},
 };
 
-pub use batches::{DeliveryBatches, MAX_FLUSHING, Results};
+pub use batches::{Claim, DeliveryBatches, MAX_FLUSHING, Results};
 
 /// Delivers conversion `id` of `portal`, with the portal's next shared batch
-/// or alone.
+/// or alone, adopting the lease its recording took (`adopted`).
 pub async fn deliver(
     w: &Worker,
     batching: Batching,
     portal: PortalId,
     id: i64,
+    adopted: Option<Adopted>,
 ) -> Result<EventResult, Failure> {
+    let claim = Claim { id, adopted };
     match batching {
         Batching::Shared => {
             let w2 = w.clone();
-            let flush = move |ids| flush(w2.clone(), portal, ids);
-            w.deliveries.deliver(portal, id, flush).await
+            let flush = move |claims| flush(w2.clone(), portal, claims);
+            w.deliveries.deliver(portal, claim, flush).await
         }
         Batching::Alone => {
-            let mut results = deliver_batch(w, portal, &[id], How::Deliver).await?;
+            let mut results = deliver_batch(w, portal, &[claim], How::Deliver).await?;
             results
                 .remove(&id)
                 .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }))
@@ -85,7 +87,8 @@ pub async fn resend(
     force: bool,
 ) -> Result<Sent, Failure> {
     let how = How::Resend { params, force };
-    let mut results = deliver_batch(w, portal, &[id], how).await?;
+    let claim = Claim { id, adopted: None };
+    let mut results = deliver_batch(w, portal, &[claim], how).await?;
     Ok(match results.remove(&id) {
         Some(Ok(EventResult::Delivered { .. })) => Sent::Delivered,
         Some(Ok(EventResult::AlreadyDelivered { .. })) => Sent::AlreadyDelivered,
@@ -181,10 +184,10 @@ pub enum Sent {
 
 /// Delivers one coalesced batch of the worker's deliveries (the flush of
 /// [`DeliveryBatches`]).
-async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
-    match deliver_batch(&w, portal, &ids, How::Deliver).await {
+async fn flush(w: Worker, portal: PortalId, claims: Vec<Claim>) -> Results {
+    match deliver_batch(&w, portal, &claims, How::Deliver).await {
         Ok(r) => r,
-        Err(f) => ids.iter().map(|id| (*id, Err(f.clone()))).collect(),
+        Err(f) => claims.iter().map(|c| (c.id, Err(f.clone()))).collect(),
     }
 }
 
@@ -194,11 +197,13 @@ async fn flush(w: Worker, portal: PortalId, ids: Vec<i64>) -> Results {
 async fn deliver_batch(
     w: &Worker,
     portal: PortalId,
-    ids: &[i64],
+    claims: &[Claim],
     how: How<'_>,
 ) -> Result<Results, Failure> {
     let (stored, creds) = portal_credentials(w, portal).await?;
-    let mut unique = ids.to_vec();
+    let ids: Vec<i64> = claims.iter().map(|c| c.id).collect();
+    let adopted: Vec<Adopted> = claims.iter().filter_map(|c| c.adopted).collect();
+    let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();
     let unconfigured = Failure::permanent(
@@ -214,7 +219,12 @@ async fn deliver_batch(
         .iter()
         .map(|id| (*id, Ok(EventResult::Skipped("unknown_portal"))))
         .collect();
-    let mut held = lease(w, Rows::Conversions, &unique).await?;
+    let unleased: Vec<i64> = claims
+        .iter()
+        .filter(|c| c.adopted.is_none())
+        .map(|c| c.id)
+        .collect();
+    let mut held = lease(w, Rows::Conversions, &unleased, &adopted).await?;
     let to_post = read_pending(&w.pool, held.held(), how.force(), &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
@@ -269,10 +279,24 @@ async fn deliver_batch(
     Ok(out)
 }
 
-/// Leases `ids` for this delivery; rows another worker is delivering for
+/// Lets go of a lease a recording took on a row that this event will not
+/// deliver (best effort: otherwise it runs out).
+pub(crate) async fn let_go(w: &Worker, a: Adopted) {
+    let held = [(a.id, a.token)];
+    if let Err(e) = shared::db::delivery_lease::clear(&w.pool, Rows::Conversions, &held).await {
+        tracing::debug!(error = %e, conversion = a.id, "clearing a delivery lease failed; it runs out");
+    }
+}
+
+/// Leases `ids` for this delivery (adopting `adopted`); rows another worker is delivering for
 /// longer than the wait are a transient failure (the message is retried).
-pub(crate) async fn lease(w: &Worker, rows: Rows, ids: &[i64]) -> Result<DeliveryLease, Failure> {
-    DeliveryLease::acquire(&w.pool, rows, ids, w.delivery_lease)
+pub(crate) async fn lease(
+    w: &Worker,
+    rows: Rows,
+    ids: &[i64],
+    adopted: &[Adopted],
+) -> Result<DeliveryLease, Failure> {
+    DeliveryLease::acquire_adopting(&w.pool, rows, ids, adopted, w.delivery_lease)
         .await
         .map_err(|e| match e {
             LeaseError::Database(e) => Failure::database(e),

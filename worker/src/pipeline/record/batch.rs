@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use domain::failure::Failure;
+use shared::db::delivery_lease::{LeaseTimes, NewLease};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 
@@ -44,16 +45,24 @@ type Reply = oneshot::Sender<Result<Recorded, RecordError>>;
 /// Outcomes waiting for the next commit; one per worker.
 pub struct RecordBatch {
     pool: PgPool,
+    /// The delivery lease each created conversion row is written with.
+    lease: LeaseTimes,
     waiting: Coalescer<(Item, Reply)>,
 }
 
 impl RecordBatch {
-    /// A batcher writing to `pool`.
-    pub fn new(pool: PgPool) -> Self {
+    /// A batcher writing to `pool`; the conversion rows it creates are
+    /// leased for `lease` (their delivery adopts the lease).
+    pub fn new(pool: PgPool, lease: LeaseTimes) -> Self {
         Self {
             pool,
+            lease,
             waiting: Coalescer::new(MAX_COMMITTING),
         }
+    }
+
+    fn new_lease(&self) -> NewLease {
+        NewLease::new(self.lease)
     }
 
     /// Records `item` with the batch of `batching`.
@@ -63,7 +72,8 @@ impl RecordBatch {
         item: Item,
     ) -> Result<Recorded, RecordError> {
         if batching == Batching::Alone {
-            let mut recorded = write(&self.pool, std::slice::from_ref(&item)).await?;
+            let mut recorded =
+                write(&self.pool, std::slice::from_ref(&item), &self.new_lease()).await?;
             return recorded.pop().ok_or(RecordError::NotCommitted);
         }
         let (reply, rx) = oneshot::channel();
@@ -89,7 +99,7 @@ impl RecordBatch {
 
     async fn commit(&self, batch: Vec<(Item, Reply)>) {
         let (items, replies): (Vec<Item>, Vec<Reply>) = batch.into_iter().unzip();
-        match write(&self.pool, &items).await {
+        match write(&self.pool, &items, &self.new_lease()).await {
             Ok(recorded) => {
                 for (reply, r) in replies.into_iter().zip(recorded) {
                     let _ = reply.send(Ok(r));
@@ -98,7 +108,7 @@ impl RecordBatch {
             Err(e) if items.len() > 1 => {
                 failed(&e, items.len());
                 for (item, reply) in items.iter().zip(replies) {
-                    let r = write(&self.pool, std::slice::from_ref(item))
+                    let r = write(&self.pool, std::slice::from_ref(item), &self.new_lease())
                         .await
                         .and_then(|mut r| r.pop().ok_or(sqlx::Error::RowNotFound));
                     if let Err(e) = &r {

@@ -9,6 +9,7 @@ use domain::{
 use shared::db::{
     self,
     conversions::{ConvertedItem, RecordedConversion},
+    delivery_lease::NewLease,
     events::{EventKey, EventOutcome},
 };
 use sqlx::{PgConnection, PgPool};
@@ -53,14 +54,19 @@ pub(super) enum Recorded {
 /// each event (and of each conversion key) is written with one statement
 /// per kind; a repeat (a duplicate event in the batch) one by one after
 /// them, as it would have been alone.
-pub(super) async fn write(pool: &PgPool, items: &[Item]) -> Result<Vec<Recorded>, sqlx::Error> {
+/// The conversion rows created are leased with `lease` for their delivery.
+pub(super) async fn write(
+    pool: &PgPool,
+    items: &[Item],
+    lease: &NewLease,
+) -> Result<Vec<Recorded>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let (converted, outcomes, repeats) = classify(items);
     let mut out: Vec<Option<Recorded>> = items.iter().map(|_| None).collect();
-    write_converted(&mut tx, items, &converted, &mut out).await?;
+    write_converted(&mut tx, items, &converted, &mut out, lease).await?;
     write_outcomes(&mut tx, items, &outcomes, &mut out).await?;
     for i in repeats {
-        out[i] = Some(write_one(&mut tx, &items[i]).await?);
+        out[i] = Some(write_one(&mut tx, &items[i], lease).await?);
     }
     tx.commit().await?;
     out.into_iter()
@@ -103,6 +109,7 @@ async fn write_converted(
     items: &[Item],
     which: &[usize],
     out: &mut [Option<Recorded>],
+    lease: &NewLease,
 ) -> Result<(), sqlx::Error> {
     let rows: Vec<ConvertedItem<'_>> = which
         .iter()
@@ -125,7 +132,7 @@ async fn write_converted(
             Item::Outcome { .. } => None,
         })
         .collect();
-    let recorded = db::conversions::record_converted_many(&mut *tx, &rows).await?;
+    let recorded = db::conversions::record_converted_many(&mut *tx, &rows, lease).await?;
     for (i, r) in which.iter().zip(recorded) {
         out[*i] = Some(Recorded::Converted(r));
     }
@@ -169,7 +176,11 @@ async fn write_outcomes(
     Ok(())
 }
 
-async fn write_one(tx: &mut PgConnection, item: &Item) -> Result<Recorded, sqlx::Error> {
+async fn write_one(
+    tx: &mut PgConnection,
+    item: &Item,
+    lease: &NewLease,
+) -> Result<Recorded, sqlx::Error> {
     Ok(match item {
         Item::Converted {
             object_type,
@@ -187,6 +198,7 @@ async fn write_one(tx: &mut PgConnection, item: &Item) -> Result<Recorded, sqlx:
                 event,
                 *received_at,
                 fetched.as_ref(),
+                lease,
             )
             .await?,
         ),
