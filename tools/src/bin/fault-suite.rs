@@ -49,6 +49,12 @@ struct Args {
     /// the single node's restart). Works with --reduced too.
     #[arg(long, default_value_t = 1)]
     cluster: usize,
+    /// With --cluster: once the faults' window is over, cut the work
+    /// queue's leader off from the other nodes (nftables drops its Erlang
+    /// distribution traffic; needs root and `nft`) with the load still
+    /// flowing, then heal.
+    #[arg(long)]
+    partition: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -77,6 +83,10 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::from(2);
     }
+    if args.partition && args.cluster < 3 {
+        eprintln!("fault-suite: --partition needs --cluster 3 or more");
+        return std::process::ExitCode::from(2);
+    }
     let mut cfg = if args.reduced {
         FaultConfig::reduced(args.seed)
     } else {
@@ -91,11 +101,13 @@ fn main() -> std::process::ExitCode {
             settle: Duration::from_secs(args.settle),
             work_dir: faults::default_work_dir(),
             cluster: 1,
+            partition: false,
         }
     };
     cfg.cluster = args.cluster;
+    cfg.partition = args.partition;
     println!(
-        "fault-suite: {} s, {} portals, {} workers, {} contacts + {} deals per portal per s, {} kills, {} RabbitMQ node(s), seed {}",
+        "fault-suite: {} s, {} portals, {} workers, {} contacts + {} deals per portal per s, {} kills, {} RabbitMQ node(s){}, seed {}",
         cfg.duration.as_secs(),
         cfg.portals,
         cfg.workers,
@@ -103,6 +115,11 @@ fn main() -> std::process::ExitCode {
         cfg.deals_per_sec,
         cfg.kills,
         cfg.cluster,
+        if cfg.partition {
+            " then a partition"
+        } else {
+            ""
+        },
         cfg.seed
     );
     let dir = cfg.work_dir.clone();

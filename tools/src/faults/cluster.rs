@@ -1,12 +1,22 @@
 //! The fault suite's broker: one private RabbitMQ node, or a cluster of
 //! several on loopback (`fault-suite --cluster 3`): distinct node names
-//! and ports, one random Erlang cookie, joined with `join_cluster`.
+//! and ports, one random Erlang cookie, joined with `join_cluster`; each
+//! node's distribution traffic comes from a loopback address of its own
+//! (so [`super::firewall`] can cut one node off), and partitions are
+//! handled with `pause_minority`.
 
-use std::{path::Path, time::Duration};
+use std::{net::Ipv4Addr, path::Path, time::Duration};
 
 use anyhow::{Context as _, bail};
+use rand::Rng as _;
 
-use super::services::PrivateRabbit;
+use super::services::{ClusterMember, PrivateRabbit};
+
+/// The cluster nodes' Erlang `net_ticktime`: a node that hears nothing
+/// from a peer for 10 s (±25 %) counts it down. RabbitMQ's default is
+/// 60 s; a shorter one keeps a partition phase short, and every figure
+/// measured from a cut scales with it.
+pub const NET_TICKTIME_SECS: u32 = 10;
 
 /// The private broker of a run.
 pub struct RabbitCluster {
@@ -25,11 +35,19 @@ impl RabbitCluster {
         }
         let cookie = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
         let pid = std::process::id();
+        // 127.<random>.<random>.<node>: a run's addresses differ from
+        // another run's, so cutting one run's node touches no other run.
+        let mut rng = rand::rng();
+        let net: [u8; 2] = [rng.random_range(64..=254), rng.random_range(1..=254)];
         let starts = (1..=n).map(|i| {
             let dir = dir.join(format!("rabbitmq-{i}"));
-            let cookie = cookie.clone();
+            let member = ClusterMember {
+                cookie: cookie.clone(),
+                dist_source: Ipv4Addr::new(127, net[0], net[1], i as u8),
+                net_ticktime_secs: NET_TICKTIME_SECS,
+            };
             async move {
-                PrivateRabbit::start_node(&dir, format!("fs{pid}n{i}@localhost"), Some(&cookie))
+                PrivateRabbit::start_node(&dir, format!("fs{pid}n{i}@localhost"), Some(member))
                     .await
                     .with_context(|| format!("starting cluster node {i}"))
             }
@@ -56,7 +74,7 @@ impl RabbitCluster {
     }
 
     /// Waits until a live node reports `n` running nodes.
-    async fn wait_running(&self, n: usize) -> anyhow::Result<()> {
+    pub(super) async fn wait_running(&self, n: usize) -> anyhow::Result<()> {
         for _ in 0..120 {
             if let Ok(out) = self
                 .any_cli("rabbitmqctl", &["cluster_status", "--formatter", "json"])
@@ -113,6 +131,38 @@ impl RabbitCluster {
             .with_context(|| format!("{leader} is not one of our nodes"))
     }
 
+    /// The AMQP connections each node holds (by index), as node `via`
+    /// reports them for the whole cluster: the connection names the
+    /// clients gave ("?" for none).
+    pub async fn connections(&self, via: usize) -> anyhow::Result<Vec<Vec<String>>> {
+        let out = self.nodes[via]
+            .cli(
+                "rabbitmqctl",
+                &[
+                    "list_connections",
+                    "port",
+                    "client_properties",
+                    "--formatter",
+                    "json",
+                    "-q",
+                ],
+            )
+            .await?;
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(&out).with_context(|| format!("list_connections said {out}"))?;
+        let mut per_node = vec![Vec::new(); self.nodes.len()];
+        for r in rows {
+            let port = r["port"].as_u64().unwrap_or_default();
+            if let Some(i) = self.nodes.iter().position(|n| u64::from(n.port) == port) {
+                per_node[i].push(connection_name(&r["client_properties"]));
+            }
+        }
+        for names in &mut per_node {
+            names.sort();
+        }
+        Ok(per_node)
+    }
+
     /// Brings node `i` back after a kill and waits until the cluster
     /// counts it again.
     pub async fn bring_back(&mut self, i: usize) -> anyhow::Result<()> {
@@ -127,4 +177,18 @@ impl RabbitCluster {
         }
         Ok(())
     }
+}
+
+/// The `connection_name` among a connection's client properties, as the
+/// CLI's JSON shows them (`[["connection_name","longstr","worker"],...]`
+/// or an object); "?" when the client gave none.
+fn connection_name(props: &serde_json::Value) -> String {
+    let name = match props {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .find(|i| i[0] == "connection_name")
+            .and_then(|i| i[2].as_str()),
+        other => other["connection_name"].as_str(),
+    };
+    name.unwrap_or("?").to_owned()
 }

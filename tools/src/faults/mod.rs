@@ -3,12 +3,16 @@
 //! sandbox in this process — while workers are SIGKILLed at random moments,
 //! RabbitMQ is restarted, PostgreSQL crashes, impact.com fails (5xx, 429,
 //! timeouts), HubSpot answers 429 and delivers duplicates out of order.
-//! Then it reconciles (see [`reconcile`]) and prints the counts.
+//! A cluster run can add a network partition of one node
+//! ([`partition`]). Then it reconciles (see [`reconcile`]) and prints the
+//! counts.
 
 pub mod cluster;
 mod env;
 mod failover;
+mod firewall;
 mod inject;
+mod partition;
 pub mod postgres;
 pub mod procs;
 pub mod reconcile;
@@ -17,6 +21,7 @@ mod run;
 pub mod services;
 
 pub use failover::Failover;
+pub use partition::Partition;
 pub use report::Report;
 pub use run::run;
 
@@ -46,6 +51,10 @@ pub struct FaultConfig {
     /// RabbitMQ nodes: 1, or a cluster of 3 or more whose work-queue
     /// leader is SIGKILLed mid-run (instead of the single node's restart).
     pub cluster: usize,
+    /// In a cluster run: after the faults' window, cut the work queue's
+    /// leader off from the other nodes with the load still flowing, then
+    /// heal (needs root and `nft`).
+    pub partition: bool,
 }
 
 impl FaultConfig {
@@ -62,6 +71,7 @@ impl FaultConfig {
             settle: Duration::from_secs(300),
             work_dir: default_work_dir(),
             cluster: 1,
+            partition: false,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use sqlx::{PgPool, Row};
 
-use super::{failover::Failover, reconcile::Reconciliation};
+use super::{failover::Failover, partition::Partition, reconcile::Reconciliation};
 use sandbox::WebhookStats;
 
 /// Faults the run injected, and how the processes went.
@@ -28,6 +28,8 @@ pub struct FaultCounts {
     pub leader_kills: u32,
     /// The last leader kill's recovery.
     pub failover: Option<Failover>,
+    /// The partition phase's figures, when the run had one.
+    pub partition: Option<Partition>,
 }
 
 /// Everything a run found.
@@ -49,13 +51,18 @@ pub struct Report {
 
 impl Report {
     /// Nothing lost, nothing doubled, nothing made up, every graceful stop
-    /// clean; in a cluster run, the pipeline recovered from the leader's loss.
+    /// clean; in a cluster run, the pipeline recovered from the leader's loss
+    /// and, when the run had one, from the partition.
     pub fn passed(&self) -> bool {
         let f = &self.faults;
         let recovered = f.leader_kills == 0
             || f.failover
                 .is_some_and(|fo| fo.new_event_conversion.is_some());
-        self.recon.passed() && f.unclean_stops == 0 && recovered
+        let partition_healed = f
+            .partition
+            .as_ref()
+            .is_none_or(|p| p.recovery.new_event_conversion.is_some());
+        self.recon.passed() && f.unclean_stops == 0 && recovered && partition_healed
     }
 
     /// The table and the `RESULT key=value` lines.
@@ -103,6 +110,36 @@ impl Report {
                 ),
                 ("failover_webhook_failures", fo.webhook_failures.to_string()),
             ]);
+            if let Some(p) = &f.partition {
+                rows.extend([
+                    ("partitions", "1".to_owned()),
+                    (
+                        "partition_node_clients",
+                        p.cut_node_clients.len().to_string(),
+                    ),
+                    ("partition_hold_seconds", secs(Some(p.held))),
+                    ("partition_pause_seconds", secs(p.paused)),
+                    (
+                        "partition_clients_reconnected",
+                        p.clients_reconnected.to_string(),
+                    ),
+                    ("partition_clients_moved_seconds", secs(p.clients_moved)),
+                    ("partition_seconds", secs(p.recovery.new_event_conversion)),
+                    (
+                        "partition_first_conversion_seconds",
+                        secs(p.recovery.first_conversion),
+                    ),
+                    (
+                        "partition_webhook_failures",
+                        p.recovery.webhook_failures.to_string(),
+                    ),
+                    ("partition_rejoin_seconds", secs(p.rejoined)),
+                    (
+                        "partition_node_restarts",
+                        u32::from(p.restarted).to_string(),
+                    ),
+                ]);
+            }
         }
         let mut out = String::from("\n| count | value |\n| --- | ---: |\n");
         for (k, v) in &rows {

@@ -1,4 +1,5 @@
-//! One fault-suite run: set up, load, faults on a seeded schedule, settle,
+//! One fault-suite run: set up, load, faults on a seeded schedule, (in a
+//! cluster run, if asked) a partition with the load still flowing, settle,
 //! reconcile.
 
 use std::{
@@ -19,7 +20,9 @@ use super::{
         QUEUE_PREFIX, child_env, generate_load, portal_doc, retry_schedule, settle, supervise,
         wait_ready,
     },
+    firewall,
     inject::{Injector, sandbox_handles, schedule},
+    partition,
     postgres::PrivatePostgres,
     procs::{Proc, Role},
     report,
@@ -36,6 +39,12 @@ use sandbox::{DeliveryOptions, ImpactAccount, PortalSeed, Sandbox, SandboxConfig
 /// run's verdict is in the [`Report`].
 pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
     std::fs::create_dir_all(&cfg.work_dir)?;
+    if cfg.partition {
+        anyhow::ensure!(cfg.cluster >= 3, "a partition needs a cluster of 3 or more");
+        firewall::check_available()
+            .await
+            .context("the partition phase cuts a node off with nftables")?;
+    }
     let dir = cfg.work_dir.clone();
     println!(
         "fault-suite: logs and private services under {}",
@@ -181,6 +190,21 @@ pub async fn run(cfg: FaultConfig, bins: &Binaries) -> anyhow::Result<Report> {
         done??;
     }
     tokio::time::sleep(cfg.duration.saturating_sub(started.elapsed())).await;
+    if cfg.partition {
+        println!("  [{:6.1} s] partition", started.elapsed().as_secs_f64());
+        let p = partition::run(
+            &rabbit,
+            &work_queue,
+            (sandbox.hubspot(), sandbox.impact()),
+            &account_of,
+        )
+        .await?;
+        println!(
+            "  [{:6.1} s] partition done",
+            started.elapsed().as_secs_f64()
+        );
+        counts.lock().await.partition = Some(p);
+    }
     stop.cancel();
     load.await??;
     supervisor.await??;

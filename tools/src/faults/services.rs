@@ -4,6 +4,7 @@
 //! several into a cluster).
 
 use std::{
+    net::Ipv4Addr,
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -17,11 +18,33 @@ use rustix::process::Signal;
 use crate::process::{free_port, signal_group};
 
 /// Whether something accepts TCP connections on `port`.
-async fn port_open(port: u16) -> bool {
+pub(super) async fn port_open(port: u16) -> bool {
     tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .is_ok()
 }
+
+/// How a node takes part in one of the suite's clusters.
+#[derive(Debug, Clone)]
+pub struct ClusterMember {
+    /// The Erlang cookie the nodes share.
+    pub cookie: String,
+    /// The loopback address (in 127.0.0.0/8) its outgoing Erlang
+    /// distribution connections come from: one per node, so a firewall
+    /// rule can tell the nodes' traffic apart ([`super::firewall`]).
+    pub dist_source: Ipv4Addr,
+    /// Erlang's `net_ticktime`: a peer silent for about this long is down.
+    pub net_ticktime_secs: u32,
+}
+
+/// The settings of a cluster node ([`ClusterMember`]): RabbitMQ's
+/// partition handling, in the node's `rabbitmq.conf`.
+const CLUSTER_NODE_CONF: &str = "\
+# A node cut off from the majority of the cluster pauses (stops serving
+# clients) until it sees the majority again: no two halves accept
+# messages for the same queue at once.
+cluster_partition_handling = pause_minority
+";
 
 /// A RabbitMQ node of our own (`rabbitmq-server` in the foreground).
 pub struct PrivateRabbit {
@@ -30,6 +53,7 @@ pub struct PrivateRabbit {
     pub port: u16,
     dist_port: u16,
     node: String,
+    member: Option<ClusterMember>,
     child: Option<Child>,
 }
 
@@ -40,24 +64,26 @@ impl PrivateRabbit {
         Self::start_node(&dir.join("rabbitmq"), node, None).await
     }
 
-    /// Starts node `node` with its files under `dir` and, when given, the
-    /// Erlang `cookie` (the nodes of a cluster share one); waits until it
-    /// accepts AMQP connections.
+    /// Starts node `node` with its files under `dir` and, for a cluster
+    /// node, its `member` settings (the nodes of a cluster share one
+    /// cookie); waits until it accepts AMQP connections.
     pub async fn start_node(
         dir: &Path,
         node: String,
-        cookie: Option<&str>,
+        member: Option<ClusterMember>,
     ) -> anyhow::Result<Self> {
         let mut me = Self {
             dir: dir.to_owned(),
             port: free_port()?,
             dist_port: free_port()?,
             node,
+            member,
             child: None,
         };
         std::fs::create_dir_all(me.dir.join("home"))?;
-        if let Some(cookie) = cookie {
-            write_cookie(&me.dir.join("home/.erlang.cookie"), cookie)?;
+        if let Some(m) = &me.member {
+            write_cookie(&me.dir.join("home/.erlang.cookie"), &m.cookie)?;
+            std::fs::write(me.dir.join("rabbitmq.conf"), CLUSTER_NODE_CONF)?;
         }
         me.launch().await?;
         Ok(me)
@@ -66,6 +92,16 @@ impl PrivateRabbit {
     /// The Erlang node name (`name@localhost`).
     pub fn node(&self) -> &str {
         &self.node
+    }
+
+    /// The port its Erlang distribution listens on (peers connect to it).
+    pub fn dist_port(&self) -> u16 {
+        self.dist_port
+    }
+
+    /// Its cluster settings (none for a lone node).
+    pub fn member(&self) -> Option<&ClusterMember> {
+        self.member.as_ref()
     }
 
     /// Runs a RabbitMQ CLI tool (`rabbitmqctl`, `rabbitmq-queues`) against
@@ -144,7 +180,19 @@ impl PrivateRabbit {
             .append(true)
             .open(self.dir.join("server.log"))?;
         let d = |s: &str| self.dir.join(s).to_string_lossy().into_owned();
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(m) = &self.member {
+            let [a, b, c, e] = m.dist_source.octets();
+            cmd.env(
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                format!(
+                    "-kernel inet_dist_connect_options [{{ip,{{{a},{b},{c},{e}}}}}] \
+                     -kernel net_ticktime {}",
+                    m.net_ticktime_secs
+                ),
+            );
+        }
+        let child = cmd
             // The cookie lives in HOME; a fresh one keeps us off the shared node's.
             .env("HOME", d("home"))
             .env("RABBITMQ_NODENAME", &self.node)
