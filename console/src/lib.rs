@@ -61,8 +61,9 @@ pub async fn run(
     let pool = db::pool(&settings).ok();
     let state = AppState::with_pool(&settings, pool.clone());
     if let Ok(site) = &state.website {
-        // The website's schema; the worker applies the same migrations.
-        if let Err(e) = shared::db::migrate(&site.pool).await {
+        // The website's schema; the worker applies the same migrations
+        // (over CONNECTOR_DATABASE_DIRECT_URL when it is set).
+        if let Err(e) = shared::db::direct::migrate(&settings, &site.pool).await {
             tracing::warn!(error = %e, "website: database migrations not applied; pages answer 503 until the database is reachable");
         }
     }

@@ -23,8 +23,18 @@ pub fn plan(settings: &Settings, workers: u32) -> Plan {
 
 /// Reads `max_connections` and logs a warning when the pools may open
 /// more: workers are `CONNECTOR_EXPECTED_WORKERS`, or the worker processes
-/// connected now when more (or when it is unset).
+/// connected now when more (or when it is unset). With
+/// `CONNECTOR_DATABASE_DIRECT_URL` set the main pools go through a pooler
+/// whose own pool is what PostgreSQL sees: nothing to add up here.
 pub async fn check(settings: &Settings, pool: &PgPool) {
+    if settings.direct_database_url().is_some() {
+        tracing::info!(
+            "connection budget: CONNECTOR_DATABASE_DIRECT_URL is set, so the main pool is taken to go \
+             through a pooler (PgBouncer): PostgreSQL sees the pooler's connections, plus one per \
+             worker and ingest replica listening directly"
+        );
+        return;
+    }
     let server = match ServerLimits::read(pool).await {
         Ok(s) => s,
         Err(e) => {

@@ -143,7 +143,9 @@ impl Worker {
         )
         .await
         .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
-        db::migrate(&pool).await.context("applying migrations")?;
+        db::direct::migrate(settings, &pool)
+            .await
+            .context("applying migrations")?;
         crate::budget::check(settings, &pool).await;
         Self::new(settings, pool)
     }

@@ -71,8 +71,16 @@ pub async fn run_with(
             shutdown.clone(),
         );
     }
+    // LISTEN holds its connection: on the direct URL when one is set.
+    let listen_pool = shared::db::direct::listen_pool(
+        settings,
+        &shared::db::budget::worker_app_name(),
+        &worker.pool,
+    )
+    .context("CONNECTOR_DATABASE_DIRECT_URL")?;
     let listener = tokio::spawn(runtime::cache_listener::listen(
         worker.clone(),
+        listen_pool,
         shutdown.clone(),
     ));
     let pruner = ops::retention::spawn(

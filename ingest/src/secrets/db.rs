@@ -2,7 +2,9 @@
 //! in full at start and every `CONNECTOR_WEBHOOK_SECRETS_REFRESH_SECS`, and
 //! one portal at a time when a configuration change is announced (`NOTIFY`
 //! on the channel every portal change uses). At most two connections: one
-//! listening, one reading. A database that is down at start (or later)
+//! listening (on `CONNECTOR_DATABASE_DIRECT_URL` when it is set, so the
+//! reading one may go through PgBouncer in transaction mode), one reading.
+//! A database that is down at start (or later)
 //! leaves ingest serving what it has (the default secret, the file, the
 //! last secrets read), with the staleness in its metrics.
 
@@ -15,7 +17,7 @@ use shared::{
     config::Settings,
     crypto::{CryptoError, SecretCipher},
     db::{
-        budget,
+        budget, direct,
         listen::{Change, ConfigListener, PgPool},
         webhook_secrets,
     },
@@ -30,6 +32,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// The database side of the secrets.
 pub struct DbSecrets {
     pool: PgPool,
+    listen: PgPool,
     cipher: Option<SecretCipher>,
     secrets: Arc<WebhookSecrets>,
     refresh: Duration,
@@ -45,15 +48,24 @@ impl DbSecrets {
             Err(CryptoError::MissingKey) => None,
             Err(e) => bail!("webhook secrets from the database: {e}"),
         };
-        // One connection listens, one reads.
+        // One connection listens, one reads: one pool of both, or the
+        // listening one on the direct URL and one reading through the
+        // main URL.
+        let direct = settings.direct_database_url().is_some();
         let pool = budget::lazy_named(
             &settings.database_url,
             budget::INGEST_APP,
-            budget::INGEST_CONNECTIONS,
+            if direct {
+                1
+            } else {
+                budget::INGEST_CONNECTIONS
+            },
             START_TIMEOUT,
         )?;
+        let listen = direct::listen_pool(settings, budget::INGEST_APP, &pool)?;
         let me = Self {
             pool,
+            listen,
             cipher,
             secrets,
             refresh: Duration::from_secs(settings.webhook_secrets_refresh_secs.max(1)),
@@ -154,7 +166,7 @@ impl DbSecrets {
     /// Listens, reads everything once, then follows notifications and the
     /// periodic reload; returns when the listening connection fails.
     async fn follow(&self) -> anyhow::Error {
-        let mut listener = match ConfigListener::connect(&self.pool).await {
+        let mut listener = match ConfigListener::connect(&self.listen).await {
             Ok(l) => l,
             Err(e) => return e.into(),
         };

@@ -69,6 +69,7 @@ impl Settings {
     /// Checks what the ingest process needs.
     pub fn validate_ingest(&self) -> Result<(), ConfigError> {
         self.client_secret()?;
+        self.check_direct_database_url()?;
         self.edge
             .validate_ingest(self.max_body_bytes, self.publish_timeout_ms)?;
         if self.hubspot_client_secret.is_none()
@@ -120,6 +121,7 @@ impl Settings {
     /// its missing settings as 503 pages, as before).
     pub fn validate_console(&self) -> Result<(), ConfigError> {
         self.client_secret()?;
+        self.check_direct_database_url()?;
         self.edge.validate()?;
         if self.console_db_connections < 2 {
             return Err(ConfigError::Invalid {
@@ -195,6 +197,37 @@ impl Settings {
             .or_else(|| (!tokens.is_empty()).then_some(DEFAULT_ADMIN_ADDR))
     }
 
+    /// `CONNECTOR_DATABASE_DIRECT_URL` when it is set (not blank) and is
+    /// not `CONNECTOR_DATABASE_URL` itself: `LISTEN` and the migrations
+    /// then connect there, apart from the main pool.
+    pub fn direct_database_url(&self) -> Option<&str> {
+        self.database_direct_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty() && *u != self.database_url)
+    }
+
+    /// Checks that the direct URL, when set, is a PostgreSQL URL (the main
+    /// one is checked where its pool is opened).
+    fn check_direct_database_url(&self) -> Result<(), ConfigError> {
+        let Some(url) = self.direct_database_url() else {
+            return Ok(());
+        };
+        let invalid = |why: String| ConfigError::Invalid {
+            name: "CONNECTOR_DATABASE_DIRECT_URL",
+            problem: format!(
+                "not a PostgreSQL URL ({why}); expected e.g. postgres://connector@db.example:5432/connector"
+            ),
+        };
+        let scheme = url::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+        if !matches!(scheme.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("it must start with postgres://".into()));
+        }
+        url.parse::<sqlx::postgres::PgConnectOptions>()
+            .map(|_| ())
+            .map_err(|e| invalid(e.to_string()))
+    }
+
     /// The lease of a dead letter taken by a replay.
     pub fn replay_lease(&self) -> Duration {
         Duration::from_secs(self.replay_lease_secs.max(1))
@@ -227,6 +260,7 @@ impl Settings {
     /// Checks what the worker process needs.
     pub fn validate_worker(&self) -> Result<(), ConfigError> {
         self.client_secret()?;
+        self.check_direct_database_url()?;
         if self.worker_prefetch == 0 {
             return Err(ConfigError::Invalid {
                 name: "CONNECTOR_WORKER_PREFETCH",

@@ -154,6 +154,13 @@ pub struct Settings {
     pub retry_schedule: String,
     /// PostgreSQL URL (worker, website).
     pub database_url: String,
+    /// PostgreSQL URL of the connections that hold session state: `LISTEN`
+    /// and the migrations (sqlx takes a session advisory lock). Unset or
+    /// blank: `database_url`, whose pool then does both. Set, `database_url`
+    /// may point at PgBouncer in transaction mode and this one straight at
+    /// PostgreSQL ([`Settings::direct_database_url`]).
+    #[serde(default)]
+    pub database_direct_url: Option<String>,
     /// Base64 of the 32-byte AES-256-GCM key that encrypts stored secrets.
     pub encryption_key: Option<SecretString>,
     /// Id (1..=255) stored with every value sealed by `encryption_key`.

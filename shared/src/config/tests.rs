@@ -192,3 +192,55 @@ fn listener_limits_come_from_the_environment_and_are_checked() {
         "shorter than the broker's wait"
     );
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment's Jail API
+fn the_direct_database_url_is_optional_and_checked_by_every_process() {
+    let mut s = Settings::defaults();
+    assert_eq!(
+        s.direct_database_url(),
+        None,
+        "unset: the main pool does it"
+    );
+    for same in ["", "  ", "postgres://postgres@127.0.0.1:5432/test"] {
+        s.database_direct_url = Some(same.into());
+        assert_eq!(s.direct_database_url(), None, "{same:?}");
+    }
+    s.database_url = "postgres://connector@pgbouncer:6432/connector".into();
+    s.database_direct_url = Some(" postgres://connector@db:5432/connector ".into());
+    assert_eq!(
+        s.direct_database_url(),
+        Some("postgres://connector@db:5432/connector")
+    );
+    s.webhook_secrets_db = true;
+    s.validate_ingest().expect("a PostgreSQL URL");
+    s.validate_console().expect("a PostgreSQL URL");
+    s.validate_worker().expect("a PostgreSQL URL");
+    for bad in [
+        "db.example:5432/connector",
+        "not a url",
+        "postgres://u@db/connector?sslmode=sometimes",
+    ] {
+        s.database_direct_url = Some(bad.into());
+        for err in [
+            s.validate_ingest().expect_err(bad),
+            s.validate_console().expect_err(bad),
+            s.validate_worker().expect_err(bad),
+        ] {
+            let text = err.to_string();
+            assert!(
+                text.starts_with(
+                    "configuration: CONNECTOR_DATABASE_DIRECT_URL: not a PostgreSQL URL"
+                ),
+                "{text}"
+            );
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("CONNECTOR_DATABASE_DIRECT_URL", "postgres://u@direct/db");
+        let s: Settings = Settings::figment(None, std::env::vars()).extract()?;
+        assert_eq!(s.direct_database_url(), Some("postgres://u@direct/db"));
+        Ok(())
+    });
+}

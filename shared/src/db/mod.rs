@@ -10,6 +10,7 @@ pub mod dead_letter_leases;
 pub mod dead_letter_ops;
 pub mod dead_letters;
 pub mod delivery_lease;
+pub mod direct;
 pub mod events;
 pub mod listen;
 pub mod merges;
@@ -63,6 +64,7 @@ pub async fn connect_named(
 }
 
 /// Applies pending migrations (idempotent; safe from several processes).
+/// Processes migrate through [`direct::migrate`], which picks the connection.
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
 }

@@ -30,6 +30,7 @@ mod oauth;
 mod odd_events;
 mod outcomes;
 mod outcomes_budget;
+mod pgbouncer;
 mod privacy;
 mod record_batch;
 mod seed_tables;

@@ -37,7 +37,8 @@ impl WorkerChild {
         Self::spawn_with(bins, settings, &[])
     }
 
-    /// [`WorkerChild::spawn`] with more environment variables.
+    /// [`WorkerChild::spawn`] with more environment variables (they win
+    /// over those of `settings`).
     pub fn spawn_with(
         bins: &Binaries,
         settings: &Settings,
@@ -45,7 +46,6 @@ impl WorkerChild {
     ) -> anyhow::Result<Self> {
         let child = tokio::process::Command::new(bins.path("worker"))
             .arg("run")
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("CONNECTOR_AMQP_URL", &settings.amqp_url)
             .env("CONNECTOR_QUEUE_PREFIX", &settings.queue_prefix)
             .env("CONNECTOR_DATABASE_URL", &settings.database_url)
@@ -53,6 +53,7 @@ impl WorkerChild {
             .env("CONNECTOR_HUBSPOT_API_URL", &settings.hubspot_api_url)
             .env("CONNECTOR_IMPACT_API_URL", &settings.impact_api_url)
             .env("CONNECTOR_LOG", &settings.log)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -138,6 +139,12 @@ pub struct EnvOptions {
     /// More environment variables of every worker (e.g.
     /// `CONNECTOR_WORKER_DB_CONNECTIONS`).
     pub worker_env: Vec<(String, String)>,
+    /// A pooler in transaction mode (PgBouncer, `postgres://user@host:port`
+    /// in front of the run's server) the workers' main pool goes through
+    /// to the run's database; their `LISTEN` and migrations go to the
+    /// database directly (`CONNECTOR_DATABASE_DIRECT_URL`). `None`: the
+    /// workers connect directly.
+    pub worker_pooler_url: Option<String>,
 }
 
 impl PipelineEnv {
@@ -210,8 +217,22 @@ impl PipelineEnv {
                 support::TEST_SECRET,
             )));
         let services = ServiceRss::for_settings(&settings);
+        let mut worker_env = opts.worker_env.clone();
+        if let Some(pooler) = &opts.worker_pooler_url {
+            let database = database_name(&settings.database_url).context("the run's database")?;
+            worker_env.extend([
+                (
+                    "CONNECTOR_DATABASE_URL".to_owned(),
+                    format!("{}/{database}", pooler.trim_end_matches('/')),
+                ),
+                (
+                    "CONNECTOR_DATABASE_DIRECT_URL".to_owned(),
+                    settings.database_url.clone(),
+                ),
+            ]);
+        }
         let workers = (0..workers)
-            .map(|_| WorkerChild::spawn_with(bins, &settings, &opts.worker_env))
+            .map(|_| WorkerChild::spawn_with(bins, &settings, &worker_env))
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
             sandbox,

@@ -83,6 +83,12 @@ struct Args {
     /// with this `max_connections`, e.g. 100; unset: the shared server.
     #[arg(long)]
     max_connections: Option<u32>,
+    /// Workers' main pool through this PgBouncer (transaction mode,
+    /// `postgres://user@host:port`, in front of the run's PostgreSQL), their
+    /// LISTEN and migrations straight to PostgreSQL
+    /// (`CONNECTOR_DATABASE_DIRECT_URL`); unset: workers connect directly.
+    #[arg(long)]
+    worker_pgbouncer: Option<String>,
 }
 
 /// One run's set-up: the pool size, the database server.
@@ -97,9 +103,14 @@ impl RunOpts {
     fn kv(&self) -> String {
         let or_default = |v: Option<u32>, d: &str| v.map_or(d.to_owned(), |v| v.to_string());
         format!(
-            "db_connections={} max_connections={}",
+            "db_connections={} max_connections={} worker_db={}",
             or_default(self.db_connections, "default"),
             or_default(self.max_connections, "shared_server"),
+            if self.env.worker_pooler_url.is_some() {
+                "pgbouncer"
+            } else {
+                "direct"
+            },
         )
     }
 }
@@ -162,6 +173,7 @@ async fn run(args: Args, bins: &Binaries) -> anyhow::Result<()> {
                         max_connections: args.max_connections,
                         env: EnvOptions {
                             server_url: private.as_ref().map(|(pg, _)| pg.server_url()),
+                            worker_pooler_url: args.worker_pgbouncer.clone(),
                             worker_env: pool
                                 .map(|n| {
                                     ("CONNECTOR_WORKER_DB_CONNECTIONS".to_owned(), n.to_string())

@@ -9,7 +9,9 @@ pub async fn pool(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = db::connect(&settings.database_url, 2)
         .await
         .context("connecting to PostgreSQL (CONNECTOR_DATABASE_URL)")?;
-    db::migrate(&pool).await.context("applying migrations")?;
+    db::direct::migrate(settings, &pool)
+        .await
+        .context("applying migrations")?;
     Ok(pool)
 }
 

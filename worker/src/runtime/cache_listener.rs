@@ -1,16 +1,18 @@
 //! Listens for configuration changes (PostgreSQL `NOTIFY` on every apply)
-//! and invalidates the worker's per-portal caches.
+//! and invalidates the worker's per-portal caches. The listening connection
+//! comes from its own pool (`shared::db::direct::listen_pool`): straight to
+//! PostgreSQL when the main pool goes through a transaction-mode pooler.
 
 use std::time::Duration;
 
 use domain::events::PortalId;
 use shared::db;
-use sqlx::postgres::PgListener;
+use sqlx::{PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
-/// Listens for configuration changes until `shutdown`, reconnecting as needed.
-pub async fn listen(cache: crate::Worker, shutdown: CancellationToken) {
-    let pool = cache.pool.clone();
+/// Listens for configuration changes on a connection of `pool` until
+/// `shutdown`, reconnecting as needed.
+pub async fn listen(cache: crate::Worker, pool: PgPool, shutdown: CancellationToken) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(l) => l,
