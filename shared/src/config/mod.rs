@@ -397,7 +397,7 @@ const DEFAULTS: Defaults = Defaults {
     worker_concurrency: 16,
     worker_portal_concurrency: 8,
     worker_portal_backlog: 768,
-    worker_event_concurrency: 100,
+    worker_event_concurrency: 48,
     worker_delivery_concurrency: 128,
     delivery_lease_secs: 30,
     worker_db_connections: 8,
