@@ -109,7 +109,10 @@ impl Worker {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                records: Arc::new(RecordBatch::new(pool.clone(), settings.delivery_lease())),
+                records: Arc::new(RecordBatch::new(
+                    pool.clone(),
+                    LeaseTimes::of(settings.delivery_lease()),
+                )),
                 pool,
                 cipher,
                 hubspot,
@@ -125,7 +128,7 @@ impl Worker {
                 delivery_concurrency: settings.delivery_concurrency(MAX_FLUSHING),
                 erase_on_deletion: settings.privacy_erase_on_deletion,
                 replay_lease: settings.replay_lease(),
-                delivery_lease: settings.delivery_lease(),
+                delivery_lease: LeaseTimes::of(settings.delivery_lease()),
             }),
         })
     }

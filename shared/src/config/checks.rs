@@ -247,14 +247,9 @@ impl Settings {
         }
     }
 
-    /// A delivery's lease on its rows: `CONNECTOR_DELIVERY_LEASE_SECS`,
-    /// waiting for another holder at most a third of it.
-    pub fn delivery_lease(&self) -> crate::db::delivery_lease::LeaseTimes {
-        let lease = Duration::from_secs(self.delivery_lease_secs.max(3));
-        crate::db::delivery_lease::LeaseTimes {
-            lease,
-            wait: lease / 3,
-        }
+    /// A delivery's lease on its rows (`CONNECTOR_DELIVERY_LEASE_SECS`).
+    pub fn delivery_lease(&self) -> Duration {
+        Duration::from_secs(self.delivery_lease_secs.max(3))
     }
 
     /// Checks what the worker process needs.

@@ -61,12 +61,19 @@ pub struct LeaseTimes {
     pub wait: Duration,
 }
 
+impl LeaseTimes {
+    /// Leases of `lease`, waiting for another holder at most a third of it.
+    pub fn of(lease: Duration) -> Self {
+        Self {
+            lease,
+            wait: lease / 3,
+        }
+    }
+}
+
 impl Default for LeaseTimes {
     fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(30),
-            wait: Duration::from_secs(10),
-        }
+        Self::of(Duration::from_secs(30))
     }
 }
 
