@@ -176,11 +176,12 @@ impl DeliveryLease {
                 stale_tokens.push(a.token);
             }
         }
+        let adopted_now: HashSet<i64> = lease.held.iter().map(|(id, _)| *id).collect();
         let mut wanted: Vec<i64> = ids
             .iter()
             .copied()
             .chain(adopted.iter().map(|a| a.id))
-            .filter(|id| !lease.held.iter().any(|(h, _)| h == id))
+            .filter(|id| !adopted_now.contains(id))
             .collect();
         wanted.sort_unstable();
         wanted.dedup();
