@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::e2e::{PORTAL, WorkerEnv, seed_deal_mappings};
+use crate::support::e2e::{PORTAL, WorkerEnv};
 use domain::failure::FailureReason;
 use sandbox::{ObjectType, WebhookEvent, impact::Fault};
 use serde_json::json;
@@ -37,23 +37,7 @@ async fn idle_in_transaction(pool: &PgPool, for_how_long: Duration) -> anyhow::R
 #[tokio::test]
 async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once() -> anyhow::Result<()>
 {
-    let env = WorkerEnv::start().await?;
-    env.apply(json!({
-        "triggers": { "deals": { "on_change": ["dealstage"] } },
-        "mappings": { "deals": seed_deal_mappings() }
-    }))
-    .await?;
-    let hs = env.sandbox.hubspot();
-    let contact = hs.create_contact(PORTAL, [("email", "lock@example.com")])?;
-    let deal = hs.create_deal(
-        PORTAL,
-        [("amount", "100.00"), ("deal_currency_code", "USD")],
-        vec![],
-        Some(contact),
-    )?;
-    env.new_events();
-    hs.set_property(PORTAL, ObjectType::Deals, deal, "dealstage", "closedwon")?;
-    let events = env.new_events();
+    let (env, events) = won_deal().await?;
     env.sandbox
         .impact()
         .set_latency(Duration::from_millis(1500));
@@ -88,24 +72,19 @@ async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once() 
     Ok(())
 }
 
-/// A deal moved to `closedwon` under the seed deal mappings: its events.
-async fn one_deal_conversion(env: &WorkerEnv, email: &str) -> anyhow::Result<Vec<WebhookEvent>> {
-    env.apply(json!({
-        "triggers": { "deals": { "on_change": ["dealstage"] } },
-        "mappings": { "deals": seed_deal_mappings() }
-    }))
-    .await?;
-    let hs = env.sandbox.hubspot();
-    let contact = hs.create_contact(PORTAL, [("email", email)])?;
-    let deal = hs.create_deal(
+/// A worker environment whose deal (seed deal mappings, a trigger on
+/// `dealstage`) was just moved to `closedwon`, and that move's events.
+async fn won_deal() -> anyhow::Result<(WorkerEnv, Vec<WebhookEvent>)> {
+    let (env, deal) = crate::idempotency::deal_env(json!({ "on_change": ["dealstage"] })).await?;
+    env.sandbox.hubspot().set_property(
         PORTAL,
-        [("amount", "100.00"), ("deal_currency_code", "USD")],
-        vec![],
-        Some(contact),
+        ObjectType::Deals,
+        deal,
+        "dealstage",
+        "closedwon",
     )?;
-    env.new_events();
-    hs.set_property(PORTAL, ObjectType::Deals, deal, "dealstage", "closedwon")?;
-    Ok(env.new_events())
+    let events = env.new_events();
+    Ok((env, events))
 }
 
 /// A worker of `env`'s settings with a delivery lease of `secs`.
@@ -127,8 +106,7 @@ fn retried_busy(outcome: &MessageOutcome) -> bool {
 #[tokio::test]
 async fn a_dead_workers_lease_runs_out_and_the_conversion_is_then_sent_once() -> anyhow::Result<()>
 {
-    let env = WorkerEnv::start().await?;
-    let events = one_deal_conversion(&env, "dead@example.com").await?;
+    let (env, events) = won_deal().await?;
     // The first delivery fails transiently: the conversion stays pending.
     env.sandbox.impact().fail_next([Fault::ServerError(503)]);
     let first = env.process(&events).await;
@@ -180,8 +158,7 @@ async fn a_dead_workers_lease_runs_out_and_the_conversion_is_then_sent_once() ->
 
 #[tokio::test]
 async fn a_live_delivery_renews_its_lease_however_slow_impact_com_is() -> anyhow::Result<()> {
-    let env = WorkerEnv::start().await?;
-    let events = one_deal_conversion(&env, "slow@example.com").await?;
+    let (env, events) = won_deal().await?;
     // impact.com answers after 4.5 s; the lease lasts 3 s unless renewed.
     env.sandbox
         .impact()

@@ -16,7 +16,7 @@ fn done(outcome: MessageOutcome) -> Vec<EventResult> {
     }
 }
 
-async fn deal_env(triggers: serde_json::Value) -> anyhow::Result<(WorkerEnv, u64)> {
+pub(crate) async fn deal_env(triggers: serde_json::Value) -> anyhow::Result<(WorkerEnv, u64)> {
     let env = WorkerEnv::start().await?;
     env.apply(json!({
         "triggers": { "deals": triggers },
