@@ -43,7 +43,7 @@ async fn a_slow_impact_com_holds_no_transaction_and_a_conversion_is_sent_once() 
         .set_latency(Duration::from_millis(1500));
 
     // The same event twice at once (a redelivery racing the first): the
-    // second waits for the first's lock, then finds it delivered.
+    // second waits for the first's lease, then finds it delivered.
     let first = env.process(&events);
     let second = async {
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -1,6 +1,6 @@
 //! Re-evaluating a dead letter's events: the portal's current configuration,
 //! a freshly fetched object, then the normal pipeline (deduplication,
-//! conversion lock, delivery), so a replay never sends what live traffic sent.
+//! conversion lease, delivery), so a replay never sends what live traffic sent.
 
 use domain::{
     events::{HubSpotEvent, PortalId},

@@ -14,10 +14,8 @@
 //! `worker_conversions_resumed_total`. No second row is ever created.
 //!
 //! Live traffic shares batches per portal across the worker's messages
-//! ([`Batching::Shared`]): posting one conversion per transaction holds a
-//! database connection for impact.com's whole answer time (~50 ms), and the
-//! lock and update statements cost PostgreSQL per statement as much as per
-//! row. Batching adds no wait: a delivery arriving while fewer than
+//! ([`Batching::Shared`]): the lease and update statements cost PostgreSQL
+//! per statement as much as per row. Batching adds no wait: a delivery arriving while fewer than
 //! [`MAX_FLUSHING`] batches of its portal are being posted starts one at
 //! once; deliveries that arrive meanwhile form the next batch. Portals never
 //! wait on each other's batches.
