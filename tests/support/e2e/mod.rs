@@ -28,6 +28,16 @@ pub use tools::support::{
     seed_line_item_mappings,
 };
 
+/// The properties of a new lead that came through an impact.com link
+/// with click id `click` (what the seed contact mappings convert).
+pub fn new_lead(click: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("lifecyclestage", "lead".into()),
+        ("hs_lead_status", "NEW".into()),
+        ("custom_impact_click_id", click.into()),
+    ]
+}
+
 /// A sandbox, a fresh database and a worker wired to both.
 pub struct WorkerEnv {
     /// The fakes.

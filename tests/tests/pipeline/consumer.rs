@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::support::{
-    e2e::{PORTAL, WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
+    e2e::{PORTAL, WorkerEnv, eventually, new_lead, seed_contact_mappings, spawn_worker},
     harness::{self, TcpProxy},
 };
 use sandbox::{WebhookTarget, impact::Fault};
@@ -19,14 +19,6 @@ fn contacts_doc() -> serde_json::Value {
     })
 }
 
-fn contact_props(click: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("lifecyclestage", "lead".into()),
-        ("hs_lead_status", "NEW".into()),
-        ("custom_impact_click_id", click.into()),
-    ]
-}
-
 #[tokio::test]
 async fn consumes_delivers_and_acks_after_commit() -> anyhow::Result<()> {
     let env = WorkerEnv::start().await?;
@@ -34,7 +26,7 @@ async fn consumes_delivers_and_acks_after_commit() -> anyhow::Result<()> {
     let running = spawn_worker(&env, env.settings.clone());
     let hs = env.sandbox.hubspot();
     for i in 0..5 {
-        hs.create_contact(PORTAL, contact_props(&format!("click-{i}")))?;
+        hs.create_contact(PORTAL, new_lead(&format!("click-{i}")))?;
     }
     let events = env.new_events();
     // Every event once, then the whole batch again (a repeated delivery).
@@ -70,7 +62,7 @@ async fn transient_failures_come_back_through_the_delay_queue() -> anyhow::Resul
     env.sandbox.impact().fail_next([Fault::ServerError(503)]);
     env.sandbox
         .hubspot()
-        .create_contact(PORTAL, contact_props("retry-me"))?;
+        .create_contact(PORTAL, new_lead("retry-me"))?;
     env.publish(&env.new_events()).await?;
     env.sandbox
         .impact()
@@ -109,7 +101,7 @@ async fn redelivery_after_a_worker_crash_gives_no_duplicate_conversion() -> anyh
         .set_latency(Duration::from_millis(1500));
     env.sandbox
         .hubspot()
-        .create_contact(PORTAL, contact_props("crash"))?;
+        .create_contact(PORTAL, new_lead("crash"))?;
     env.publish(&env.new_events()).await?;
     eventually(Duration::from_secs(10), "a recorded conversion", || async {
         Ok(!env.conversions().await?.is_empty())
@@ -160,7 +152,7 @@ async fn applying_a_document_reaches_running_workers() -> anyhow::Result<()> {
     env.apply(paused).await?;
     let running = spawn_worker(&env, env.settings.clone());
     let hs = env.sandbox.hubspot();
-    hs.create_contact(PORTAL, contact_props("while-paused"))?;
+    hs.create_contact(PORTAL, new_lead("while-paused"))?;
     env.publish(&env.new_events()).await?;
     eventually(Duration::from_secs(10), "a skipped event", || async {
         Ok(env.events().await?.len() == 1)
@@ -174,7 +166,7 @@ async fn applying_a_document_reaches_running_workers() -> anyhow::Result<()> {
     );
     worker::cli::apply_text(&env.pool, &cipher, &doc.to_string(), "test").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    hs.create_contact(PORTAL, contact_props("after-resume"))?;
+    hs.create_contact(PORTAL, new_lead("after-resume"))?;
     env.publish(&env.new_events()).await?;
     let subs = env
         .sandbox
@@ -203,7 +195,7 @@ async fn the_whole_pipeline_from_a_hubspot_webhook() -> anyhow::Result<()> {
         )));
     let running = spawn_worker(&env, env.settings.clone());
     let hs = env.sandbox.hubspot();
-    let id = hs.create_contact(PORTAL, contact_props("from-webhook"))?;
+    let id = hs.create_contact(PORTAL, new_lead("from-webhook"))?;
     // A creation is judged by the object as read: let it be read before the change.
     env.sandbox
         .impact()
@@ -252,7 +244,7 @@ async fn reconnects_after_losing_the_broker() -> anyhow::Result<()> {
     settings.amqp_url = proxy.amqp_url();
     let running = spawn_worker(&env, settings);
     let hs = env.sandbox.hubspot();
-    hs.create_contact(PORTAL, contact_props("before"))?;
+    hs.create_contact(PORTAL, new_lead("before"))?;
     env.publish(&env.new_events()).await?;
     env.sandbox
         .impact()
@@ -260,7 +252,7 @@ async fn reconnects_after_losing_the_broker() -> anyhow::Result<()> {
         .await?;
 
     proxy.cut();
-    hs.create_contact(PORTAL, contact_props("during"))?;
+    hs.create_contact(PORTAL, new_lead("during"))?;
     env.publish(&env.new_events()).await?;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(env.submissions().len(), 1, "nothing consumed while cut off");
@@ -358,7 +350,7 @@ async fn moves_to_another_node_when_its_node_is_lost() -> anyhow::Result<()> {
             nodes[n].cut();
         }
         let click = format!("step-{step}");
-        hs.create_contact(PORTAL, contact_props(&click))?;
+        hs.create_contact(PORTAL, new_lead(&click))?;
         publish_until_confirmed(&publisher, &env.new_events()).await?;
         expected.push(click);
         eventually(

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::support::{
-    e2e::{KEY, PORTAL, WorkerEnv, eventually, fresh_database, portal_doc},
+    e2e::{KEY, PORTAL, WorkerEnv, eventually, fresh_database, new_lead, portal_doc},
     harness,
 };
 use sandbox::WebhookTarget;
@@ -77,14 +77,6 @@ fn contacts_doc() -> serde_json::Value {
     })
 }
 
-fn contact(click: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("lifecyclestage", "lead".into()),
-        ("hs_lead_status", "NEW".into()),
-        ("custom_impact_click_id", click.into()),
-    ]
-}
-
 #[tokio::test]
 async fn ingest_and_worker_run_through_pgbouncer_listening_and_migrating_directly()
 -> anyhow::Result<()> {
@@ -146,7 +138,7 @@ async fn ingest_and_worker_run_through_pgbouncer_listening_and_migrating_directl
     .await?;
 
     let hs = env.sandbox.hubspot();
-    hs.create_contact(PORTAL, contact("while-paused"))?;
+    hs.create_contact(PORTAL, new_lead("while-paused"))?;
     eventually(Duration::from_secs(20), "a skipped event", || async {
         Ok(env.events().await?.len() == 1)
     })
@@ -165,7 +157,7 @@ async fn ingest_and_worker_run_through_pgbouncer_listening_and_migrating_directl
     apply_pool.close().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
-        hs.create_contact(PORTAL, contact(&format!("resumed-{i}")))?;
+        hs.create_contact(PORTAL, new_lead(&format!("resumed-{i}")))?;
     }
     env.sandbox
         .impact()

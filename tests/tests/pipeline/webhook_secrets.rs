@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    e2e::{WorkerEnv, eventually, seed_contact_mappings, spawn_worker},
+    e2e::{WorkerEnv, eventually, new_lead, seed_contact_mappings, spawn_worker},
     harness::{self, IngestHandle, TEST_SECRET},
 };
 use sandbox::{PortalSeed, SandboxConfig, WebhookTarget};
@@ -64,14 +64,6 @@ async fn send(ingest: &IngestHandle, secret: &str, portal: u64) -> anyhow::Resul
     Ok(resp.status().as_u16())
 }
 
-fn props(click: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("lifecyclestage", "lead".into()),
-        ("hs_lead_status", "NEW".into()),
-        ("custom_impact_click_id", click.into()),
-    ]
-}
-
 #[tokio::test]
 async fn two_private_apps_with_their_own_secrets_both_convert() -> anyhow::Result<()> {
     let env = WorkerEnv::start_with(SandboxConfig {
@@ -92,8 +84,8 @@ async fn two_private_apps_with_their_own_secrets_both_convert() -> anyhow::Resul
             .with_portal_secret(1002, "secret-b-0123456789"),
     ));
     let running = spawn_worker(&env, env.settings.clone());
-    hs.create_contact(1001, props("from-a"))?;
-    hs.create_contact(1002, props("from-b"))?;
+    hs.create_contact(1001, new_lead("from-a"))?;
+    hs.create_contact(1002, new_lead("from-b"))?;
     env.sandbox
         .impact()
         .wait_for_submissions(2, Duration::from_secs(20))
