@@ -224,6 +224,16 @@ impl FakeImpact {
         self.filtered(|s| s.accepted() && s.kind == SubmissionKind::Conversion)
     }
 
+    /// How many conversions were accepted, duplicates included: a count,
+    /// without copying the log (a benchmark polls it while the pipeline
+    /// runs).
+    pub fn accepted_conversions(&self) -> usize {
+        lock(&self.state.log)
+            .iter()
+            .filter(|s| s.accepted() && s.kind == SubmissionKind::Conversion)
+            .count()
+    }
+
     /// Accepted submissions for one account.
     pub fn submissions_for(&self, account_sid: &str) -> Vec<Submission> {
         self.filtered(|s| s.accepted() && s.account_sid == account_sid)

@@ -140,23 +140,44 @@ pub async fn read_many<'e>(
     rows.iter().map(locked_of).collect()
 }
 
-/// impact.com queued all of these: `(id, QueuedUri)`, one statement.
+/// A conversion impact.com queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The conversion.
+    pub id: i64,
+    /// Where impact.com reports the submission's state.
+    pub queued_uri: Option<String>,
+    /// Set when this was its first attempt: how long it took (ms). The row
+    /// keeps that attempt (`first_attempt_at`, `first_attempt_ms`) instead
+    /// of a `delivery_attempts` row.
+    pub first_attempt_ms: Option<i32>,
+}
+
+/// impact.com queued all of these, one statement. On a row delivered for
+/// the first time it is a HOT update: no column an index reads changes
+/// (`outcome` and `outcome_next_check_at` were NULL and stay so; see
+/// migration `20261208000100_hot_delivered_update.sql`).
 pub async fn mark_delivered_many<'e>(
     db: impl PgExecutor<'e>,
-    delivered: &[(i64, Option<String>)],
+    delivered: &[Delivered],
 ) -> Result<(), sqlx::Error> {
-    let ids: Vec<i64> = delivered.iter().map(|(id, _)| *id).collect();
-    let uris: Vec<Option<String>> = delivered.iter().map(|(_, u)| u.clone()).collect();
+    let ids: Vec<i64> = delivered.iter().map(|d| d.id).collect();
+    let uris: Vec<Option<&str>> = delivered.iter().map(|d| d.queued_uri.as_deref()).collect();
+    let firsts: Vec<Option<i32>> = delivered.iter().map(|d| d.first_attempt_ms).collect();
     sqlx::query(
         "UPDATE conversions SET status = 'delivered', queued_uri = u.uri, attempts = attempts + 1,
              failure_reason = NULL, delivered_at = clock_timestamp(), updated_at = now(),
              outcome = NULL, submission_status = NULL, error_type = NULL, error_reason = NULL,
              outcome_checks = 0, outcome_next_check_at = NULL,
+             first_attempt_at = CASE WHEN u.first_ms IS NULL THEN first_attempt_at ELSE clock_timestamp() END,
+             first_attempt_ms = coalesce(u.first_ms, first_attempt_ms),
              lease_owner = NULL, lease_until = NULL
-         FROM unnest($1::bigint[], $2::text[]) AS u(id, uri) WHERE conversions.id = u.id",
+         FROM unnest($1::bigint[], $2::text[], $3::int[]) AS u(id, uri, first_ms)
+         WHERE conversions.id = u.id",
     )
     .bind(&ids)
     .bind(&uris)
+    .bind(&firsts)
     .execute(db)
     .await
     .map(|_| ())

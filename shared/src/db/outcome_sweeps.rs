@@ -29,7 +29,7 @@ pub struct SweepCandidate {
 }
 
 /// Up to `limit` conversions delivered less than `grace_secs` ago and still
-/// undecided, oldest first (the rows the poller has not read one by one yet:
+/// undecided, oldest recorded first (the rows the poller has not read one by one yet:
 /// `outcome_next_check_at` is NULL). The parameters needed to match them
 /// are picked out of the payload here.
 pub async fn candidates<'e>(
@@ -50,7 +50,7 @@ pub async fn candidates<'e>(
          WHERE c.status = 'delivered' AND c.outcome IS NULL AND c.queued_uri IS NOT NULL
            AND c.outcome_next_check_at IS NULL
            AND c.delivered_at > now() - make_interval(secs => $1)
-         ORDER BY c.delivered_at LIMIT $2",
+         ORDER BY c.created_at LIMIT $2",
     )
     .bind(grace_secs as f64)
     .bind(limit)

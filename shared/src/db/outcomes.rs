@@ -28,6 +28,12 @@ pub struct DueSubmission {
 /// skipped (`FOR UPDATE SKIP LOCKED`), so several workers never poll the
 /// same submission at once. A worker that dies mid-pass leaves its rows to
 /// be picked up again when the lease ends.
+///
+/// Two ranges of the work list (`conversions_outcome_due`, which reads no
+/// column a first delivery sets, so that the delivery is a HOT update):
+/// first looks, rows never claimed (`outcome_next_check_at IS NULL`)
+/// recorded and delivered at least `first_after_secs` ago; and later looks,
+/// `outcome_next_check_at <= now()`. The oldest due of both come first.
 pub async fn claim_due<'e>(
     db: impl PgExecutor<'e>,
     first_after_secs: i64,
@@ -35,13 +41,24 @@ pub async fn claim_due<'e>(
     limit: i64,
 ) -> Result<Vec<DueSubmission>, sqlx::Error> {
     let rows = sqlx::query(
-        "UPDATE conversions c SET outcome_next_check_at = now() + make_interval(secs => $2)
-         FROM (SELECT id FROM conversions
-               WHERE status = 'delivered' AND outcome IS NULL AND queued_uri IS NOT NULL
-                 AND coalesce(outcome_next_check_at, delivered_at + make_interval(secs => $1)) <= now()
-               ORDER BY coalesce(outcome_next_check_at, delivered_at)
-               LIMIT $3 FOR UPDATE SKIP LOCKED) d
-         WHERE c.id = d.id
+        "WITH later AS (
+             SELECT id, outcome_next_check_at AS due FROM conversions
+             WHERE outcome IS NULL AND outcome_next_check_at <= now()
+               AND status = 'delivered' AND queued_uri IS NOT NULL
+             ORDER BY outcome_next_check_at LIMIT $3 FOR UPDATE SKIP LOCKED
+         ), first AS (
+             SELECT id, delivered_at + make_interval(secs => $1) AS due FROM conversions
+             WHERE outcome IS NULL AND outcome_next_check_at IS NULL
+               AND created_at <= now() - make_interval(secs => $1)
+               AND status = 'delivered' AND queued_uri IS NOT NULL
+               AND delivered_at <= now() - make_interval(secs => $1)
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED
+         ), d AS (
+             SELECT id FROM (SELECT * FROM later UNION ALL SELECT * FROM first) due
+             ORDER BY due LIMIT $3
+         )
+         UPDATE conversions c SET outcome_next_check_at = now() + make_interval(secs => $2)
+         FROM d WHERE c.id = d.id
          RETURNING c.id, c.portal_id, c.queued_uri, c.attempts, c.outcome_checks, c.delivered_at",
     )
     .bind(first_after_secs as f64)
@@ -60,6 +77,33 @@ pub async fn claim_due<'e>(
             delivered_at: r.get("delivered_at"),
         })
         .collect())
+}
+
+/// Takes out of the first-look range (`outcome_next_check_at = 'infinity'`)
+/// up to `limit` conversions recorded more than `first_after_secs` ago that
+/// have nothing to look at: failed, or delivered without a QueuedUri. The
+/// poller would otherwise read past them on every pass. A later delivery
+/// (a replay) puts a row back (`mark_delivered_many` clears the column).
+/// Returns how many were moved.
+pub async fn retire_unlookable<'e>(
+    db: impl PgExecutor<'e>,
+    first_after_secs: i64,
+    limit: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE conversions SET outcome_next_check_at = 'infinity'
+         WHERE id IN (
+             SELECT id FROM conversions
+             WHERE outcome IS NULL AND outcome_next_check_at IS NULL
+               AND created_at <= now() - make_interval(secs => $1)
+               AND (status = 'failed' OR (status = 'delivered' AND queued_uri IS NULL))
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(first_after_secs as f64)
+    .bind(limit)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }
 
 /// Not complete yet (or not asked: budget, outage): look again after `after_secs`.

@@ -247,7 +247,7 @@ async fn pages(
         .run_script("return document.querySelectorAll('#attempts tbody tr').length;")
         .await?;
     let stored: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM delivery_attempts WHERE conversion_id = $1")
+        sqlx::query_scalar("SELECT count(*) FROM conversion_attempts WHERE conversion_id = $1")
             .bind(conversion)
             .fetch_one(&env.pool)
             .await?;

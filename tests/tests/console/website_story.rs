@@ -284,7 +284,7 @@ async fn every_page_shows_what_the_database_holds() -> anyhow::Result<()> {
         attempt_number.unwrap_or_default()
     )));
     let attempts: Vec<(Option<i16>, i32, String)> = sqlx::query_as(
-        "SELECT http_status, duration_ms, result FROM delivery_attempts WHERE conversion_id = $1",
+        "SELECT http_status, duration_ms, result FROM conversion_attempts WHERE conversion_id = $1",
     )
     .bind(b_id)
     .fetch_all(pool)
@@ -354,7 +354,7 @@ async fn every_page_shows_what_the_database_holds() -> anyhow::Result<()> {
         "sent twice"
     );
     let resends: Vec<bool> = sqlx::query_scalar(
-        "SELECT resend FROM delivery_attempts WHERE conversion_id = $1 ORDER BY at",
+        "SELECT resend FROM conversion_attempts WHERE conversion_id = $1 ORDER BY at",
     )
     .bind(b_id)
     .fetch_all(pool)

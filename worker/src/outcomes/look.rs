@@ -26,7 +26,9 @@ pub(super) async fn batch(
     report: &mut PassReport,
 ) -> Result<(), sqlx::Error> {
     let lease = cfg.max_backoff.max(Duration::from_secs(300));
-    let due = outcomes::claim_due(&w.pool, secs(cfg.first_look()), secs(lease), cfg.batch).await?;
+    let first_after = secs(cfg.first_look());
+    outcomes::retire_unlookable(&w.pool, first_after, cfg.batch).await?;
+    let due = outcomes::claim_due(&w.pool, first_after, secs(lease), cfg.batch).await?;
     report.claimed += due.len();
     for d in due {
         let (decided, read) = look(w, cfg, &d).await?;

@@ -230,7 +230,10 @@ async fn events(pool: &PgPool, portal: i64, id: i64) -> Result<Vec<EventItem>, s
 
 async fn attempts(pool: &PgPool, id: i64) -> Result<Vec<AttemptItem>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT at, http_status, duration_ms, result, error, resend FROM delivery_attempts
+        // A first attempt that impact.com queued is kept in the
+        // conversion's own row, the others in `delivery_attempts`: the
+        // view has both.
+        "SELECT at, http_status, duration_ms, result, error, resend FROM conversion_attempts
          WHERE conversion_id = $1 ORDER BY at",
     )
     .bind(id)

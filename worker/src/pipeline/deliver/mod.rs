@@ -33,7 +33,7 @@ use futures::StreamExt;
 use shared::{
     db::{
         self,
-        conversions::ConversionRow,
+        conversions::{ConversionRow, Delivered},
         delivery_lease::{Adopted, DeliveryLease, LeaseError, Rows},
         portals::StoredPortal,
     },
@@ -248,8 +248,8 @@ async fn deliver_batch(
     let answers = post_all(w, &creds, to_post, how).await;
     let answered: Vec<i64> = answers
         .iter()
-        .filter(|(_, before, answer, _)| answer.is_ok() || !before)
-        .map(|(id, ..)| *id)
+        .filter(|a| a.answer.is_ok() || !a.delivered_before)
+        .map(|a| a.id)
         .collect();
     let mut tx = w.pool.begin().await.map_err(Failure::database)?;
     let (delivered, auth_failure) = record_answers(&mut tx, portal, answers, how, &mut out).await?;
@@ -331,9 +331,28 @@ async fn read_pending(
     Ok(to_post)
 }
 
-/// impact.com's answer to one conversion, whether it was delivered
-/// before, and how long the answer took (milliseconds).
-type Answer = (i64, bool, Result<shared::impact::Queued, Failure>, i32);
+/// impact.com's answer to one conversion.
+struct Answer {
+    /// The conversion.
+    id: i64,
+    /// It was delivered before (a replay's resend).
+    delivered_before: bool,
+    /// No attempt before this one.
+    first: bool,
+    /// What impact.com answered.
+    answer: Result<shared::impact::Queued, Failure>,
+    /// How long the answer took, in-process retries included (ms).
+    ms: i32,
+}
+
+impl Answer {
+    /// Queued on the conversion's first attempt: the attempt is kept in
+    /// the conversion's own row (`first_attempt_at`, `first_attempt_ms`),
+    /// not as a `delivery_attempts` row.
+    fn queued_at_once(&self) -> bool {
+        self.first && !self.delivered_before && self.answer.is_ok()
+    }
+}
 
 /// One attempt as the conversion page shows it (`delivery_attempts`).
 fn attempt(
@@ -384,32 +403,48 @@ async fn post_all(
                 .await;
             let delivered_before = row.status == DeliveryStatus::Delivered;
             let ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-            (row.id, delivered_before, answer, ms)
+            Answer {
+                id: row.id,
+                delivered_before,
+                first: row.attempts == 0,
+                answer,
+                ms,
+            }
         })
         .buffer_unordered(w.delivery_concurrency)
         .collect()
         .await
 }
 
-/// Records failed attempts and answers `out`; the delivered rows (to mark
-/// in one statement) and the detail of a refusal of the credentials.
+/// Records the attempts (but those queued at once, which the delivered
+/// rows keep: [`Answer::queued_at_once`]) and answers `out`; the delivered
+/// rows (to mark in one statement) and the detail of a refusal of the
+/// credentials.
 async fn record_answers(
     tx: &mut PgConnection,
     portal: PortalId,
     answers: Vec<Answer>,
     how: How<'_>,
     out: &mut Results,
-) -> Result<(Vec<(i64, Option<String>)>, Option<String>), Failure> {
+) -> Result<(Vec<Delivered>, Option<String>), Failure> {
     let mut delivered = Vec::new();
     let mut auth_failure = None;
     let attempts: Vec<_> = answers
         .iter()
-        .map(|(id, before, answer, ms)| attempt(*id, *before, *ms, answer.as_ref()))
+        .filter(|a| !a.queued_at_once())
+        .map(|a| attempt(a.id, a.delivered_before, a.ms, a.answer.as_ref()))
         .collect();
     db::conversions::record_attempts(&mut *tx, &attempts)
         .await
         .map_err(Failure::database)?;
-    for (id, delivered_before, answer, _) in answers {
+    for a in answers {
+        let first_ms = a.queued_at_once().then_some(a.ms);
+        let Answer {
+            id,
+            delivered_before,
+            answer,
+            ..
+        } = a;
         match answer {
             Ok(queued) => {
                 let done = EventResult::Delivered {
@@ -417,7 +452,11 @@ async fn record_answers(
                     queued_uri: queued.queued_uri.clone(),
                 };
                 out.insert(id, Ok(done));
-                delivered.push((id, queued.queued_uri));
+                delivered.push(Delivered {
+                    id,
+                    queued_uri: queued.queued_uri,
+                    first_attempt_ms: first_ms,
+                });
             }
             Err(f) => {
                 // A failed resend of a delivered conversion leaves it delivered.
