@@ -1,7 +1,7 @@
 //! The `conversions` table: one row per idempotency key
 //! `(portal, event type, OrderId)`, whatever the number of events mapping to it.
 
-use sqlx::{PgExecutor, Row};
+use sqlx::{PgExecutor, Row, types::Json};
 
 use super::delivery_lease::NewLease;
 
@@ -264,10 +264,13 @@ pub struct ConvertedItem<'a> {
 /// events recorded together cost one round trip, not one each). The items'
 /// conversion keys and event identities must be distinct (a statement
 /// cannot upsert one row twice): the caller records repeats one by one.
-/// Rows are written in key order, so concurrent batches lock in one order.
-/// Results are in the items' order (matched with joins: a correlated
-/// subquery per item was quadratic in the batch). The rows created are
-/// leased with `lease` for their delivery.
+/// Rows are written in key order (the arrays are sorted here, so that
+/// PostgreSQL reads them in that order without sorting), so concurrent
+/// batches lock in one order. Each table's insert reads only its own
+/// columns' arrays: the JSON documents are not copied into an intermediate
+/// result, sorted or joined. Results are in the items' order (matched by
+/// conversion key). The rows created are leased with `lease` for their
+/// delivery.
 pub async fn record_converted_many<'e>(
     db: impl PgExecutor<'e>,
     items: &[ConvertedItem<'_>],
@@ -276,6 +279,15 @@ pub async fn record_converted_many<'e>(
     if items.is_empty() {
         return Ok(Vec::new());
     }
+    fn key<'a>(it: &'a ConvertedItem<'_>) -> (i64, &'a str, &'a str) {
+        (
+            it.key.portal_id,
+            it.conversion.event_type.as_str(),
+            it.conversion.order_id.as_str(),
+        )
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_unstable_by(|a, b| key(&items[*a]).cmp(&key(&items[*b])));
     let mut portal_ids = Vec::with_capacity(items.len());
     let mut event_types = Vec::with_capacity(items.len());
     let mut order_ids = Vec::with_capacity(items.len());
@@ -290,37 +302,34 @@ pub async fn record_converted_many<'e>(
     let mut received = Vec::with_capacity(items.len());
     let mut fired = Vec::with_capacity(items.len());
     let mut fetched = Vec::with_capacity(items.len());
-    for it in items {
-        fetched.push(it.fetched.cloned());
+    // JSON is written straight from the values (`Json`), without building
+    // a `serde_json::Value` tree of each first.
+    for it in order.iter().map(|i| &items[*i]) {
+        fetched.push(it.fetched.map(Json));
         fired.push(domain::merges::fired_by_event(it.event));
         portal_ids.push(it.key.portal_id);
         event_types.push(it.conversion.event_type.as_str());
         order_ids.push(it.conversion.order_id.as_str());
         object_types.push(it.object_type.as_str());
         object_ids.push(it.key.object_id);
-        payloads.push(serde_json::to_value(&it.conversion.params).unwrap_or_default());
+        payloads.push(Json(&it.conversion.params));
         event_ids.push(it.key.event_id);
         subscription_types.push(it.key.subscription_type.as_str());
         occurred.push(it.key.occurred_at);
         property_names.push(it.key.property_name.as_str());
-        events.push(serde_json::to_value(it.event).unwrap_or(serde_json::Value::Null));
+        events.push(Json(it.event));
         received.push(it.received_at);
     }
     let rows = sqlx::query(
-        "WITH i AS (
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                 $6::jsonb[], $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::jsonb[],
-                 $12::timestamptz[], $13::text[], $14::jsonb[])
-             WITH ORDINALITY AS t(portal_id, event_type, order_id, object_type, object_id, payload,
-                 event_id, subscription_type, occurred_at, property_name, event, received_at,
-                 fired_by, fetched, n)
-         ), c AS (
+        "WITH c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
                  lease_owner, lease_until)
-             SELECT portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
-                 $15, clock_timestamp() + $16 * interval '1 millisecond' FROM i
-             WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = i.portal_id)
-             ORDER BY portal_id, event_type, order_id
+             SELECT t.portal_id, t.event_type, t.order_id, t.object_type, t.object_id, t.payload, t.fired_by, t.fetched,
+                 $15, clock_timestamp() + $16 * interval '1 millisecond'
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[],
+                 $13::text[], $14::jsonb[])
+                 AS t(portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
+             WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = t.portal_id)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
@@ -330,21 +339,23 @@ pub async fn record_converted_many<'e>(
          ), e AS (
              INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
                  property_name, status, conversion_id, event, received_at)
-             SELECT i.portal_id, i.event_id, i.subscription_type, i.object_id, i.occurred_at,
-                 i.property_name, 'converted', c.id, i.event, i.received_at
-             FROM i JOIN c USING (portal_id, event_type, order_id)
-             ORDER BY i.portal_id, i.event_type, i.order_id
+             SELECT t.portal_id, t.event_id, t.subscription_type, t.object_id, t.occurred_at,
+                 t.property_name, 'converted', c.id, t.event, t.received_at
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $5::bigint[], $7::bigint[], $8::text[],
+                 $9::bigint[], $10::text[], $11::jsonb[], $12::timestamptz[])
+                 AS t(portal_id, event_type, order_id, object_id, event_id, subscription_type,
+                     occurred_at, property_name, event, received_at)
+             JOIN c USING (portal_id, event_type, order_id)
              ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
              RETURNING conversion_id
          )
-         SELECT c.id, c.status, c.attempts, c.created, e.conversion_id IS NOT NULL AS first
-         FROM i JOIN c USING (portal_id, event_type, order_id)
-             LEFT JOIN e ON e.conversion_id = c.id
-         ORDER BY i.n",
+         SELECT c.portal_id, c.event_type, c.order_id, c.id, c.status, c.attempts, c.created,
+             e.conversion_id IS NOT NULL AS first
+         FROM c LEFT JOIN e ON e.conversion_id = c.id",
     )
-    .bind(portal_ids)
-    .bind(event_types)
-    .bind(order_ids)
+    .bind(&portal_ids)
+    .bind(&event_types)
+    .bind(&order_ids)
     .bind(object_types)
     .bind(object_ids)
     .bind(payloads)
@@ -370,8 +381,26 @@ pub async fn record_converted_many<'e>(
             items.len()
         )));
     }
-    rows.iter()
-        .map(|row| Ok((recorded_of(row, lease)?, row.get("first"))))
+    let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let k: (i64, String, String) = (
+            row.try_get("portal_id")?,
+            row.try_get("event_type")?,
+            row.try_get("order_id")?,
+        );
+        by_key.insert(
+            k,
+            (recorded_of(row, lease)?, row.try_get::<bool, _>("first")?),
+        );
+    }
+    items
+        .iter()
+        .map(|it| {
+            let (p, t, o) = key(it);
+            by_key
+                .remove(&(p, t.to_owned(), o.to_owned()))
+                .ok_or(sqlx::Error::RowNotFound)
+        })
         .collect()
 }
 
