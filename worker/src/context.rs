@@ -19,6 +19,7 @@ use crate::pipeline::{
     portal_cache::PortalCache,
     record::batch::RecordBatch,
     retry::ShortRetry,
+    sources::SourcesCache,
 };
 
 /// Shared state of one worker process. Cheap to clone.
@@ -47,6 +48,8 @@ pub struct Inner {
     pub currencies: CurrencyCache,
     /// OAuth access tokens per portal.
     pub tokens: TokenCache,
+    /// Stored ids of each field's source per portal.
+    pub sources: SourcesCache,
     /// In-process retries of short blips.
     pub retry: ShortRetry,
     /// Events of one message processed at once.
@@ -121,6 +124,7 @@ impl Worker {
                 portals: PortalCache::default(),
                 stages: StageCache::default(),
                 currencies: CurrencyCache::default(),
+                sources: SourcesCache::default(),
                 tokens: TokenCache::default(),
                 retry: ShortRetry::from_settings(settings),
                 event_concurrency: usize::from(settings.worker_event_concurrency.max(1)),

@@ -38,6 +38,7 @@ pub const CASCADING: &[&str] = &[
     "object_merges",
     "replay_requests",
     "website_sessions",
+    "mapping_sources",
 ];
 
 /// Tables with a `portal_id` and no foreign key, deleted by portal id

@@ -195,7 +195,7 @@ pub async fn record_converted<'e>(
     key: &super::events::EventKey,
     event: &domain::events::HubSpotEvent,
     received_at: Option<chrono::DateTime<chrono::Utc>>,
-    fetched: Option<&serde_json::Value>,
+    (fetched, sources_id): (Option<&serde_json::Value>, Option<i64>),
     lease: &NewLease,
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
     let payload = serde_json::to_value(&conv.params).unwrap_or_default();
@@ -204,12 +204,13 @@ pub async fn record_converted<'e>(
     let row = sqlx::query(
         "WITH c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
-                 lease_owner, lease_until)
-             SELECT $1, $2, $3, $4, $5, $6, $13, $14, $15, clock_timestamp() + $16 * interval '1 millisecond'
+                 sources_id, lease_owner, lease_until)
+             SELECT $1, $2, $3, $4, $5, $6, $13, $14, $17, $15, clock_timestamp() + $16 * interval '1 millisecond'
              WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
+                 sources_id = CASE WHEN conversions.status = 'delivered' THEN conversions.sources_id ELSE EXCLUDED.sources_id END,
                  fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, status, attempts, (xmax = 0) AS created
@@ -238,6 +239,7 @@ pub async fn record_converted<'e>(
     .bind(fetched)
     .bind(lease.token)
     .bind(lease.millis())
+    .bind(sources_id)
     .fetch_one(db)
     .await?;
     Ok((recorded_of(&row, lease)?, row.get("first")))
@@ -255,9 +257,11 @@ pub struct ConvertedItem<'a> {
     pub event: &'a domain::events::HubSpotEvent,
     /// When ingest accepted it.
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The object as fetched (used properties only) and each field's
-    /// source, for the website's conversion page (`conversions.fetched`).
+    /// The object as fetched (used properties only), for the website's
+    /// conversion page (`conversions.fetched`).
     pub fetched: Option<&'a serde_json::Value>,
+    /// Each field's source, stored apart (`super::mapping_sources`).
+    pub sources_id: Option<i64>,
 }
 
 /// [`record_converted`] for many events in one statement (a message's
@@ -302,10 +306,12 @@ pub async fn record_converted_many<'e>(
     let mut received = Vec::with_capacity(items.len());
     let mut fired = Vec::with_capacity(items.len());
     let mut fetched = Vec::with_capacity(items.len());
+    let mut sources = Vec::with_capacity(items.len());
     // JSON is written straight from the values (`Json`), without building
     // a `serde_json::Value` tree of each first.
     for it in order.iter().map(|i| &items[*i]) {
         fetched.push(it.fetched.map(Json));
+        sources.push(it.sources_id);
         fired.push(domain::merges::fired_by_event(it.event));
         portal_ids.push(it.key.portal_id);
         event_types.push(it.conversion.event_type.as_str());
@@ -323,16 +329,17 @@ pub async fn record_converted_many<'e>(
     let rows = sqlx::query(
         "WITH c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
-                 lease_owner, lease_until)
+                 sources_id, lease_owner, lease_until)
              SELECT t.portal_id, t.event_type, t.order_id, t.object_type, t.object_id, t.payload, t.fired_by, t.fetched,
-                 $15, clock_timestamp() + $16 * interval '1 millisecond'
+                 t.sources_id, $15, clock_timestamp() + $16 * interval '1 millisecond'
              FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[],
-                 $13::text[], $14::jsonb[])
-                 AS t(portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched)
+                 $13::text[], $14::jsonb[], $17::bigint[])
+                 AS t(portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched, sources_id)
              WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = t.portal_id)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
                  fetched = CASE WHEN conversions.status = 'delivered' THEN conversions.fetched ELSE EXCLUDED.fetched END,
+                 sources_id = CASE WHEN conversions.status = 'delivered' THEN conversions.sources_id ELSE EXCLUDED.sources_id END,
                  fired_by = coalesce(conversions.fired_by, EXCLUDED.fired_by),
                  updated_at = now()
              RETURNING id, portal_id, event_type, order_id, status, attempts, (xmax = 0) AS created
@@ -369,6 +376,7 @@ pub async fn record_converted_many<'e>(
     .bind(fetched)
     .bind(lease.token)
     .bind(lease.millis())
+    .bind(sources)
     .fetch_all(db)
     .await?;
     if rows.len() != items.len() {

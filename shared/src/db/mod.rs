@@ -13,6 +13,7 @@ pub mod delivery_lease;
 pub mod direct;
 pub mod events;
 pub mod listen;
+pub mod mapping_sources;
 pub mod merges;
 pub mod outcome_sweeps;
 pub mod outcomes;

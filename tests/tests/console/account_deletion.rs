@@ -181,9 +181,17 @@ async fn populate(w: &WebEnv, login: &Login, portal: u64, mark: &str) -> anyhow:
     .execute(pool)
     .await?;
     // The conversion page's story: the record as fetched, an attempt.
-    sqlx::query("UPDATE conversions SET fetched = $2 WHERE id = $1")
+    // Its sources, stored once per portal and configuration.
+    let sources = shared::db::mapping_sources::store(
+        pool,
+        portal as i64,
+        &json!({"CustomerEmail": "email", "Text1": format!("constant {mark:?}")}),
+    )
+    .await?;
+    sqlx::query("UPDATE conversions SET fetched = $2, sources_id = $3 WHERE id = $1")
         .bind(conversion)
-        .bind(json!({"object": {"email": email}, "sources": {"CustomerEmail": "email"}}))
+        .bind(json!({"object": {"email": email}}))
+        .bind(sources)
         .execute(pool)
         .await?;
     sqlx::query(

@@ -299,12 +299,25 @@ async fn every_page_shows_what_the_database_holds() -> anyhow::Result<()> {
             .contains(&format!("class=\"duration\">{} ms</td>", attempts[0].1))
     );
     // Fields with their sources; the record as fetched (used properties).
-    let fetched: serde_json::Value =
-        sqlx::query_scalar("SELECT fetched FROM conversions WHERE id = $1")
-            .bind(b_id)
-            .fetch_one(pool)
-            .await?;
+    // The sources are stored once per portal and configuration, not in
+    // each conversion's row.
+    let (fetched, stored, kept, shared): (serde_json::Value, serde_json::Value, i64, i64) =
+        sqlx::query_as(
+            "SELECT fetched_with_sources(fetched, sources_id), fetched,
+                 (SELECT count(*) FROM mapping_sources),
+                 (SELECT count(DISTINCT sources_id) FROM conversions WHERE sources_id IS NOT NULL)
+             FROM conversions WHERE id = $1",
+        )
+        .bind(b_id)
+        .fetch_one(pool)
+        .await?;
     assert_eq!(fetched["sources"]["ClickId"], "custom_impact_click_id");
+    assert!(stored.get("sources").is_none(), "{stored}");
+    assert_eq!((kept, shared), (1, 1), "one configuration, one stored copy");
+    assert!(
+        page.body.contains("custom_impact_click_id"),
+        "sources shown"
+    );
     assert_eq!(fetched["object"]["city"], "Lyon");
     assert!(
         fetched["object"].get("hs_analytics_source").is_none(),

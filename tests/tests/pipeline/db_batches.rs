@@ -51,6 +51,7 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
         event,
         received_at: Some(chrono::Utc::now()),
         fetched: None,
+        sources_id: None,
     };
     let lease = NewLease::new(LeaseTimes::default());
 
@@ -164,7 +165,7 @@ async fn batched_records_match_one_by_one_semantics() -> anyhow::Result<()> {
         &gone,
         &e5,
         None,
-        None,
+        (None, None),
         &lease,
     )
     .await

@@ -42,7 +42,10 @@ pub fn map(
 /// kept with the conversion for the website's conversion page. Compact:
 /// `{"object": {..}, "sources": {..}}`, plus `line_items` and `trigger`
 /// only when there are some.
-pub fn story(rows: &[FieldMapping], ctx: Option<&Context>) -> Option<serde_json::Value> {
+pub fn story(
+    rows: &[FieldMapping],
+    ctx: Option<&Context>,
+) -> Option<(serde_json::Value, serde_json::Value)> {
     use serde_json::{Map, Value};
     let ctx = ctx?;
     let mut sources = Map::new();
@@ -61,14 +64,13 @@ pub fn story(rows: &[FieldMapping], ctx: Option<&Context>) -> Option<serde_json:
     }
     let mut out = Map::new();
     out.insert("object".into(), serde_json::json!(ctx.properties));
-    out.insert("sources".into(), Value::Object(sources));
     if !ctx.line_items.is_empty() {
         out.insert("line_items".into(), serde_json::json!(ctx.line_items));
     }
     if let Some(t) = &ctx.trigger {
         out.insert("trigger".into(), serde_json::json!(t));
     }
-    Some(Value::Object(out))
+    Some((Value::Object(out), Value::Object(sources)))
 }
 
 /// Logs what the mapping noted (fallbacks, omitted fields).

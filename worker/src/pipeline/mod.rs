@@ -25,6 +25,7 @@ pub mod privacy;
 pub mod record;
 pub mod result;
 pub mod retry;
+pub mod sources;
 pub mod trigger;
 
 use chrono::{DateTime, Utc};
@@ -110,8 +111,16 @@ pub async fn process_event(
     .await?;
     map::log_notes(event, &conversion);
     // The conversion and the event's outcome are committed together.
-    let story = map::story(mappings, context.as_ref());
-    let (row, first) = rec.converted(object_type, &conversion, story).await?;
+    let (fetched, sources_id) = match map::story(mappings, context.as_ref()) {
+        Some((fetched, sources)) => {
+            let id = w.sources.id(&w.pool, event.portal_id, &sources).await;
+            (Some(fetched), Some(id.map_err(Failure::database)?))
+        }
+        None => (None, None),
+    };
+    let (row, first) = rec
+        .converted(object_type, &conversion, (fetched, sources_id))
+        .await?;
     // The row was created leased for this delivery (no statement of its own).
     let adopted = row.lease.map(|token| Adopted {
         id: row.id,

@@ -33,6 +33,7 @@ pub async fn listen(cache: crate::Worker, pool: PgPool, shutdown: CancellationTo
         }
         // Changes made while we were not listening are unknown: start afresh.
         cache.portals.clear().await;
+        cache.sources.clear().await;
         loop {
             let next = tokio::select! {
                 () = shutdown.cancelled() => return,
@@ -46,6 +47,7 @@ pub async fn listen(cache: crate::Worker, pool: PgPool, shutdown: CancellationTo
                         cache.stages.invalidate(PortalId(id)).await;
                         cache.currencies.invalidate(PortalId(id)).await;
                         cache.tokens.invalidate(PortalId(id)).await;
+                        cache.sources.invalidate(PortalId(id)).await;
                     }
                     Err(_) => cache.portals.clear().await,
                 },

@@ -173,7 +173,8 @@ pub async fn conversion(
     let Some(r) = sqlx::query(
         "SELECT c.id, c.status, c.object_type, c.object_id, c.event_type, c.order_id, c.queued_uri,
                 c.failure_reason, c.outcome, c.error_type, c.error_reason, c.updated_at, c.created_at,
-                c.attempts, c.payload, c.fetched, c.delivered_at, c.submission_status,
+                c.attempts, c.payload, fetched_with_sources(c.fetched, c.sources_id) AS fetched,
+                c.delivered_at, c.submission_status,
                 c.outcome_checked_at, c.last_error, m.survivor_id AS merged_into
          FROM conversions c
          LEFT JOIN object_merges m ON m.portal_id = c.portal_id
@@ -373,7 +374,7 @@ pub async fn resend_letter(
          SELECT c.portal_id, c.object_type, c.object_id, 'permanent', $3, $4, c.attempts,
                 coalesce((SELECT jsonb_agg(e.event ORDER BY e.occurred_at, e.id)
                           FROM webhook_events e WHERE e.conversion_id = c.id), '[]'::jsonb),
-                c.payload, c.id, c.fetched
+                c.payload, c.id, fetched_with_sources(c.fetched, c.sources_id)
          FROM conversions c
          WHERE c.portal_id = $1 AND c.id = $2 AND c.status = 'delivered'
          RETURNING id",

@@ -44,16 +44,17 @@ pub async fn converted(
     conversion: &Conversion,
     event: (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
 ) -> Result<(RecordedConversion, bool), RecordError> {
-    converted_with_story(w, batching, object_type, (conversion, None), event).await
+    converted_with_story(w, batching, object_type, (conversion, None, None), event).await
 }
 
-/// As [`converted`], keeping the object as fetched and each field's source
-/// for the website's conversion page (`fetched`).
+/// As [`converted`], keeping the object as fetched and (by its stored id)
+/// each field's source for the website's conversion page (`fetched`,
+/// `sources_id`).
 pub async fn converted_with_story(
     w: &Worker,
     batching: Batching,
     object_type: ObjectType,
-    (conversion, fetched): (&Conversion, Option<serde_json::Value>),
+    (conversion, fetched, sources_id): (&Conversion, Option<serde_json::Value>, Option<i64>),
     (key, event, received_at): (&EventKey, &HubSpotEvent, Option<DateTime<Utc>>),
 ) -> Result<(RecordedConversion, bool), RecordError> {
     let item = Item::Converted {
@@ -63,6 +64,7 @@ pub async fn converted_with_story(
         event: event.clone(),
         received_at,
         fetched,
+        sources_id,
     };
     match w.records.record(batching, item).await? {
         Recorded::Converted(r) => Ok(r),
@@ -127,16 +129,16 @@ impl<'a> EventRecord<'a> {
     }
 
     /// Records the event's conversion with its outcome, and the object as
-    /// fetched with each field's source (`fetched`, see
-    /// `crate::pipeline::map::story`).
+    /// fetched with the stored id of each field's source (`fetched`,
+    /// `sources_id`; see `crate::pipeline::map::story`).
     pub async fn converted(
         &self,
         object_type: ObjectType,
         conversion: &Conversion,
-        fetched: Option<serde_json::Value>,
+        (fetched, sources_id): (Option<serde_json::Value>, Option<i64>),
     ) -> Result<(RecordedConversion, bool), Failure> {
         let event = (self.key, self.event, self.received_at);
-        let conv = (conversion, fetched);
+        let conv = (conversion, fetched, sources_id);
         Ok(converted_with_story(self.w, self.batching, object_type, conv, event).await?)
     }
 }

@@ -23,6 +23,7 @@ pub(super) enum Item {
         event: HubSpotEvent,
         received_at: Option<DateTime<Utc>>,
         fetched: Option<serde_json::Value>,
+        sources_id: Option<i64>,
     },
     Outcome {
         key: EventKey,
@@ -121,6 +122,7 @@ async fn write_converted(
                 event,
                 received_at,
                 fetched,
+                sources_id,
             } => Some(ConvertedItem {
                 object_type: *object_type,
                 conversion,
@@ -128,6 +130,7 @@ async fn write_converted(
                 event,
                 received_at: *received_at,
                 fetched: fetched.as_ref(),
+                sources_id: *sources_id,
             }),
             Item::Outcome { .. } => None,
         })
@@ -189,6 +192,7 @@ async fn write_one(
             event,
             received_at,
             fetched,
+            sources_id,
         } => Recorded::Converted(
             db::conversions::record_converted(
                 &mut *tx,
@@ -197,7 +201,7 @@ async fn write_one(
                 key,
                 event,
                 *received_at,
-                fetched.as_ref(),
+                (fetched.as_ref(), *sources_id),
                 lease,
             )
             .await?,
