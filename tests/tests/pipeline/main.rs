@@ -25,6 +25,7 @@ mod hubspot_shared_budget;
 mod idempotency;
 mod ingest_e2e;
 mod items_currency;
+mod mapping_sources;
 mod merges;
 mod oauth;
 mod odd_events;

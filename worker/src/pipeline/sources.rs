@@ -7,6 +7,7 @@
 
 use std::{
     collections::HashMap,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -21,10 +22,13 @@ const TTL: Duration = Duration::from_secs(600);
 /// portal are in use at a time).
 const MAX_ENTRIES: usize = 10_000;
 
+/// When the id was stored or confirmed, and the id.
+type Slot = Arc<Mutex<Option<(Instant, i64)>>>;
+
 /// Source ids by portal and text.
 #[derive(Default)]
 pub struct SourcesCache {
-    ids: Mutex<HashMap<(PortalId, String), (Instant, i64)>>,
+    ids: Mutex<HashMap<(PortalId, String), Slot>>,
 }
 
 impl SourcesCache {
@@ -35,19 +39,25 @@ impl SourcesCache {
         portal: PortalId,
         sources: &serde_json::Value,
     ) -> Result<i64, sqlx::Error> {
-        let key = (portal, sources.to_string());
-        if let Some((at, id)) = self.ids.lock().await.get(&key)
+        let slot = {
+            let mut ids = self.ids.lock().await;
+            if ids.len() >= MAX_ENTRIES {
+                ids.clear();
+            }
+            Arc::clone(ids.entry((portal, sources.to_string())).or_default())
+        };
+        // Held across the statement: the events of a new configuration
+        // (often dozens at once) wait for one insert instead of each
+        // making their own; other keys do not wait.
+        let mut entry = slot.lock().await;
+        if let Some((at, id)) = *entry
             && at.elapsed() < TTL
         {
-            return Ok(*id);
+            return Ok(id);
         }
         let portal_id = i64::try_from(portal.0).unwrap_or(i64::MAX);
         let id = shared::db::mapping_sources::store(pool, portal_id, sources).await?;
-        let mut ids = self.ids.lock().await;
-        if ids.len() >= MAX_ENTRIES {
-            ids.clear();
-        }
-        ids.insert(key, (Instant::now(), id));
+        *entry = Some((Instant::now(), id));
         Ok(id)
     }
 
