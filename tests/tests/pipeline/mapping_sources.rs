@@ -34,15 +34,18 @@ async fn a_new_configurations_sources_are_stored_once_for_many_events_at_once() 
     let cache = Arc::new(SourcesCache::default());
     let contacts = json!({"OrderId": "hs_object_id", "Text1": "constant \"Hardware\""});
     let deals = json!({"OrderId": "deal_[stage]_id"});
-    let calls = (0..60).map(|i| {
-        let (cache, pool) = (Arc::clone(&cache), pool.clone());
-        let (portal, sources) = match i % 3 {
-            0 => (77, contacts.clone()),
-            1 => (77, deals.clone()),
-            _ => (78, contacts.clone()),
-        };
-        tokio::spawn(async move { cache.id(&pool, PortalId(portal), &sources).await })
-    });
+    // All at once, as the events of a message are.
+    let calls: Vec<_> = (0..60)
+        .map(|i| {
+            let (cache, pool) = (Arc::clone(&cache), pool.clone());
+            let (portal, sources) = match i % 3 {
+                0 => (77, contacts.clone()),
+                1 => (77, deals.clone()),
+                _ => (78, contacts.clone()),
+            };
+            tokio::spawn(async move { cache.id(&pool, PortalId(portal), &sources).await })
+        })
+        .collect();
     let mut ids = Vec::new();
     for call in calls {
         ids.push(call.await??);
