@@ -161,6 +161,9 @@ pub async fn mark_delivered_many<'e>(
     db: impl PgExecutor<'e>,
     delivered: &[Delivered],
 ) -> Result<(), sqlx::Error> {
+    if delivered.is_empty() {
+        return Ok(());
+    }
     let ids: Vec<i64> = delivered.iter().map(|d| d.id).collect();
     let uris: Vec<Option<&str>> = delivered.iter().map(|d| d.queued_uri.as_deref()).collect();
     let firsts: Vec<Option<i32>> = delivered.iter().map(|d| d.first_attempt_ms).collect();
