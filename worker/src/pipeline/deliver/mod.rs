@@ -262,7 +262,8 @@ async fn deliver_batch(
         let recorded = record_all(&mut tx, portal, answers, how, &mut out).await?;
         tx.commit().await.map_err(Failure::database)?;
         recorded
-    };    // The statements that recorded the answers cleared those rows' leases.
+    };
+    // The statements that recorded the answers cleared those rows' leases.
     held.settled(&answered);
     held.release().await.map_err(Failure::database)?;
     metrics::counter!("worker_conversions_total", "outcome" => how.metric())
