@@ -56,6 +56,7 @@ pub async fn preview(
         object_type,
         object_id,
         mappings: &rows,
+        needs: domain::mapping::needs(&rows),
         trigger: None,
         program_id: &program_id,
         occurred_at_ms: u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0),

@@ -35,6 +35,9 @@ pub struct ObjectRequest<'a> {
     pub object_id: u64,
     /// The mappings of the object type.
     pub mappings: &'a [FieldMapping],
+    /// What the mappings read (`mapping::needs(mappings)`, computed once
+    /// per request: the assembly asks several times).
+    pub needs: mapping::Needs,
     /// The triggering property and its value, when a property change fired.
     pub trigger: Option<(String, Option<String>)>,
     /// The portal's Program ID.
@@ -65,7 +68,7 @@ impl ObjectRequest<'_> {
     /// triggering property, a deal's currency and the ids merged into it.
     pub fn properties(&self) -> Vec<String> {
         let trigger = self.trigger.as_ref().map(|(p, _)| p.as_str());
-        object_properties(self.object_type, self.mappings, trigger)
+        properties_of(self.object_type, &self.needs, trigger)
     }
 }
 
@@ -167,7 +170,16 @@ pub fn object_properties(
     mappings: &[FieldMapping],
     trigger_property: Option<&str>,
 ) -> Vec<String> {
-    let mut properties: Vec<String> = mapping::needs(mappings).properties.into_iter().collect();
+    properties_of(object_type, &mapping::needs(mappings), trigger_property)
+}
+
+/// [`object_properties`] of what the mappings read (`needs`).
+pub fn properties_of(
+    object_type: ObjectType,
+    needs: &mapping::Needs,
+    trigger_property: Option<&str>,
+) -> Vec<String> {
+    let mut properties: Vec<String> = needs.properties.iter().cloned().collect();
     if let Some(property) = trigger_property
         && !properties.iter().any(|p| p == property)
     {
@@ -250,7 +262,7 @@ pub async fn assemble(
         deal_parts(client, r, known.line_items, known.contact, stages, &mut ctx).await?;
     }
     // One account-information read per portal and cache period (worker).
-    if mapping::needs(r.mappings).currency && ctx.currency.is_none() {
+    if r.needs.currency && ctx.currency.is_none() {
         ctx.company_currency = currency.company_currency(client, r.token).await?;
     }
     Ok(ctx)
@@ -265,7 +277,7 @@ async fn deal_parts(
     stages: &impl StageLabels,
     ctx: &mut Context,
 ) -> Result<(), HubSpotError> {
-    let needs = mapping::needs(r.mappings);
+    let needs = &r.needs;
     let id = r.object_id;
     if !needs.line_item_properties.is_empty() {
         ctx.line_items = match line_items {

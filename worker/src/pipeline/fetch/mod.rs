@@ -90,6 +90,7 @@ pub async fn fetch(
         object_type: r.object_type,
         object_id: r.event.object_id,
         mappings: r.mappings,
+        needs: mapping::needs(r.mappings),
         trigger: trigger_of(r.firing),
         program_id: r.program_id,
         occurred_at_ms: r.event.occurred_at,
@@ -113,11 +114,10 @@ fn known(r: &FetchRequest<'_>, request: &ObjectRequest<'_>, prefetched: &Prefetc
             ..Known::default()
         };
     }
-    let wanted = mapping::needs(r.mappings).line_item_properties;
     Known {
         object,
         line_items: prefetched
-            .line_items(r.portal, id, &wanted)
+            .line_items(r.portal, id, &request.needs.line_item_properties)
             .map(<[_]>::to_vec),
         contact: prefetched.contact(r.portal, id),
     }

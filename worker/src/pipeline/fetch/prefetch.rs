@@ -15,7 +15,7 @@ use domain::{
 };
 use shared::{
     db::events::EventKey,
-    hubspot::assemble::{firing_property, object_properties},
+    hubspot::assemble::{firing_property, properties_of},
 };
 
 use super::{
@@ -66,16 +66,24 @@ async fn groups(w: &Worker, events: &[HubSpotEvent]) -> BTreeMap<(PortalId, Obje
             .get(&ty)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let group = groups.entry((event.portal_id, ty)).or_default();
+        // What the mappings read, once per portal and object type (the
+        // same for every event of the group); per event only its firing
+        // property.
+        let group = groups.entry((event.portal_id, ty)).or_insert_with(|| {
+            let needs = mapping::needs(rows);
+            Group {
+                properties: properties_of(ty, &needs, None).into_iter().collect(),
+                line_item_properties: needs.line_item_properties,
+                associated_contact: needs.associated_contact,
+                ..Group::default()
+            }
+        });
         group.ids.insert(event.object_id);
-        group
-            .properties
-            .extend(object_properties(ty, rows, firing_property(&firing)));
-        let needs = mapping::needs(rows);
-        group
-            .line_item_properties
-            .extend(needs.line_item_properties);
-        group.associated_contact |= needs.associated_contact;
+        if let Some(p) = firing_property(&firing)
+            && !group.properties.contains(p)
+        {
+            group.properties.insert(p.to_owned());
+        }
     }
     groups
 }
