@@ -121,6 +121,17 @@ const SET_BY_A_DELIVERY: &[&str] = &[
     "lease_until",
 ];
 
+/// A fresh, migrated database with portal 77.
+async fn with_portal() -> anyhow::Result<PgPool> {
+    let url = crate::support::e2e::fresh_database().await?;
+    let pool = shared::db::connect(&url, 2).await?;
+    shared::db::migrate(&pool).await?;
+    sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
+        .execute(&pool)
+        .await?;
+    Ok(pool)
+}
+
 /// Pending conversions of portal 77, ids `ids`, recorded `age` ago (a
 /// millisecond apart, in id order), their payloads of a real conversion's
 /// size (about 700 bytes).
@@ -161,12 +172,7 @@ fn delivered(
 /// the table's pages leave room for the new versions.
 #[tokio::test]
 async fn marking_conversions_delivered_is_a_hot_update() -> anyhow::Result<()> {
-    let url = crate::support::e2e::fresh_database().await?;
-    let pool = shared::db::connect(&url, 2).await?;
-    shared::db::migrate(&pool).await?;
-    sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
-        .execute(&pool)
-        .await?;
+    let pool = with_portal().await?;
 
     let defs: Vec<String> =
         sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'conversions'")
@@ -217,12 +223,7 @@ async fn marking_conversions_delivered_is_a_hot_update() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_outcome_work_list_finds_what_is_due_and_retires_what_is_not() -> anyhow::Result<()> {
     use shared::db::outcomes::{claim_due, retire_unlookable};
-    let url = crate::support::e2e::fresh_database().await?;
-    let pool = shared::db::connect(&url, 2).await?;
-    shared::db::migrate(&pool).await?;
-    sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
-        .execute(&pool)
-        .await?;
+    let pool = with_portal().await?;
     // 1-3: delivered two hours ago; 4: recorded two hours ago, delivered
     // now; 5: failed; 6: delivered without a QueuedUri; 7: delivered now.
     pending(&pool, 1..=6, "2 hours").await?;
