@@ -256,10 +256,10 @@ async fn deliver_batch(
     // open and commit (two round trips fewer per batch).
     let (delivered, auth_failure) = if answers.iter().all(Answer::queued_at_once) {
         let mut conn = w.pool.acquire().await.map_err(Failure::database)?;
-        record_all(&mut conn, portal, answers, how, &mut out).await?
+        record_answers(&mut conn, portal, answers, how, &mut out).await?
     } else {
         let mut tx = w.pool.begin().await.map_err(Failure::database)?;
-        let recorded = record_all(&mut tx, portal, answers, how, &mut out).await?;
+        let recorded = record_answers(&mut tx, portal, answers, how, &mut out).await?;
         tx.commit().await.map_err(Failure::database)?;
         recorded
     };
@@ -422,25 +422,10 @@ async fn post_all(
         .await
 }
 
-/// [`record_answers`], then marks the delivered rows.
-async fn record_all(
-    db: &mut PgConnection,
-    portal: PortalId,
-    answers: Vec<Answer>,
-    how: How<'_>,
-    out: &mut Results,
-) -> Result<(Vec<Delivered>, Option<String>), Failure> {
-    let (delivered, auth_failure) = record_answers(db, portal, answers, how, out).await?;
-    db::conversions::mark_delivered_many(&mut *db, &delivered)
-        .await
-        .map_err(Failure::database)?;
-    Ok((delivered, auth_failure))
-}
-
 /// Records the attempts (but those queued at once, which the delivered
-/// rows keep: [`Answer::queued_at_once`]) and answers `out`; the delivered
-/// rows (to mark in one statement) and the detail of a refusal of the
-/// credentials.
+/// rows keep: [`Answer::queued_at_once`]), marks the delivered rows in one
+/// statement, and answers `out`; the delivered rows and the detail of a
+/// refusal of the credentials.
 async fn record_answers(
     tx: &mut PgConnection,
     portal: PortalId,
@@ -501,5 +486,8 @@ async fn record_answers(
             }
         }
     }
+    db::conversions::mark_delivered_many(&mut *tx, &delivered)
+        .await
+        .map_err(Failure::database)?;
     Ok((delivered, auth_failure))
 }
