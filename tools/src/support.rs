@@ -97,9 +97,7 @@ pub async fn broker_channel() -> anyhow::Result<(lapin::Connection, Channel)> {
 /// Deletes every queue and the exchange of a run's topology.
 pub async fn delete_topology(ch: &Channel, settings: &Settings) -> anyhow::Result<()> {
     let topo = shared::broker::Topology::from_settings(settings)?;
-    let mut queues = vec![topo.work_queue(), topo.dead_queue(), topo.replay_queue()];
-    queues.extend((0..topo.retry_delays.len()).filter_map(|i| topo.retry_queue(i)));
-    for q in queues {
+    for q in topo.queue_names() {
         let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
     }
     let _ = ch

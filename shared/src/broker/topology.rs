@@ -73,6 +73,27 @@ impl Topology {
         ))
     }
 
+    /// Where a worker defers a message of a portal it holds enough of
+    /// already, e.g. `hubspot.events.deferred.10s`: the message waits there
+    /// for the first retry delay, then returns to the work queue, unless a
+    /// worker with room pulls it back sooner. Named after its delay, like
+    /// the retry queues, so that a changed schedule declares a new queue
+    /// instead of clashing with the old one's arguments. `None` without a
+    /// retry schedule (nothing is deferred then).
+    pub fn deferred_queue(&self) -> Option<String> {
+        let delay = self.retry_delays.first()?;
+        Some(format!(
+            "{}hubspot.events.deferred.{}",
+            self.prefix,
+            delay_label(*delay)
+        ))
+    }
+
+    /// Every queue's name, for depth gauges and clean-up.
+    pub fn queue_names(&self) -> Vec<String> {
+        self.queues().into_iter().map(|(name, _)| name).collect()
+    }
+
     /// Declares everything on channels of its own (a refused declare closes
     /// its channel); safe to run any number of times, from any process, on
     /// any node of a cluster.
@@ -137,6 +158,19 @@ impl Topology {
             // leave a queue from its head.
             let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+            dead_letter_to(&mut args, &self.work_queue());
+            queues.push((name, args));
+        }
+        if let (Some(name), Some(delay)) = (self.deferred_queue(), self.retry_delays.first()) {
+            let mut args = quorum();
+            let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+            // A message pulled back from here that keeps crashing its worker
+            // goes on to the work queue, whose own limit dead-letters it.
+            args.insert(
+                "x-delivery-limit".into(),
+                AMQPValue::LongLongInt(self.delivery_limit.into()),
+            );
             dead_letter_to(&mut args, &self.work_queue());
             queues.push((name, args));
         }
@@ -271,6 +305,26 @@ mod tests {
             Some("t1.hubspot.events.retry.1h")
         );
         assert_eq!(t.retry_queue(2), None);
+        assert_eq!(
+            t.deferred_queue().as_deref(),
+            Some("t1.hubspot.events.deferred.10s")
+        );
+        assert_eq!(
+            t.queue_names(),
+            [
+                "t1.hubspot.dead",
+                "t1.hubspot.replays",
+                "t1.hubspot.events.work",
+                "t1.hubspot.events.retry.10s",
+                "t1.hubspot.events.retry.1h",
+                "t1.hubspot.events.deferred.10s",
+            ]
+        );
+        let none = Topology {
+            retry_delays: Vec::new(),
+            ..t
+        };
+        assert_eq!(none.deferred_queue(), None, "no schedule, no deferral");
     }
 
     #[test]

@@ -249,6 +249,58 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One busy portal, and nothing else: what the worker deferred over the
+/// portal's backlog bound comes back as soon as it runs low, not after the
+/// deferral delay (an hour here, far beyond the test's 60 s).
+#[tokio::test]
+async fn a_worker_that_runs_low_pulls_its_deferred_messages_back() -> anyhow::Result<()> {
+    let env = WorkerEnv::start_with(SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 5)],
+        hubspot_latency: Duration::from_millis(20),
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (triggers, mappings) = contacts_on_create();
+    env.apply(portal_doc(triggers, mappings)).await?;
+    let hs = env.sandbox.hubspot();
+    for i in 0..30 {
+        hs.create_contact(PORTAL, lead(i))?;
+    }
+    let events = env.new_events();
+    let topology = worker::topology(&env.settings)?;
+    let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
+    for e in &events {
+        publish(&publisher, &topology.events_exchange(), e.portal_id, e).await?;
+    }
+    publisher.close().await;
+
+    let mut settings = env.settings.clone();
+    settings.retry_schedule = "1h".into();
+    settings.worker_prefetch = 16;
+    settings.worker_concurrency = 2;
+    settings.worker_portal_concurrency = 2;
+    settings.worker_portal_backlog = 4;
+    let pulled_before = worker::runtime::pull_back::pulled_total();
+    run_worker_until(&env, settings.clone(), 30, Duration::from_millis(300)).await?;
+    let mut expected: Vec<String> = (0..30).map(|i| format!("click-{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        env.submitted("ClickId"),
+        expected,
+        "every conversion, once, within the test's minute"
+    );
+    let pulled = worker::runtime::pull_back::pulled_total() - pulled_before;
+    assert!(
+        pulled >= 20,
+        "30 messages over a backlog of 4: most were deferred and pulled back ({pulled})"
+    );
+    if let Ok((_c, ch)) = harness::broker_channel().await {
+        harness::delete_topology(&ch, &settings).await?;
+    }
+    env.finish().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::Result<()> {
     let env = WorkerEnv::start_with(SandboxConfig {

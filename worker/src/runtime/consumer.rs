@@ -13,7 +13,10 @@ use lapin::{
     types::FieldTable,
 };
 use shared::broker::{BrokerNodes, Publisher, Topology};
-use tokio::{sync::Semaphore, task::JoinSet};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    task::JoinSet,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -21,6 +24,7 @@ use super::{
     defer::defer,
     fair::{Admission, FairConfig, FairGate, Running, Ticket, portal_of},
     held::HeldBody,
+    pull_back::PullBack,
 };
 use crate::{
     Worker,
@@ -96,13 +100,23 @@ async fn session(
         )
         .await?;
     tracing::info!(queue = %cfg.topology.work_queue(), prefetch = cfg.prefetch, "consuming");
-    let permits = Arc::new(Semaphore::new(usize::from(cfg.prefetch)));
+    let prefetch = usize::from(cfg.prefetch);
+    let permits = Arc::new(Semaphore::new(prefetch));
     let gate = FairGate::new(cfg.fair);
+    let mut pull_back = PullBack::new(&cfg.topology, prefetch, cfg.fair);
     let mut tasks = JoinSet::new();
     let ended = loop {
+        let pull_due = pull_back.due();
         let next = tokio::select! {
             () = shutdown.cancelled() => break None,
             d = consumer.next() => d,
+            () = sleep_until_some(pull_due), if pull_due.is_some() => {
+                let held = prefetch - permits.available_permits();
+                for (permit, d) in pull_back.pull(&ch, held, &permits).await {
+                    dispatch(&mut tasks, (permit, d), &gate, (w, cfg, publisher));
+                }
+                continue;
+            }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 if let Err(e) = joined
                     && e.is_panic()
@@ -120,32 +134,7 @@ async fn session(
             None => break Some(anyhow::anyhow!("consumer stream ended")),
         };
         let permit = permits.clone().acquire_owned().await?;
-        let (w, cfg, publisher) = (w.clone(), cfg.clone(), publisher.clone());
-        let admission = gate.admit(portal_of(&delivery));
-        let gate = gate.clone();
-        tasks.spawn(async move {
-            let delivery = match admission {
-                Admission::Admit(ticket) => Ok((ticket, delivery)),
-                Admission::Defer => {
-                    match Box::pin(defer(&cfg.topology, &publisher, delivery)).await {
-                        Ok(()) => Err(()),
-                        // Not deferred after all: hold it beyond the bound.
-                        Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
-                    }
-                }
-            };
-            if let Ok((ticket, mut delivery)) = delivery {
-                let Some(running) = start(&ticket, &mut delivery).await else {
-                    return;
-                };
-                // Boxed: a held message's task stays small while it waits
-                // (the processing future is ~13 KB; up to the prefetch of
-                // them wait at once).
-                Box::pin(handle(&w, &cfg, &publisher, delivery)).await;
-                drop((running, ticket));
-            }
-            drop(permit);
-        });
+        dispatch(&mut tasks, (permit, delivery), &gate, (w, cfg, publisher));
     };
     if ended.is_none() {
         // Stop deliveries before draining, so nothing new arrives.
@@ -170,6 +159,49 @@ async fn session(
             Ok(())
         }
         Some(e) => Err(e),
+    }
+}
+
+/// Admits (or defers) a message holding `permit`, its place in the prefetch
+/// window, and processes it on a task of its own.
+fn dispatch(
+    tasks: &mut JoinSet<()>,
+    (permit, delivery): (OwnedSemaphorePermit, Delivery),
+    gate: &FairGate,
+    (w, cfg, publisher): (&Worker, &Arc<ConsumerConfig>, &Publisher),
+) {
+    let (w, cfg, publisher) = (w.clone(), cfg.clone(), publisher.clone());
+    let admission = gate.admit(portal_of(&delivery));
+    let gate = gate.clone();
+    tasks.spawn(async move {
+        let delivery = match admission {
+            Admission::Admit(ticket) => Ok((ticket, delivery)),
+            Admission::Defer => match Box::pin(defer(&cfg.topology, &publisher, delivery)).await {
+                Ok(()) => Err(()),
+                // Not deferred after all: hold it beyond the bound.
+                Err(d) => Ok((gate.admit_anyway(portal_of(&d)), *d)),
+            },
+        };
+        if let Ok((ticket, mut delivery)) = delivery {
+            let Some(running) = start(&ticket, &mut delivery).await else {
+                return;
+            };
+            // Boxed: a held message's task stays small while it waits
+            // (the processing future is ~13 KB; up to the prefetch of
+            // them wait at once).
+            Box::pin(handle(&w, &cfg, &publisher, delivery)).await;
+            drop((running, ticket));
+        }
+        drop(permit);
+    });
+}
+
+/// Sleeps until `at`; never returns for `None` (its `select!` branch is
+/// disabled then anyway).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

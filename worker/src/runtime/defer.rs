@@ -1,21 +1,23 @@
 //! Deferring a message of a portal that holds enough already (see
-//! [`super::fair`]): it goes to the first retry queue unchanged (same
-//! attempt count, same headers) and comes back to the work queue after that
-//! queue's delay.
+//! [`super::fair`]): it goes to the deferred queue unchanged (same attempt
+//! count, same headers) and comes back to the work queue after the first
+//! retry delay, or sooner when a worker with room pulls it back
+//! ([`super::pull_back`]).
 
 use std::time::Duration;
 
 use lapin::{message::Delivery, options::BasicAckOptions};
 use shared::broker::{Envelope, OutgoingMessage, PublishError, Publisher, Topology};
 
-/// Republishes `d` to the first retry queue and acks it. `Err(d)` when there
-/// is no retry queue or the broker refused: the caller processes it instead.
+/// Republishes `d` to the deferred queue and acks it. `Err(d)` when there
+/// is no such queue (no retry schedule) or the broker refused: the caller
+/// processes it instead.
 pub async fn defer(
     topology: &Topology,
     publisher: &Publisher,
     d: Delivery,
 ) -> Result<(), Box<Delivery>> {
-    let Some(queue) = topology.retry_queue(0) else {
+    let Some(queue) = topology.deferred_queue() else {
         return Err(Box::new(d));
     };
     let republished = republish(publisher, &d, &queue, |e| {

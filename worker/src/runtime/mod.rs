@@ -10,6 +10,7 @@ pub mod defer;
 pub mod fair;
 pub mod held;
 pub mod metrics_server;
+pub mod pull_back;
 pub mod queue_depth;
 pub mod replay_requests;
 mod side_queue;

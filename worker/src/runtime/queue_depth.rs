@@ -16,8 +16,7 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut queues = vec![topology.work_queue(), topology.dead_queue()];
-        queues.extend((0..topology.retry_delays.len()).filter_map(|i| topology.retry_queue(i)));
+        let queues = topology.queue_names();
         let Ok(nodes) = shared::broker::BrokerNodes::parse(&amqp_url) else {
             return;
         };
