@@ -1,7 +1,7 @@
 //! The `conversions` table: one row per idempotency key
 //! `(portal, event type, OrderId)`, whatever the number of events mapping to it.
 
-use sqlx::{PgExecutor, Row, types::Json};
+use sqlx::{PgExecutor, Row};
 
 use super::delivery_lease::NewLease;
 
@@ -201,14 +201,15 @@ pub async fn record_converted<'e>(
     (fetched, sources_id): (Option<&serde_json::Value>, Option<i64>),
     lease: &NewLease,
 ) -> Result<(RecordedConversion, bool), sqlx::Error> {
-    let payload = serde_json::to_value(&conv.params).unwrap_or_default();
-    let json = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let payload = super::json_text(&conv.params)?;
+    let json = super::json_text(event)?;
+    let fetched = fetched.map(super::json_text).transpose()?;
     let fired_by = domain::merges::fired_by_event(event);
     let row = sqlx::query(
         "WITH c AS (
              INSERT INTO conversions (portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched,
                  sources_id, lease_owner, lease_until)
-             SELECT $1, $2, $3, $4, $5, $6, $13, $14, $17, $15, clock_timestamp() + $16 * interval '1 millisecond'
+             SELECT $1, $2, $3, $4, $5, $6::json, $13, $14::json, $17, $15, clock_timestamp() + $16 * interval '1 millisecond'
              WHERE EXISTS (SELECT 1 FROM portals WHERE portal_id = $1)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
                  payload = CASE WHEN conversions.status = 'delivered' THEN conversions.payload ELSE EXCLUDED.payload END,
@@ -220,7 +221,7 @@ pub async fn record_converted<'e>(
          ), e AS (
              INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
                  property_name, status, conversion_id, event, received_at)
-             SELECT $1, $7, $8, $5, $9, $10, 'converted', c.id, $11, $12 FROM c
+             SELECT $1, $7, $8, $5, $9, $10, 'converted', c.id, $11::json, $12 FROM c
              ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
              RETURNING 1
          )
@@ -310,10 +311,11 @@ pub async fn record_converted_many<'e>(
     let mut fired = Vec::with_capacity(items.len());
     let mut fetched = Vec::with_capacity(items.len());
     let mut sources = Vec::with_capacity(items.len());
-    // JSON is written straight from the values (`Json`), without building
-    // a `serde_json::Value` tree of each first.
+    // JSON is written as text straight from the values, without building a
+    // `serde_json::Value` tree of each first; PostgreSQL checks it into
+    // `json` columns.
     for it in order.iter().map(|i| &items[*i]) {
-        fetched.push(it.fetched.map(Json));
+        fetched.push(it.fetched.map(super::json_text).transpose()?);
         sources.push(it.sources_id);
         fired.push(domain::merges::fired_by_event(it.event));
         portal_ids.push(it.key.portal_id);
@@ -321,12 +323,12 @@ pub async fn record_converted_many<'e>(
         order_ids.push(it.conversion.order_id.as_str());
         object_types.push(it.object_type.as_str());
         object_ids.push(it.key.object_id);
-        payloads.push(Json(&it.conversion.params));
+        payloads.push(super::json_text(&it.conversion.params)?);
         event_ids.push(it.key.event_id);
         subscription_types.push(it.key.subscription_type.as_str());
         occurred.push(it.key.occurred_at);
         property_names.push(it.key.property_name.as_str());
-        events.push(Json(it.event));
+        events.push(super::json_text(it.event)?);
         received.push(it.received_at);
     }
     let rows = sqlx::query(
@@ -335,8 +337,8 @@ pub async fn record_converted_many<'e>(
                  sources_id, lease_owner, lease_until)
              SELECT t.portal_id, t.event_type, t.order_id, t.object_type, t.object_id, t.payload, t.fired_by, t.fetched,
                  t.sources_id, $15, clock_timestamp() + $16 * interval '1 millisecond'
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::jsonb[],
-                 $13::text[], $14::jsonb[], $17::bigint[])
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::json[],
+                 $13::text[], $14::json[], $17::bigint[])
                  AS t(portal_id, event_type, order_id, object_type, object_id, payload, fired_by, fetched, sources_id)
              WHERE EXISTS (SELECT 1 FROM portals p WHERE p.portal_id = t.portal_id)
              ON CONFLICT (portal_id, event_type, order_id) DO UPDATE SET
@@ -352,7 +354,7 @@ pub async fn record_converted_many<'e>(
              SELECT t.portal_id, t.event_id, t.subscription_type, t.object_id, t.occurred_at,
                  t.property_name, 'converted', c.id, t.event, t.received_at
              FROM unnest($1::bigint[], $2::text[], $3::text[], $5::bigint[], $7::bigint[], $8::text[],
-                 $9::bigint[], $10::text[], $11::jsonb[], $12::timestamptz[])
+                 $9::bigint[], $10::text[], $11::json[], $12::timestamptz[])
                  AS t(portal_id, event_type, order_id, object_id, event_id, subscription_type,
                      occurred_at, property_name, event, received_at)
              JOIN c USING (portal_id, event_type, order_id)

@@ -103,8 +103,11 @@ pub struct EventOutcome<'a> {
 /// The body kept with an outcome: none for an event that fired nothing
 /// (`ignored`; its identity and outcome are what is read), the event as
 /// HubSpot sent it otherwise.
-fn stored_body(event: &HubSpotEvent, status: EventStatus) -> Option<serde_json::Value> {
-    (status != EventStatus::Ignored).then(|| serde_json::to_value(event).ok())?
+/// As JSON text, for the `json` column.
+fn stored_body(event: &HubSpotEvent, status: EventStatus) -> Result<Option<String>, sqlx::Error> {
+    (status != EventStatus::Ignored)
+        .then(|| super::json_text(event))
+        .transpose()
 }
 
 /// Records the outcome; false when the event was already recorded (by a
@@ -116,11 +119,11 @@ pub async fn record<'e>(
     received_at: Option<chrono::DateTime<chrono::Utc>>,
     outcome: &EventOutcome<'_>,
 ) -> Result<bool, sqlx::Error> {
-    let json = stored_body(event, outcome.status);
+    let json = stored_body(event, outcome.status)?;
     let done = sqlx::query(
         "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
              property_name, status, reason, error, conversion_id, event, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::json, $12)
          ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING",
     )
     .bind(key.portal_id)
@@ -167,16 +170,16 @@ pub async fn record_many<'e>(
     let reasons: Vec<Option<&str>> = items.iter().map(|it| it.3.reason).collect();
     let errors: Vec<Option<&str>> = items.iter().map(|it| it.3.error).collect();
     let conversions: Vec<Option<i64>> = items.iter().map(|it| it.3.conversion_id).collect();
-    let events: Vec<Option<serde_json::Value>> = items
+    let events = items
         .iter()
         .map(|it| stored_body(it.1, it.3.status))
-        .collect();
+        .collect::<Result<Vec<Option<String>>, _>>()?;
     let received: Vec<Option<chrono::DateTime<chrono::Utc>>> =
         items.iter().map(|it| it.2).collect();
     let inserted: Vec<bool> = sqlx::query_scalar(
         "WITH i AS (
              SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::jsonb[],
+                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::json[],
                  $12::timestamptz[])
              WITH ORDINALITY AS t(portal_id, event_id, subscription_type, object_id, occurred_at,
                  property_name, status, reason, error, conversion_id, event, received_at, n)

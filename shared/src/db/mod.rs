@@ -89,3 +89,11 @@ where
         source: Box::new(e),
     })
 }
+
+/// `value` as JSON text, for a `json` column written from a `text[]`
+/// parameter (`$n::json[]`): PostgreSQL then only checks it, where a
+/// `jsonb` parameter would be parsed into a tree (see migration
+/// `20261209000100_json_documents.sql`).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, sqlx::Error> {
+    serde_json::to_string(value).map_err(|e| sqlx::Error::Encode(Box::new(e)))
+}

@@ -39,9 +39,9 @@ pub async fn candidates<'e>(
 ) -> Result<Vec<SweepCandidate>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT c.id, c.portal_id, c.queued_uri, c.order_id, c.created_at,
-             (SELECT e->>1 FROM jsonb_array_elements(c.payload) e
+             (SELECT e->>1 FROM json_array_elements(c.payload) e
               WHERE e->>0 = 'CampaignId' LIMIT 1) AS campaign_id,
-             (SELECT ARRAY[e->>0, e->>1] FROM jsonb_array_elements(c.payload) e
+             (SELECT ARRAY[e->>0, e->>1] FROM json_array_elements(c.payload) e
               WHERE e->>0 IN ('ActionTrackerId', 'EventTypeId', 'EventTypeCode')
                 AND btrim(e->>1) <> ''
               ORDER BY array_position(ARRAY['ActionTrackerId', 'EventTypeId', 'EventTypeCode'], e->>0)

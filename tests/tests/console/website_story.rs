@@ -192,7 +192,7 @@ async fn every_page_shows_what_the_database_holds() -> anyhow::Result<()> {
     );
     let (b_id, b_object, b_order) = sqlx::query_as::<_, (i64, i64, String)>(
         "SELECT id, object_id, order_id FROM conversions
-         WHERE portal_id = $1 AND payload @> '[[\"ClickId\",\"story-b\"]]'",
+         WHERE portal_id = $1 AND payload::jsonb @> '[[\"ClickId\",\"story-b\"]]'",
     )
     .bind(P1 as i64)
     .fetch_one(pool)

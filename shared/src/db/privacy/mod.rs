@@ -188,7 +188,7 @@ impl Held {
     ) -> Result<Self, sqlx::Error> {
         let convs = conversions(tx, portal, contact).await?;
         let events = sqlx::query(
-            "SELECT id, coalesce(event, 'null'::jsonb) AS event, error FROM webhook_events
+            "SELECT id, coalesce(event::jsonb, 'null'::jsonb) AS event, error FROM webhook_events
              WHERE portal_id = $1 AND object_id = $2 AND subscription_type LIKE 'contact.%' FOR UPDATE",
         )
         .bind(portal)

@@ -28,7 +28,7 @@ pub(super) async fn conversions(
          FROM conversions
          WHERE portal_id = $1 AND ((object_type = 'contacts' AND object_id = $2)
             OR (object_type <> 'contacts' AND EXISTS (
-                SELECT 1 FROM jsonb_array_elements(payload) p
+                SELECT 1 FROM json_array_elements(payload) p
                 WHERE p->>0 IN ('CustomerId', 'CustomProfileId') AND p->>1 = $2::text)))
          ORDER BY id FOR UPDATE",
     )

@@ -53,7 +53,7 @@ pub async fn conversions(
              AND m.object_type = c.object_type AND m.merged_id = c.object_id
          WHERE c.portal_id = $1
            AND ($2::bigint IS NULL OR c.id < $2)
-           AND ($3::text IS NULL OR c.order_id LIKE $4 OR c.object_id = $5 OR c.payload @> $6)
+           AND ($3::text IS NULL OR c.order_id LIKE $4 OR c.object_id = $5 OR c.payload::jsonb @> $6)
            AND ($7::text IS NULL OR c.status = $7)
            AND ($8::text IS NULL OR c.outcome = $8
                 OR ($8 = 'queued' AND c.status = 'delivered' AND c.outcome IS NULL))

@@ -372,7 +372,7 @@ pub async fn resend_letter(
         "INSERT INTO dead_letters (portal_id, object_type, object_id, reason_class, reason,
              last_error, attempts, events, payload, conversion_id, fetched_object)
          SELECT c.portal_id, c.object_type, c.object_id, 'permanent', $3, $4, c.attempts,
-                coalesce((SELECT jsonb_agg(e.event ORDER BY e.occurred_at, e.id)
+                coalesce((SELECT jsonb_agg(e.event::jsonb ORDER BY e.occurred_at, e.id)
                           FROM webhook_events e WHERE e.conversion_id = c.id), '[]'::jsonb),
                 c.payload, c.id, fetched_with_sources(c.fetched, c.sources_id)
          FROM conversions c
