@@ -144,9 +144,12 @@ pub async fn record<'e>(
 }
 
 /// [`record`] for many events in one statement; their identities must be
-/// distinct (the caller records repeats one by one). Results (false: already
-/// recorded) are in the items' order, matched to the inserted rows with a
-/// join (a correlated subquery per item was quadratic in the batch).
+/// distinct (the caller records repeats one by one). Results (false:
+/// already recorded) are in the items' order. The rows are written in the
+/// identity index's order (the arrays are sorted here, so concurrent
+/// batches lock in one order) and matched back by identity from what the
+/// insert returns: no intermediate result of the arrays is kept, sorted or
+/// joined.
 pub async fn record_many<'e>(
     db: impl PgExecutor<'e>,
     items: &[(
@@ -159,46 +162,46 @@ pub async fn record_many<'e>(
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    let col = |f: fn(&EventKey) -> i64| items.iter().map(|it| f(it.0)).collect::<Vec<i64>>();
-    let event_ids: Vec<Option<i64>> = items.iter().map(|it| it.0.event_id).collect();
-    let types: Vec<&str> = items
+    fn order(k: &EventKey) -> (i64, i64, i64, &str, &str, Option<i64>) {
+        (
+            k.portal_id,
+            k.object_id,
+            k.occurred_at,
+            k.subscription_type.as_str(),
+            k.property_name.as_str(),
+            k.event_id,
+        )
+    }
+    let mut sorted: Vec<_> = items.iter().collect();
+    sorted.sort_unstable_by(|a, b| order(a.0).cmp(&order(b.0)));
+    let col = |f: fn(&EventKey) -> i64| sorted.iter().map(|it| f(it.0)).collect::<Vec<i64>>();
+    let event_ids: Vec<Option<i64>> = sorted.iter().map(|it| it.0.event_id).collect();
+    let types: Vec<&str> = sorted
         .iter()
         .map(|it| it.0.subscription_type.as_str())
         .collect();
-    let props: Vec<&str> = items.iter().map(|it| it.0.property_name.as_str()).collect();
-    let statuses: Vec<&str> = items.iter().map(|it| it.3.status.as_str()).collect();
-    let reasons: Vec<Option<&str>> = items.iter().map(|it| it.3.reason).collect();
-    let errors: Vec<Option<&str>> = items.iter().map(|it| it.3.error).collect();
-    let conversions: Vec<Option<i64>> = items.iter().map(|it| it.3.conversion_id).collect();
-    let events = items
+    let props: Vec<&str> = sorted
+        .iter()
+        .map(|it| it.0.property_name.as_str())
+        .collect();
+    let statuses: Vec<&str> = sorted.iter().map(|it| it.3.status.as_str()).collect();
+    let reasons: Vec<Option<&str>> = sorted.iter().map(|it| it.3.reason).collect();
+    let errors: Vec<Option<&str>> = sorted.iter().map(|it| it.3.error).collect();
+    let conversions: Vec<Option<i64>> = sorted.iter().map(|it| it.3.conversion_id).collect();
+    let events = sorted
         .iter()
         .map(|it| stored_body(it.1, it.3.status))
         .collect::<Result<Vec<Option<String>>, _>>()?;
     let received: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-        items.iter().map(|it| it.2).collect();
-    let inserted: Vec<bool> = sqlx::query_scalar(
-        "WITH i AS (
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
-                 $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::json[],
-                 $12::timestamptz[])
-             WITH ORDINALITY AS t(portal_id, event_id, subscription_type, object_id, occurred_at,
-                 property_name, status, reason, error, conversion_id, event, received_at, n)
-         ), ins AS (
-             INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
-                 property_name, status, reason, error, conversion_id, event, received_at)
-             SELECT portal_id, event_id, subscription_type, object_id, occurred_at, property_name,
-                 status, reason, error, conversion_id, event, received_at
-             FROM i ORDER BY portal_id, object_id, occurred_at
-             ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
-             RETURNING portal_id, event_id, subscription_type, object_id, occurred_at, property_name
-         )
-         SELECT ins.object_id IS NOT NULL
-         FROM i LEFT JOIN ins
-             ON ins.portal_id = i.portal_id AND ins.object_id = i.object_id
-               AND ins.occurred_at = i.occurred_at AND ins.subscription_type = i.subscription_type
-               AND ins.property_name = i.property_name
-               AND ins.event_id IS NOT DISTINCT FROM i.event_id
-         ORDER BY i.n",
+        sorted.iter().map(|it| it.2).collect();
+    let rows = sqlx::query(
+        "INSERT INTO webhook_events (portal_id, event_id, subscription_type, object_id, occurred_at,
+             property_name, status, reason, error, conversion_id, event, received_at)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[],
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::json[],
+             $12::timestamptz[])
+         ON CONFLICT ON CONSTRAINT webhook_events_identity DO NOTHING
+         RETURNING portal_id, event_id, subscription_type, object_id, occurred_at, property_name",
     )
     .bind(col(|k| k.portal_id))
     .bind(event_ids)
@@ -214,7 +217,18 @@ pub async fn record_many<'e>(
     .bind(received)
     .fetch_all(db)
     .await?;
-    Ok(inserted)
+    let mut inserted = std::collections::HashSet::with_capacity(rows.len());
+    for r in &rows {
+        inserted.insert(EventKey {
+            portal_id: r.try_get("portal_id")?,
+            event_id: r.try_get("event_id")?,
+            subscription_type: r.try_get("subscription_type")?,
+            object_id: r.try_get("object_id")?,
+            occurred_at: r.try_get("occurred_at")?,
+            property_name: r.try_get("property_name")?,
+        });
+    }
+    Ok(items.iter().map(|it| inserted.contains(it.0)).collect())
 }
 
 /// Which of `keys` were recorded before, in one query (a message's events

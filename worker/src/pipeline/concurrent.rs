@@ -54,8 +54,10 @@ pub async fn process_all(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                match process_event(w, &events[i], received_at, prefetched, Batching::Shared).await
-                {
+                // Boxed: this chain's future, moved into the stream's set,
+                // stays small.
+                let event = process_event(w, &events[i], received_at, prefetched, Batching::Shared);
+                match Box::pin(event).await {
                     Ok(r) => done.push((i, r)),
                     Err(f) => {
                         stop.store(true, Ordering::Relaxed);

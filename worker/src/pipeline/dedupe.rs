@@ -11,18 +11,14 @@ use crate::{
 
 /// `Some` when the event was recorded before: a duplicate, or (when its
 /// conversion is still `pending`: a crash, or a transient failure) the
-/// resumed delivery of the recorded payload. `known_unseen` skips the
-/// lookup (the message's one query showed the event was not recorded).
+/// resumed delivery of the recorded payload. Not called for an event the
+/// message's one query showed was not recorded.
 pub async fn dedupe(
     w: &Worker,
     batching: Batching,
     event: &HubSpotEvent,
     key: &EventKey,
-    known_unseen: bool,
 ) -> Result<Option<EventResult>, Failure> {
-    if known_unseen {
-        return Ok(None);
-    }
     let seen = db::events::lookup(&w.pool, key)
         .await
         .map_err(Failure::database)?;

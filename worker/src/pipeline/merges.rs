@@ -25,6 +25,11 @@ use shared::db;
 use crate::Worker;
 
 /// Records the merge `event` reports, if it is one (idempotent).
+/// Whether `event` reports a merge [`note`] records.
+pub fn is_merge(event: &HubSpotEvent) -> bool {
+    Merge::of(event).is_some() && triggers::object_type_of(event).is_some()
+}
+
 pub async fn note(w: &Worker, event: &HubSpotEvent) -> Result<(), Failure> {
     let (Some(merge), Some(ty)) = (Merge::of(event), triggers::object_type_of(event)) else {
         return Ok(());

@@ -65,7 +65,10 @@ pub async fn deliver(
             w.deliveries.deliver(portal, claim, flush).await
         }
         Batching::Alone => {
-            let mut results = deliver_batch(w, portal, &[claim], How::Deliver).await?;
+            // Boxed: a batch's future is large, and live traffic (the
+            // shared batches, flushed on tasks of their own) never takes
+            // this path; inline, every event's future would carry it.
+            let mut results = Box::pin(deliver_batch(w, portal, &[claim], How::Deliver)).await?;
             results
                 .remove(&id)
                 .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }))

@@ -72,8 +72,13 @@ impl RecordBatch {
         item: Item,
     ) -> Result<Recorded, RecordError> {
         if batching == Batching::Alone {
+            // Boxed: the transaction's future is ~13 KB, and every stage
+            // that may record an outcome would carry it inline, to be
+            // copied with each event's future (live traffic never takes
+            // this path).
+            let lease = self.new_lease();
             let mut recorded =
-                write(&self.pool, std::slice::from_ref(&item), &self.new_lease()).await?;
+                Box::pin(write(&self.pool, std::slice::from_ref(&item), &lease)).await?;
             return recorded.pop().ok_or(RecordError::NotCommitted);
         }
         let (reply, rx) = oneshot::channel();
