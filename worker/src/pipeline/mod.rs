@@ -75,7 +75,9 @@ pub async fn process_event(
     };
     // Erasure requests; events of erased contacts (the message's lookup
     // says which may be: only those are checked here).
-    if let Some(done) = Box::pin(privacy::privacy(&rec, !known_unseen)).await? {
+    if privacy::concerns(w, event, !known_unseen)
+        && let Some(done) = Box::pin(privacy::privacy(&rec, !known_unseen)).await?
+    {
         return Ok(done);
     }
     let portal = match portal_gate(w, event.portal_id).await? {
@@ -91,7 +93,10 @@ pub async fn process_event(
     }
     // Adjustments first: they are idempotent on their own key, so a retry
     // of the conversion below never sends them twice.
-    let adjusted = Box::pin(adjust::apply(w, event, &portal, config)).await?;
+    let adjusted = match adjust::evaluate(config, event) {
+        Some(evaluated) => Box::pin(adjust::apply(w, event, &portal, config, evaluated)).await?,
+        None => None,
+    };
     let (object_type, firing) = match Box::pin(trigger(&rec, config, event, adjusted)).await? {
         Triggered::Fire(object_type, firing) => (object_type, firing),
         Triggered::Done(done) => return Ok(done),

@@ -45,18 +45,22 @@ fn count(kind: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
-/// Applies the portal's adjustment rules to `event`: `None` when no rule
-/// matches. `Err` is transient (nothing final recorded for this event: the
-/// retry finds the recorded adjustments by their key and resumes them).
+/// What the portal's adjustment rules make of `event`; `None` when no rule
+/// matches (nothing for [`apply`] to do).
+pub fn evaluate(config: &PortalConfig, event: &HubSpotEvent) -> Option<(ObjectType, Adjustment)> {
+    adjustments::evaluate(&config.adjustments, event)
+}
+
+/// Carries out `(ty, adj)`, what [`evaluate`] made of `event`. `Err` is
+/// transient (nothing final recorded for this event: the retry finds the
+/// recorded adjustments by their key and resumes them).
 pub async fn apply(
     w: &Worker,
     event: &HubSpotEvent,
     portal: &StoredPortal,
     config: &PortalConfig,
+    (ty, adj): (ObjectType, Adjustment),
 ) -> Result<Option<Adjusted>, Failure> {
-    let Some((ty, adj)) = adjustments::evaluate(&config.adjustments, event) else {
-        return Ok(None);
-    };
     let rules = config.adjustments.get(&ty).cloned().unwrap_or_default();
     let plan = Plan {
         w,
