@@ -11,7 +11,8 @@
 //! The stages that wait on PostgreSQL, HubSpot or impact.com are boxed
 //! where they are called, and skipped before their future is made when a
 //! cheap check says they have nothing to do (a known unseen event, an
-//! event that is not a merge). Inline, each stage's future (up to ~15 KB,
+//! event that is not a merge, nor a privacy matter, nor adjusted by a
+//! rule). Inline, each stage's future (up to ~15 KB,
 //! the largest of its branches) made the event's future ~16 KB, and every
 //! stage's future and the event's were copied whole each time they were
 //! moved: a tenth of the worker's CPU went to `memmove`.
