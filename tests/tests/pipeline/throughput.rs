@@ -39,6 +39,26 @@ fn contacts_on_create() -> (serde_json::Value, serde_json::Value) {
     )
 }
 
+/// A worker whose one portal converts contact creations, HubSpot answering
+/// after `latency`, and the creation events of `n` new leads
+/// (`click-0` ... `click-{n-1}`), not published yet.
+async fn new_leads(latency: Duration, n: usize) -> anyhow::Result<(WorkerEnv, Vec<WebhookEvent>)> {
+    let env = WorkerEnv::start_with(SandboxConfig {
+        portals: vec![PortalSeed::sized(PORTAL, 5)],
+        hubspot_latency: latency,
+        ..SandboxConfig::default()
+    })
+    .await?;
+    let (triggers, mappings) = contacts_on_create();
+    env.apply(portal_doc(triggers, mappings)).await?;
+    let hs = env.sandbox.hubspot();
+    for i in 0..n {
+        hs.create_contact(PORTAL, lead(i))?;
+    }
+    let events = env.new_events();
+    Ok((env, events))
+}
+
 /// Runs a worker with `settings` until `n` conversions reached impact.com
 /// (60 s at most), then `linger` longer, and stops it.
 async fn run_worker_until(
@@ -254,19 +274,7 @@ async fn a_noisy_portal_does_not_starve_a_quiet_one() -> anyhow::Result<()> {
 /// deferral delay (an hour here, far beyond the test's 60 s).
 #[tokio::test]
 async fn a_worker_that_runs_low_pulls_its_deferred_messages_back() -> anyhow::Result<()> {
-    let env = WorkerEnv::start_with(SandboxConfig {
-        portals: vec![PortalSeed::sized(PORTAL, 5)],
-        hubspot_latency: Duration::from_millis(20),
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let (triggers, mappings) = contacts_on_create();
-    env.apply(portal_doc(triggers, mappings)).await?;
-    let hs = env.sandbox.hubspot();
-    for i in 0..30 {
-        hs.create_contact(PORTAL, lead(i))?;
-    }
-    let events = env.new_events();
+    let (env, events) = new_leads(Duration::from_millis(20), 30).await?;
     let topology = worker::topology(&env.settings)?;
     let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
     for e in &events {
@@ -303,20 +311,8 @@ async fn a_worker_that_runs_low_pulls_its_deferred_messages_back() -> anyhow::Re
 
 #[tokio::test]
 async fn messages_that_wait_for_a_slot_are_processed_as_they_came() -> anyhow::Result<()> {
-    let env = WorkerEnv::start_with(SandboxConfig {
-        portals: vec![PortalSeed::sized(PORTAL, 5)],
-        // Each message takes a while, so the others wait for the one slot.
-        hubspot_latency: Duration::from_millis(100),
-        ..SandboxConfig::default()
-    })
-    .await?;
-    let (triggers, mappings) = contacts_on_create();
-    env.apply(portal_doc(triggers, mappings)).await?;
-    let hs = env.sandbox.hubspot();
-    for i in 0..40 {
-        hs.create_contact(PORTAL, lead(i))?;
-    }
-    let events = env.new_events();
+    // Each message takes a while, so the others wait for the one slot.
+    let (env, events) = new_leads(Duration::from_millis(100), 40).await?;
     assert!(events.len() >= 40, "one creation event per contact");
     let topology = worker::topology(&env.settings)?;
     let publisher = Publisher::new(&env.settings.amqp_url, "test", topology.clone(), 1);
