@@ -103,6 +103,8 @@ async fn webhook_event_queries_use_the_slim_indexes() -> anyhow::Result<()> {
             .fetch_one(&pool)
             .await?;
     assert_eq!(entries, 2500);
+    pool.close().await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }
 
@@ -121,15 +123,15 @@ const SET_BY_A_DELIVERY: &[&str] = &[
     "lease_until",
 ];
 
-/// A fresh, migrated database with portal 77.
-async fn with_portal() -> anyhow::Result<PgPool> {
+/// A fresh, migrated database with portal 77, and its URL (to drop it).
+async fn with_portal() -> anyhow::Result<(PgPool, String)> {
     let url = crate::support::e2e::fresh_database().await?;
     let pool = shared::db::connect(&url, 2).await?;
     shared::db::migrate(&pool).await?;
     sqlx::query("INSERT INTO portals (portal_id, hubspot_auth_kind) VALUES (77, 'private_app')")
         .execute(&pool)
         .await?;
-    Ok(pool)
+    Ok((pool, url))
 }
 
 /// Pending conversions of portal 77, ids `ids`, recorded `age` ago (a
@@ -172,7 +174,7 @@ fn delivered(
 /// the table's pages leave room for the new versions.
 #[tokio::test]
 async fn marking_conversions_delivered_is_a_hot_update() -> anyhow::Result<()> {
-    let pool = with_portal().await?;
+    let (pool, url) = with_portal().await?;
 
     let defs: Vec<String> =
         sqlx::query_scalar("SELECT indexdef FROM pg_indexes WHERE tablename = 'conversions'")
@@ -213,6 +215,8 @@ async fn marking_conversions_delivered_is_a_hot_update() -> anyhow::Result<()> {
     .fetch_one(&pool)
     .await?;
     assert_eq!((kept, listed), (0, 300));
+    pool.close().await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }
 
@@ -223,7 +227,7 @@ async fn marking_conversions_delivered_is_a_hot_update() -> anyhow::Result<()> {
 #[tokio::test]
 async fn the_outcome_work_list_finds_what_is_due_and_retires_what_is_not() -> anyhow::Result<()> {
     use shared::db::outcomes::{claim_due, retire_unlookable};
-    let pool = with_portal().await?;
+    let (pool, url) = with_portal().await?;
     // 1-3: delivered two hours ago; 4: recorded two hours ago, delivered
     // now; 5: failed; 6: delivered without a QueuedUri; 7: delivered now.
     pending(&pool, 1..=6, "2 hours").await?;
@@ -304,5 +308,7 @@ async fn the_outcome_work_list_finds_what_is_due_and_retires_what_is_not() -> an
             "{what} narrow the index's range:\n{plan}"
         );
     }
+    pool.close().await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }

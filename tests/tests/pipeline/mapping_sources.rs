@@ -61,5 +61,7 @@ async fn a_new_configurations_sources_are_stored_once_for_many_events_at_once() 
 
     // Cached: asked again, nothing is written.
     assert_eq!(cache.id(&pool, PortalId(78), &contacts).await?, ids[2]);
+    pool.close().await;
+    crate::support::e2e::drop_database(&url).await;
     Ok(())
 }
