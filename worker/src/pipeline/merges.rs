@@ -24,16 +24,17 @@ use shared::db;
 
 use crate::Worker;
 
-/// Records the merge `event` reports, if it is one (idempotent).
-/// Whether `event` reports a merge [`note`] records.
-pub fn is_merge(event: &HubSpotEvent) -> bool {
-    Merge::of(event).is_some() && triggers::object_type_of(event).is_some()
+/// The merge `event` reports, with the merged records' type, if it is one.
+pub fn merge_of(event: &HubSpotEvent) -> Option<(Merge, ObjectType)> {
+    Some((Merge::of(event)?, triggers::object_type_of(event)?))
 }
 
-pub async fn note(w: &Worker, event: &HubSpotEvent) -> Result<(), Failure> {
-    let (Some(merge), Some(ty)) = (Merge::of(event), triggers::object_type_of(event)) else {
-        return Ok(());
-    };
+/// Records `(merge, ty)`, what [`merge_of`] read in `event` (idempotent).
+pub async fn note(
+    w: &Worker,
+    event: &HubSpotEvent,
+    (merge, ty): (Merge, ObjectType),
+) -> Result<(), Failure> {
     db::merges::record(
         &w.pool,
         event.portal_id.db_key(),

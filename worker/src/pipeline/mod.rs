@@ -89,12 +89,12 @@ pub async fn process_event(
         return Box::pin(skipped(&rec, "portal_unconfigured")).await;
     };
     // A merge is recorded before anything else reads the merged ids.
-    if merges::is_merge(event) {
-        Box::pin(merges::note(w, event)).await?;
+    if let Some(merge) = merges::merge_of(event) {
+        Box::pin(merges::note(w, event, merge)).await?;
     }
     // Adjustments first: they are idempotent on their own key, so a retry
     // of the conversion below never sends them twice.
-    let adjusted = match adjust::evaluate(config, event) {
+    let adjusted = match domain::adjustments::evaluate(&config.adjustments, event) {
         Some(evaluated) => Box::pin(adjust::apply(w, event, &portal, config, evaluated)).await?,
         None => None,
     };

@@ -45,13 +45,9 @@ fn count(kind: &'static str, outcome: &'static str) {
         .increment(1);
 }
 
-/// What the portal's adjustment rules make of `event`; `None` when no rule
-/// matches (nothing for [`apply`] to do).
-pub fn evaluate(config: &PortalConfig, event: &HubSpotEvent) -> Option<(ObjectType, Adjustment)> {
-    adjustments::evaluate(&config.adjustments, event)
-}
-
-/// Carries out `(ty, adj)`, what [`evaluate`] made of `event`. `Err` is
+/// Carries out `(ty, adj)`, what the portal's adjustment rules make of
+/// `event` (`domain::adjustments::evaluate`; the caller skips this when no
+/// rule matches). `Err` is
 /// transient (nothing final recorded for this event: the retry finds the
 /// recorded adjustments by their key and resumes them).
 pub async fn apply(
