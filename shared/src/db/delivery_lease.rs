@@ -222,6 +222,14 @@ impl DeliveryLease {
         &self.ids
     }
 
+    /// Whether row `id` is held under `token` (an adopted lease still
+    /// fresh, not taken again with this delivery's own token).
+    pub fn holds_with(&self, id: i64, token: Uuid) -> bool {
+        self.held
+            .binary_search_by_key(&id, |(held, _)| *held)
+            .is_ok_and(|i| self.held[i].1 == token)
+    }
+
     /// `ids`' leases were cleared by the statement that recorded their
     /// answers: nothing left to release for them.
     pub fn settled(&mut self, ids: &[i64]) {

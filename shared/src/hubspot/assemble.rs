@@ -238,7 +238,7 @@ pub async fn assemble(
     currency: &impl CompanyCurrency,
 ) -> Result<Context, HubSpotError> {
     let id = r.object_id;
-    let mut props = match known.object {
+    let props = match known.object {
         Some(props) => props,
         None => {
             client
@@ -247,17 +247,12 @@ pub async fn assemble(
                 .properties
         }
     };
-    // The object's id is known even when HubSpot omits the property.
-    if props.get("hs_object_id").is_none_or(Option::is_none) {
-        props.insert("hs_object_id".into(), Some(id.to_string()));
-    }
-    let mut ctx = Context {
-        properties: props,
-        trigger: r.trigger.clone(),
-        program_id: r.program_id.to_owned(),
-        occurred_at_ms: r.occurred_at_ms,
-        ..Context::default()
-    };
+    let mut ctx = object_context(
+        props,
+        id,
+        r.trigger.clone(),
+        (r.program_id, r.occurred_at_ms),
+    );
     if r.object_type == ObjectType::Deals {
         deal_parts(client, r, known.line_items, known.contact, stages, &mut ctx).await?;
     }
@@ -266,6 +261,28 @@ pub async fn assemble(
         ctx.company_currency = currency.company_currency(client, r.token).await?;
     }
     Ok(ctx)
+}
+
+/// The mapping context of object `id` from its properties, before what a
+/// deal or a company currency adds: the triggering property and value, the
+/// portal's Program ID and the event's moment (`program`).
+pub fn object_context(
+    mut props: mapping::Properties,
+    id: u64,
+    trigger: Option<(String, Option<String>)>,
+    (program_id, occurred_at_ms): (&str, u64),
+) -> Context {
+    // The object's id is known even when HubSpot omits the property.
+    if props.get("hs_object_id").is_none_or(Option::is_none) {
+        props.insert("hs_object_id".into(), Some(id.to_string()));
+    }
+    Context {
+        properties: props,
+        trigger,
+        program_id: program_id.to_owned(),
+        occurred_at_ms,
+        ..Context::default()
+    }
 }
 
 /// A deal's line items, currency, associated contact and stage label.

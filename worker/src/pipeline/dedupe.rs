@@ -6,7 +6,12 @@ use shared::db::{self, events::EventKey};
 
 use crate::{
     Worker,
-    pipeline::{batching::Batching, dead_letter, deliver::deliver, result::EventResult},
+    pipeline::{
+        batching::Batching,
+        dead_letter,
+        deliver::{Claim, deliver},
+        result::EventResult,
+    },
 };
 
 /// `Some` when the event was recorded before: a duplicate, or (when its
@@ -28,7 +33,12 @@ pub async fn dedupe(
     match seen.conversion {
         Some((id, DeliveryStatus::Pending)) => {
             metrics::counter!("worker_conversions_resumed_total").increment(1);
-            let result = deliver(w, batching, event.portal_id, id, None).await;
+            let claim = Claim {
+                id,
+                adopted: None,
+                created_with: None,
+            };
+            let result = deliver(w, batching, event.portal_id, claim).await;
             dead_letter::refused(w, event, None, &result, None, id).await?;
             result.map(Some)
         }

@@ -111,7 +111,10 @@ pub async fn process_event(
         mappings,
         program_id: &config.impact_program_id,
     };
-    let fetched = Box::pin(fetch_object(w, &portal, &request, prefetched)).await;
+    let fetched = match fetch::from_prefetched(&request, prefetched) {
+        Some(context) => Ok(context),
+        None => Box::pin(fetch_object(w, &portal, &request, prefetched)).await,
+    };
     let (conversion, context) = match map::map(mappings, fetched) {
         (Ok(conversion), context) => (conversion, context),
         (Err(f), context) => {
@@ -156,14 +159,14 @@ pub async fn process_event(
             conversion_id: row.id,
         });
     }
-    let result = Box::pin(deliver::deliver(
-        w,
-        batching,
-        event.portal_id,
-        row.id,
+    // The row this event created is posted with the parameters it was
+    // created with, not read back.
+    let claim = deliver::Claim {
+        id: row.id,
         adopted,
-    ))
-    .await;
+        created_with: row.created.then_some(conversion.params),
+    };
+    let result = Box::pin(deliver::deliver(w, batching, event.portal_id, claim)).await;
     dead_letter::refused(
         w,
         event,

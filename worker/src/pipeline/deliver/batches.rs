@@ -23,12 +23,16 @@ type Reply = oneshot::Sender<Result<EventResult, Failure>>;
 pub type Results = HashMap<i64, Result<EventResult, Failure>>;
 
 /// A conversion to deliver, with the lease its recording took on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     /// The conversion row.
     pub id: i64,
     /// The lease written on the row when it was created, to adopt.
     pub adopted: Option<Adopted>,
+    /// The parameters the row was created with, by this worker, under the
+    /// adopted lease: posted without reading the row back (see
+    /// `deliver::read_pending`).
+    pub created_with: Option<Vec<(String, String)>>,
 }
 
 /// Batches of one portal being posted at once, at most.
@@ -107,9 +111,10 @@ impl DeliveryBatch {
         while let Some(items) = self.waiting.next_batch() {
             let started = std::time::Instant::now();
             metrics::histogram!("worker_delivery_batch_size").record(items.len() as f64);
-            let claims: Vec<Claim> = items.iter().map(|(claim, _)| *claim).collect();
+            let (claims, replies): (Vec<Claim>, Vec<Reply>) = items.into_iter().unzip();
+            let ids: Vec<i64> = claims.iter().map(|c| c.id).collect();
             let mut results = flush(claims).await;
-            for (Claim { id, .. }, reply) in items {
+            for (id, reply) in ids.into_iter().zip(replies) {
                 let r = results
                     .remove(&id)
                     .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }));

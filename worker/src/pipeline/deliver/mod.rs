@@ -48,16 +48,15 @@ use crate::{
 
 pub use batches::{Claim, DeliveryBatches, MAX_FLUSHING, Results};
 
-/// Delivers conversion `id` of `portal`, with the portal's next shared batch
-/// or alone, adopting the lease its recording took (`adopted`).
+/// Delivers the claimed conversion of `portal`, with the portal's next
+/// shared batch or alone, adopting the lease its recording took.
 pub async fn deliver(
     w: &Worker,
     batching: Batching,
     portal: PortalId,
-    id: i64,
-    adopted: Option<Adopted>,
+    claim: Claim,
 ) -> Result<EventResult, Failure> {
-    let claim = Claim { id, adopted };
+    let id = claim.id;
     match batching {
         Batching::Shared => {
             let w2 = w.clone();
@@ -68,7 +67,7 @@ pub async fn deliver(
             // Boxed: a batch's future is large, and live traffic (the
             // shared batches, flushed on tasks of their own) never takes
             // this path; inline, every event's future would carry it.
-            let mut results = Box::pin(deliver_batch(w, portal, &[claim], How::Deliver)).await?;
+            let mut results = Box::pin(deliver_batch(w, portal, vec![claim], How::Deliver)).await?;
             results
                 .remove(&id)
                 .unwrap_or(Ok(EventResult::AlreadyDelivered { conversion_id: id }))
@@ -88,8 +87,12 @@ pub async fn resend(
     force: bool,
 ) -> Result<Sent, Failure> {
     let how = How::Resend { params, force };
-    let claim = Claim { id, adopted: None };
-    let mut results = deliver_batch(w, portal, &[claim], how).await?;
+    let claim = Claim {
+        id,
+        adopted: None,
+        created_with: None,
+    };
+    let mut results = deliver_batch(w, portal, vec![claim], how).await?;
     Ok(match results.remove(&id) {
         Some(Ok(EventResult::Delivered { .. })) => Sent::Delivered,
         Some(Ok(EventResult::AlreadyDelivered { .. })) => Sent::AlreadyDelivered,
@@ -186,9 +189,10 @@ pub enum Sent {
 /// Delivers one coalesced batch of the worker's deliveries (the flush of
 /// [`DeliveryBatches`]).
 async fn flush(w: Worker, portal: PortalId, claims: Vec<Claim>) -> Results {
-    match deliver_batch(&w, portal, &claims, How::Deliver).await {
+    let ids: Vec<i64> = claims.iter().map(|c| c.id).collect();
+    match deliver_batch(&w, portal, claims, How::Deliver).await {
         Ok(r) => r,
-        Err(f) => claims.iter().map(|c| (c.id, Err(f.clone()))).collect(),
+        Err(f) => ids.into_iter().map(|id| (id, Err(f.clone()))).collect(),
     }
 }
 
@@ -198,7 +202,7 @@ async fn flush(w: Worker, portal: PortalId, claims: Vec<Claim>) -> Results {
 async fn deliver_batch(
     w: &Worker,
     portal: PortalId,
-    claims: &[Claim],
+    mut claims: Vec<Claim>,
     how: How<'_>,
 ) -> Result<Results, Failure> {
     let (stored, creds) = portal_credentials(w, portal).await?;
@@ -226,7 +230,7 @@ async fn deliver_batch(
         .map(|c| c.id)
         .collect();
     let mut held = lease(w, Rows::Conversions, &unleased, &adopted).await?;
-    let to_post = read_pending(&w.pool, held.held(), how.force(), &mut out).await?;
+    let to_post = read_pending(w, &mut claims, &held, how, &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
         let mut attempts = Vec::with_capacity(to_post.len());
@@ -313,20 +317,49 @@ pub(crate) async fn lease(
         })
 }
 
-/// Reads the leased rows; those delivered already are answered in `out`
-/// (unless `force`), the others returned to be posted.
+/// The leased rows to post. A row this worker created moments ago, still
+/// under the lease its creation wrote, is posted with the parameters it
+/// was created with: nothing else writes a row's parameters while another
+/// holds its lease but the recording of a later event of the same key, and
+/// that race is the same (a few milliseconds earlier) as reading the row
+/// here. The other rows are read; those delivered already are answered in
+/// `out` (unless the send is forced), the others returned to be posted.
 async fn read_pending(
-    pool: &sqlx::PgPool,
-    ids: &[i64],
-    force: bool,
+    w: &Worker,
+    claims: &mut [Claim],
+    held: &DeliveryLease,
+    how: How<'_>,
     out: &mut Results,
 ) -> Result<Vec<ConversionRow>, Failure> {
-    let rows = db::conversions::read_many(pool, ids)
-        .await
-        .map_err(Failure::database)?;
-    let mut to_post = Vec::with_capacity(rows.len());
+    let mut to_post = Vec::with_capacity(held.held().len());
+    let mut to_read = Vec::new();
+    let mut known: std::collections::HashMap<i64, Vec<(String, String)>> = claims
+        .iter_mut()
+        .filter_map(|c| {
+            let adopted = c.adopted.filter(|a| held.holds_with(a.id, a.token))?;
+            Some((adopted.id, c.created_with.take()?))
+        })
+        .collect();
+    for id in held.held() {
+        match known.remove(id) {
+            Some(params) if matches!(how, How::Deliver) => to_post.push(ConversionRow {
+                id: *id,
+                status: DeliveryStatus::Pending,
+                params,
+                attempts: 0,
+                created: true,
+            }),
+            _ => to_read.push(*id),
+        }
+    }
+    let rows = match to_read.is_empty() {
+        true => Vec::new(),
+        false => db::conversions::read_many(&w.pool, &to_read)
+            .await
+            .map_err(Failure::database)?,
+    };
     for row in rows {
-        if row.status == DeliveryStatus::Delivered && !force {
+        if row.status == DeliveryStatus::Delivered && !how.force() {
             metrics::counter!("worker_conversions_total", "outcome" => "already_delivered")
                 .increment(1);
             let done = EventResult::AlreadyDelivered {
@@ -337,6 +370,7 @@ async fn read_pending(
             to_post.push(row);
         }
     }
+    to_post.sort_unstable_by_key(|row| row.id);
     Ok(to_post)
 }
 
