@@ -247,12 +247,7 @@ pub async fn assemble(
                 .properties
         }
     };
-    let mut ctx = object_context(
-        props,
-        id,
-        r.trigger.clone(),
-        (r.program_id, r.occurred_at_ms),
-    );
+    let mut ctx = object_context(props, id, r.trigger.clone(), r.program_id, r.occurred_at_ms);
     if r.object_type == ObjectType::Deals {
         deal_parts(client, r, known.line_items, known.contact, stages, &mut ctx).await?;
     }
@@ -263,14 +258,15 @@ pub async fn assemble(
     Ok(ctx)
 }
 
-/// The mapping context of object `id` from its properties, before what a
-/// deal or a company currency adds: the triggering property and value, the
-/// portal's Program ID and the event's moment (`program`).
+/// The mapping context of object `id` from its properties, with the
+/// triggering property and value, the portal's Program ID and the event's
+/// moment: what a deal's parts or a company currency add comes after.
 pub fn object_context(
     mut props: mapping::Properties,
     id: u64,
     trigger: Option<(String, Option<String>)>,
-    (program_id, occurred_at_ms): (&str, u64),
+    program_id: &str,
+    occurred_at_ms: u64,
 ) -> Context {
     // The object's id is known even when HubSpot omits the property.
     if props.get("hs_object_id").is_none_or(Option::is_none) {

@@ -230,7 +230,7 @@ async fn deliver_batch(
         .map(|c| c.id)
         .collect();
     let mut held = lease(w, Rows::Conversions, &unleased, &adopted).await?;
-    let to_post = read_pending(w, &mut claims, &held, how, &mut out).await?;
+    let to_post = read_pending(&w.pool, &mut claims, &held, how, &mut out).await?;
     let Some(creds) = creds else {
         let f = unconfigured;
         let mut attempts = Vec::with_capacity(to_post.len());
@@ -319,13 +319,14 @@ pub(crate) async fn lease(
 
 /// The leased rows to post. A row this worker created moments ago, still
 /// under the lease its creation wrote, is posted with the parameters it
-/// was created with: nothing else writes a row's parameters while another
-/// holds its lease but the recording of a later event of the same key, and
-/// that race is the same (a few milliseconds earlier) as reading the row
-/// here. The other rows are read; those delivered already are answered in
-/// `out` (unless the send is forced), the others returned to be posted.
+/// was created with. The only writers of a pending row's parameters are
+/// the recording of a later event of the same key and an erasure (which
+/// takes no delivery lease); reading the row here, a few milliseconds after
+/// its creation, would not close either race. The other rows are read;
+/// those delivered already are answered in `out` (unless the send is
+/// forced), the others returned to be posted.
 async fn read_pending(
-    w: &Worker,
+    pool: &sqlx::PgPool,
     claims: &mut [Claim],
     held: &DeliveryLease,
     how: How<'_>,
@@ -352,11 +353,12 @@ async fn read_pending(
             _ => to_read.push(*id),
         }
     }
-    let rows = match to_read.is_empty() {
-        true => Vec::new(),
-        false => db::conversions::read_many(&w.pool, &to_read)
+    let rows = if to_read.is_empty() {
+        Vec::new()
+    } else {
+        db::conversions::read_many(pool, &to_read)
             .await
-            .map_err(Failure::database)?,
+            .map_err(Failure::database)?
     };
     for row in rows {
         if row.status == DeliveryStatus::Delivered && !how.force() {

@@ -69,8 +69,8 @@ pub fn from_prefetched(r: &FetchRequest<'_>, prefetched: &Prefetched) -> Option<
     );
     let id = r.event.object_id;
     let props = prefetched.get(r.portal, r.object_type, id, &wanted)?;
-    let event = (r.program_id, r.event.occurred_at);
-    Some(object_context(props.clone(), id, trigger, event))
+    let (program, at) = (r.program_id, r.event.occurred_at);
+    Some(object_context(props.clone(), id, trigger, program, at))
 }
 
 /// [`fetch`] with the portal's token, short blips retried in process. When
