@@ -16,7 +16,7 @@ use rustix::process::Signal;
 /// Starts quickstart, waits until its four children run, sends `signal`,
 /// and checks that every child is gone.
 fn children_end_with_quickstart(signal: Signal, database: &str) {
-    let port = free_port_run(4);
+    let port = tools::process::free_port_run(4).expect("four free ports");
     let portal = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/demo-portal.json");
     let mut qs = Command::new(env!("CARGO_BIN_EXE_quickstart"))
         .args(["--port", &port.to_string(), "--database", database])
@@ -125,22 +125,6 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> bool {
     }
     let _ = child.kill();
     false
-}
-
-/// A port with the next `n - 1` free too (quickstart takes three).
-fn free_port_run(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        if base < 60000
-            && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
-        {
-            return base;
-        }
-    }
-    panic!("no run of {n} free ports");
 }
 
 /// The demo's queues and database (a SIGKILLed quick start leaves them).
