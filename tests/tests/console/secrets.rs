@@ -106,11 +106,7 @@ async fn secrets_are_encrypted_at_rest_and_never_logged() -> anyhow::Result<()> 
     let db = e2e::fresh_database().await?;
     let pool = shared::db::connect(&db, 2).await?;
     shared::db::migrate(&pool).await?;
-    let free_port = || -> anyhow::Result<u16> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port())
-    };
+    let free_port = tools::process::free_port;
     let (port, console_port, admin_port) = (free_port()?, free_port()?, free_port()?);
     let base = format!("http://127.0.0.1:{port}");
     let site = format!("http://127.0.0.1:{console_port}");
