@@ -76,8 +76,8 @@ pub async fn process_event(
     };
     // Erasure requests; events of erased contacts (the message's lookup
     // says which may be: only those are checked here).
-    if privacy::concerns(w, event, !known_unseen)
-        && let Some(done) = Box::pin(privacy::privacy(&rec, !known_unseen)).await?
+    if let Some(concern) = privacy::concern(w, event, !known_unseen)
+        && let Some(done) = Box::pin(privacy::privacy(&rec, concern)).await?
     {
         return Ok(done);
     }

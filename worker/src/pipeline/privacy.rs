@@ -19,27 +19,36 @@ fn erasure(w: &Worker, event: &HubSpotEvent) -> Option<Trigger> {
     }
 }
 
-/// Whether [`privacy`] may have something to do with `event`: an erasure
-/// request, or a contact's event when the contact may have been erased.
-pub fn concerns(w: &Worker, event: &HubSpotEvent, maybe_erased: bool) -> bool {
-    erasure(w, event).is_some()
-        || (maybe_erased && matches!(event.object_and_action(), Some(("contact", _))))
+/// What [`privacy`] has to do with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concern {
+    /// Carry out the erasure the event requests.
+    Erase(Trigger),
+    /// A contact's event, when the contact may have been erased.
+    MaybeErased,
 }
 
-/// `Ok(None)`: nothing to do with privacy, go on. `maybe_erased` is false
-/// when the message's lookup already showed the contact was not erased.
+/// What [`privacy`] has to do with `event`, if anything: an erasure
+/// request, or a contact's event when the contact may have been erased
+/// (`maybe_erased` is false when the message's lookup already showed it was
+/// not).
+pub fn concern(w: &Worker, event: &HubSpotEvent, maybe_erased: bool) -> Option<Concern> {
+    if let Some(t) = erasure(w, event) {
+        return Some(Concern::Erase(t));
+    }
+    (maybe_erased && matches!(event.object_and_action(), Some(("contact", _))))
+        .then_some(Concern::MaybeErased)
+}
+
+/// Carries out `concern` ([`concern`]): `Ok(None)` when the event goes on.
 pub async fn privacy(
     rec: &EventRecord<'_>,
-    maybe_erased: bool,
+    concern: Concern,
 ) -> Result<Option<EventResult>, Failure> {
     let (w, event, key) = (rec.w, rec.event, rec.key);
-    let Some(("contact", _)) = event.object_and_action() else {
-        return Ok(None);
-    };
-    let trigger = erasure(w, event);
     let stored = stored_event(event);
     let rec = rec.storing(&stored);
-    if let Some(t) = trigger {
+    if let Concern::Erase(t) = concern {
         let actor = format!("hubspot:{}", event.subscription_type);
         erase(&w.pool, &w.cipher, key.portal_id, key.object_id, t, &actor)
             .await
@@ -47,10 +56,9 @@ pub async fn privacy(
         rec.outcome(EventStatus::Erased, t.as_str(), None).await?;
         return Ok(Some(EventResult::Skipped("privacy_erased")));
     }
-    if maybe_erased
-        && is_erased(&w.pool, key.portal_id, key.object_id)
-            .await
-            .map_err(Failure::database)?
+    if is_erased(&w.pool, key.portal_id, key.object_id)
+        .await
+        .map_err(Failure::database)?
     {
         rec.outcome(EventStatus::Skipped, "contact_erased", None)
             .await?;
